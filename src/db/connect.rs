@@ -1,0 +1,387 @@
+//! Connecting: libpq parameters to a deadpool pool, TLS by `sslmode`, and
+//! errors that say which server failed and what to try.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::config::{Config, ConnParams, SslMode};
+use crate::error::{Error, Result};
+
+/// `application_name` of every tenantctl session, so monitoring can exclude them.
+pub const APPLICATION_NAME: &str = "tenantctl";
+
+/// A pool of connections to one cluster plus what every query needs to know.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: Pool,
+    /// Unquoted control schema name.
+    pub schema: String,
+    pub params: ConnParams,
+    pub tls: Tls,
+    pub cluster_name: String,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("schema", &self.schema)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Open a pool to the configured cluster and prove it answers.
+    pub async fn connect(config: &Config) -> Result<Self> {
+        let params = config.conn_params()?;
+        Self::connect_params(
+            params,
+            &config.cluster.control_schema,
+            config.cluster.pool_size,
+            &config.cluster_name,
+        )
+        .await
+    }
+
+    /// Open a pool from explicit parameters.
+    pub async fn connect_params(
+        params: ConnParams,
+        schema: &str,
+        pool_size: usize,
+        cluster_name: &str,
+    ) -> Result<Self> {
+        let tls = make_tls(&params)?;
+        let pg = params.to_pg_config(APPLICATION_NAME);
+        let mgr = Manager::from_config(
+            pg,
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(
+                params.connect_timeout.unwrap_or(Duration::from_secs(10)),
+            ))
+            .build()
+            .map_err(|e| Error::failure(format!("cannot build the connection pool: {e}")))?;
+        let db = Db {
+            pool,
+            schema: schema.to_string(),
+            params,
+            tls,
+            cluster_name: cluster_name.to_string(),
+        };
+        drop(db.client().await?);
+        Ok(db)
+    }
+
+    /// A pooled connection, or one sentence on why there is none.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| self.pool_error(&e))
+    }
+
+    /// A dedicated connection outside the pool (LISTEN, long operations).
+    /// Its notifications and notices arrive on the returned channel, which
+    /// closes when the connection ends.
+    pub async fn dedicated(
+        &self,
+    ) -> Result<(
+        tokio_postgres::Client,
+        tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::AsyncMessage>,
+    )> {
+        let pg = self.params.to_pg_config(APPLICATION_NAME);
+        let (client, mut conn) = pg
+            .connect(self.tls.clone())
+            .await
+            .map_err(|e| connect_error(&e, &self.params))?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut stream = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(msg) = futures::StreamExt::next(&mut stream).await {
+                match msg {
+                    Ok(m) => {
+                        if tx.send(m).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!("dedicated connection ended: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok((client, rx))
+    }
+
+    fn pool_error(&self, e: &deadpool_postgres::PoolError) -> Error {
+        match e {
+            deadpool_postgres::PoolError::Backend(pe) => connect_error(pe, &self.params),
+            deadpool_postgres::PoolError::Timeout(_) => Error::failure(format!(
+                "timed out connecting to {}: is the server up and reachable?",
+                self.params.describe()
+            )),
+            other => Error::failure(format!(
+                "cannot connect to {}: {other}",
+                self.params.describe()
+            )),
+        }
+    }
+
+    /// The control schema, quoted for SQL text.
+    pub fn q_schema(&self) -> String {
+        super::quote_ident(&self.schema)
+    }
+
+    /// The notification channel of this control schema.
+    pub fn channel(&self) -> String {
+        format!("{}_events", self.schema)
+    }
+}
+
+/// One sentence for a failed connection attempt.
+pub fn connect_error(e: &tokio_postgres::Error, params: &ConnParams) -> Error {
+    let target = params.describe();
+    if let Some(db) = e.as_db_error() {
+        use tokio_postgres::error::SqlState;
+        let hint = if *db.code() == SqlState::INVALID_PASSWORD {
+            "check the password (PGPASSWORD, ~/.pgpass or the URL)"
+        } else if *db.code() == SqlState::INVALID_CATALOG_NAME {
+            "check dbname in the connection string"
+        } else if *db.code() == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+            "check the user name and pg_hba.conf"
+        } else {
+            "check the connection settings"
+        };
+        return Error::failure(format!(
+            "cannot connect to {target}: {}; {hint}",
+            db.message()
+        ));
+    }
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail = format!("{detail}: {s}");
+        src = s.source();
+    }
+    let hint = if detail.contains("refused") || detail.contains("No such file") {
+        "is the server running and accepting connections there?"
+    } else if detail.contains("certificate")
+        || detail.contains("tls")
+        || detail.contains("TLS")
+        || detail.contains("ssl")
+    {
+        "check sslmode and the root certificate (sslrootcert)"
+    } else if detail.contains("timed out") || detail.contains("timeout") {
+        "is the host reachable (firewall, VPN)?"
+    } else {
+        "check the connection settings"
+    };
+    Error::failure(format!("cannot connect to {target}: {detail}; {hint}"))
+}
+
+/// The rustls connector, tolerant of hosts that are not DNS names (Unix
+/// socket paths, where no TLS happens) unless `verify-full` needs the name.
+#[derive(Clone)]
+pub struct Tls {
+    inner: MakeRustlsConnect,
+    strict_names: bool,
+}
+
+impl tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> for Tls {
+    type Stream =
+        <MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream;
+    type TlsConnect = <MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<
+        tokio_postgres::Socket,
+    >>::TlsConnect;
+    type Error =
+        <MakeRustlsConnect as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Error;
+
+    fn make_tls_connect(
+        &mut self,
+        domain: &str,
+    ) -> std::result::Result<Self::TlsConnect, Self::Error> {
+        use tokio_postgres::tls::MakeTlsConnect as M;
+        match M::<tokio_postgres::Socket>::make_tls_connect(&mut self.inner, domain) {
+            Err(_) if !self.strict_names || domain.is_empty() || domain.starts_with('/') => {
+                M::<tokio_postgres::Socket>::make_tls_connect(&mut self.inner, "localhost")
+            }
+            other => other,
+        }
+    }
+}
+
+/// A rustls connector that behaves like libpq's `sslmode`.
+pub fn make_tls(params: &ConnParams) -> Result<Tls> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::failure(format!("cannot set up TLS: {e}")))?;
+    let config = match params.sslmode {
+        SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth(),
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let roots = load_roots(params)?;
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| Error::failure(format!("cannot set up TLS verification: {e}")))?;
+            if params.sslmode == SslMode::VerifyCa {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(CaOnly(verifier)))
+                    .with_no_client_auth()
+            } else {
+                builder.with_webpki_verifier(verifier).with_no_client_auth()
+            }
+        }
+    };
+    Ok(Tls {
+        inner: MakeRustlsConnect::new(config),
+        strict_names: params.sslmode == SslMode::VerifyFull,
+    })
+}
+
+fn load_roots(params: &ConnParams) -> Result<rustls::RootCertStore> {
+    let path = params
+        .sslrootcert
+        .clone()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".postgresql/root.crt")))
+        .ok_or_else(|| {
+            Error::invalid(
+                "sslmode verify-ca/verify-full needs a root certificate: set sslrootcert",
+            )
+        })?;
+    let mut store = rustls::RootCertStore::empty();
+    if path.to_str() == Some("system") {
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        return Ok(store);
+    }
+    let data = std::fs::read(&path).map_err(|e| {
+        Error::invalid(format!(
+            "sslmode={} needs the root certificate {}, which cannot be read ({e}): set sslrootcert",
+            params.sslmode.as_str(),
+            path.display()
+        ))
+    })?;
+    let mut added = 0;
+    for cert in rustls_pemfile::certs(&mut data.as_slice()) {
+        let cert = cert
+            .map_err(|e| Error::invalid(format!("bad certificate in {}: {e}", path.display())))?;
+        store
+            .add(cert)
+            .map_err(|e| Error::invalid(format!("bad certificate in {}: {e}", path.display())))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(Error::invalid(format!(
+            "no PEM certificates found in {}",
+            path.display()
+        )));
+    }
+    Ok(store)
+}
+
+/// `sslmode=require`: encrypt, verify nothing (libpq's behaviour).
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `sslmode=verify-ca`: the chain must lead to a trusted root; the name may differ.
+#[derive(Debug)]
+struct CaOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl ServerCertVerifier for CaOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}

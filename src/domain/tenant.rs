@@ -1,0 +1,281 @@
+//! Tenants as the control schema holds them, and the rules for what a user may
+//! ask for. Validation here is shared by the command line and the wizard.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Lifecycle state (`tenants.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    Provisioning,
+    Active,
+    Suspended,
+    Deleted,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "provisioning" => Ok(Self::Provisioning),
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            "deleted" => Ok(Self::Deleted),
+            other => Err(Error::invalid(format!(
+                "unknown status \"{other}\": use provisioning, active, suspended or deleted"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of `tenants`. JSON field names follow DESIGN.md §3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub name: String,
+    pub domain: String,
+    pub schema_name: String,
+    pub role_name: String,
+    pub status: TenantStatus,
+    pub template: String,
+    pub template_version: i32,
+    pub settings: serde_json::Value,
+    /// -1 means no limit.
+    pub connection_limit: i32,
+    /// Milliseconds; `None` means the server default.
+    pub statement_timeout: Option<u64>,
+    pub storage_quota_bytes: Option<u64>,
+    /// Recorded at creation, e.g. hypertables skipped without TimescaleDB.
+    pub warnings: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: String,
+    pub provision_ms: Option<i32>,
+}
+
+/// `tenant_<uuid with underscores>`: both the schema and the role name.
+pub fn object_name(id: &Uuid) -> String {
+    format!(
+        "tenant_{}",
+        id.as_hyphenated().to_string().replace('-', "_")
+    )
+}
+
+/// A validated request to create a tenant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewTenant {
+    pub name: String,
+    pub domain: String,
+    pub template: String,
+    pub connection_limit: i32,
+    pub statement_timeout: Option<Duration>,
+    pub storage_quota_bytes: Option<u64>,
+    pub settings: serde_json::Value,
+}
+
+/// A validated change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TenantUpdate {
+    pub name: Option<String>,
+    pub connection_limit: Option<i32>,
+    pub statement_timeout: Option<Duration>,
+    pub storage_quota_bytes: Option<u64>,
+    pub settings: Option<serde_json::Value>,
+}
+
+impl TenantUpdate {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A display name: 1–255 characters, no control characters, not blank.
+pub fn validate_name(name: &str) -> Result<String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(Error::invalid(
+            "tenant name is empty: give a name of 1 to 255 characters",
+        ));
+    }
+    if trimmed.chars().count() > 255 {
+        return Err(Error::invalid(format!(
+            "tenant name is {} characters long: the limit is 255",
+            trimmed.chars().count()
+        )));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "tenant name contains control characters: use printable text only",
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A domain per RFC 1123: labels of letters, digits and inner hyphens, 1–63
+/// each, at most 253 in all; normalised to lowercase; a trailing dot is dropped.
+pub fn validate_domain(domain: &str) -> Result<String> {
+    let d = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let bad = |why: &str| {
+        Err(Error::invalid(format!(
+            "invalid domain \"{}\": {why}",
+            crate::domain::sanitize::clean(domain.trim())
+        )))
+    };
+    if d.is_empty() {
+        return bad("it is empty");
+    }
+    if d.len() > 253 {
+        return bad("it is longer than 253 characters");
+    }
+    for label in d.split('.') {
+        if label.is_empty() {
+            return bad("it has an empty label (two dots in a row)");
+        }
+        if label.len() > 63 {
+            return bad("a label is longer than 63 characters");
+        }
+        if !label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return bad("use only letters, digits, hyphens and dots");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label may not start or end with a hyphen");
+        }
+    }
+    Ok(d)
+}
+
+/// Connection limit: -1 (unlimited) or 0..=10000.
+pub fn validate_connection_limit(n: i64) -> Result<i32> {
+    if !(-1..=10_000).contains(&n) {
+        return Err(Error::invalid(format!(
+            "connection limit {n} is out of range: use -1 (unlimited) or 0 to 10000"
+        )));
+    }
+    i32::try_from(n).map_err(|_| Error::invalid("connection limit out of range"))
+}
+
+/// Settings must be a JSON object.
+pub fn validate_settings(text: &str) -> Result<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        Error::invalid(format!(
+            "settings are not valid JSON ({e}): give an object such as {{\"tier\": \"gold\"}}"
+        ))
+    })?;
+    if !v.is_object() {
+        return Err(Error::invalid(
+            "settings must be a JSON object such as {\"tier\": \"gold\"}",
+        ));
+    }
+    Ok(v)
+}
+
+/// Template names are file stems: lowercase letters, digits, `_` and `-`; no paths.
+pub fn validate_template_name(name: &str) -> Result<String> {
+    let n = name.trim();
+    if n.is_empty()
+        || n.len() > 64
+        || !n
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(Error::invalid(format!(
+            "invalid template name \"{}\": use the name of a file in the template directory (letters, digits, _ and -), not a path",
+            crate::domain::sanitize::clean(n)
+        )));
+    }
+    Ok(n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn object_names() {
+        let id = Uuid::parse_str("7d3c1f0e-1234-4abc-8def-0123456789ab").expect("uuid");
+        assert_eq!(
+            object_name(&id),
+            "tenant_7d3c1f0e_1234_4abc_8def_0123456789ab"
+        );
+        assert!(object_name(&id).len() <= 63);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(validate_name("  Acme  ").expect("ok"), "Acme");
+        assert!(validate_name("").is_err());
+        assert!(validate_name("   ").is_err());
+        assert!(validate_name(&"x".repeat(256)).is_err());
+        assert!(validate_name(&"x".repeat(255)).is_ok());
+        assert!(validate_name("a\u{1b}[31mb").is_err());
+        assert_eq!(
+            validate_name("'; DROP TABLE tenants; --").expect("data, not SQL"),
+            "'; DROP TABLE tenants; --"
+        );
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(
+            validate_domain("Acme.Example.COM.").expect("ok"),
+            "acme.example.com"
+        );
+        for bad in [
+            "",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "a_b.com",
+            "a b.com",
+            "x'; drop",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_domain(bad).is_err(), "{bad}");
+        }
+        let long = vec!["a".repeat(63); 4].join(".");
+        assert!(validate_domain(&long).is_err(), "255 chars");
+    }
+
+    #[test]
+    fn limits_and_settings() {
+        assert!(validate_connection_limit(-2).is_err());
+        assert_eq!(validate_connection_limit(-1).expect("ok"), -1);
+        assert!(validate_settings("[1]").is_err());
+        assert!(validate_settings("{").is_err());
+        assert!(validate_settings("{\"a\":1}").is_ok());
+        assert!(validate_template_name("../etc/passwd").is_err());
+        assert!(validate_template_name("default").is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn validated_domains_are_clean(s in "\\PC{0,70}") {
+            if let Ok(d) = validate_domain(&s) {
+                prop_assert!(d.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'));
+            }
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! tenantctl: the operations console of a schema-per-tenant PostgreSQL platform.
+//!
+//! - [`config`]: file + environment + flags into one [`config::Config`]; libpq
+//!   connection parameters (`conninfo`), `.pgpass`, sslmode.
+//! - [`domain`]: pure rules with no I/O: tenant types and validation,
+//!   templates, health scoring, sizes and durations, terminal sanitizing.
+//! - [`db`]: the only room with SQL: connecting (TLS, pool), control-schema
+//!   migrations, tenant repository and provisioning, metrics, audit.
+//! - `backend`: the async task between console/CLI and `db`: Commands in,
+//!   Events out; the collector timer; the metrics store.
+//! - `tui`: the console: app loop, actions, pure update, panes.
+//! - [`cli`]: headless subcommands and their table/JSON/CSV output.
+//! - [`local_cluster`]: a throwaway PostgreSQL for tests, benches and the demo.
+//! - [`logging`]: tracing to a file, never to the console's terminal.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod local_cluster;
+pub mod logging;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,568 @@
+//! A throwaway PostgreSQL for tests, benches and the demo.
+//!
+//! `initdb` into a short temporary directory, a server listening on a Unix
+//! socket only, `pg_stat_statements` preloaded. The server runs under a tiny
+//! `sh` watchdog whose stdin is a pipe from this process: when this process
+//! exits for any reason (even SIGKILL) the pipe closes, the watchdog stops the
+//! server and removes the directory, so no server process is ever left behind.
+//! As root, `initdb` and `postgres` run as the `postgres` system user.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// The port number only names the socket file; nothing listens on TCP.
+pub const PORT: u16 = 5432;
+
+/// Where server binaries are searched: `PATH`, `pg_config --bindir`, then
+/// `/usr/lib/postgresql/*/bin` newest first. Returns the directory holding
+/// both `initdb` and `postgres`.
+pub fn find_bindir() -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let initdb = dir.join("initdb");
+            if initdb.exists() {
+                if let Ok(real) = std::fs::canonicalize(&initdb) {
+                    if let Some(parent) = real.parent() {
+                        candidates.push(parent.to_path_buf());
+                    }
+                }
+                candidates.push(dir);
+            }
+        }
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        if out.status.success() {
+            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        }
+    }
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .collect();
+    versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
+    candidates.extend(versioned.into_iter().map(|(_, p)| p));
+    candidates
+        .into_iter()
+        .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
+        .ok_or_else(|| {
+            Error::failure(
+                "no PostgreSQL server binaries found (initdb and postgres) on PATH, via pg_config or in /usr/lib/postgresql/*/bin: install the server, for example `apt-get install postgresql`",
+            )
+        })
+}
+
+/// A client program (`pg_dump`, `pg_restore`, `psql`) from the server's bindir or PATH.
+pub fn find_pg_binary(name: &str) -> Result<PathBuf> {
+    if let Ok(dir) = find_bindir() {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.join(name).is_file() {
+                return Ok(dir.join(name));
+            }
+        }
+    }
+    Err(Error::failure(format!(
+        "{name} not found on PATH or beside the PostgreSQL server binaries: install the PostgreSQL client programs"
+    )))
+}
+
+/// The unprivileged user to run the server as, when we are root.
+fn server_user() -> Result<Option<nix::unistd::User>> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    match nix::unistd::User::from_name("postgres") {
+        Ok(Some(u)) => Ok(Some(u)),
+        _ => Err(Error::failure(
+            "running as root, but PostgreSQL refuses to run as root and no `postgres` system user exists: create one (`useradd --system postgres`) or run as an ordinary user",
+        )),
+    }
+}
+
+/// Options for [`LocalCluster::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep the data directory here across runs instead of a temporary one.
+    pub keep_dir: Option<PathBuf>,
+    /// Extra `-c name=value` server settings.
+    pub settings: Vec<(String, String)>,
+}
+
+/// A running throwaway server. Dropping it stops the server.
+pub struct LocalCluster {
+    socket_dir: PathBuf,
+    data_dir: PathBuf,
+    bindir: PathBuf,
+    watchdog: Option<Child>,
+    stdin: Option<ChildStdin>,
+    log_path: PathBuf,
+    options: Options,
+}
+
+static SHARED: OnceLock<std::result::Result<LocalCluster, Error>> = OnceLock::new();
+static DB_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl LocalCluster {
+    /// A fresh server in a temporary directory.
+    pub fn start() -> Result<Self> {
+        Self::start_with(Options::default())
+    }
+
+    /// The one cluster of this process (tests, benches), started on first use
+    /// and stopped when the process exits.
+    pub fn shared() -> Result<&'static LocalCluster> {
+        SHARED
+            .get_or_init(Self::start)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Start with options; with `keep_dir` an existing data directory is reused.
+    pub fn start_with(options: Options) -> Result<Self> {
+        let bindir = find_bindir()?;
+        let user = server_user()?;
+        // A short socket directory: Unix socket paths are limited to ~100 bytes.
+        let base = tempfile::Builder::new()
+            .prefix("tc")
+            .tempdir_in("/tmp")
+            .map_err(|e| {
+                Error::failure(format!("cannot create a temporary directory in /tmp: {e}"))
+            })?
+            .keep();
+        let socket_dir = base.clone();
+        let data_dir = match &options.keep_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::failure(format!(
+                        "cannot create the cluster directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                dir.join("data")
+            }
+            None => base.join("data"),
+        };
+        let log_path = base.join("server.log");
+        if let Some(u) = &user {
+            for p in [Some(base.as_path()), options.keep_dir.as_deref()]
+                .into_iter()
+                .flatten()
+            {
+                std::os::unix::fs::chown(p, Some(u.uid.as_raw()), Some(u.gid.as_raw())).map_err(
+                    |e| {
+                        Error::failure(format!(
+                            "cannot hand {} to the postgres user: {e}",
+                            p.display()
+                        ))
+                    },
+                )?;
+            }
+        }
+        let mut cluster = LocalCluster {
+            socket_dir,
+            data_dir,
+            bindir,
+            watchdog: None,
+            stdin: None,
+            log_path,
+            options,
+        };
+        if !cluster.data_dir.join("PG_VERSION").exists() {
+            cluster.initdb(user.as_ref())?;
+        }
+        cluster.launch(user.as_ref())?;
+        cluster.wait_ready(Duration::from_secs(30))?;
+        cluster.prepare_template()?;
+        Ok(cluster)
+    }
+
+    fn command(&self, program: &Path, user: Option<&nix::unistd::User>) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.socket_dir);
+        for var in [
+            "PGDATA",
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+            "PGOPTIONS",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("LC_ALL", "C");
+        if let Some(u) = user {
+            cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
+            cmd.env("HOME", &self.socket_dir).env("USER", "postgres");
+        }
+        cmd
+    }
+
+    fn initdb(&self, user: Option<&nix::unistd::User>) -> Result<()> {
+        let out = self
+            .command(&self.bindir.join("initdb"), user)
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                Error::failure(format!(
+                    "cannot run initdb from {}: {e}",
+                    self.bindir.display()
+                ))
+            })?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no output");
+            return Err(Error::failure(format!(
+                "initdb failed in {}: {last}",
+                self.data_dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self, user: Option<&nix::unistd::User>) -> Result<()> {
+        let mut args: Vec<String> = vec![
+            "-D".into(),
+            self.data_dir.display().to_string(),
+            "-k".into(),
+            self.socket_dir.display().to_string(),
+        ];
+        let mut settings: Vec<(String, String)> = [
+            ("listen_addresses", ""),
+            ("port", "5432"),
+            ("shared_preload_libraries", "pg_stat_statements"),
+            ("pg_stat_statements.track", "all"),
+            ("fsync", "off"),
+            ("synchronous_commit", "off"),
+            ("full_page_writes", "off"),
+            ("max_connections", "300"),
+            ("shared_buffers", "128MB"),
+            ("max_locks_per_transaction", "256"),
+            ("log_min_messages", "warning"),
+            ("logging_collector", "off"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+        settings.extend(self.options.settings.iter().cloned());
+        for (k, v) in settings {
+            args.push("-c".into());
+            args.push(format!("{k}={v}"));
+        }
+        // The watchdog: start postgres, wait for stdin to close, then stop it
+        // (fast shutdown, immediate after 10 s) and remove the temporary dir.
+        let script = r#"
+pg="$1"; base="$2"; keep="$3"; shift 3
+"$pg" "$@" &
+pid=$!
+trap 'kill -INT $pid 2>/dev/null' INT TERM HUP
+read _line
+kill -INT $pid 2>/dev/null
+i=0
+while kill -0 $pid 2>/dev/null; do
+  i=$((i+1))
+  if [ $i -gt 100 ]; then kill -QUIT $pid 2>/dev/null; fi
+  sleep 0.1
+done
+wait $pid 2>/dev/null
+[ "$keep" = "1" ] || rm -rf "$base"
+"#;
+        let log = std::fs::File::create(&self.log_path).map_err(|e| {
+            Error::failure(format!("cannot create {}: {e}", self.log_path.display()))
+        })?;
+        if let Some(u) = user {
+            let _ = std::os::unix::fs::chown(
+                &self.log_path,
+                Some(u.uid.as_raw()),
+                Some(u.gid.as_raw()),
+            );
+        }
+        let log2 = log
+            .try_clone()
+            .map_err(|e| Error::failure(format!("cannot open the server log: {e}")))?;
+        let keep = if self.options.keep_dir.is_some() {
+            "1"
+        } else {
+            "0"
+        };
+        let mut child = self
+            .command(Path::new("/bin/sh"), user)
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(self.bindir.join("postgres"))
+            .arg(&self.socket_dir)
+            .arg(keep)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| {
+                Error::failure(format!(
+                    "cannot start postgres from {}: {e}",
+                    self.bindir.display()
+                ))
+            })?;
+        self.stdin = child.stdin.take();
+        self.watchdog = Some(child);
+        Ok(())
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let pidfile = self.data_dir.join("postmaster.pid");
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&pidfile) {
+                if text.lines().nth(7).is_some_and(|l| l.trim() == "ready") {
+                    return Ok(());
+                }
+            }
+            if let Some(child) = self.watchdog.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return Err(self.startup_error("exited during startup"));
+                }
+            }
+            if start.elapsed() > timeout {
+                return Err(self.startup_error("did not become ready within 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn startup_error(&self, what: &str) -> Error {
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let last = log
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no log output");
+        Error::failure(format!(
+            "local PostgreSQL {what}: {last} (log: {})",
+            self.log_path.display()
+        ))
+    }
+
+    fn prepare_template(&self) -> Result<()> {
+        let exists = self.query_sync(
+            "postgres",
+            "SELECT 1 FROM pg_database WHERE datname = 'tenantctl_template'",
+        )?;
+        if exists.is_empty() {
+            self.exec_sync("postgres", "CREATE DATABASE tenantctl_template")?;
+            self.exec_sync(
+                "tenantctl_template",
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The Unix socket directory (the `host`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// The server's `bin` directory.
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
+    /// Path of the server log.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// A keyword conninfo for `dbname` as the superuser.
+    pub fn conninfo(&self, dbname: &str) -> String {
+        self.conninfo_as(dbname, "postgres")
+    }
+
+    /// A keyword conninfo for `dbname` as `user`.
+    pub fn conninfo_as(&self, dbname: &str, user: &str) -> String {
+        format!(
+            "host={} port={PORT} user={user} dbname={dbname} sslmode=disable",
+            self.socket_dir.display()
+        )
+    }
+
+    /// A `postgres://` URL for `dbname` as the superuser.
+    pub fn url(&self, dbname: &str) -> String {
+        let host: String = percent_encoding::utf8_percent_encode(
+            &self.socket_dir.display().to_string(),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .collect();
+        format!("postgres://postgres@{host}:{PORT}/{dbname}?sslmode=disable")
+    }
+
+    /// A fresh database cloned from the prepared template; returns its name.
+    pub fn create_database(&self) -> Result<String> {
+        let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t{}_{n}", std::process::id());
+        self.exec_sync(
+            "postgres",
+            &format!("CREATE DATABASE \"{name}\" TEMPLATE tenantctl_template"),
+        )?;
+        Ok(name)
+    }
+
+    /// Run SQL (one or more statements) on a short-lived connection, from
+    /// sync code or from inside a runtime alike.
+    pub fn exec_sync(&self, dbname: &str, sql: &str) -> Result<()> {
+        let conninfo = self.conninfo(dbname);
+        let sql = sql.to_string();
+        run_blocking(async move {
+            let client = connect_raw(&conninfo).await?;
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| Error::failure(format!("local cluster: {e}")))
+        })
+    }
+
+    /// Rows of the first column as text.
+    pub fn query_sync(&self, dbname: &str, sql: &str) -> Result<Vec<Option<String>>> {
+        let conninfo = self.conninfo(dbname);
+        let sql = sql.to_string();
+        run_blocking(async move {
+            let client = connect_raw(&conninfo).await?;
+            let msgs = client
+                .simple_query(&sql)
+                .await
+                .map_err(|e| Error::failure(format!("local cluster: {e}")))?;
+            Ok(msgs
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some(r.get(0).map(str::to_string))
+                    }
+                    _ => None,
+                })
+                .collect())
+        })
+    }
+
+    /// Stop the server now (fast shutdown) and wait for it.
+    pub fn stop(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"stop\n");
+        }
+        if let Some(mut child) = self.watchdog.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the server is up (its watchdog still runs).
+    pub fn is_running(&mut self) -> bool {
+        self.watchdog
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Pid of the postmaster, from `postmaster.pid`.
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.data_dir.join("postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Stop the server but keep its data, for outage tests; [`Self::restart`] brings it back.
+    pub fn pause(&mut self) -> Result<()> {
+        let pid = self
+            .postmaster_pid()
+            .ok_or_else(|| Error::failure("local cluster is not running"))?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .map_err(|e| Error::failure(format!("cannot stop the local cluster: {e}")))?;
+        let start = Instant::now();
+        while self.data_dir.join("postmaster.pid").exists()
+            && start.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The watchdog sees postgres gone but waits on stdin; retire it without removing data.
+        self.stdin.take();
+        if let Some(mut c) = self.watchdog.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        Ok(())
+    }
+
+    /// Start the server again after [`Self::pause`].
+    pub fn restart(&mut self) -> Result<()> {
+        let user = server_user()?;
+        self.launch(user.as_ref())?;
+        self.wait_ready(Duration::from_secs(30))
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run_blocking<T: Send + 'static>(
+    fut: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::failure(format!("cannot start a runtime: {e}")))?;
+        rt.block_on(fut)
+    })
+    .join()
+    .map_err(|_| Error::failure("local cluster helper thread panicked"))?
+}
+
+async fn connect_raw(conninfo: &str) -> Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| Error::failure(format!("cannot connect to the local cluster: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
