@@ -6,13 +6,14 @@
 //!   templates, health scoring, sizes and durations, terminal sanitizing.
 //! - [`db`]: the only room with SQL: connecting (TLS, pool), control-schema
 //!   migrations, tenant repository and provisioning, metrics, audit.
-//! - `backend`: the async task between console/CLI and `db`: Commands in,
+//! - [`backend`]: the async task between console/CLI and `db`: Commands in,
 //!   Events out; the collector timer; the metrics store.
 //! - `tui`: the console: app loop, actions, pure update, panes.
 //! - [`cli`]: headless subcommands and their table/JSON/CSV output.
 //! - [`local_cluster`]: a throwaway PostgreSQL for tests, benches and the demo.
 //! - [`logging`]: tracing to a file, never to the console's terminal.
 
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod db;

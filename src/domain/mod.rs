@@ -1,6 +1,9 @@
 //! Pure rules with no I/O: tenant types and validation, templates, health
-//! scoring, sanitizing for the terminal, and parsing of sizes and durations.
+//! scoring, metrics types, audit entries, sanitizing for the terminal, and
+//! parsing of sizes and durations.
 
+pub mod audit;
+pub mod metrics;
 pub mod sanitize;
 pub mod tenant;
 pub mod units;

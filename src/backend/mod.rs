@@ -1,0 +1,131 @@
+//! The async task between the console (or CLI) and the database: Commands in,
+//! Events out. It owns the pool, the collector timer, the metrics store and
+//! the LISTEN connection, and reconnects with backoff. The console never
+//! awaits SQL: it sends a [`Command`] and later receives an [`Event`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::domain::audit::AuditEntry;
+use crate::domain::metrics::{Alert, History, Snapshot, TenantDetail};
+use crate::domain::tenant::{NewTenant, Tenant, TenantUpdate};
+
+/// Identifies a request so its result can be matched to it.
+pub type RequestId = u64;
+
+/// What the console asks of the backend.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Take a snapshot now, outside the timer.
+    RefreshNow,
+    /// Change the collector interval (0.5–60 s).
+    SetInterval(Duration),
+    /// Stop (true) or resume (false) collecting.
+    Pause(bool),
+    /// Reload the tenant list.
+    LoadTenants,
+    /// Create a tenant; progress and the result arrive as events.
+    Create {
+        id: RequestId,
+        tenant: NewTenant,
+    },
+    Update {
+        id: RequestId,
+        tenant: Uuid,
+        update: TenantUpdate,
+    },
+    Suspend {
+        id: RequestId,
+        tenant: Uuid,
+        reason: Option<String>,
+    },
+    Resume {
+        id: RequestId,
+        tenant: Uuid,
+    },
+    /// Delete a suspended tenant; `confirm` must equal its domain.
+    Delete {
+        id: RequestId,
+        tenant: Uuid,
+        confirm: String,
+        backup: bool,
+    },
+    /// Per-table, session and statement detail of one tenant.
+    LoadDetail {
+        tenant: Uuid,
+    },
+    /// Sparkline series for these tenants (and the cluster).
+    LoadHistory {
+        tenants: Vec<Uuid>,
+    },
+    /// Audit rows, newest first; `None` for all tenants.
+    LoadAudit {
+        tenant: Option<Uuid>,
+        limit: i64,
+    },
+    /// Cancel a backend's current statement.
+    CancelSession {
+        id: RequestId,
+        pid: i32,
+    },
+    /// Terminate a backend.
+    TerminateSession {
+        id: RequestId,
+        pid: i32,
+    },
+    /// Reconnect to another configured cluster.
+    SwitchCluster(String),
+    /// Stop the backend task.
+    Shutdown,
+}
+
+/// A step of tenant creation, reported as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressStep {
+    pub name: String,
+    pub elapsed: Duration,
+}
+
+/// What the backend tells the console.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Connected (or reconnected) to a cluster.
+    Connected {
+        cluster: String,
+        server_version: String,
+        read_only: bool,
+    },
+    /// The connection is lost; the next attempt is in `retry_in`.
+    Disconnected { error: String, retry_in: Duration },
+    /// The full tenant list (sent on connect, on notification, on request).
+    Tenants(Vec<Tenant>),
+    /// Another console or the CLI changed a tenant.
+    TenantChanged { tenant: Uuid },
+    /// A fast-tick snapshot.
+    Snapshot(Arc<Snapshot>),
+    /// Requested sparkline series.
+    History(Vec<History>),
+    /// Requested detail of one tenant.
+    Detail(Arc<TenantDetail>),
+    /// Requested audit rows.
+    Audit {
+        tenant: Option<Uuid>,
+        entries: Vec<AuditEntry>,
+    },
+    /// A step of a running creation finished.
+    Progress { id: RequestId, step: ProgressStep },
+    /// A request finished well; `message` is one sentence for the status line.
+    Done {
+        id: RequestId,
+        message: String,
+        tenant: Option<Box<Tenant>>,
+    },
+    /// A request failed; `message` is one sentence.
+    Failed { id: RequestId, message: String },
+    /// Alerts changed (raised or cleared): the full current list.
+    Alerts(Vec<Alert>),
+    /// A notice for the status line.
+    Notice(String),
+}

@@ -1,0 +1,171 @@
+//! What monitoring produces, as plain data: per-tenant current values, health,
+//! cluster totals, and the snapshot the backend sends each tick. The
+//! collector (`backend`) fills these; the console and `top` only read them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// One itemized deduction from a tenant's health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthReason {
+    /// Points taken off 100.
+    pub points: u8,
+    /// Short, human text: "connections 18/20 (90%)".
+    pub text: String,
+}
+
+/// Health 0–100 and why.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Health {
+    pub score: u8,
+    pub reasons: Vec<HealthReason>,
+}
+
+/// A tenant's current monitoring values. `None` means not available (the
+/// source is missing, the first tick, a counter reset), never zero.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TenantMetrics {
+    pub tenant_id: Uuid,
+    /// Exact size when measured, else the relpages approximation.
+    pub size_bytes: u64,
+    /// When the exact sweep last measured this tenant.
+    pub size_exact_at: Option<DateTime<Utc>>,
+    pub sessions_total: u32,
+    pub sessions_active: u32,
+    pub sessions_idle_in_tx: u32,
+    /// Longest running active statement.
+    pub longest_running: Option<Duration>,
+    /// Oldest open transaction.
+    pub oldest_xact: Option<Duration>,
+    /// Statements per second (pg_stat_statements).
+    pub calls_per_s: Option<f64>,
+    /// Rows inserted + updated + deleted per second.
+    pub writes_per_s: Option<f64>,
+    /// Mean execution time of this tenant's statements.
+    pub mean_exec_ms: Option<f64>,
+    pub total_calls: Option<u64>,
+    pub rows_written: u64,
+    pub seq_scans: u64,
+    pub idx_scans: u64,
+    pub dead_tuples: u64,
+    pub health: Health,
+}
+
+/// Whole-cluster figures for the status bar and monitor pane.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ClusterTotals {
+    pub database_bytes: u64,
+    pub connections: u32,
+    pub max_connections: u32,
+    pub commits_per_s: Option<f64>,
+    pub cache_hit_ratio: Option<f64>,
+    pub server_version: String,
+}
+
+/// One fast tick's result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Snapshot {
+    /// Increases by one per tick; the console drops older generations.
+    pub generation: u64,
+    /// Server clock at the snapshot.
+    pub taken_at: DateTime<Utc>,
+    /// Wall time the snapshot took.
+    pub latency: Duration,
+    pub tenants: HashMap<Uuid, TenantMetrics>,
+    pub totals: ClusterTotals,
+    /// Sources that failed or timed out this tick (their values are stale).
+    pub stale: Vec<String>,
+    /// Whether pg_stat_statements could be read (else calls show n/a).
+    pub statements_available: bool,
+}
+
+/// A point in a sparkline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    pub at: DateTime<Utc>,
+    pub value: Option<f64>,
+}
+
+/// Named series for one tenant (or the cluster when `tenant_id` is `None`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct History {
+    pub tenant_id: Option<Uuid>,
+    /// e.g. "calls/s", "writes/s", "size", "connections".
+    pub series: Vec<(String, Vec<HistoryPoint>)>,
+}
+
+/// Alert severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// A threshold crossing; `cleared_at` is set when the condition ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub id: u64,
+    pub raised_at: DateTime<Utc>,
+    pub cleared_at: Option<DateTime<Utc>>,
+    pub tenant_id: Option<Uuid>,
+    /// Stable key for de-duplication, e.g. "quota", "long_running".
+    pub kind: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// One table of a tenant, for the detail pane.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableDetail {
+    pub name: String,
+    pub rows_estimate: i64,
+    pub total_bytes: u64,
+    pub dead_tuples: u64,
+    pub last_vacuum: Option<DateTime<Utc>>,
+    pub last_analyze: Option<DateTime<Utc>>,
+}
+
+/// One session of a tenant's role.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionDetail {
+    pub pid: i32,
+    pub state: String,
+    /// Truncated statement text (sanitize before display).
+    pub query: String,
+    pub query_duration: Option<Duration>,
+    pub xact_duration: Option<Duration>,
+    pub wait_event: Option<String>,
+    pub application_name: String,
+    pub client_addr: Option<String>,
+}
+
+/// One statement of a tenant's role from pg_stat_statements.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatementDetail {
+    pub query: String,
+    pub calls: i64,
+    pub total_ms: f64,
+    pub mean_ms: f64,
+    pub rows: i64,
+}
+
+/// Everything the detail pane shows beyond the list row.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TenantDetail {
+    pub tenant_id: Uuid,
+    pub tables: Vec<TableDetail>,
+    pub sessions: Vec<SessionDetail>,
+    /// `None` when pg_stat_statements is not available.
+    pub statements: Option<Vec<StatementDetail>>,
+    /// From the tenant's own `trades` table.
+    pub trades_today: Option<i64>,
+    pub last_activity: Option<DateTime<Utc>>,
+    /// Template tables or indexes missing from the schema.
+    pub drift: Vec<String>,
+}
