@@ -1,0 +1,408 @@
+//! The backend task: one per console. It connects (and reconnects with
+//! backoff), keeps the tenant list fresh from LISTEN notifications, runs the
+//! collector on a timer that skips while a snapshot is in flight, and runs
+//! each mutation in its own task so a slow operation never blocks a tick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::collector::Collector;
+use super::{Command, Event, ProgressStep, RequestId};
+use crate::config::Config;
+use crate::db::provision::{self, ProvisionOptions};
+use crate::db::{self, Db};
+use crate::domain::metrics::MonitoredTenant;
+use crate::domain::tenant::Tenant;
+use crate::error::Error;
+
+/// The console's ends of the two channels.
+pub struct BackendHandle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+}
+
+/// Start the backend task for `config` on the current runtime.
+pub fn spawn(config: Config) -> BackendHandle {
+    let (ctx, crx) = mpsc::unbounded_channel();
+    let (etx, erx) = mpsc::unbounded_channel();
+    tokio::spawn(run(config, crx, etx));
+    BackendHandle { commands: ctx, events: erx }
+}
+
+const MIN_INTERVAL: Duration = Duration::from_millis(500);
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+enum Exit {
+    Shutdown,
+    Switch(String),
+    Lost(String),
+}
+
+/// State that survives reconnects.
+struct Shared {
+    collector: Arc<Mutex<Collector>>,
+    interval: Duration,
+    paused: bool,
+    generation: u64,
+}
+
+async fn run(mut config: Config, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>) {
+    let mut shared = Shared {
+        collector: Arc::new(Mutex::new(Collector::new(&config.monitoring, &config.thresholds))),
+        interval: config.monitoring.interval.0.clamp(MIN_INTERVAL, MAX_INTERVAL),
+        paused: false,
+        generation: 0,
+    };
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let attempt = connect(&config).await;
+        let error = match attempt {
+            Ok((db, version)) => {
+                backoff = Duration::from_millis(500);
+                shared.collector.lock().await.connection_restored();
+                send(&events, Event::Connected {
+                    cluster: config.cluster_name.clone(),
+                    server_version: version,
+                    read_only: config.read_only,
+                });
+                match session(&config, &db, &mut shared, &mut commands, &events).await {
+                    Exit::Shutdown => return,
+                    Exit::Switch(name) => {
+                        match config.with_cluster(&name) {
+                            Ok(c) => {
+                                config = c;
+                                shared.collector =
+                                    Arc::new(Mutex::new(Collector::new(&config.monitoring, &config.thresholds)));
+                                send(&events, Event::Notice(format!("switching to cluster {name}")));
+                            }
+                            Err(e) => send(&events, Event::Notice(e.message)),
+                        }
+                        continue;
+                    }
+                    Exit::Lost(e) => e,
+                }
+            }
+            Err(e) => e.message,
+        };
+        shared.collector.lock().await.connection_lost(&error);
+        send(&events, Event::Alerts(shared.collector.lock().await.alerts()));
+        tracing::warn!(retry_in = ?backoff, "database unavailable: {error}");
+        send(&events, Event::Disconnected { error: error.clone(), retry_in: backoff });
+        // Wait out the backoff, still answering the console.
+        let deadline = Instant::now() + backoff;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => break,
+                cmd = commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => return,
+                    Some(Command::SwitchCluster(name)) => {
+                        if let Ok(c) = config.with_cluster(&name) {
+                            config = c;
+                        }
+                        break;
+                    }
+                    Some(Command::RefreshNow) => break,
+                    Some(other) => reject_offline(&events, &other, &error),
+                }
+            }
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn send(events: &mpsc::UnboundedSender<Event>, e: Event) {
+    let _ = events.send(e);
+}
+
+fn reject_offline(events: &mpsc::UnboundedSender<Event>, cmd: &Command, error: &str) {
+    if let Some(id) = request_id(cmd) {
+        send(events, Event::Failed { id, message: format!("not connected to the database ({error}): try again once reconnected") });
+    }
+}
+
+fn request_id(cmd: &Command) -> Option<RequestId> {
+    match cmd {
+        Command::Create { id, .. }
+        | Command::Update { id, .. }
+        | Command::Suspend { id, .. }
+        | Command::Resume { id, .. }
+        | Command::Delete { id, .. }
+        | Command::CancelSession { id, .. }
+        | Command::TerminateSession { id, .. } => Some(*id),
+        _ => None,
+    }
+}
+
+async fn connect(config: &Config) -> Result<(Db, String), Error> {
+    let db = Db::connect(config).await?;
+    db::migrate::check(&db).await?;
+    let client = db.client().await?;
+    let version: String = client
+        .query_one("SELECT current_setting('server_version')", &[])
+        .await
+        .map_err(|e| db::pg_error(&e, "cannot read the server version"))?
+        .get(0);
+    Ok((db, version))
+}
+
+/// Internal results of spawned work.
+enum Internal {
+    Snapshot(Result<Arc<crate::domain::metrics::Snapshot>, Error>, u64),
+    Tenants(Result<Vec<Tenant>, Error>),
+    Lost(String),
+}
+
+async fn session(
+    config: &Config,
+    db: &Db,
+    shared: &mut Shared,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Exit {
+    let opts = Arc::new(ProvisionOptions::from_config(config));
+    let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
+    let mut tenants: Arc<Vec<Tenant>> = Arc::new(Vec::new());
+    reload_tenants(db, &itx);
+    let mut notifications = match db::notify::listen(db).await {
+        Ok(rx) => Some(rx),
+        Err(e) => {
+            send(events, Event::Notice(format!("live updates from other consoles are off: {}", e.message)));
+            None
+        }
+    };
+    let mut ticker = tokio::time::interval(shared.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut in_flight = false;
+    let mut tenants_loaded = false;
+    let mut reload_pending = false;
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return Exit::Shutdown };
+                match cmd {
+                    Command::Shutdown => return Exit::Shutdown,
+                    Command::SwitchCluster(name) => return Exit::Switch(name),
+                    Command::RefreshNow => {
+                        if !in_flight && tenants_loaded {
+                            in_flight = true;
+                            start_snapshot(db, shared, &tenants, &itx);
+                        }
+                    }
+                    Command::SetInterval(d) => {
+                        shared.interval = d.clamp(MIN_INTERVAL, MAX_INTERVAL);
+                        ticker = tokio::time::interval_at(Instant::now() + shared.interval, shared.interval);
+                        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                    }
+                    Command::Pause(p) => {
+                        shared.paused = p;
+                        shared.collector.lock().await.set_frozen(p);
+                    }
+                    Command::LoadTenants => reload_tenants(db, &itx),
+                    other => handle_request(other, db, &opts, shared, &tenants, events, &itx),
+                }
+            }
+            _ = ticker.tick(), if !shared.paused && !in_flight && tenants_loaded => {
+                in_flight = true;
+                start_snapshot(db, shared, &tenants, &itx);
+            }
+            note = recv_opt(&mut notifications) => match note {
+                Some(change) => {
+                    send(events, Event::TenantChanged { tenant: change.tenant_id });
+                    if !reload_pending {
+                        reload_pending = true;
+                        reload_tenants(db, &itx);
+                    }
+                }
+                None => return Exit::Lost("the notification connection closed".to_string()),
+            },
+            internal = irx.recv() => match internal {
+                None => return Exit::Lost("backend channel closed".to_string()),
+                Some(Internal::Lost(e)) => return Exit::Lost(e),
+                Some(Internal::Tenants(Ok(list))) => {
+                    reload_pending = false;
+                    tenants_loaded = true;
+                    tenants = Arc::new(list);
+                    send(events, Event::Tenants(tenants.as_ref().clone()));
+                }
+                Some(Internal::Tenants(Err(e))) => {
+                    reload_pending = false;
+                    if let Some(lost) = check_alive(db, &e).await { return Exit::Lost(lost) }
+                    send(events, Event::Notice(e.message));
+                }
+                Some(Internal::Snapshot(result, generation)) => {
+                    in_flight = false;
+                    match result {
+                        Ok(snap) => {
+                            if generation >= shared.generation {
+                                shared.generation = generation;
+                                send(events, Event::Snapshot(snap));
+                                let mut c = shared.collector.lock().await;
+                                if c.alerts_changed() {
+                                    send(events, Event::Alerts(c.alerts()));
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            if let Some(lost) = check_alive(db, &e).await { return Exit::Lost(lost) }
+                            send(events, Event::Notice(format!("snapshot failed: {}", e.message)));
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// After a failure: is the server still there? `Some(reason)` when it is not.
+async fn check_alive(db: &Db, e: &Error) -> Option<String> {
+    let probe = async {
+        let c = db.client().await?;
+        c.query_one("SELECT 1", &[]).await.map_err(|e| db::pg_error(&e, "probe"))
+    };
+    match tokio::time::timeout(Duration::from_secs(3), probe).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(p)) => Some(format!("{} ({})", e.message, p.message)),
+        Err(_) => Some(format!("{} (the server did not answer within 3 s)", e.message)),
+    }
+}
+
+fn reload_tenants(db: &Db, itx: &mpsc::UnboundedSender<Internal>) {
+    let db = db.clone();
+    let itx = itx.clone();
+    tokio::spawn(async move {
+        let r = db::tenants::list_tenants(&db, None).await;
+        let _ = itx.send(Internal::Tenants(r));
+    });
+}
+
+fn start_snapshot(db: &Db, shared: &mut Shared, tenants: &Arc<Vec<Tenant>>, itx: &mpsc::UnboundedSender<Internal>) {
+    let db = db.clone();
+    let itx = itx.clone();
+    let collector = shared.collector.clone();
+    let generation = shared.generation + 1;
+    let monitored: Vec<MonitoredTenant> = tenants
+        .iter()
+        .filter(|t| t.status != crate::domain::tenant::TenantStatus::Deleted)
+        .map(MonitoredTenant::from)
+        .collect();
+    tokio::spawn(async move {
+        let mut c = collector.lock().await;
+        let r = c.tick(&db, &monitored).await;
+        drop(c);
+        let _ = itx.send(Internal::Snapshot(r, generation));
+    });
+}
+
+fn handle_request(
+    cmd: Command,
+    db: &Db,
+    opts: &Arc<ProvisionOptions>,
+    shared: &Shared,
+    tenants: &Arc<Vec<Tenant>>,
+    events: &mpsc::UnboundedSender<Event>,
+    itx: &mpsc::UnboundedSender<Internal>,
+) {
+    let db = db.clone();
+    let opts = opts.clone();
+    let ev = events.clone();
+    let itx = itx.clone();
+    let collector = shared.collector.clone();
+    let tenants = tenants.clone();
+    tokio::spawn(async move {
+        let done = |id: RequestId, r: Result<(String, Option<Tenant>), Error>| match r {
+            Ok((message, tenant)) => send(&ev, Event::Done { id, message, tenant: tenant.map(Box::new) }),
+            Err(e) => send(&ev, Event::Failed { id, message: e.message }),
+        };
+        match cmd {
+            Command::Create { id, tenant } => {
+                let progress_ev = ev.clone();
+                let progress = move |step: ProgressStep| send(&progress_ev, Event::Progress { id, step });
+                let started = std::time::Instant::now();
+                let r = provision::create_tenant(&db, &opts, &tenant, &progress).await;
+                let took = started.elapsed();
+                if took > opts.creation_timeout {
+                    let mut c = collector.lock().await;
+                    c.creation_slow(r.as_ref().ok().map(|t| t.id), &tenant.domain, took);
+                    send(&ev, Event::Alerts(c.alerts()));
+                }
+                done(id, r.map(|t| (format!("created {} ({}) in {} ms", t.name, t.domain, took.as_millis()), Some(t))));
+            }
+            Command::Update { id, tenant, update } => {
+                let r = provision::update_tenant(&db, &opts, tenant, &update).await;
+                done(id, r.map(|t| (format!("updated {}", t.domain), Some(t))));
+            }
+            Command::Suspend { id, tenant, reason } => {
+                let r = provision::suspend_tenant(&db, &opts, tenant, reason.as_deref()).await;
+                done(id, r.map(|t| (format!("suspended {}", t.domain), Some(t))));
+            }
+            Command::Resume { id, tenant } => {
+                let r = provision::resume_tenant(&db, &opts, tenant).await;
+                done(id, r.map(|t| (format!("resumed {}", t.domain), Some(t))));
+            }
+            Command::Delete { id, tenant, confirm, backup } => {
+                let r = provision::delete_tenant(&db, &opts, tenant, &confirm, backup).await;
+                done(
+                    id,
+                    r.map(|o| {
+                        let msg = match &o.backup_path {
+                            Some(p) => format!("deleted {} (backup {})", o.tenant.domain, p.display()),
+                            None => format!("deleted {} (no backup)", o.tenant.domain),
+                        };
+                        (msg, Some(o.tenant))
+                    }),
+                );
+            }
+            Command::LoadDetail { tenant } => {
+                let Some(t) = tenants.iter().find(|t| t.id == tenant) else { return };
+                match db::detail::tenant_detail(&db, &MonitoredTenant::from(t)).await {
+                    Ok(d) => send(&ev, Event::Detail(Arc::new(d))),
+                    Err(e) => send(&ev, Event::Notice(format!("detail of {}: {}", t.domain, e.message))),
+                }
+            }
+            Command::LoadHistory { tenants: ids } => {
+                let h = collector.lock().await.history(&ids);
+                send(&ev, Event::History(h));
+            }
+            Command::LoadAudit { tenant, limit } => match db::audit::list_audit(&db, tenant, None, limit).await {
+                Ok(entries) => send(&ev, Event::Audit { tenant, entries }),
+                Err(e) => send(&ev, Event::Notice(format!("audit: {}", e.message))),
+            },
+            Command::CancelSession { id, tenant, pid } | Command::TerminateSession { id, tenant, pid } => {
+                let terminate = matches!(cmd, Command::TerminateSession { .. });
+                let verb = if terminate { "terminated" } else { "cancelled" };
+                let r = match tenants.iter().find(|t| t.id == tenant) {
+                    None => Err(Error::not_found("that tenant is gone: nothing to do")),
+                    Some(t) => {
+                        let r = if terminate {
+                            db::detail::terminate_session(&db, &t.role_name, pid).await
+                        } else {
+                            db::detail::cancel_session(&db, &t.role_name, pid).await
+                        };
+                        match r {
+                            Ok(true) => Ok(format!("{verb} session {pid} of {}", t.domain)),
+                            Ok(false) => Err(Error::not_found(format!(
+                                "session {pid} is no longer a session of {}: nothing {verb}",
+                                t.domain
+                            ))),
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                done(id, r.map(|m| (m, None)));
+            }
+            _ => {}
+        }
+    });
+}
+
