@@ -281,7 +281,7 @@ async fn create_in_tx(
                         WHERE e.extname = 'timescaledb')"
         ))
         .await
-        .map_err(|e| pg_error(&e, &what))?;
+        .map_err(|e| change_error(&e, &what, timeout))?;
     let timeout_ms = check_timeout(req.statement_timeout)?;
     let quota = check_quota(req.storage_quota_bytes)?;
     let row = tx
@@ -407,7 +407,7 @@ async fn create_in_tx(
              WHERE id = $1 RETURNING {TENANT_COLUMNS}"
         ))
         .await
-        .map_err(|e| pg_error(&e, &what))?;
+        .map_err(|e| change_error(&e, &what, timeout))?;
     let row = tx
         .query_one(
             &activate,
