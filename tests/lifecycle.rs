@@ -2,6 +2,8 @@
 //! concurrency, suspend/resume, delete/restore, credentials, audit, and bad
 //! input that must change nothing.
 
+#![allow(clippy::many_single_char_names)] // reason: short names (o, t, c, e) keep the scenario steps readable
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ pub fn insert_sql(db: &Db) -> String {
 }
 
 /// Write one row on `client` (inside the caller's transaction).
+#[allow(clippy::too_many_arguments)] // reason: one argument per audit column reads clearer than a struct built once
 pub async fn write(
     db: &Db,
     client: &impl GenericClient,

@@ -4,6 +4,7 @@
 //! `pg_dump`/`pg_restore` get the connection through `PG*` environment
 //! variables, never the password on their command line.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -352,7 +353,7 @@ async fn restore_inner(
         false,
     );
     // pg_restore recreates the schema itself.
-    ddl.push_str(&format!("DROP SCHEMA {};\n", quote_ident(&t.schema_name)));
+    let _ = writeln!(ddl, "DROP SCHEMA {};", quote_ident(&t.schema_name));
     client
         .batch_execute(&format!("BEGIN;\n{ddl}COMMIT;"))
         .await

@@ -1,6 +1,7 @@
 //! Update, suspend, resume and credentials: each one transaction that locks
 //! the tenant row, changes the role and the row, and writes the audit row.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use rand::Rng;
@@ -111,13 +112,14 @@ pub async fn update_tenant(
         let r = quote_ident(&before.role_name);
         let mut ddl = String::new();
         if let Some(l) = limit {
-            ddl.push_str(&format!("ALTER ROLE {r} CONNECTION LIMIT {l};\n"));
+            let _ = writeln!(ddl, "ALTER ROLE {r} CONNECTION LIMIT {l};");
         }
         if let Some(ms) = timeout_ms {
-            ddl.push_str(&format!(
-                "ALTER ROLE {r} SET statement_timeout = {};\n",
+            let _ = writeln!(
+                ddl,
+                "ALTER ROLE {r} SET statement_timeout = {};",
                 quote_literal(&format!("{ms}ms"))
-            ));
+            );
         }
         if !ddl.is_empty() {
             tx.batch_execute(&ddl)

@@ -87,7 +87,7 @@ pub async fn ensure_privileges(db: &Db, action: &str) -> Result<()> {
         .map_err(|e| pg_error(&e, "cannot read the role's privileges"))?;
     let (sup, createrole, create_db, user): (bool, bool, bool, String) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
-    if !sup && !(createrole && create_db) {
+    if !(sup || (createrole && create_db)) {
         return Err(Error::refused(format!(
             "{action} needs CREATEROLE and CREATE on the database, which role \"{user}\" lacks: connect as an administrator role"
         )));
