@@ -58,7 +58,9 @@ pub async fn record_failure(
             serde_json::to_value(error.kind).unwrap_or_default(),
         );
     }
-    let result = async {
+    // The pool may still hand out the connection the failure broke (not yet
+    // seen as closed); then a dedicated connection records the row.
+    let mut result = async {
         let client = db.client().await?;
         write(
             db,
@@ -73,6 +75,20 @@ pub async fn record_failure(
         .await
     }
     .await;
+    if result.is_err() {
+        result = async {
+            let (client, _messages) = db.dedicated().await?;
+            client
+                .execute(
+                    &insert_sql(db),
+                    &[&actor, &action, &tenant, &"error", &detail, &duration_ms],
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| pg_error(&e, "cannot write the audit log"))
+        }
+        .await;
+    }
     if let Err(e) = result {
         tracing::warn!(
             action,
