@@ -162,6 +162,11 @@ async fn floor_run(
 }
 
 fn main() {
+    // `cargo test --all-targets` runs benches without `--bench`: stay quick there.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("provision bench: run it with `cargo bench --bench provision`");
+        return;
+    }
     let cluster = LocalCluster::start().expect("local cluster");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
