@@ -3,6 +3,8 @@
 
 pub mod output;
 mod setup;
+pub mod templates;
+pub mod tenants;
 
 use std::path::PathBuf;
 
@@ -60,6 +62,31 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
     },
+    /// List tenants.
+    List(tenants::ListArgs),
+    /// Show one tenant (by id, domain or schema name).
+    Show(tenants::ShowArgs),
+    /// Create a tenant: role, schema and the template's tables in one transaction.
+    Create(tenants::CreateArgs),
+    /// Change a tenant's name, limits, quota or settings.
+    Update(tenants::UpdateArgs),
+    /// Refuse the tenant's logins and end its sessions.
+    Suspend(tenants::SuspendArgs),
+    /// Allow a suspended tenant's logins again.
+    Resume(tenants::TenantArgs),
+    /// Delete a suspended tenant (backup first unless --no-backup).
+    Delete(tenants::DeleteArgs),
+    /// Bring a deleted tenant back from its backup, as suspended.
+    Restore(tenants::RestoreArgs),
+    /// Set a new random password for the tenant role and print it once.
+    Credentials(tenants::TenantArgs),
+    /// The audit log, newest first.
+    Audit(tenants::AuditArgs),
+    /// Tenant schema templates.
+    Templates {
+        #[command(subcommand)]
+        command: templates::TemplatesCommand,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -82,10 +109,20 @@ impl Cli {
 
     /// Whether errors should be printed as JSON.
     pub fn wants_json(&self) -> bool {
-        matches!(
-            &self.command,
-            Some(Command::Init { json: true } | Command::Doctor { json: true })
-        )
+        match &self.command {
+            Some(Command::Init { json } | Command::Doctor { json }) => *json,
+            Some(Command::List(a)) => a.json,
+            Some(Command::Show(a)) => a.json,
+            Some(Command::Create(a)) => a.json,
+            Some(Command::Update(a)) => a.json,
+            Some(Command::Suspend(a)) => a.json,
+            Some(Command::Resume(a) | Command::Credentials(a)) => a.json,
+            Some(Command::Delete(a)) => a.json,
+            Some(Command::Restore(a)) => a.json,
+            Some(Command::Audit(a)) => a.json,
+            Some(Command::Templates { command }) => command.json(),
+            Some(Command::LocalCluster { .. } | Command::Completions { .. }) | None => false,
+        }
     }
 }
 
@@ -111,6 +148,17 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match command {
         Command::Init { json } => setup::init(&config, json).await,
         Command::Doctor { json } => setup::doctor(&config, json).await,
+        Command::List(a) => tenants::list(&config, &a).await,
+        Command::Show(a) => tenants::show(&config, &a).await,
+        Command::Create(a) => tenants::create(&config, &a).await,
+        Command::Update(a) => tenants::update(&config, &a).await,
+        Command::Suspend(a) => tenants::suspend(&config, &a).await,
+        Command::Resume(a) => tenants::resume(&config, &a).await,
+        Command::Delete(a) => tenants::delete(&config, &a).await,
+        Command::Restore(a) => tenants::restore(&config, &a).await,
+        Command::Credentials(a) => tenants::credentials(&config, &a).await,
+        Command::Audit(a) => tenants::audit(&config, &a).await,
+        Command::Templates { command } => templates::run(&config, &command),
         Command::Completions { .. } | Command::LocalCluster { .. } => Ok(0),
     }
 }

@@ -1,9 +1,13 @@
 //! The only room with SQL. Connections and TLS, control-schema migrations,
 //! the tenant repository and provisioning, monitoring queries, audit.
 
+pub mod audit;
 pub mod connect;
 pub mod doctor;
 pub mod migrate;
+pub mod notify;
+pub mod provision;
+pub mod tenants;
 
 pub use connect::Db;
 

@@ -5,5 +5,6 @@
 pub mod audit;
 pub mod metrics;
 pub mod sanitize;
+pub mod template;
 pub mod tenant;
 pub mod units;

@@ -1,0 +1,289 @@
+//! Update, suspend, resume and credentials: each one transaction that locks
+//! the tenant row, changes the role and the row, and writes the audit row.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use rand::Rng;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    ProvisionOptions, check_quota, check_timeout, ensure_privileges, ensure_writable, lock_tenant,
+    ms_i32, terminate_sessions,
+};
+use crate::config::Secret;
+use crate::db::tenants::{TENANT_COLUMNS, from_row};
+use crate::db::{Db, audit, pg_error, quote_ident, quote_literal};
+use crate::domain::tenant::{
+    Tenant, TenantStatus, TenantUpdate, validate_connection_limit, validate_name,
+};
+use crate::error::{Error, Result};
+
+/// Run `body` and record an error audit row when it fails.
+async fn audited<T>(
+    db: &Db,
+    opts: &ProvisionOptions,
+    action: &str,
+    id: Uuid,
+    detail: serde_json::Value,
+    body: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let start = Instant::now();
+    match body.await {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if e.kind != crate::ErrorKind::NotFound {
+                audit::record_failure(
+                    db,
+                    &opts.actor,
+                    action,
+                    Some(id),
+                    detail,
+                    &e,
+                    Some(ms_i32(start.elapsed())),
+                )
+                .await;
+            }
+            Err(e)
+        }
+    }
+}
+
+fn refuse_state(t: &Tenant, action: &str, allowed: &[TenantStatus]) -> Result<()> {
+    if allowed.contains(&t.status) {
+        return Ok(());
+    }
+    let msg = format!(
+        "cannot {action} tenant {}: it is {}",
+        t.domain,
+        t.status.as_str()
+    );
+    Err(match (action, t.status) {
+        ("suspend", TenantStatus::Suspended) | ("resume", TenantStatus::Active) => {
+            Error::conflict(format!("{msg} already"))
+        }
+        _ => Error::refused(msg),
+    })
+}
+
+/// Change name, limits, quota or settings; limits go to the role in the
+/// same transaction (they apply to sessions opened afterwards).
+pub async fn update_tenant(
+    db: &Db,
+    opts: &ProvisionOptions,
+    id: Uuid,
+    upd: &TenantUpdate,
+) -> Result<Tenant> {
+    ensure_writable(opts, "update")?;
+    if upd.is_empty() {
+        return Err(Error::invalid(
+            "nothing to update: give --name, --connection-limit, --statement-timeout, --storage-quota or --settings",
+        ));
+    }
+    let name = upd.name.as_deref().map(validate_name).transpose()?;
+    let limit = upd
+        .connection_limit
+        .map(|l| validate_connection_limit(i64::from(l)))
+        .transpose()?;
+    let timeout_ms = check_timeout(upd.statement_timeout)?;
+    let quota = check_quota(upd.storage_quota_bytes)?;
+    if upd.settings.as_ref().is_some_and(|s| !s.is_object()) {
+        return Err(Error::invalid(
+            "settings must be a JSON object such as {\"tier\": \"gold\"}",
+        ));
+    }
+    ensure_privileges(db, "update").await?;
+    let start = Instant::now();
+    let detail = json!({
+        "name": name, "connection_limit": limit, "statement_timeout_ms": timeout_ms,
+        "storage_quota_bytes": quota, "settings": upd.settings,
+    });
+    audited(db, opts, "update", id, detail.clone(), async {
+        let what = "cannot update the tenant";
+        let mut client = db.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
+        let before = lock_tenant(db, &tx, id, what).await?;
+        refuse_state(
+            &before,
+            "update",
+            &[TenantStatus::Active, TenantStatus::Suspended],
+        )?;
+        let r = quote_ident(&before.role_name);
+        let mut ddl = String::new();
+        if let Some(l) = limit {
+            let _ = writeln!(ddl, "ALTER ROLE {r} CONNECTION LIMIT {l};");
+        }
+        if let Some(ms) = timeout_ms {
+            let _ = writeln!(
+                ddl,
+                "ALTER ROLE {r} SET statement_timeout = {};",
+                quote_literal(&format!("{ms}ms"))
+            );
+        }
+        if !ddl.is_empty() {
+            tx.batch_execute(&ddl)
+                .await
+                .map_err(|e| pg_error(&e, what))?;
+        }
+        let s = db.q_schema();
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE {s}.tenants SET
+                         name = COALESCE($2, name),
+                         connection_limit = COALESCE($3, connection_limit),
+                         statement_timeout = COALESCE($4::bigint * interval '1 millisecond', statement_timeout),
+                         storage_quota_bytes = COALESCE($5, storage_quota_bytes),
+                         settings = COALESCE($6, settings)
+                     WHERE id = $1 RETURNING {TENANT_COLUMNS}"
+                ),
+                &[&id, &name, &limit, &timeout_ms, &quota, &upd.settings],
+            )
+            .await
+            .map_err(|e| pg_error(&e, what))?;
+        let after = from_row(&row)?;
+        let mut d = detail.clone();
+        d["before"] = json!({
+            "name": before.name, "connection_limit": before.connection_limit,
+            "statement_timeout_ms": before.statement_timeout,
+            "storage_quota_bytes": before.storage_quota_bytes, "settings": before.settings,
+        });
+        audit::write(db, &tx, &opts.actor, "update", Some(id), "ok", &d, Some(ms_i32(start.elapsed())))
+            .await?;
+        tx.commit().await.map_err(|e| pg_error(&e, what))?;
+        Ok(after)
+    })
+    .await
+}
+
+/// `NOLOGIN`, terminate the role's sessions, status `suspended`. Sessions
+/// are terminated inside the transaction (counted in the audit row) and once
+/// more after commit, when no new login can slip in.
+pub async fn suspend_tenant(
+    db: &Db,
+    opts: &ProvisionOptions,
+    id: Uuid,
+    reason: Option<&str>,
+) -> Result<Tenant> {
+    ensure_writable(opts, "suspend")?;
+    if let Some(r) = reason {
+        if r.chars().count() > 1000 {
+            return Err(Error::invalid("the reason is longer than 1000 characters"));
+        }
+    }
+    ensure_privileges(db, "suspend").await?;
+    let start = Instant::now();
+    audited(db, opts, "suspend", id, json!({ "reason": reason }), async {
+        let what = "cannot suspend the tenant";
+        let mut client = db.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
+        let t = lock_tenant(db, &tx, id, what).await?;
+        refuse_state(&t, "suspend", &[TenantStatus::Active])?;
+        tx.batch_execute(&format!("ALTER ROLE {} NOLOGIN", quote_ident(&t.role_name)))
+            .await
+            .map_err(|e| pg_error(&e, what))?;
+        let ended = terminate_sessions(&tx, &t.role_name, what).await?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE {}.tenants SET status = 'suspended' WHERE id = $1 RETURNING {TENANT_COLUMNS}",
+                    db.q_schema()
+                ),
+                &[&id],
+            )
+            .await
+            .map_err(|e| pg_error(&e, what))?;
+        let detail = json!({ "reason": reason, "sessions_terminated": ended });
+        audit::write(db, &tx, &opts.actor, "suspend", Some(id), "ok", &detail, Some(ms_i32(start.elapsed())))
+            .await?;
+        tx.commit().await.map_err(|e| pg_error(&e, what))?;
+        terminate_sessions(&client, &t.role_name, what).await?;
+        from_row(&row)
+    })
+    .await
+}
+
+/// `LOGIN` again, status `active`.
+pub async fn resume_tenant(db: &Db, opts: &ProvisionOptions, id: Uuid) -> Result<Tenant> {
+    ensure_writable(opts, "resume")?;
+    ensure_privileges(db, "resume").await?;
+    let start = Instant::now();
+    audited(db, opts, "resume", id, json!({}), async {
+        let what = "cannot resume the tenant";
+        let mut client = db.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
+        let t = lock_tenant(db, &tx, id, what).await?;
+        refuse_state(&t, "resume", &[TenantStatus::Suspended])?;
+        tx.batch_execute(&format!("ALTER ROLE {} LOGIN", quote_ident(&t.role_name)))
+            .await
+            .map_err(|e| pg_error(&e, what))?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE {}.tenants SET status = 'active' WHERE id = $1 RETURNING {TENANT_COLUMNS}",
+                    db.q_schema()
+                ),
+                &[&id],
+            )
+            .await
+            .map_err(|e| pg_error(&e, what))?;
+        audit::write(db, &tx, &opts.actor, "resume", Some(id), "ok", &json!({}), Some(ms_i32(start.elapsed())))
+            .await?;
+        tx.commit().await.map_err(|e| pg_error(&e, what))?;
+        from_row(&row)
+    })
+    .await
+}
+
+/// A new random password for the tenant role. Only the SCRAM verifier,
+/// computed here, reaches the server; the password is returned once and
+/// stored nowhere.
+pub async fn set_credentials(
+    db: &Db,
+    opts: &ProvisionOptions,
+    id: Uuid,
+) -> Result<(Tenant, Secret)> {
+    ensure_writable(opts, "credentials")?;
+    ensure_privileges(db, "credentials").await?;
+    let start = Instant::now();
+    audited(db, opts, "credentials", id, json!({}), async {
+        let what = "cannot set the tenant's credentials";
+        let password: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect();
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let mut client = db.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
+        let t = lock_tenant(db, &tx, id, what).await?;
+        refuse_state(
+            &t,
+            "set credentials for",
+            &[TenantStatus::Active, TenantStatus::Suspended],
+        )?;
+        // The verifier is not the password; statement logging may show it.
+        tx.batch_execute(&format!(
+            "ALTER ROLE {} PASSWORD {}",
+            quote_ident(&t.role_name),
+            quote_literal(&verifier)
+        ))
+        .await
+        .map_err(|e| pg_error(&e, what))?;
+        audit::write(
+            db,
+            &tx,
+            &opts.actor,
+            "credentials",
+            Some(id),
+            "ok",
+            &json!({ "role": t.role_name, "method": "scram-sha-256" }),
+            Some(ms_i32(start.elapsed())),
+        )
+        .await?;
+        tx.commit().await.map_err(|e| pg_error(&e, what))?;
+        Ok((t, Secret::new(password)))
+    })
+    .await
+}

@@ -1,0 +1,123 @@
+//! The tenant repository: reading `tenants` rows. Changes go through
+//! [`super::provision`], which keeps the row, the role and the schema in step.
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::{Db, pg_error};
+use crate::domain::tenant::{Tenant, TenantStatus};
+use crate::error::{Error, Result};
+
+/// The select list every tenant query uses; [`from_row`] reads it.
+pub const TENANT_COLUMNS: &str = "id, name, domain, schema_name, role_name, status, template, \
+     template_version, settings, connection_limit, \
+     (extract(epoch FROM statement_timeout) * 1000)::bigint AS statement_timeout_ms, \
+     storage_quota_bytes, warnings, created_at, updated_at, created_by, provision_ms";
+
+/// One row selected with [`TENANT_COLUMNS`] as a [`Tenant`].
+pub fn from_row(r: &Row) -> Result<Tenant> {
+    let status: String = r.get("status");
+    let timeout: Option<i64> = r.get("statement_timeout_ms");
+    let quota: Option<i64> = r.get("storage_quota_bytes");
+    Ok(Tenant {
+        id: r.get("id"),
+        name: r.get("name"),
+        domain: r.get("domain"),
+        schema_name: r.get("schema_name"),
+        role_name: r.get("role_name"),
+        status: TenantStatus::parse(&status)?,
+        template: r.get("template"),
+        template_version: r.get("template_version"),
+        settings: r.get("settings"),
+        connection_limit: r.get("connection_limit"),
+        statement_timeout: timeout.and_then(|t| u64::try_from(t).ok()),
+        storage_quota_bytes: quota.and_then(|q| u64::try_from(q).ok()),
+        warnings: r.get("warnings"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        created_by: r.get("created_by"),
+        provision_ms: r.get("provision_ms"),
+    })
+}
+
+/// Tenants by name; `None` lists every tenant except deleted tombstones,
+/// `Some(Deleted)` lists only those. One indexed scan of `tenants`.
+pub async fn list_tenants(db: &Db, status: Option<TenantStatus>) -> Result<Vec<Tenant>> {
+    let client = db.client().await?;
+    let s = db.q_schema();
+    let rows = match status {
+        None => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {TENANT_COLUMNS} FROM {s}.tenants WHERE status <> 'deleted' ORDER BY lower(name), domain"
+                    ),
+                    &[],
+                )
+                .await
+        }
+        Some(st) => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {TENANT_COLUMNS} FROM {s}.tenants WHERE status = $1 ORDER BY lower(name), domain"
+                    ),
+                    &[&st.as_str()],
+                )
+                .await
+        }
+    }
+    .map_err(|e| pg_error(&e, "cannot list tenants"))?;
+    rows.iter().map(from_row).collect()
+}
+
+/// One tenant by id (tombstones included); NotFound when absent.
+pub async fn get_tenant(db: &Db, id: Uuid) -> Result<Tenant> {
+    let client = db.client().await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {TENANT_COLUMNS} FROM {}.tenants WHERE id = $1",
+                db.q_schema()
+            ),
+            &[&id],
+        )
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the tenant"))?;
+    match row {
+        Some(r) => from_row(&r),
+        None => Err(Error::not_found(format!("no tenant with id {id}"))),
+    }
+}
+
+/// A tenant by id, domain (case-insensitive) or schema name. A live tenant
+/// wins over tombstones of the same domain; among tombstones the newest.
+pub async fn find_tenant(db: &Db, key: &str) -> Result<Tenant> {
+    let key = key.trim();
+    if let Ok(id) = Uuid::parse_str(key) {
+        return get_tenant(db, id).await;
+    }
+    let client = db.client().await?;
+    let lowered = key.to_lowercase();
+    let params: [&(dyn ToSql + Sync); 1] = [&lowered];
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {TENANT_COLUMNS} FROM {}.tenants
+                 WHERE lower(domain) = $1 OR schema_name = $1
+                 ORDER BY (status = 'deleted'), updated_at DESC LIMIT 1",
+                db.q_schema()
+            ),
+            &params,
+        )
+        .await
+        .map_err(|e| pg_error(&e, "cannot look up the tenant"))?;
+    match row {
+        Some(r) => from_row(&r),
+        None => Err(Error::not_found(format!(
+            "no tenant with id, domain or schema \"{}\"",
+            crate::domain::sanitize::clean_truncate(key, 80)
+        ))),
+    }
+}
