@@ -3,7 +3,9 @@
 
 pub mod connect;
 pub mod doctor;
+pub mod metrics;
 pub mod migrate;
+pub mod usage;
 
 pub use connect::Db;
 
