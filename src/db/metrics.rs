@@ -6,7 +6,7 @@
 //! carries the server clock (`now()`) it was read at, for rates.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 use super::{Db, pg_error, quote_ident};
 use crate::domain::metrics::MonitoredTenant;
@@ -225,7 +225,7 @@ pub async fn sessions(client: &Client) -> Result<Sample<SessionRow>> {
 }
 
 /// Whether pg_stat_statements can be read here, where, and its column names.
-pub async fn detect_statements(client: &Client) -> Result<StatementsSource> {
+pub async fn detect_statements(client: &impl GenericClient) -> Result<StatementsSource> {
     let row = client
         .query_opt(
             "SELECT e.extversion, n.nspname::text,
@@ -348,7 +348,7 @@ pub async fn totals(client: &Client, with_size: bool) -> Result<TotalsRow> {
 /// schemas with at least one missing. One anti-join of the expected
 /// (schema, name) pairs against pg_class.
 pub async fn drift(
-    client: &Client,
+    client: &impl GenericClient,
     schemas: &[String],
     names: &[String],
 ) -> Result<Vec<(String, Vec<String>)>> {

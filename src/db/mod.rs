@@ -2,6 +2,7 @@
 //! the tenant repository and provisioning, monitoring queries, audit.
 
 pub mod connect;
+pub mod detail;
 pub mod doctor;
 pub mod metrics;
 pub mod migrate;
