@@ -326,8 +326,8 @@ async fn health_alerts_and_drift_come_from_the_tick() {
     b.expected_tables.push("market_data".into());
     let all = vec![a.clone(), b.clone()];
     let mut col = Collector::new(&monitoring(), &thresholds());
-    let _c1 = connect_as(&db, &a.role_name).await;
-    let _c2 = connect_as(&db, &a.role_name).await;
+    let c1 = connect_as(&db, &a.role_name).await;
+    let c2 = connect_as(&db, &a.role_name).await;
     for _ in 0..3 {
         col.tick(&db, &all).await.expect("tick");
     }
@@ -352,8 +352,8 @@ async fn health_alerts_and_drift_come_from_the_tick() {
     assert!(col.alerts_changed());
     col.tick(&db, &all).await.expect("tick");
     assert!(!col.alerts_changed());
-    drop(_c1);
-    drop(_c2);
+    drop(c1);
+    drop(c2);
 }
 
 #[tokio::test]
