@@ -1,6 +1,8 @@
 //! `top`, `health` and `usage export`: the collector and the usage table
 //! from the command line.
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::ValueEnum;
 use serde::Serialize;
@@ -161,7 +163,7 @@ fn totals_line(snap: &Snapshot) -> String {
         s.push_str("pg_stat_statements not readable: calls show n/a (see tenantctl doctor)\n");
     }
     if !snap.stale.is_empty() {
-        s.push_str(&format!("stale: {}\n", snap.stale.join(", ")));
+        let _ = writeln!(s, "stale: {}", snap.stale.join(", "));
     }
     s
 }
