@@ -2,7 +2,7 @@
 //! (time, tenant, reason); while it persists nothing new is raised; when it
 //! ends the alert is marked cleared. Time comes in as an argument.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -163,9 +163,9 @@ impl AlertBook {
     /// Evaluate the full set of conditions of the `kinds` a snapshot covers:
     /// new ones raise, persisting ones stay one alert, absent ones clear.
     pub fn observe(&mut self, now: DateTime<Utc>, kinds: &[&str], current: Vec<Condition>) {
-        let mut seen: Vec<Key> = Vec::with_capacity(current.len());
+        let mut seen: HashSet<Key> = HashSet::with_capacity(current.len());
         for c in current {
-            seen.push((c.tenant_id, c.kind));
+            seen.insert((c.tenant_id, c.kind));
             self.raise(now, c);
         }
         let to_clear: Vec<Key> = self
