@@ -221,10 +221,15 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("MONITOR_BENCH_TENANTS").ok().map_or_else(
-        || vec![1000, 5000],
-        |s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
-    );
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
+    // binary without it: then only a quick smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let default_sizes = if full { vec![1000, 5000] } else { vec![20] };
+    let sizes: Vec<usize> = std::env::var("MONITOR_BENCH_TENANTS")
+        .ok()
+        .map_or(default_sizes, |s| {
+            s.split(',').filter_map(|x| x.trim().parse().ok()).collect()
+        });
     let cluster = LocalCluster::start_with(tenantctl::local_cluster::Options {
         keep_dir: None,
         settings: vec![("max_locks_per_transaction".into(), "1024".into())],
