@@ -371,3 +371,42 @@ async fn frozen_history_stops_and_resumes() {
     col.tick(&db, &all).await.expect("tick");
     assert_eq!(col.history(&[a.id])[0].series[0].1.len(), 2);
 }
+
+#[tokio::test]
+async fn a_console_role_without_read_all_stats_still_gets_a_snapshot() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let all = tenants(&[&a]);
+    let role = format!("mon_plain_{}", uuid::Uuid::new_v4().simple());
+    db.client()
+        .await
+        .expect("client")
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+        .await
+        .expect("role");
+    let plain_config = tenantctl::config::Config::for_url(
+        &common::cluster().conninfo_as(&db.params.dbname, &role),
+    );
+    let plain = Db::connect(&plain_config)
+        .await
+        .expect("connect as plain role");
+    let s = connect_as(&db, &a.role_name).await;
+    s.batch_execute("BEGIN; SELECT 1")
+        .await
+        .expect("idle in tx");
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    col.tick(&plain, &all).await.expect("tick 1");
+    let snap = col.tick(&plain, &all).await.expect("tick 2");
+    assert!(snap.stale.is_empty(), "{:?}", snap.stale);
+    let m = &snap.tenants[&a.id];
+    assert_eq!(m.sessions_total, 1, "the session is counted: {m:?}");
+    assert_eq!(
+        m.sessions_idle_in_tx, 0,
+        "its state is hidden without the role"
+    );
+    assert!(snap.statements_available, "numbers are readable by anyone");
+    assert!(m.total_calls.is_some());
+    assert!(m.size_bytes > 0);
+    assert!(snap.totals.max_connections > 0);
+    s.batch_execute("ROLLBACK").await.expect("rollback");
+}

@@ -302,8 +302,9 @@ impl Collector {
         // pg_stat_statements: detect now and then, and after it vanished.
         if self.statements.is_none() || self.ticks % DETECT_EVERY == 1 {
             if let Some(l) = self.lanes[1].as_ref().or(self.lanes[0].as_ref()) {
-                if let Ok(src) = q::detect_statements(&l.client).await {
-                    self.statements = Some(src);
+                match q::detect_statements(&l.client).await {
+                    Ok(src) => self.statements = Some(src),
+                    Err(e) => tracing::warn!("cannot detect pg_stat_statements: {e}"),
                 }
             }
         }

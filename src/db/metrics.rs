@@ -185,6 +185,8 @@ pub async fn table_counters(
 
 /// Client sessions per role from `pg_stat_activity`, without tenantctl's
 /// own sessions. Scans the backend array once (max_connections entries).
+/// Without pg_read_all_stats other roles' sessions still count, but their
+/// state (and backend type) is hidden, so active/idle split shows zeros.
 pub async fn sessions(client: &Client) -> Result<Sample<SessionRow>> {
     let rows = client
         .query(
@@ -198,7 +200,7 @@ pub async fn sessions(client: &Client) -> Result<Sample<SessionRow>> {
                     extract(epoch FROM max(now() - state_change)
                             FILTER (WHERE state LIKE 'idle in transaction%'))::float8
              FROM pg_stat_activity
-             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+             WHERE (backend_type = 'client backend' OR backend_type IS NULL) AND pid <> pg_backend_pid()
                AND application_name IS DISTINCT FROM $1 AND usename IS NOT NULL
              GROUP BY usename",
             &[&super::connect::APPLICATION_NAME],
@@ -224,15 +226,17 @@ pub async fn sessions(client: &Client) -> Result<Sample<SessionRow>> {
     })
 }
 
-/// Whether pg_stat_statements can be read here, where, and its column names.
+/// Whether pg_stat_statements is installed here, where, and its column
+/// names. (Not being preloaded shows up when it is read: see
+/// [`StatementsRead::Vanished`]; `shared_preload_libraries` itself is
+/// hidden from roles without pg_read_all_settings.)
 pub async fn detect_statements(client: &impl GenericClient) -> Result<StatementsSource> {
     let row = client
         .query_opt(
             "SELECT e.extversion, n.nspname::text,
                     EXISTS (SELECT 1 FROM pg_attribute a
                             WHERE a.attrelid = format('%I.pg_stat_statements', n.nspname)::regclass
-                              AND a.attname = 'total_exec_time' AND NOT a.attisdropped),
-                    current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%'
+                              AND a.attname = 'total_exec_time' AND NOT a.attisdropped)
              FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
              WHERE e.extname = 'pg_stat_statements'",
             &[],
@@ -240,7 +244,7 @@ pub async fn detect_statements(client: &impl GenericClient) -> Result<Statements
         .await
         .map_err(|e| pg_error(&e, "cannot detect pg_stat_statements"))?;
     Ok(match row {
-        Some(r) if r.get::<_, bool>(3) => StatementsSource::Available {
+        Some(r) => StatementsSource::Available {
             version: r.get(0),
             schema: r.get(1),
             total_column: if r.get(2) {
@@ -249,7 +253,7 @@ pub async fn detect_statements(client: &impl GenericClient) -> Result<Statements
                 "total_time"
             },
         },
-        _ => StatementsSource::Absent,
+        None => StatementsSource::Absent,
     })
 }
 
