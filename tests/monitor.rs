@@ -410,3 +410,44 @@ async fn a_console_role_without_read_all_stats_still_gets_a_snapshot() {
     assert!(snap.totals.max_connections > 0);
     s.batch_execute("ROLLBACK").await.expect("rollback");
 }
+
+#[tokio::test]
+async fn recorded_usage_tells_inactivity_across_restarts() {
+    let (_config, db) = fresh_db_init().await;
+    let quiet = create_tenant(&db, "Quiet").await;
+    let busy = create_tenant(&db, "Busy").await;
+    db.client()
+        .await
+        .expect("client")
+        .execute(
+            &format!(
+                "INSERT INTO {}.usage_samples (tenant_id, minute, bytes, connections, calls, exec_ms, rows_written)
+                 VALUES ($1, date_trunc('minute', now() - interval '24 hours 2 minutes'), 1, 0, 0, 0, 0),
+                        ($1, date_trunc('minute', now() - interval '1 hour'), 1, 0, 0, 0, 0),
+                        ($2, date_trunc('minute', now() - interval '24 hours 2 minutes'), 1, 0, 0, 0, 0),
+                        ($2, date_trunc('minute', now() - interval '2 hours'), 1, 1, 5, 1, 3)",
+                db.q_schema()
+            ),
+            &[&quiet.id, &busy.id],
+        )
+        .await
+        .expect("seed usage");
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let snap = col
+        .tick(&db, &tenants(&[&quiet, &busy]))
+        .await
+        .expect("tick");
+    let hq = &snap.tenants[&quiet.id].health;
+    assert!(
+        hq.reasons
+            .iter()
+            .any(|r| r.text.starts_with("no activity for 1d")),
+        "{hq:?} {:?} at {}",
+        snap.tenants[&quiet.id].last_activity,
+        snap.taken_at
+    );
+    let hb = &snap.tenants[&busy.id].health;
+    assert!(hb.reasons.is_empty(), "{hb:?}");
+    let last = snap.tenants[&busy.id].last_activity.expect("seeded");
+    assert!((snap.taken_at - last).num_minutes() >= 119);
+}

@@ -94,6 +94,8 @@ pub struct Collector {
     usage: UsageState,
     stats: TickStats,
     connected_once: bool,
+    /// Last activity per tenant from recorded usage, read on the first tick.
+    activity_seed: Option<HashMap<Uuid, i64>>,
 }
 
 impl std::fmt::Debug for Collector {
@@ -164,7 +166,16 @@ impl Collector {
             },
             stats: TickStats::default(),
             connected_once: false,
+            activity_seed: None,
         }
+    }
+
+    /// A new tick interval: the history keeps its time window, so the
+    /// number of points changes (the newest are kept).
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.monitoring.interval = crate::config::Dur(interval);
+        self.store
+            .resize(Store::capacity_for(self.monitoring.history.0, interval));
     }
 
     /// The rollup period of usage samples (a minute; tests shorten it).
@@ -403,10 +414,22 @@ impl Collector {
                 .filter(|t| self.last.tenants.contains_key(&t.id))
                 .collect(),
         };
+        if self.activity_seed.is_none() {
+            self.activity_seed = Some(self.load_activity_seed(db).await);
+        }
         let keep: HashSet<Uuid> = present.iter().map(|t| t.id).collect();
         for gone in self.store.retain(&keep) {
             self.alerts.forget_tenant(now, gone);
             self.drift.remove(&gone);
+        }
+        for t in &present {
+            // First sight: activity known from recorded usage, else now.
+            let first_seen = self
+                .activity_seed
+                .as_ref()
+                .and_then(|s| s.get(&t.id).copied())
+                .map_or(now_ms, |seed| seed.min(now_ms));
+            self.store.tenant_mut(t.id, first_seen);
         }
 
         // Exact sizes: a slice of the sweep within the budget.
@@ -620,6 +643,22 @@ impl Collector {
         self.last = snap.clone();
         self.stats = stats;
         Ok(snap)
+    }
+
+    /// Recorded usage tells when each tenant was last active, so the
+    /// inactivity rule does not wait a day after every console start.
+    async fn load_activity_seed(&self, db: &Db) -> HashMap<Uuid, i64> {
+        let Some(lane) = self.lanes[0].as_ref().or(self.lanes[1].as_ref()) else {
+            return HashMap::new();
+        };
+        let window = self.thresholds.inactive.0 + Duration::from_secs(300);
+        match usage::recent_activity(&lane.client, &db.schema, window).await {
+            Ok(rows) => rows.into_iter().map(|(id, at)| (id, ms(at))).collect(),
+            Err(e) => {
+                tracing::info!("no activity history from usage samples: {e}");
+                HashMap::new()
+            }
+        }
     }
 
     fn drop_closed_lanes(&mut self) {

@@ -152,6 +152,40 @@ impl Store {
         self.capacity
     }
 
+    /// Change the number of points kept (the interval or window changed),
+    /// keeping the newest points that fit.
+    pub fn resize(&mut self, capacity: usize) {
+        let capacity = capacity.max(2);
+        if capacity == self.capacity {
+            return;
+        }
+        let keep = self.len.min(capacity);
+        let slots: Vec<usize> = self.slots().skip(self.len - keep).collect();
+        let old = self.capacity;
+        let mut times = vec![0; capacity].into_boxed_slice();
+        let mut cluster = vec![f32::NAN; capacity * CLUSTER_SERIES.len()].into_boxed_slice();
+        for (k, slot) in slots.iter().enumerate() {
+            times[k] = self.times[*slot];
+            for s in 0..CLUSTER_SERIES.len() {
+                cluster[s * capacity + k] = self.cluster[s * old + slot];
+            }
+        }
+        for st in self.tenants.values_mut() {
+            let mut ring = vec![NONE_BITS; capacity * SERIES.len()].into_boxed_slice();
+            for (k, slot) in slots.iter().enumerate() {
+                for s in 0..SERIES.len() {
+                    ring[s * capacity + k] = st.ring[s * old + slot];
+                }
+            }
+            st.ring = ring;
+        }
+        self.times = times;
+        self.cluster = cluster;
+        self.capacity = capacity;
+        self.len = keep;
+        self.head = keep % capacity;
+    }
+
     /// Points currently held.
     pub fn len(&self) -> usize {
         self.len
@@ -382,6 +416,28 @@ mod tests {
         assert!(h[0].series[1].1.iter().all(|p| p.value.is_none()));
         assert_eq!(h[1].tenant_id, None);
         assert_eq!(h[1].series[0].1[2].value, Some(4.0));
+    }
+
+    #[test]
+    fn resize_keeps_the_newest_points() {
+        let mut s = Store::new(4);
+        let a = Uuid::from_u128(1);
+        s.tenant_mut(a, 0);
+        for i in 0..6 {
+            let v = f64::from(i);
+            s.push(t(i64::from(i)), |_| [Some(v); 4], [Some(v); 4]);
+        }
+        s.resize(2);
+        let h = s.history(&[a]);
+        let vals: Vec<_> = h[0].series[0].1.iter().map(|p| p.value).collect();
+        assert_eq!(vals, vec![Some(4.0), Some(5.0)]);
+        assert_eq!(h[1].series[0].1[1].value, Some(5.0));
+        s.resize(5);
+        s.push(t(6), |_| [Some(6.0); 4], [None; 4]);
+        let h = s.history(&[a]);
+        let vals: Vec<_> = h[0].series[0].1.iter().map(|p| p.value).collect();
+        assert_eq!(vals, vec![Some(4.0), Some(5.0), Some(6.0)]);
+        assert_eq!(h[0].series[0].1[2].at, t(6));
     }
 
     #[test]

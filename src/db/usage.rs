@@ -90,3 +90,28 @@ pub async fn export(db: &Db, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<V
         })
         .collect())
 }
+
+/// From recorded usage, per tenant: the last minute with writes or
+/// statements within `window`, or, when there was none, the first minute
+/// recorded in it (quiet since then). Read once when a collector starts,
+/// so "no activity in 24 h" survives a console restart. Scans the window's
+/// rows (tenants × minutes): bounded by `statement_timeout`.
+pub async fn recent_activity(
+    client: &Client,
+    control_schema: &str,
+    window: std::time::Duration,
+) -> Result<Vec<(Uuid, DateTime<Utc>)>> {
+    let sql = format!(
+        "SELECT tenant_id,
+                coalesce(max(minute) FILTER (WHERE rows_written > 0 OR coalesce(calls, 0) > 0), min(minute))
+         FROM {}.usage_samples
+         WHERE minute >= now() - ($1::text)::interval
+         GROUP BY tenant_id",
+        super::quote_ident(control_schema)
+    );
+    let rows = client
+        .query(&sql, &[&format!("{} seconds", window.as_secs())])
+        .await
+        .map_err(|e| pg_error(&e, "cannot read recent usage"))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
