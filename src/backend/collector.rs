@@ -19,14 +19,16 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::{AsyncMessage, Client};
 use uuid::Uuid;
 
+mod merge;
+mod slow;
+
 use super::store::{Reading, Store, delta, ms, rate};
 use crate::config::{MonitoringConfig, Thresholds};
 use crate::db::Db;
 use crate::db::metrics::{
-    self as q, Sample, SessionRow, SizeRow, StatementRow, StatementsRead, StatementsSource,
-    TableCounters, TotalsRow,
+    self as q, Sample, SessionRow, SizeRow, StatementsRead, StatementsSource, TableCounters,
+    TotalsRow,
 };
-use crate::db::usage::{self, UsageRow};
 use crate::domain::alerts::{AlertBook, Condition, TICK_KINDS, kind, tenant_conditions};
 use crate::domain::health;
 use crate::domain::metrics::{
@@ -135,11 +137,6 @@ fn ok<T>(t: Timed<T>, stale: &mut Vec<String>) -> Option<T> {
             None
         }
     }
-}
-
-fn secs(v: Option<f64>) -> Option<Duration> {
-    v.filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
 }
 
 impl Collector {
@@ -445,138 +442,38 @@ impl Collector {
             stale.push("drift".into());
         }
 
-        let size_by: HashMap<&str, u64> = sizes
-            .as_ref()
-            .map(|s| {
+        let inputs = merge::Inputs {
+            sizes: sizes.as_ref().map(|s| {
                 s.rows
                     .iter()
                     .map(|r| (r.schema.as_str(), r.bytes))
                     .collect()
-            })
-            .unwrap_or_default();
-        let tables_by: HashMap<&str, TableCounters> = tables
-            .as_ref()
-            .map(|s| s.rows.iter().map(|(k, v)| (k.as_str(), *v)).collect())
-            .unwrap_or_default();
-        let sessions_by: HashMap<&str, &SessionRow> = sessions
-            .as_ref()
-            .map(|s| s.rows.iter().map(|r| (r.role.as_str(), r)).collect())
-            .unwrap_or_default();
-        let stmt_by: Option<HashMap<&str, &StatementRow>> = match &statements {
-            Some(StatementsRead::Rows(s)) => {
-                Some(s.rows.iter().map(|r| (r.role.as_str(), r)).collect())
-            }
-            _ => None,
+            }),
+            tables: tables.as_ref().map(|s| {
+                (
+                    s.rows.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+                    s.at.map_or(now_ms, ms),
+                )
+            }),
+            sessions: sessions
+                .as_ref()
+                .map(|s| s.rows.iter().map(|r| (r.role.as_str(), r)).collect()),
+            statements: match &statements {
+                Some(StatementsRead::Rows(s)) => Some((
+                    s.rows.iter().map(|r| (r.role.as_str(), r)).collect(),
+                    s.at.map_or(now_ms, ms),
+                )),
+                _ => None,
+            },
+            statements_available,
+            now_ms,
         };
-        let tables_at = tables.as_ref().and_then(|s| s.at).map_or(now_ms, ms);
-        let stmt_at = match &statements {
-            Some(StatementsRead::Rows(s)) => s.at.map_or(now_ms, ms),
-            _ => now_ms,
-        };
-
         let mut out: HashMap<Uuid, TenantMetrics> = HashMap::with_capacity(present.len());
         let mut conditions: Vec<Condition> = Vec::new();
         for t in &present {
             let prev = self.last.tenants.get(&t.id);
             let st = self.store.tenant_mut(t.id, now_ms);
-            let mut m = TenantMetrics {
-                tenant_id: t.id,
-                ..TenantMetrics::default()
-            };
-            let mut active = false;
-
-            m.size_approx_bytes = match &sizes {
-                Some(_) => size_by.get(t.schema_name.as_str()).copied().unwrap_or(0),
-                None => prev.map_or(0, |p| p.size_approx_bytes),
-            };
-
-            if tables.is_some() {
-                let counters = tables_by
-                    .get(t.schema_name.as_str())
-                    .copied()
-                    .unwrap_or_default();
-                m.rows_written = counters.rows_written;
-                m.seq_scans = counters.seq_scans;
-                m.idx_scans = counters.idx_scans;
-                m.dead_tuples = counters.dead_tuples;
-                let written = delta(&mut st.rows, tables_at, counters.rows_written);
-                m.writes_per_s = written.map(|(n, s)| n as f64 / s);
-                if let Some((n, _)) = written {
-                    st.usage.rows_written += n;
-                    active |= n > 0;
-                }
-                let scans = counters.seq_scans.saturating_add(counters.idx_scans);
-                active |= rate(&mut st.scans, tables_at, scans).is_some_and(|r| r > 0.0);
-            } else if let Some(p) = prev {
-                m.rows_written = p.rows_written;
-                m.seq_scans = p.seq_scans;
-                m.idx_scans = p.idx_scans;
-                m.dead_tuples = p.dead_tuples;
-                m.writes_per_s = p.writes_per_s;
-            }
-
-            if sessions.is_some() {
-                if let Some(r) = sessions_by.get(t.role_name.as_str()) {
-                    m.sessions_total = r.total;
-                    m.sessions_active = r.active;
-                    m.sessions_idle = r.idle;
-                    m.sessions_idle_in_tx = r.idle_in_tx;
-                    m.longest_running = secs(r.longest_running_s);
-                    m.oldest_xact = secs(r.oldest_xact_s);
-                    m.idle_in_tx_longest = secs(r.idle_in_tx_longest_s);
-                    active |= r.active > 0;
-                }
-            } else if let Some(p) = prev {
-                m.sessions_total = p.sessions_total;
-                m.sessions_active = p.sessions_active;
-                m.sessions_idle = p.sessions_idle;
-                m.sessions_idle_in_tx = p.sessions_idle_in_tx;
-                m.longest_running = p.longest_running;
-                m.oldest_xact = p.oldest_xact;
-                m.idle_in_tx_longest = p.idle_in_tx_longest;
-            }
-            st.usage.max_connections = st.usage.max_connections.max(m.sessions_total);
-
-            if let Some(by) = &stmt_by {
-                let (calls, total_ms) = by
-                    .get(t.role_name.as_str())
-                    .map_or((0, 0.0), |r| (r.calls, r.total_ms));
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                // reason: non-negative milliseconds to a microsecond counter
-                let exec_us = (total_ms.max(0.0) * 1000.0) as u64;
-                m.total_calls = Some(calls);
-                let dc = delta(&mut st.calls, stmt_at, calls);
-                let de = delta(&mut st.exec_us, stmt_at, exec_us);
-                m.calls_per_s = dc.map(|(n, s)| n as f64 / s);
-                m.mean_exec_ms = match (dc, de) {
-                    (Some((n, _)), Some((us, _))) if n > 0 => Some(us as f64 / 1000.0 / n as f64),
-                    _ if calls > 0 => Some(total_ms / calls as f64),
-                    _ => None,
-                };
-                if let (Some((n, _)), Some((us, _))) = (dc, de) {
-                    st.usage.calls += n;
-                    st.usage.exec_ms += us as f64 / 1000.0;
-                    active |= n > 0;
-                }
-                st.usage.statements_seen = true;
-            } else if statements_available {
-                if let Some(p) = prev {
-                    m.total_calls = p.total_calls;
-                    m.calls_per_s = p.calls_per_s;
-                    m.mean_exec_ms = p.mean_exec_ms;
-                }
-            }
-
-            m.size_bytes = m.size_approx_bytes;
-            if let Some((bytes, at)) = st.exact {
-                m.size_bytes = bytes;
-                m.size_exact_at = DateTime::from_timestamp_millis(at);
-            }
-            st.usage.bytes = m.size_bytes;
-            if active {
-                st.last_activity_ms = now_ms;
-            }
-            m.last_activity = DateTime::from_timestamp_millis(st.last_activity_ms);
+            let mut m = merge::tenant_metrics(t, prev, st, &inputs);
             m.drift = self.drift.get(&t.id).cloned().unwrap_or_default();
             m.health = health::score(t, &m, &self.thresholds, now);
             conditions.extend(tenant_conditions(t, &m, &self.thresholds));
@@ -645,22 +542,6 @@ impl Collector {
         Ok(snap)
     }
 
-    /// Recorded usage tells when each tenant was last active, so the
-    /// inactivity rule does not wait a day after every console start.
-    async fn load_activity_seed(&self, db: &Db) -> HashMap<Uuid, i64> {
-        let Some(lane) = self.lanes[0].as_ref().or(self.lanes[1].as_ref()) else {
-            return HashMap::new();
-        };
-        let window = self.thresholds.inactive.0 + Duration::from_secs(300);
-        match usage::recent_activity(&lane.client, &db.schema, window).await {
-            Ok(rows) => rows.into_iter().map(|(id, at)| (id, ms(at))).collect(),
-            Err(e) => {
-                tracing::info!("no activity history from usage samples: {e}");
-                HashMap::new()
-            }
-        }
-    }
-
     fn drop_closed_lanes(&mut self) {
         for i in 0..2 {
             if self.lanes[i].as_ref().is_some_and(|l| l.client.is_closed()) {
@@ -699,172 +580,5 @@ impl Collector {
             cache_hit_ratio,
             server_version: t.server_version.clone(),
         }
-    }
-
-    /// Measure up to `exact_sweep_batch` tenants exactly, in chunks, while
-    /// within `exact_sweep_budget`. Returns (measured, whether a chunk failed).
-    async fn sweep(&mut self, present: &[&MonitoredTenant], now_ms: i64) -> (usize, bool) {
-        let budget = self.monitoring.exact_sweep_budget.0;
-        let per_tick = self.monitoring.exact_sweep_batch;
-        if budget.is_zero() || per_tick == 0 || present.is_empty() {
-            return (0, false);
-        }
-        let schema_of: HashMap<Uuid, &str> = present
-            .iter()
-            .map(|t| (t.id, t.schema_name.as_str()))
-            .collect();
-        self.sweep_queue.retain(|id| schema_of.contains_key(id));
-        if self.sweep_queue.is_empty() {
-            // Never-measured tenants first, then the oldest measurement.
-            let mut order: Vec<(i64, Uuid)> = present
-                .iter()
-                .map(|t| {
-                    let at = self
-                        .store
-                        .tenant(&t.id)
-                        .and_then(|s| s.exact)
-                        .map_or(i64::MIN, |e| e.1);
-                    (at, t.id)
-                })
-                .collect();
-            order.sort_unstable();
-            self.sweep_queue = order.into_iter().map(|(_, id)| id).collect();
-        }
-        let Some(lane) = self.lanes[1].as_ref().or(self.lanes[0].as_ref()) else {
-            return (0, true);
-        };
-        let chunk = per_tick.clamp(1, 25);
-        let start = Instant::now();
-        let mut done = 0;
-        let mut failed = false;
-        let mut retry = Vec::new();
-        while done < per_tick && start.elapsed() < budget && !self.sweep_queue.is_empty() {
-            let n = chunk.min(per_tick - done).min(self.sweep_queue.len());
-            let ids: Vec<Uuid> = self.sweep_queue.drain(..n).collect();
-            let schemas: Vec<String> = ids
-                .iter()
-                .filter_map(|id| schema_of.get(id).map(|s| (*s).to_string()))
-                .collect();
-            let by_schema: HashMap<&str, Uuid> = ids
-                .iter()
-                .filter_map(|id| schema_of.get(id).map(|s| (*s, *id)))
-                .collect();
-            match q::exact_sizes(&lane.client, &schemas).await {
-                Ok(sample) => {
-                    let at = sample.at.map_or(now_ms, ms);
-                    for (schema, bytes, locked) in sample.rows {
-                        let Some(id) = by_schema.get(schema.as_str()).copied() else {
-                            continue;
-                        };
-                        if locked > 0 {
-                            retry.push(id);
-                            continue;
-                        }
-                        self.store.tenant_mut(id, now_ms).exact = Some((bytes, at));
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("exact size sweep failed: {e}");
-                    failed = true;
-                    retry.extend(ids.iter().copied());
-                    break;
-                }
-            }
-            done += n;
-        }
-        let measured = done.saturating_sub(retry.len());
-        self.sweep_queue.extend(retry);
-        (measured, failed)
-    }
-
-    async fn check_drift(&mut self, present: &[&MonitoredTenant]) -> Result<()> {
-        let mut schemas = Vec::new();
-        let mut names = Vec::new();
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        for t in present {
-            for n in t.expected_tables.iter().chain(&t.expected_indexes) {
-                schemas.push(t.schema_name.clone());
-                names.push(n.clone());
-            }
-            std::hash::Hash::hash(&t.id, &mut hasher);
-            std::hash::Hash::hash(&t.expected_tables, &mut hasher);
-            std::hash::Hash::hash(&t.expected_indexes, &mut hasher);
-        }
-        let key = std::hash::Hasher::finish(&hasher);
-        if schemas.is_empty() {
-            self.drift.clear();
-            return Ok(());
-        }
-        if key == self.drift_key && self.ticks % SLOW_EVERY != 1 {
-            return Ok(());
-        }
-        let Some(lane) = self.lanes[0].as_ref().or(self.lanes[1].as_ref()) else {
-            return Err(Error::failure("no monitoring connection"));
-        };
-        let missing = q::drift(&lane.client, &schemas, &names).await?;
-        let by_schema: HashMap<&str, Uuid> = present
-            .iter()
-            .map(|t| (t.schema_name.as_str(), t.id))
-            .collect();
-        self.drift.clear();
-        for (schema, names) in missing {
-            if let Some(id) = by_schema.get(schema.as_str()) {
-                self.drift.insert(*id, names);
-            }
-        }
-        self.drift_key = key;
-        Ok(())
-    }
-
-    /// Close the usage period when the server clock enters a new one: the
-    /// elected writer inserts one row per tenant; the others drop theirs.
-    async fn roll_usage(
-        &mut self,
-        db: &Db,
-        now_ms: i64,
-        present: &[&MonitoredTenant],
-    ) -> Result<u64> {
-        let Some(lane) = self.lanes[0].as_ref() else {
-            return Err(Error::failure("no monitoring connection for usage"));
-        };
-        if !self.usage.leader {
-            self.usage.leader = usage::try_elect(&lane.client).await?;
-        }
-        let period = self.usage.period_ms;
-        let bucket = now_ms.div_euclid(period);
-        let closing = match self.usage.bucket {
-            Some(b) if b != bucket => Some(b),
-            _ => None,
-        };
-        if self.usage.bucket.is_none() {
-            self.usage.bucket = Some(bucket);
-        }
-        let Some(old) = closing else {
-            return Ok(0);
-        };
-        self.usage.bucket = Some(bucket);
-        let minute = DateTime::from_timestamp_millis(old * period).unwrap_or_default();
-        let mut rows = Vec::with_capacity(present.len());
-        for t in present {
-            let st = self.store.tenant_mut(t.id, now_ms);
-            let u = std::mem::take(&mut st.usage);
-            // This tick's deltas belong to the new period; keep the level values.
-            st.usage.bytes = u.bytes;
-            rows.push(UsageRow {
-                tenant_id: t.id,
-                minute,
-                bytes: i64::try_from(u.bytes).unwrap_or(i64::MAX),
-                connections: i32::try_from(u.max_connections).unwrap_or(i32::MAX),
-                calls: u
-                    .statements_seen
-                    .then(|| i64::try_from(u.calls).unwrap_or(i64::MAX)),
-                exec_ms: u.statements_seen.then_some(u.exec_ms),
-                rows_written: i64::try_from(u.rows_written).unwrap_or(i64::MAX),
-            });
-        }
-        if !self.usage.leader {
-            return Ok(0);
-        }
-        usage::write(&lane.client, &db.schema, &rows).await
     }
 }
