@@ -49,8 +49,16 @@ fn tenant_sql(control: &str, id: Uuid, i: usize) -> (String, MonitoredTenant) {
         storage_quota_bytes: None,
         template_version: 1,
         latest_template_version: None,
-        expected_tables: Vec::new(),
-        expected_indexes: Vec::new(),
+        expected_tables: ["portfolios", "positions", "trades", "market_data"]
+            .map(String::from)
+            .to_vec(),
+        expected_indexes: [
+            "positions_portfolio_id_symbol_idx",
+            "trades_timestamp_idx",
+            "market_data_pkey",
+        ]
+        .map(String::from)
+        .to_vec(),
         created_at: None,
     };
     (sql, t)
@@ -130,6 +138,7 @@ struct Line {
     per_tenant: Duration,
     per_tenant_extrapolated: bool,
     store_bytes: usize,
+    slow: Duration,
 }
 
 async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
@@ -153,7 +162,12 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
         ..defaults.clone()
     };
     let mut col = Collector::new(&fast_cfg, &th);
-    col.tick(db, list).await.expect("warm-up");
+    let warm = col.tick(db, list).await.expect("warm-up");
+    assert!(
+        warm.tenants.values().all(|m| m.drift.is_empty()),
+        "template names match"
+    );
+    let slow = col.last_tick_stats().slow_wall;
     let mut walls = Vec::new();
     let mut dbs = Vec::new();
     let mut per_query: Vec<(&'static str, Vec<Duration>)> = Vec::new();
@@ -217,6 +231,7 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
         per_tenant: per_tenant_time,
         per_tenant_extrapolated: sampled < list.len(),
         store_bytes,
+        slow,
     }
 }
 
@@ -302,10 +317,11 @@ fn main() {
             .map(|(n, d)| format!("{n} {:.1} ms", ms(*d)))
             .collect();
         println!(
-            "{} tenants: created in {:.1} s; per query (median): {}",
+            "{} tenants: created in {:.1} s; per query (median): {}; every 15th tick, drift check + database size: {:.1} ms",
             l.tenants,
             l.create.as_secs_f64(),
-            parts.join(", ")
+            parts.join(", "),
+            ms(l.slow)
         );
     }
     println!();

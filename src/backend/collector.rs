@@ -6,9 +6,9 @@
 //!
 //! Per tick, whatever the tenant count: lane A runs sessions, approximate
 //! sizes and cluster totals; lane B runs table statistics and statement
-//! totals (pg_stat_statements, when installed). Every 15th tick adds the
-//! database size, and drift checks run every 15 ticks (one anti-join) when
-//! template objects are known. A source that fails or times out keeps its
+//! totals (pg_stat_statements, when installed). Every 15th tick, after the
+//! fast part, measures the database size and (when template objects are
+//! known) checks drift with one anti-join. A source that fails or times out keeps its
 //! previous values and is listed in [`Snapshot::stale`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -36,7 +36,8 @@ use crate::domain::metrics::{
 };
 use crate::error::{Error, Result};
 
-/// How often (in ticks) the database size and schema drift are re-measured.
+/// How often (in ticks) the database size and schema drift are re-measured
+/// (after the fast queries, outside [`Snapshot::latency`]).
 const SLOW_EVERY: u64 = 15;
 /// How often (in ticks) pg_stat_statements is looked for again.
 const DETECT_EVERY: u64 = 30;
@@ -54,6 +55,8 @@ pub struct TickStats {
     pub sweep_wall: Duration,
     /// Tenants measured exactly this tick.
     pub sweep_measured: usize,
+    /// Wall time of the drift check and database size, when they ran.
+    pub slow_wall: Duration,
     /// Usage rows written this tick.
     pub usage_written: u64,
 }
@@ -317,7 +320,6 @@ impl Collector {
             }
         }
         let src = self.statements.clone().unwrap_or(StatementsSource::Absent);
-        let with_size = self.ticks % SLOW_EVERY == 1;
 
         let started = Instant::now();
         let lane_a = self.lanes[0].as_ref().map(|l| &l.client);
@@ -334,7 +336,7 @@ impl Collector {
                 };
                 let s = timed("sessions", limit, q::sessions(c)).await;
                 let z = timed("sizes", limit, q::approx_sizes(c, &schemas)).await;
-                let t = timed("totals", limit, q::totals(c, with_size)).await;
+                let t = timed("totals", limit, q::totals(c)).await;
                 (s, z, t)
             },
             async {
@@ -437,10 +439,18 @@ impl Collector {
         if sweep_failed {
             stale.push("exact sizes".into());
         }
+        let slow_start = Instant::now();
         if let Err(e) = self.check_drift(&present).await {
             tracing::warn!("drift check failed: {e}");
             stale.push("drift".into());
         }
+        if self.ticks % SLOW_EVERY == 1 || self.db_size.is_none() {
+            if let Err(e) = self.measure_database_size().await {
+                tracing::warn!("database size failed: {e}");
+                stale.push("database size".into());
+            }
+        }
+        stats.slow_wall = slow_start.elapsed();
 
         let inputs = merge::Inputs {
             sizes: sizes.as_ref().map(|s| {
@@ -558,9 +568,6 @@ impl Collector {
             return self.last.totals.clone();
         };
         let at = ms(t.at);
-        if t.database_bytes.is_some() {
-            self.db_size = t.database_bytes;
-        }
         let p = &mut self.totals_prev;
         let commits_per_s = rate(&mut p.commit, at, t.xact_commit);
         let dh = delta(&mut p.hit, at, t.blks_hit);

@@ -64,7 +64,7 @@ pub struct StatementRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TotalsRow {
     pub at: DateTime<Utc>,
-    /// `None` when not measured this tick (it stats every file).
+    /// Filled by the collector from [`database_size`] now and then.
     pub database_bytes: Option<u64>,
     pub connections: u32,
     pub max_connections: u32,
@@ -319,33 +319,43 @@ pub fn statements_missing(e: &tokio_postgres::Error) -> bool {
     })
 }
 
-/// Cluster totals: database size (only when `with_size`: it stats every
-/// file of the database), connections against max_connections, commit and
-/// block counters of this database.
-pub async fn totals(client: &Client, with_size: bool) -> Result<TotalsRow> {
+/// Cluster totals: connections against max_connections, commit and block
+/// counters of this database. Reads pg_stat_activity and one row of
+/// pg_stat_database.
+pub async fn totals(client: &Client) -> Result<TotalsRow> {
     let r = client
         .query_one(
             "SELECT now(),
-                    CASE WHEN $1 THEN pg_database_size(current_database()) END,
                     (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int4,
                     current_setting('max_connections')::int4,
                     d.xact_commit, d.blks_hit, d.blks_read,
                     current_setting('server_version')
              FROM pg_stat_database d WHERE d.datname = current_database()",
-            &[&with_size],
+            &[],
         )
         .await
         .map_err(|e| pg_error(&e, "cannot read cluster totals"))?;
     Ok(TotalsRow {
         at: r.get(0),
-        database_bytes: r.get::<_, Option<i64>>(1).map(to_u64),
-        connections: to_u32(r.get(2)),
-        max_connections: to_u32(r.get(3)),
-        xact_commit: to_u64(r.get(4)),
-        blks_hit: to_u64(r.get(5)),
-        blks_read: to_u64(r.get(6)),
-        server_version: r.get(7),
+        database_bytes: None,
+        connections: to_u32(r.get(1)),
+        max_connections: to_u32(r.get(2)),
+        xact_commit: to_u64(r.get(3)),
+        blks_hit: to_u64(r.get(4)),
+        blks_read: to_u64(r.get(5)),
+        server_version: r.get(6),
     })
+}
+
+/// `pg_database_size` of the current database. It stats every file of the
+/// database (two or three per relation), so the collector runs it only
+/// every few ticks, outside the fast part.
+pub async fn database_size(client: &Client) -> Result<u64> {
+    let r = client
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the database size"))?;
+    Ok(to_u64(r.get(0)))
 }
 
 /// Template objects missing per schema: `(schema, missing names)` for

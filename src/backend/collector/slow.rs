@@ -17,6 +17,15 @@ use crate::domain::metrics::MonitoredTenant;
 use crate::error::{Error, Result};
 
 impl Collector {
+    /// `pg_database_size`, kept until the next measurement.
+    pub(super) async fn measure_database_size(&mut self) -> Result<()> {
+        let Some(lane) = self.lanes[0].as_ref().or(self.lanes[1].as_ref()) else {
+            return Err(Error::failure("no monitoring connection"));
+        };
+        self.db_size = Some(q::database_size(&lane.client).await?);
+        Ok(())
+    }
+
     /// Recorded usage tells when each tenant was last active, so the
     /// inactivity rule does not wait a day after every console start.
     pub(super) async fn load_activity_seed(&self, db: &Db) -> HashMap<Uuid, i64> {
