@@ -8,8 +8,8 @@
 //! sizes and cluster totals; lane B runs table statistics and statement
 //! totals (pg_stat_statements, when installed). Every 15th tick, after the
 //! fast part, measures the database size and (when template objects are
-//! known) checks drift with one anti-join. A source that fails or times out keeps its
-//! previous values and is listed in [`Snapshot::stale`].
+//! known) checks drift in one set operation. A source that fails or times
+//! out keeps its previous values and is listed in [`Snapshot::stale`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
