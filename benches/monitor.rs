@@ -370,6 +370,12 @@ fn main() {
                 "MISSED"
             }
         );
+        println!(
+            "  (plus the current values in the last snapshot: {} B per tenant entry, shared by Arc)",
+            std::mem::size_of::<tenantctl::domain::metrics::TenantMetrics>()
+                + std::mem::size_of::<Uuid>()
+                + 1
+        );
     }
     println!(
         "  * per-tenant time measured on the first {PER_TENANT_SAMPLE} tenants and scaled linearly"

@@ -95,7 +95,7 @@ pub enum Command {
 pub enum UsageCommand {
     /// Print usage samples with FROM <= minute < TO.
     Export {
-        /// RFC 3339, YYYY-MM-DD[ HH:MM] (UTC), now, or a duration ago (24h).
+        /// RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (UTC), `now`, or a duration ago (`24h`).
         #[arg(long, value_name = "TIME")]
         from: String,
         /// Same forms as --from; default now.
