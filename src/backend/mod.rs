@@ -3,6 +3,9 @@
 //! the LISTEN connection, and reconnects with backoff. The console never
 //! awaits SQL: it sends a [`Command`] and later receives an [`Event`].
 
+pub mod collector;
+pub mod store;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! The command line: argument parsing and output only. Every command calls
 //! the same `backend`/`db` functions the console uses.
 
+pub mod monitor;
 pub mod output;
 mod setup;
 pub mod templates;
@@ -87,10 +88,48 @@ pub enum Command {
         #[command(subcommand)]
         command: templates::TemplatesCommand,
     },
+    /// Tenants by resource use: two samples one interval apart, so rates are real.
+    Top {
+        /// Sort by this metric (health sorts worst first).
+        #[arg(long, value_enum, default_value = "size")]
+        sort: monitor::SortMetric,
+        /// Show at most this many tenants.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Health scores 0-100 with their reasons, worst first.
+    Health {
+        /// One tenant: id, domain or schema name.
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Usage rollups (per minute, per tenant) for billing.
+    Usage {
+        #[command(subcommand)]
+        command: UsageCommand,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageCommand {
+    /// Print usage samples with FROM <= minute < TO.
+    Export {
+        /// RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (UTC), `now`, or a duration ago (`24h`).
+        #[arg(long, value_name = "TIME")]
+        from: String,
+        /// Same forms as --from; default now.
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: monitor::UsageFormat,
     },
 }
 
@@ -121,6 +160,10 @@ impl Cli {
             Some(Command::Restore(a)) => a.json,
             Some(Command::Audit(a)) => a.json,
             Some(Command::Templates { command }) => command.json(),
+            Some(Command::Top { json, .. } | Command::Health { json, .. }) => *json,
+            Some(Command::Usage { command: UsageCommand::Export { format, .. } }) => {
+                matches!(format, monitor::UsageFormat::Json)
+            }
             Some(Command::LocalCluster { .. } | Command::Completions { .. }) | None => false,
         }
     }
@@ -159,6 +202,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Credentials(a) => tenants::credentials(&config, &a).await,
         Command::Audit(a) => tenants::audit(&config, &a).await,
         Command::Templates { command } => templates::run(&config, &command),
+        Command::Top { sort, limit, json } => monitor::top(&config, sort, limit, json).await,
+        Command::Health { tenant, json } => monitor::health(&config, tenant.as_deref(), json).await,
+        Command::Usage {
+            command: UsageCommand::Export { from, to, format },
+        } => monitor::usage_export(&config, &from, to.as_deref(), format).await,
         Command::Completions { .. } | Command::LocalCluster { .. } => Ok(0),
     }
 }

@@ -3,11 +3,14 @@
 
 pub mod audit;
 pub mod connect;
+pub mod detail;
 pub mod doctor;
+pub mod metrics;
 pub mod migrate;
 pub mod notify;
 pub mod provision;
 pub mod tenants;
+pub mod usage;
 
 pub use connect::Db;
 

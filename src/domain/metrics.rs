@@ -53,6 +53,17 @@ pub struct TenantMetrics {
     pub idx_scans: u64,
     pub dead_tuples: u64,
     pub health: Health,
+    /// Sessions of the role that are idle (not in a transaction).
+    pub sessions_idle: u32,
+    /// Longest time a session of the role has sat idle in a transaction.
+    pub idle_in_tx_longest: Option<Duration>,
+    /// The relpages approximation (heap + TOAST + indexes), always present.
+    pub size_approx_bytes: u64,
+    /// Last time the collector saw the tenant do anything (writes,
+    /// statements, scans, active sessions), or when it started watching.
+    pub last_activity: Option<DateTime<Utc>>,
+    /// Template tables or indexes missing from the schema (last drift check).
+    pub drift: Vec<String>,
 }
 
 /// Whole-cluster figures for the status bar and monitor pane.
@@ -168,4 +179,47 @@ pub struct TenantDetail {
     pub last_activity: Option<DateTime<Utc>>,
     /// Template tables or indexes missing from the schema.
     pub drift: Vec<String>,
+}
+
+/// What the collector needs to know about one tenant: plain data, built from
+/// a [`crate::domain::tenant::Tenant`] row (plus its template, when known).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonitoredTenant {
+    pub id: Uuid,
+    pub name: String,
+    pub domain: String,
+    pub schema_name: String,
+    pub role_name: String,
+    pub status: crate::domain::tenant::TenantStatus,
+    /// -1 means no limit.
+    pub connection_limit: i32,
+    pub storage_quota_bytes: Option<u64>,
+    pub template_version: i32,
+    /// The template's current version, when known; behind it costs health.
+    pub latest_template_version: Option<i32>,
+    /// Tables the template creates; one missing is schema drift.
+    pub expected_tables: Vec<String>,
+    /// Indexes the template creates; one missing is schema drift.
+    pub expected_indexes: Vec<String>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<&crate::domain::tenant::Tenant> for MonitoredTenant {
+    fn from(t: &crate::domain::tenant::Tenant) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.clone(),
+            domain: t.domain.clone(),
+            schema_name: t.schema_name.clone(),
+            role_name: t.role_name.clone(),
+            status: t.status,
+            connection_limit: t.connection_limit,
+            storage_quota_bytes: t.storage_quota_bytes,
+            template_version: t.template_version,
+            latest_template_version: None,
+            expected_tables: Vec::new(),
+            expected_indexes: Vec::new(),
+            created_at: Some(t.created_at),
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //! scoring, metrics types, audit entries, sanitizing for the terminal, and
 //! parsing of sizes and durations.
 
+pub mod alerts;
 pub mod audit;
+pub mod health;
 pub mod metrics;
 pub mod sanitize;
 pub mod template;

@@ -1,0 +1,453 @@
+//! Live monitoring against a real PostgreSQL: attribution by role, rates
+//! over the server clock, counter resets, missing pg_stat_statements,
+//! dropped tenants, stale sources, the exact-size sweep.
+
+mod common;
+mod support_mon;
+
+use std::time::Duration;
+
+use common::fresh_db_init;
+use support_mon::{connect_as, create_tenant, flush_stats, monitoring, thresholds};
+use tenantctl::backend::collector::Collector;
+use tenantctl::db::Db;
+use tenantctl::domain::metrics::MonitoredTenant;
+
+async fn exact_total(db: &Db, schema: &str) -> u64 {
+    let c = db.client().await.expect("client");
+    let r = c
+        .query_one(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+            &[&schema],
+        )
+        .await
+        .expect("size");
+    u64::try_from(r.get::<_, i64>(0)).expect("non-negative")
+}
+
+async fn insert_trades(c: &tokio_postgres::Client, n: i32) {
+    // No schema named: the role's search_path finds its own tables.
+    c.execute(
+        "INSERT INTO trades (symbol, qty, price) SELECT 'ACME', g, 1.5 FROM generate_series(1, $1) g",
+        &[&n],
+    )
+    .await
+    .expect("insert");
+}
+
+fn tenants(list: &[&MonitoredTenant]) -> Vec<MonitoredTenant> {
+    list.iter().map(|t| (*t).clone()).collect()
+}
+
+#[tokio::test]
+async fn sessions_and_statements_land_on_their_own_tenant() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let b = create_tenant(&db, "Beta").await;
+    let all = tenants(&[&a, &b]);
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let first = col.tick(&db, &all).await.expect("tick 1");
+
+    let s1 = connect_as(&db, &a.role_name).await;
+    let s2 = connect_as(&db, &a.role_name).await;
+    insert_trades(&s1, 10).await;
+    for _ in 0..5 {
+        s1.query("SELECT count(*) FROM positions", &[])
+            .await
+            .expect("select");
+    }
+    s2.batch_execute("BEGIN; SELECT 1 FROM trades LIMIT 1")
+        .await
+        .expect("idle in tx");
+    flush_stats(&s1).await;
+
+    let snap = col.tick(&db, &all).await.expect("tick 2");
+    assert!(snap.statements_available);
+    assert!(snap.stale.is_empty(), "{:?}", snap.stale);
+    let ma = &snap.tenants[&a.id];
+    let mb = &snap.tenants[&b.id];
+    assert_eq!(ma.sessions_total, 2, "{ma:?}");
+    assert_eq!(ma.sessions_idle_in_tx, 1);
+    assert!(ma.idle_in_tx_longest.is_some());
+    assert!(ma.oldest_xact.is_some());
+    assert_eq!(ma.rows_written, 10);
+    assert!(
+        ma.total_calls.expect("calls") >= 7,
+        "search_path statements count for A: {ma:?}"
+    );
+    assert!(ma.calls_per_s.expect("rate") > 0.0);
+    assert!(ma.mean_exec_ms.is_some());
+    assert_eq!(mb.sessions_total, 0, "{mb:?}");
+    // B's only statements are its creation DDL (run under SET ROLE): none since.
+    assert_eq!(mb.total_calls, first.tenants[&b.id].total_calls);
+    assert_eq!(mb.calls_per_s, Some(0.0));
+    assert_eq!(mb.rows_written, 0);
+    assert!(ma.size_approx_bytes > 0);
+    s2.batch_execute("ROLLBACK").await.expect("rollback");
+}
+
+#[tokio::test]
+async fn rates_follow_rows_written_over_the_server_clock() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let all = tenants(&[&a]);
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let s = connect_as(&db, &a.role_name).await;
+    insert_trades(&s, 5).await;
+    flush_stats(&s).await;
+    let first = col.tick(&db, &all).await.expect("tick 1");
+    assert_eq!(
+        first.tenants[&a.id].writes_per_s, None,
+        "no rate on the first sample"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    insert_trades(&s, 600).await;
+    s.execute("UPDATE trades SET qty = qty + 1 WHERE id <= 100", &[])
+        .await
+        .expect("update");
+    flush_stats(&s).await;
+    let second = col.tick(&db, &all).await.expect("tick 2");
+    let elapsed = (second.taken_at - first.taken_at)
+        .to_std()
+        .expect("forward")
+        .as_secs_f64();
+    let m = &second.tenants[&a.id];
+    assert_eq!(m.rows_written, 705);
+    let rate = m.writes_per_s.expect("rate");
+    // The table statistics carry their own server time, a few ms off the
+    // snapshot's (read on the other connection): allow 5%.
+    assert!(
+        (rate * elapsed - 700.0).abs() < 35.0,
+        "rate {rate} over {elapsed}s should be 700 rows"
+    );
+    let h = col.history(&[a.id]);
+    assert_eq!(h.len(), 2, "tenant and cluster");
+    let writes = &h[0].series[1];
+    assert_eq!(writes.0, "writes/s");
+    assert_eq!(writes.1.len(), 2);
+    assert!(writes.1[1].value.is_some());
+}
+
+#[tokio::test]
+async fn counter_reset_gives_no_rate_never_a_negative_one() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let all = tenants(&[&a]);
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let s = connect_as(&db, &a.role_name).await;
+    insert_trades(&s, 50).await;
+    flush_stats(&s).await;
+    col.tick(&db, &all).await.expect("tick 1");
+    insert_trades(&s, 50).await;
+    flush_stats(&s).await;
+    let snap = col.tick(&db, &all).await.expect("tick 2");
+    assert!(snap.tenants[&a.id].writes_per_s.expect("rate") > 0.0);
+
+    let admin = db.client().await.expect("client");
+    admin
+        .execute(
+            "SELECT pg_stat_reset(), pg_stat_statements_reset((SELECT oid FROM pg_roles WHERE rolname = $1), 0, 0)",
+            &[&a.role_name],
+        )
+        .await
+        .expect("reset");
+    let snap = col.tick(&db, &all).await.expect("tick 3");
+    let m = &snap.tenants[&a.id];
+    assert_eq!(m.writes_per_s, None, "reset: {m:?}");
+    assert_eq!(m.calls_per_s, None, "reset: {m:?}");
+    insert_trades(&s, 20).await;
+    flush_stats(&s).await;
+    let snap = col.tick(&db, &all).await.expect("tick 4");
+    let m = &snap.tenants[&a.id];
+    assert!(m.writes_per_s.expect("rate again") > 0.0);
+    assert!(m.calls_per_s.expect("rate again") >= 0.0);
+}
+
+#[tokio::test]
+async fn missing_pg_stat_statements_shows_na_and_nothing_else_breaks() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let all = tenants(&[&a]);
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let snap = col.tick(&db, &all).await.expect("tick 1");
+    assert!(snap.statements_available);
+    // Dropped between ticks.
+    db.client()
+        .await
+        .expect("client")
+        .batch_execute("DROP EXTENSION pg_stat_statements")
+        .await
+        .expect("drop extension");
+    let snap = col.tick(&db, &all).await.expect("tick 2");
+    assert!(!snap.statements_available);
+    assert!(snap.stale.is_empty(), "{:?}", snap.stale);
+    let m = &snap.tenants[&a.id];
+    assert_eq!(m.total_calls, None);
+    assert_eq!(m.calls_per_s, None);
+    assert_eq!(m.mean_exec_ms, None);
+    assert!(m.size_bytes > 0);
+    // And a collector that starts without it.
+    let mut fresh = Collector::new(&monitoring(), &thresholds());
+    let snap = fresh.tick(&db, &all).await.expect("tick");
+    assert!(!snap.statements_available);
+    assert!(snap.stale.is_empty(), "{:?}", snap.stale);
+    assert!(snap.tenants.contains_key(&a.id));
+    assert!(snap.totals.max_connections > 0);
+}
+
+#[tokio::test]
+async fn dropped_tenant_disappears_cleanly() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let b = create_tenant(&db, "Beta").await;
+    let all = tenants(&[&a, &b]);
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let snap = col.tick(&db, &all).await.expect("tick 1");
+    assert_eq!(snap.tenants.len(), 2);
+    db.client()
+        .await
+        .expect("client")
+        .batch_execute(&format!(
+            "DROP SCHEMA {0} CASCADE; DROP ROLE {0}",
+            b.schema_name
+        ))
+        .await
+        .expect("drop");
+    // The tenant list still names B (the row is not updated yet).
+    let snap = col.tick(&db, &all).await.expect("tick 2");
+    assert!(snap.stale.is_empty(), "{:?}", snap.stale);
+    assert_eq!(snap.tenants.len(), 1);
+    assert!(snap.tenants.contains_key(&a.id));
+    assert_eq!(col.history(&[b.id]).len(), 1, "only the cluster series");
+    // And once the list drops it too.
+    let snap = col.tick(&db, &tenants(&[&a])).await.expect("tick 3");
+    assert_eq!(snap.tenants.len(), 1);
+}
+
+#[tokio::test]
+async fn a_query_that_times_out_keeps_the_other_values() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let all = tenants(&[&a]);
+    let mut cfg = monitoring();
+    cfg.query_timeout = tenantctl::config::Dur(Duration::from_millis(400));
+    cfg.exact_sweep_budget = tenantctl::config::Dur(Duration::ZERO);
+    let mut col = Collector::new(&cfg, &thresholds());
+    let s = connect_as(&db, &a.role_name).await;
+    insert_trades(&s, 10).await;
+    flush_stats(&s).await;
+    col.tick(&db, &all).await.expect("tick 1");
+    // Hold pg_authid: everything reading roles or sessions waits, the
+    // catalog-only queries (sizes, table statistics) do not.
+    let mut locker = db.client().await.expect("client");
+    let tx = locker.transaction().await.expect("begin");
+    tx.batch_execute("LOCK TABLE pg_catalog.pg_authid IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let snap = col.tick(&db, &all).await.expect("tick 2");
+    tx.rollback().await.expect("rollback");
+    assert!(
+        snap.stale.iter().any(|s| s == "sessions"),
+        "{:?}",
+        snap.stale
+    );
+    assert!(
+        !snap
+            .stale
+            .iter()
+            .any(|s| s == "sizes" || s == "table statistics"),
+        "{:?}",
+        snap.stale
+    );
+    let m = &snap.tenants[&a.id];
+    assert_eq!(m.rows_written, 10, "fresh values still there");
+    assert!(m.total_calls.is_some(), "stale values kept: {m:?}");
+    let snap = col.tick(&db, &all).await.expect("tick 3");
+    assert!(snap.stale.is_empty(), "{:?}", snap.stale);
+}
+
+#[tokio::test]
+async fn exact_sweep_converges_and_skips_locked_tables() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let b = create_tenant(&db, "Beta").await;
+    let all = tenants(&[&a, &b]);
+    let s = connect_as(&db, &a.role_name).await;
+    insert_trades(&s, 3000).await;
+
+    // A lock held on one of A's tables: A is skipped, B is measured.
+    let mut locker = connect_as(&db, &a.role_name).await;
+    let tx = locker.transaction().await.expect("begin");
+    tx.batch_execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let snap = col.tick(&db, &all).await.expect("tick 1");
+    assert_eq!(snap.tenants[&a.id].size_exact_at, None, "locked: skipped");
+    assert!(snap.tenants[&b.id].size_exact_at.is_some());
+    assert_eq!(col.exact_coverage(), (1, 2));
+    tx.rollback().await.expect("rollback");
+
+    let snap = col.tick(&db, &all).await.expect("tick 2");
+    assert_eq!(col.exact_coverage(), (2, 2));
+    for t in [&a, &b] {
+        let m = &snap.tenants[&t.id];
+        assert!(m.size_exact_at.is_some());
+        assert_eq!(m.size_bytes, exact_total(&db, &t.schema_name).await);
+    }
+    assert!(snap.tenants[&a.id].size_bytes > snap.tenants[&b.id].size_bytes);
+}
+
+#[tokio::test]
+async fn sweep_respects_the_per_tick_batch() {
+    let (_config, db) = fresh_db_init().await;
+    let mut list = Vec::new();
+    for i in 0..5 {
+        list.push(create_tenant(&db, &format!("T{i}")).await);
+    }
+    let mut cfg = monitoring();
+    cfg.exact_sweep_batch = 2;
+    let mut col = Collector::new(&cfg, &thresholds());
+    col.tick(&db, &list).await.expect("tick");
+    assert_eq!(col.exact_coverage(), (2, 5));
+    assert_eq!(col.last_tick_stats().sweep_measured, 2);
+    col.tick(&db, &list).await.expect("tick");
+    col.tick(&db, &list).await.expect("tick");
+    assert_eq!(col.exact_coverage(), (5, 5));
+}
+
+#[tokio::test]
+async fn health_alerts_and_drift_come_from_the_tick() {
+    let (_config, db) = fresh_db_init().await;
+    let a = support_mon::create_tenant_with(&db, "Alpha", 2, Some(1024)).await;
+    let mut b = create_tenant(&db, "Beta").await;
+    b.expected_tables.push("market_data".into());
+    let all = vec![a.clone(), b.clone()];
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let c1 = connect_as(&db, &a.role_name).await;
+    let c2 = connect_as(&db, &a.role_name).await;
+    for _ in 0..3 {
+        col.tick(&db, &all).await.expect("tick");
+    }
+    let snap = col.last_snapshot();
+    let ha = &snap.tenants[&a.id].health;
+    let texts: Vec<&str> = ha.reasons.iter().map(|r| r.text.as_str()).collect();
+    assert!(texts.iter().any(|t| t.contains("over quota")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.starts_with("connections 2/2")),
+        "{texts:?}"
+    );
+    assert!(ha.score <= 40, "{ha:?}");
+    let hb = &snap.tenants[&b.id].health;
+    assert_eq!(hb.reasons.len(), 1, "{hb:?}");
+    assert_eq!(hb.reasons[0].text, "schema drift: missing market_data");
+    assert_eq!(snap.tenants[&b.id].drift, vec!["market_data".to_string()]);
+
+    let alerts = col.alerts();
+    let quota: Vec<_> = alerts.iter().filter(|x| x.kind == "quota").collect();
+    assert_eq!(quota.len(), 1, "one alert over three ticks: {alerts:?}");
+    assert_eq!(quota[0].tenant_id, Some(a.id));
+    assert!(col.alerts_changed());
+    col.tick(&db, &all).await.expect("tick");
+    assert!(!col.alerts_changed());
+    drop(c1);
+    drop(c2);
+}
+
+#[tokio::test]
+async fn frozen_history_stops_and_resumes() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let all = tenants(&[&a]);
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    col.tick(&db, &all).await.expect("tick");
+    col.set_frozen(true);
+    let snap = col.tick(&db, &all).await.expect("tick");
+    assert_eq!(snap.generation, 2, "still measuring while frozen");
+    assert_eq!(col.history(&[a.id])[0].series[0].1.len(), 1);
+    col.set_frozen(false);
+    col.tick(&db, &all).await.expect("tick");
+    assert_eq!(col.history(&[a.id])[0].series[0].1.len(), 2);
+}
+
+#[tokio::test]
+async fn a_console_role_without_read_all_stats_still_gets_a_snapshot() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let all = tenants(&[&a]);
+    let role = format!("mon_plain_{}", uuid::Uuid::new_v4().simple());
+    db.client()
+        .await
+        .expect("client")
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+        .await
+        .expect("role");
+    let plain_config = tenantctl::config::Config::for_url(
+        &common::cluster().conninfo_as(&db.params.dbname, &role),
+    );
+    let plain = Db::connect(&plain_config)
+        .await
+        .expect("connect as plain role");
+    let s = connect_as(&db, &a.role_name).await;
+    s.batch_execute("BEGIN; SELECT 1")
+        .await
+        .expect("idle in tx");
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    col.tick(&plain, &all).await.expect("tick 1");
+    let snap = col.tick(&plain, &all).await.expect("tick 2");
+    assert!(snap.stale.is_empty(), "{:?}", snap.stale);
+    let m = &snap.tenants[&a.id];
+    assert_eq!(m.sessions_total, 1, "the session is counted: {m:?}");
+    assert_eq!(
+        m.sessions_idle_in_tx, 0,
+        "its state is hidden without the role"
+    );
+    assert!(snap.statements_available, "numbers are readable by anyone");
+    assert!(m.total_calls.is_some());
+    assert!(m.size_bytes > 0);
+    assert!(snap.totals.max_connections > 0);
+    s.batch_execute("ROLLBACK").await.expect("rollback");
+}
+
+#[tokio::test]
+async fn recorded_usage_tells_inactivity_across_restarts() {
+    let (_config, db) = fresh_db_init().await;
+    let quiet = create_tenant(&db, "Quiet").await;
+    let busy = create_tenant(&db, "Busy").await;
+    db.client()
+        .await
+        .expect("client")
+        .execute(
+            &format!(
+                "INSERT INTO {}.usage_samples (tenant_id, minute, bytes, connections, calls, exec_ms, rows_written)
+                 VALUES ($1, date_trunc('minute', now() - interval '24 hours 2 minutes'), 1, 0, 0, 0, 0),
+                        ($1, date_trunc('minute', now() - interval '1 hour'), 1, 0, 0, 0, 0),
+                        ($2, date_trunc('minute', now() - interval '24 hours 2 minutes'), 1, 0, 0, 0, 0),
+                        ($2, date_trunc('minute', now() - interval '2 hours'), 1, 1, 5, 1, 3)",
+                db.q_schema()
+            ),
+            &[&quiet.id, &busy.id],
+        )
+        .await
+        .expect("seed usage");
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let snap = col
+        .tick(&db, &tenants(&[&quiet, &busy]))
+        .await
+        .expect("tick");
+    let hq = &snap.tenants[&quiet.id].health;
+    assert!(
+        hq.reasons
+            .iter()
+            .any(|r| r.text.starts_with("no activity for 1d")),
+        "{hq:?} {:?} at {}",
+        snap.tenants[&quiet.id].last_activity,
+        snap.taken_at
+    );
+    let hb = &snap.tenants[&busy.id].health;
+    assert!(hb.reasons.is_empty(), "{hb:?}");
+    let last = snap.tenants[&busy.id].last_activity.expect("seeded");
+    assert!((snap.taken_at - last).num_minutes() >= 119);
+}
