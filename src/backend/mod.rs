@@ -79,6 +79,8 @@ pub enum Command {
     SwitchCluster(String),
     /// Stop the backend task.
     Shutdown,
+    /// The templates the create wizard can offer; answered by [`Event::Templates`].
+    LoadTemplates,
 }
 
 /// A step of tenant creation, reported as it happens.
@@ -128,4 +130,16 @@ pub enum Event {
     Alerts(Vec<Alert>),
     /// A notice for the status line.
     Notice(String),
+    /// Answer to [`Command::LoadTemplates`]: every template in the template directory.
+    Templates(Vec<TemplateSummary>),
+}
+
+/// A template as the create wizard shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSummary {
+    pub name: String,
+    pub description: String,
+    pub version: i32,
+    /// Table names the template creates (its preview).
+    pub tables: Vec<String>,
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Operations console for schema-per-tenant PostgreSQL.
 #[derive(Debug, Parser)]
@@ -42,6 +42,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the console (the default when no command is given).
+    Ui,
     /// Install or upgrade the control schema.
     Init {
         #[arg(long)]
@@ -105,10 +107,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::LocalCluster { keep }) => return setup::local_cluster(keep).await,
         Some(c) => c,
-        None => return Err(Error::usage("no command given: see tenantctl --help")),
+        None => Command::Ui,
     };
     let config = Config::load(&overrides)?;
     match command {
+        Command::Ui => crate::tui::open(config).await,
         Command::Init { json } => setup::init(&config, json).await,
         Command::Doctor { json } => setup::doctor(&config, json).await,
         Command::Completions { .. } | Command::LocalCluster { .. } => Ok(0),
