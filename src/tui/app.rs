@@ -164,15 +164,14 @@ async fn event_loop(
                 Some(Err(e)) => return Err(Error::failure(format!("terminal input failed: {e}"))),
                 None => return Ok(()),
             },
-            ev = events.recv(), if backend_alive => match ev {
-                Some(ev) => drain(ev, events).into_iter().map(Action::Backend).collect(),
-                None => {
-                    backend_alive = false;
-                    vec![Action::Backend(Event::Disconnected {
-                        error: "the backend task stopped; restart the console".into(),
-                        retry_in: Duration::from_secs(0),
-                    })]
-                }
+            ev = events.recv(), if backend_alive => if let Some(ev) = ev {
+                drain(ev, events).into_iter().map(Action::Backend).collect()
+            } else {
+                backend_alive = false;
+                vec![Action::Backend(Event::Disconnected {
+                    error: "the backend task stopped; restart the console".into(),
+                    retry_in: Duration::from_secs(0),
+                })]
             },
             _ = tick.tick() => vec![Action::Tick(Utc::now())],
             _ = render.tick() => {

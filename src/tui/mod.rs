@@ -44,10 +44,11 @@ pub async fn open(config: Config) -> Result<i32> {
 
 /// INTEGRATION: replace the body with `crate::backend::spawn(config)`.
 /// Until the backend task lands this stand-in only reports that it is missing.
+#[allow(clippy::needless_pass_by_value)] // reason: the real backend::spawn takes the config by value
 fn spawn_backend(config: Config) -> BackendHandle {
     let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::unbounded_channel::<Command>();
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let _ = config;
+    let _ = &config;
     tokio::spawn(async move {
         let _ = ev_tx.send(Event::Disconnected {
             error: "the backend task is not built into this binary yet".into(),

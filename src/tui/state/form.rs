@@ -90,6 +90,7 @@ impl WizardStep {
         }
     }
 
+    #[must_use]
     pub fn next(self) -> Self {
         match self {
             WizardStep::Name => WizardStep::Domain,
@@ -104,13 +105,12 @@ impl WizardStep {
 
     pub fn prev(self) -> Option<Self> {
         Some(match self {
-            WizardStep::Name => return None,
+            WizardStep::Name | WizardStep::Progress | WizardStep::Result => return None,
             WizardStep::Domain => WizardStep::Name,
             WizardStep::Template => WizardStep::Domain,
             WizardStep::Limits => WizardStep::Template,
             WizardStep::Settings => WizardStep::Limits,
             WizardStep::Review => WizardStep::Settings,
-            WizardStep::Progress | WizardStep::Result => return None,
         })
     }
 }

@@ -90,6 +90,7 @@ impl Column {
         self.uses_metrics()
     }
 
+    #[must_use]
     pub fn next(self) -> Column {
         let i = Column::ALL.iter().position(|c| *c == self).unwrap_or(0);
         Column::ALL[(i + 1) % Column::ALL.len()]

@@ -151,6 +151,7 @@ impl MonitorMetric {
         }
     }
 
+    #[must_use]
     pub fn next(self) -> Self {
         let i = Self::ALL.iter().position(|m| *m == self).unwrap_or(0);
         Self::ALL[(i + 1) % Self::ALL.len()]
@@ -250,6 +251,7 @@ pub struct Pending {
 
 /// The whole console.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // reason: independent flags the loop reads (quit, suspend, dirty, paused, ...)
 pub struct State {
     pub now: DateTime<Utc>,
     /// Terminal size (columns, rows).

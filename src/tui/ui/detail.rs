@@ -63,6 +63,7 @@ fn loading(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
     frame.render_widget(Paragraph::new(hint(text.to_string(), state)), area);
 }
 
+#[allow(clippy::many_single_char_names)] // reason: d/t/m/l/r read as detail/tenant/metrics/left/right
 fn overview(frame: &mut Frame, area: Rect, state: &State, d: &DetailState, t: &Tenant) {
     let th = &state.theme;
     let [left, right] = if area.width >= 90 {
@@ -418,6 +419,7 @@ pub fn spark_data(
     (data, max)
 }
 
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // reason: sizes are non-negative and far below 2^53
 fn history(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
     let Some(h) = &d.history else {
         return frame.render_widget(Paragraph::new(hint("loading history…".into(), state)), area);

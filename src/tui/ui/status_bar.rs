@@ -50,13 +50,13 @@ pub fn segments(state: &State) -> Vec<Span<'static>> {
         ));
     }
     if let Some(snap) = &state.latest {
-        let stale = if snap.stale.is_empty() {
+        let stale_note = if snap.stale.is_empty() {
             String::new()
         } else {
             format!(" stale: {}", snap.stale.len())
         };
         s.push(Span::styled(
-            format!(" snapshot {} ms{stale} ", snap.latency.as_millis()),
+            format!(" snapshot {} ms{stale_note} ", snap.latency.as_millis()),
             t.bar,
         ));
     }

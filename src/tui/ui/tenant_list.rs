@@ -14,6 +14,7 @@ use crate::tui::state::{Column, State};
 use super::{rate, row_style};
 
 /// Fixed widths; name and domain take what is left.
+#[allow(clippy::match_same_arms)] // reason: one width per column reads best
 fn base_width(c: Column) -> u16 {
     match c {
         Column::Name => 14,

@@ -1,4 +1,5 @@
 //! The `:` command line (parsing, completion, execution) and the `/` filter.
+#![allow(clippy::needless_pass_by_value)] // reason: handlers take the Action by value as update() does; most consume it
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! Keys while a modal has the focus: help, confirmations, the create wizard
 //! and the edit form. Fields are validated as they are typed, by the same
 //! functions the command line uses (`domain::tenant`, `domain::units`).
+#![allow(clippy::needless_pass_by_value)] // reason: handlers take the Action by value as update() does; most consume it
 
 use crate::backend::Command;
 use crate::domain::tenant::{
@@ -284,16 +285,15 @@ fn wizard(state: &mut State, mut w: Box<Wizard>, action: Action) -> Option<Comma
             say(state, "the creation goes on; its result will show here");
             return None;
         }
-        (WizardStep::Progress, _) => {}
         (WizardStep::Result, TextKey::Submit | TextKey::Cancel) => return None,
-        (WizardStep::Result, _) => {}
-        (_, TextKey::Cancel | TextKey::Prev) => match step.prev() {
-            Some(p) => w.step = p,
-            None => {
+        (WizardStep::Progress | WizardStep::Result, _) => {}
+        (_, TextKey::Cancel | TextKey::Prev) => {
+            let Some(p) = step.prev() else {
                 say(state, "tenant creation cancelled");
                 return None;
-            }
-        },
+            };
+            w.step = p;
+        }
         (WizardStep::Review, TextKey::Submit) => {
             if refused(state) {
                 state.modal = Some(Modal::Wizard(w));
@@ -322,7 +322,7 @@ fn wizard(state: &mut State, mut w: Box<Wizard>, action: Action) -> Option<Comma
             }
         }
         (WizardStep::Limits, TextKey::Next | TextKey::Down) => {
-            w.limit_focus = (w.limit_focus + 1) % 3
+            w.limit_focus = (w.limit_focus + 1) % 3;
         }
         (WizardStep::Limits, TextKey::Up) => w.limit_focus = (w.limit_focus + 2) % 3,
         (WizardStep::Template, TextKey::Down) => {
@@ -332,7 +332,7 @@ fn wizard(state: &mut State, mut w: Box<Wizard>, action: Action) -> Option<Comma
             }
         }
         (WizardStep::Template, TextKey::Up) => {
-            w.template_cursor = w.template_cursor.saturating_sub(1)
+            w.template_cursor = w.template_cursor.saturating_sub(1);
         }
         (_, TextKey::Submit | TextKey::Next) => {
             if validate_step(state, &mut w, step) {
@@ -359,6 +359,7 @@ fn wizard(state: &mut State, mut w: Box<Wizard>, action: Action) -> Option<Comma
     cmd
 }
 
+#[allow(clippy::many_single_char_names)] // reason: e/i/n/v are the form, index, count, value
 fn edit(state: &mut State, mut e: Box<EditForm>, action: Action) -> Option<Command> {
     let Action::Text(key) = action else {
         state.modal = Some(Modal::Edit(e));

@@ -1,6 +1,7 @@
 //! `update(&mut State, Action) -> Option<Command>`: the console's only state
 //! transition. Pure: no I/O, no clock (time arrives in `Action::Tick`), so it
 //! is tested with plain unit tests.
+#![allow(clippy::needless_pass_by_value)] // reason: handlers take the Action by value as update() does; most consume it
 
 pub mod command;
 mod events;
@@ -154,7 +155,7 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
             };
             switch_pane(state, Pane::TABS[next])
         }
-        Action::Pause => toggle_pause(state),
+        Action::Pause => Some(toggle_pause(state)),
         Action::Faster => step_interval(state, true),
         Action::Slower => step_interval(state, false),
         Action::Refresh => match state.pane {
@@ -230,10 +231,16 @@ fn tenants_pane(state: &mut State, action: Action) -> Option<Command> {
     match action {
         Action::Down => state.list.move_by(1, &state.tenants, page),
         Action::Up => state.list.move_by(-1, &state.tenants, page),
-        Action::PageDown => state.list.move_by(page.cast_signed(), &state.tenants, page),
-        Action::PageUp => state
-            .list
-            .move_by(-page.cast_signed(), &state.tenants, page),
+        Action::PageDown => state.list.move_by(
+            isize::try_from(page).unwrap_or(isize::MAX),
+            &state.tenants,
+            page,
+        ),
+        Action::PageUp => state.list.move_by(
+            -isize::try_from(page).unwrap_or(isize::MAX),
+            &state.tenants,
+            page,
+        ),
         Action::Top => state.list.move_by(isize::MIN / 2, &state.tenants, page),
         Action::Bottom => state.list.move_by(isize::MAX / 2, &state.tenants, page),
         Action::Open => return open_detail(state),
@@ -377,7 +384,8 @@ fn click(state: &mut State, _x: u16, y: u16) -> Option<Command> {
     }
     let row = state.list.offset + usize::from(y - 2);
     if row < state.list.index.len() {
-        let delta = row.cast_signed() - state.list.cursor.cast_signed();
+        let delta = isize::try_from(row).unwrap_or(isize::MAX)
+            - isize::try_from(state.list.cursor).unwrap_or(0);
         let page = state.list_page();
         state.list.move_by(delta, &state.tenants, page);
     }
@@ -486,7 +494,7 @@ fn open_detail(state: &mut State) -> Option<Command> {
     load_detail(state, true)
 }
 
-fn toggle_pause(state: &mut State) -> Option<Command> {
+fn toggle_pause(state: &mut State) -> Command {
     state.paused = !state.paused;
     if state.paused {
         let at = state.view.as_ref().map_or_else(
@@ -507,7 +515,7 @@ fn toggle_pause(state: &mut State) -> Option<Command> {
         }
         say(state, "live again");
     }
-    Some(Command::Pause(state.paused))
+    Command::Pause(state.paused)
 }
 
 /// Set the interval, clamped to 0.5–60 s.
@@ -546,19 +554,18 @@ fn step_interval(state: &mut State, faster: bool) -> Option<Command> {
     } else {
         INTERVAL_STEPS_MS.iter().find(|&&s| s > cur).copied()
     };
-    match next {
-        Some(ms) => set_interval(state, Duration::from_millis(ms)),
-        None => {
-            complain(
-                state,
-                if faster {
-                    "already refreshing as fast as allowed (0.5s)"
-                } else {
-                    "already refreshing as slowly as allowed (60s)"
-                },
-            );
-            None
-        }
+    if let Some(ms) = next {
+        set_interval(state, Duration::from_millis(ms))
+    } else {
+        complain(
+            state,
+            if faster {
+                "already refreshing as fast as allowed (0.5s)"
+            } else {
+                "already refreshing as slowly as allowed (60s)"
+            },
+        );
+        None
     }
 }
 
