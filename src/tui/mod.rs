@@ -6,6 +6,7 @@
 pub mod action;
 pub mod app;
 pub mod keymap;
+pub mod sample;
 pub mod state;
 pub mod theme;
 pub mod ui;

@@ -150,14 +150,14 @@ pub fn complete(state: &State, line: &str) -> Vec<String> {
             .map(|(c, _)| format!("{c} "))
             .collect();
     };
-    let Ok(cmd) = parse_command(word).map(|c| std::mem::discriminant(&c)) else {
-        return Vec::new();
-    };
-    let full = COMMANDS
+    let w = word.to_ascii_lowercase();
+    let mut named = COMMANDS
         .iter()
         .map(|(c, _)| *c)
-        .find(|c| c.starts_with(&word.to_ascii_lowercase()))
-        .unwrap_or(word);
+        .filter(|c| c.starts_with(&w));
+    let (Some(full), None) = (named.next(), named.next()) else {
+        return Vec::new();
+    };
     let a = arg.trim_start().to_lowercase();
     let out = |cands: Vec<String>| -> Vec<String> {
         let mut v: Vec<String> = cands
@@ -181,19 +181,12 @@ pub fn complete(state: &State, line: &str) -> Vec<String> {
             .take(MAX * 4)
             .collect()
     };
-    let d = std::mem::discriminant;
-    if cmd == d(&ConsoleCommand::Suspend(String::new())) {
-        out(tenants(Some(TenantStatus::Active)))
-    } else if cmd == d(&ConsoleCommand::Resume(String::new()))
-        || cmd == d(&ConsoleCommand::Delete(String::new()))
-    {
-        out(tenants(Some(TenantStatus::Suspended)))
-    } else if cmd == d(&ConsoleCommand::Cluster(String::new())) {
-        out(state.clusters.iter().map(|(n, _)| n.clone()).collect())
-    } else if cmd == d(&ConsoleCommand::Sort(Column::Name, None)) {
-        out(Column::ALL.iter().map(|c| c.key().to_string()).collect())
-    } else if cmd == d(&ConsoleCommand::Filter(String::new())) {
-        out([
+    match full {
+        "suspend" => out(tenants(Some(TenantStatus::Active))),
+        "resume" | "delete" => out(tenants(Some(TenantStatus::Suspended))),
+        "cluster" => out(state.clusters.iter().map(|(n, _)| n.clone()).collect()),
+        "sort" => out(Column::ALL.iter().map(|c| c.key().to_string()).collect()),
+        "filter" => out([
             "status=active",
             "status=suspended",
             "status=provisioning",
@@ -201,9 +194,8 @@ pub fn complete(state: &State, line: &str) -> Vec<String> {
         ]
         .iter()
         .map(ToString::to_string)
-        .collect())
-    } else {
-        Vec::new()
+        .collect()),
+        _ => Vec::new(),
     }
 }
 
