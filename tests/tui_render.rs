@@ -51,7 +51,7 @@ fn typ(s: &mut State, t: &str) {
     }
 }
 
-fn snap(name: &str, s: State) {
+fn snap(name: &str, s: &State) {
     for (w, h) in [(80, 24), (160, 48)] {
         let s = at(s.clone(), w, h);
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&render(&s, w, h)));
@@ -83,16 +83,16 @@ fn detail(tab_steps: usize) -> State {
 
 #[test]
 fn tenant_list() {
-    snap("tenant_list", st(60));
+    snap("tenant_list", &st(60));
     let mut s = st(60);
     update(&mut s, Action::CommandLine);
     let mut line = s.clone();
     typ(&mut line, "s");
-    snap("command_line_completions", line);
+    snap("command_line_completions", &line);
     update(&mut s, Action::Text(TextKey::Cancel));
     update(&mut s, Action::Filter);
     typ(&mut s, "status=susp");
-    snap("tenant_list_filtering", s);
+    snap("tenant_list_filtering", &s);
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn tenant_list_empty_and_waiting() {
         tenantctl::tui::keymap::Keymap::default(),
         sample::t0(),
     );
-    snap("waiting", s);
+    snap("waiting", &s);
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn detail_tabs() {
     .iter()
     .enumerate()
     {
-        snap(&format!("detail_{name}"), detail(i));
+        snap(&format!("detail_{name}"), &detail(i));
     }
 }
 
@@ -139,7 +139,7 @@ fn monitor_audit_alerts() {
         ),
     );
     s.message = None;
-    snap("monitor", s.clone());
+    snap("monitor", &s);
     update(&mut s, Action::NextPane);
     ev(
         &mut s,
@@ -148,16 +148,16 @@ fn monitor_audit_alerts() {
             entries: sample::audit(30),
         },
     );
-    snap("audit", s.clone());
+    snap("audit", &s);
     update(&mut s, Action::NextPane);
-    snap("alerts", s);
+    snap("alerts", &s);
 }
 
 #[test]
 fn help_overlay() {
     let mut s = st(20);
     update(&mut s, Action::Help);
-    snap("help", s);
+    snap("help", &s);
 }
 
 fn templates() -> Vec<TemplateSummary> {
@@ -190,19 +190,19 @@ fn wizard_steps() {
     update(&mut s, Action::New);
     ev(&mut s, Event::Templates(templates()));
     typ(&mut s, "Nova Desk");
-    snap("wizard_name", s.clone());
+    snap("wizard_name", &s);
     update(&mut s, Action::Text(TextKey::Submit));
     typ(&mut s, "nova_desk");
-    snap("wizard_domain_error", s.clone());
+    snap("wizard_domain_error", &s);
     update(&mut s, Action::Text(TextKey::Clear));
     typ(&mut s, "nova.example");
     update(&mut s, Action::Text(TextKey::Submit));
-    snap("wizard_template", s.clone());
+    snap("wizard_template", &s);
     update(&mut s, Action::Text(TextKey::Submit));
-    snap("wizard_limits", s.clone());
+    snap("wizard_limits", &s);
     update(&mut s, Action::Text(TextKey::Submit));
     update(&mut s, Action::Text(TextKey::Submit));
-    snap("wizard_review", s.clone());
+    snap("wizard_review", &s);
     let Some(tenantctl::backend::Command::Create { id, .. }) =
         update(&mut s, Action::Text(TextKey::Submit))
     else {
@@ -225,7 +225,7 @@ fn wizard_steps() {
             },
         );
     }
-    snap("wizard_progress", s.clone());
+    snap("wizard_progress", &s);
     let mut t = sample::tenants(13).pop().expect("t");
     t.name = "Nova Desk".into();
     t.domain = "nova.example".into();
@@ -237,21 +237,21 @@ fn wizard_steps() {
             tenant: Some(Box::new(t)),
         },
     );
-    snap("wizard_result", s);
+    snap("wizard_result", &s);
 }
 
 #[test]
 fn confirmations_and_states() {
     let mut s = st(20);
     update(&mut s, Action::SuspendResume);
-    snap("confirm_suspend", s.clone());
+    snap("confirm_suspend", &s);
     let mut s = st(20);
     update(&mut s, Action::CommandLine);
     typ(&mut s, "filter status=suspended");
     update(&mut s, Action::Text(TextKey::Submit));
     update(&mut s, Action::Delete);
     typ(&mut s, "delta");
-    snap("confirm_delete", s);
+    snap("confirm_delete", &s);
     // disconnected, paused, read-only in the status bar
     let mut s = st(20);
     ev(
@@ -264,7 +264,7 @@ fn confirmations_and_states() {
     update(&mut s, Action::Pause);
     s.config_read_only = true;
     s.message = None;
-    snap("status_disconnected_paused_read_only", s);
+    snap("status_disconnected_paused_read_only", &s);
 }
 
 #[test]
