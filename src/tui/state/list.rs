@@ -235,19 +235,26 @@ impl ListState {
         }));
         let col = self.sort;
         let desc = self.descending;
-        let num = |i: usize| -> f64 {
-            let t = &tenants[i];
-            let Some(x) = m(t) else {
-                return f64::NEG_INFINITY;
-            };
-            match col {
-                Column::Health => f64::from(x.health.score),
-                Column::Size => x.size_bytes as f64,
-                Column::Connections => f64::from(x.sessions_total),
-                Column::Calls => x.calls_per_s.unwrap_or(f64::NEG_INFINITY),
-                Column::Writes => x.writes_per_s.unwrap_or(f64::NEG_INFINITY),
-                _ => 0.0,
-            }
+        // One metrics lookup per tenant, not two per comparison.
+        let nums: Vec<f64> = if col.uses_metrics() {
+            tenants
+                .iter()
+                .map(|t| {
+                    let Some(x) = m(t) else {
+                        return f64::NEG_INFINITY;
+                    };
+                    match col {
+                        Column::Health => f64::from(x.health.score),
+                        Column::Size => x.size_bytes as f64,
+                        Column::Connections => f64::from(x.sessions_total),
+                        Column::Calls => x.calls_per_s.unwrap_or(f64::NEG_INFINITY),
+                        Column::Writes => x.writes_per_s.unwrap_or(f64::NEG_INFINITY),
+                        _ => 0.0,
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
         let cmp = |a: &usize, b: &usize| -> Ordering {
             let (ta, tb) = (&tenants[*a], &tenants[*b]);
@@ -259,7 +266,7 @@ impl ListState {
                     .template
                     .cmp(&tb.template)
                     .then(ta.template_version.cmp(&tb.template_version)),
-                _ => num(*a).total_cmp(&num(*b)),
+                _ => nums[*a].total_cmp(&nums[*b]),
             };
             let o = if desc { o.reverse() } else { o };
             // A stable, total tiebreak so equal rows never swap between frames.
