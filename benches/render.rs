@@ -81,7 +81,7 @@ fn benches(c: &mut Criterion) {
         },
     );
     c.bench_function("key_during_snapshot_10k", |b| {
-        b.iter(|| step(&mut s, &mut term))
+        b.iter(|| step(&mut s, &mut term));
     });
 }
 
