@@ -372,3 +372,16 @@ fn hostile_strings_render_harmlessly() {
     let t = text(&render(&at(st(1), 80, 24), 80, 24));
     assert!(!t.contains('\u{1b}'));
 }
+
+/// The capture shown in docs/console.md.
+#[test]
+fn readme_capture_100x30() {
+    let mut s = st(240);
+    update(&mut s, Action::CommandLine);
+    typ(&mut s, "sort calls");
+    update(&mut s, Action::Text(TextKey::Submit));
+    update(&mut s, Action::Top);
+    s.message = None;
+    let s = at(s, 100, 30);
+    insta::assert_snapshot!("readme_100x30", text(&render(&s, 100, 30)));
+}
