@@ -45,7 +45,7 @@ impl Console {
     }
 
     fn pump(&mut self) {
-        let mut buf = [0u8; 65536];
+        let mut buf = [0u8; 8192];
         loop {
             match self.session.try_read(&mut buf) {
                 Ok(0) => break,
