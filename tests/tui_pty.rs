@@ -48,9 +48,8 @@ impl Console {
         let mut buf = [0u8; 8192];
         loop {
             match self.session.try_read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => self.screen.process(&buf[..n]),
-                Err(_) => break,
+                Ok(n) if n > 0 => self.screen.process(&buf[..n]),
+                _ => break,
             }
         }
     }
