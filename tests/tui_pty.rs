@@ -173,8 +173,8 @@ fn console_end_to_end() {
         .expect("query");
     assert_eq!(status, vec![Some("active".to_string())]);
 
-    // Suspend it (it is selected after creation) through its confirmation.
-    c.keys("x");
+    // Suspend it through its confirmation (the command line finds it by name).
+    c.keys(":suspend Pty Tenant\r");
     c.wait_text("Suspend Pty Tenant", T);
     c.keys("y");
     let start = Instant::now();

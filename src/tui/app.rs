@@ -102,9 +102,13 @@ fn suspend_process(terminal: &mut DefaultTerminal, mouse: bool) -> Result<()> {
     if mouse {
         execute!(stdout(), EnableMouseCapture).map_err(io_err("cannot enable the mouse"))?;
     }
+    // A full repaint without `clear()`, which asks the terminal for the cursor position.
+    let size = terminal
+        .size()
+        .map_err(io_err("cannot read the terminal size"))?;
     terminal
-        .clear()
-        .map_err(io_err("cannot clear the terminal"))?;
+        .resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
+        .map_err(io_err("cannot repaint the terminal"))?;
     Ok(())
 }
 
