@@ -771,3 +771,24 @@ fn quit_and_ctrl_z() {
     update(&mut s, Action::Quit);
     assert!(s.quit);
 }
+
+#[test]
+fn queued_snapshots_are_coalesced() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for g in 2..6 {
+        tx.send(Event::Snapshot(Arc::new(sample::snapshot(3, g))))
+            .expect("send");
+        tx.send(Event::Notice(format!("n{g}"))).expect("send");
+    }
+    let first = Event::Snapshot(Arc::new(sample::snapshot(3, 1)));
+    let batch = tenantctl::tui::app::drain(first, &mut rx);
+    let gens: Vec<u64> = batch
+        .iter()
+        .filter_map(|e| match e {
+            Event::Snapshot(s) => Some(s.generation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gens, vec![5], "only the newest snapshot is applied");
+    assert_eq!(batch.len(), 5, "every other event is kept, in order");
+}

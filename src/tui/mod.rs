@@ -38,6 +38,12 @@ pub async fn run(config: Config, handle: BackendHandle) -> Result<()> {
 
 /// Start the backend for `config` and open the console (`tenantctl`, `tenantctl ui`).
 pub async fn open(config: Config) -> Result<i32> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Err(crate::error::Error::usage(
+            "the console needs a terminal: use a subcommand (see tenantctl --help) in scripts",
+        ));
+    }
     let handle = spawn_backend(config.clone());
     run(config, handle).await?;
     Ok(0)
