@@ -9,7 +9,7 @@ use crate::domain::metrics::Severity;
 use crate::domain::sanitize::{clean, clean_truncate};
 use crate::tui::state::State;
 
-use super::{hint, hms, row_style, window, ymdhm};
+use super::{hint, row_style, window};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     if state.alerts.is_empty() {
@@ -39,30 +39,29 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             },
         );
         Row::new(vec![
-            Cell::from(ymdhm(al.raised_at)),
+            Cell::from(al.raised_at.format("%m-%d %H:%M").to_string()),
             Cell::from(sev),
             Cell::from(tenant),
             Cell::from(clean(&al.kind)),
-            Cell::from(
-                al.cleared_at
-                    .map_or_else(|| "open".into(), |c| format!("cleared {}", hms(c))),
-            ),
+            Cell::from(al.cleared_at.map_or_else(
+                || "open".into(),
+                |c| format!("cleared {}", c.format("%H:%M")),
+            )),
             Cell::from(clean(&al.message)),
         ])
         .style(row_style(i == state.alerts_cursor, state))
     });
     let widths = [
-        Constraint::Length(16),
+        Constraint::Length(11),
         Constraint::Length(4),
         Constraint::Length(18),
-        Constraint::Length(14),
-        Constraint::Length(16),
-        Constraint::Min(10),
+        Constraint::Length(12),
+        Constraint::Length(13),
+        Constraint::Fill(1),
     ];
     frame.render_widget(
         Table::new(rows, widths).header(
-            Row::new(["RAISED (UTC)", "SEV", "TENANT", "KIND", "STATE", "MESSAGE"])
-                .style(th.header),
+            Row::new(["RAISED", "SEV", "TENANT", "KIND", "STATE", "MESSAGE"]).style(th.header),
         ),
         area,
     );

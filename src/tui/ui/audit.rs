@@ -9,7 +9,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::sanitize::{clean, clean_truncate};
 use crate::tui::state::State;
 
-use super::{hint, row_style, window, ymdhm};
+use super::{hint, row_style, window};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     if state.audit.is_empty() {
@@ -38,6 +38,7 @@ pub fn table(
         return;
     }
     let th = &state.theme;
+    let show_actor = area.width >= 110;
     let (a, b) = window(
         cursor,
         entries.len(),
@@ -56,11 +57,11 @@ pub fn table(
         } else {
             Span::styled(clean(&e.outcome), th.crit)
         };
-        let mut cells = vec![
-            Cell::from(ymdhm(e.at)),
-            Cell::from(clean_truncate(&e.actor, 30)),
-            Cell::from(clean(&e.action)),
-        ];
+        let mut cells = vec![Cell::from(e.at.format("%m-%d %H:%M:%S").to_string())];
+        if show_actor {
+            cells.push(Cell::from(clean_truncate(&e.actor, 30)));
+        }
+        cells.push(Cell::from(clean(&e.action)));
         if show_tenant {
             cells.push(Cell::from(tenant));
         }
@@ -72,20 +73,22 @@ pub fn table(
         cells.push(Cell::from(clean(&e.detail.to_string())));
         Row::new(cells).style(row_style(i == cursor, state))
     });
-    let mut widths = vec![
-        Constraint::Length(16),
-        Constraint::Length(22),
-        Constraint::Length(10),
-    ];
-    let mut header = vec!["AT (UTC)", "ACTOR", "ACTION"];
+    let mut widths = vec![Constraint::Length(14)];
+    let mut header = vec!["AT (UTC)"];
+    if show_actor {
+        widths.push(Constraint::Length(22));
+        header.push("ACTOR");
+    }
+    widths.push(Constraint::Length(9));
+    header.push("ACTION");
     if show_tenant {
         widths.push(Constraint::Length(18));
         header.push("TENANT");
     }
     widths.extend([
         Constraint::Length(7),
-        Constraint::Length(9),
-        Constraint::Min(10),
+        Constraint::Length(7),
+        Constraint::Fill(1),
     ]);
     header.extend(["OUTCOME", "TOOK", "DETAIL"]);
     frame.render_widget(
