@@ -43,7 +43,36 @@ fn report(name: &str, target: Duration, mut f: impl FnMut()) {
     );
 }
 
+/// `VmHWM` (peak RSS) of this process in MiB, from /proc.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The console side of "10 minutes at a 2 s refresh": 300 snapshots of
+/// 10,000 tenants applied and drawn (the backend's own memory is not here).
+fn soak() {
+    let (mut s, mut term) = setup();
+    let start = Instant::now();
+    for g in 2..302 {
+        let _ = update(
+            &mut s,
+            Action::Backend(Event::Snapshot(Arc::new(sample::snapshot(N, g)))),
+        );
+        let _ = update(&mut s, Action::Down);
+        term.draw(|f| ui::draw(f, &s)).expect("draw");
+    }
+    println!(
+        "soak: 300 snapshots of {N} tenants applied and drawn in {:.1} s; peak RSS of this process {:.1} MiB (target ≤ 64 MiB for the whole console)",
+        start.elapsed().as_secs_f64(),
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+}
+
 fn benches(c: &mut Criterion) {
+    soak();
     let (s, mut term) = setup();
     report(
         "list draw, 10,000 tenants, 160x48",

@@ -792,3 +792,33 @@ fn queued_snapshots_are_coalesced() {
     assert_eq!(gens, vec![5], "only the newest snapshot is applied");
     assert_eq!(batch.len(), 5, "every other event is kept, in order");
 }
+
+#[test]
+fn example_config_keys_are_all_known() {
+    let text = include_str!("../config.example.toml");
+    let keys = text
+        .lines()
+        .skip_while(|l| l.trim() != "[keys]")
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.contains(" = "))
+        .fold(String::new(), |mut acc, l| {
+            acc.push_str(l);
+            acc.push('\n');
+            acc
+        });
+    let parsed: std::collections::BTreeMap<String, tenantctl::config::KeySpec> =
+        toml::from_str(&keys).expect("the commented [keys] lines parse");
+    assert!(parsed.len() >= 28, "{}", parsed.len());
+    let km = tenantctl::tui::keymap::Keymap::from_config(&parsed).expect("every name is an action");
+    assert_eq!(km.label_of("quit"), "q");
+}
+
+#[test]
+fn mouse_click_selects_a_row() {
+    let mut s = st(30);
+    update(&mut s, Action::Resize(80, 24));
+    update(&mut s, Action::Click(5, 7)); // header at row 1, first tenant at row 2
+    assert_eq!(s.list.cursor, 5);
+    update(&mut s, Action::Click(5, 23)); // the message line: ignored
+    assert_eq!(s.list.cursor, 5);
+}
