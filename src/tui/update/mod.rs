@@ -132,6 +132,7 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
         Action::Filter => {
             if state.pane != Pane::Tenants {
                 state.pane = Pane::Tenants;
+                state.detail = None;
             }
             let previous = state.list.filter.text.clone();
             state.modal = Some(Modal::Filter {
