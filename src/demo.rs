@@ -17,7 +17,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::task::JoinSet;
 
+use crate::backend::collector::Collector;
 use crate::config::{Config, Dur};
+use crate::domain::metrics::{Alert, MonitoredTenant, Snapshot};
 use crate::db::{self, Db};
 use crate::domain::tenant::{NewTenant, Tenant, TenantStatus};
 use crate::error::{Error, Result};
@@ -224,7 +226,11 @@ async fn seed(
                     connection_limit: [5, 10, 20, 50][rng.random_range(0..4)],
                     statement_timeout: Some(Duration::from_secs([15, 30, 60][rng.random_range(0..3)])),
                     storage_quota_bytes: Some([256u64, 1024, 4096, 10240][rng.random_range(0..4)] * 1024 * 1024),
-                    settings: serde_json::json!({ "tier": ["bronze", "silver", "gold"][rng.random_range(0..3)], "region": ["eu-west", "us-east", "ap-south"][rng.random_range(0..3)] }),
+                    settings: {
+                        let tier = ["bronze", "silver", "gold"][rng.random_range(0..3)];
+                        let region = ["eu-west", "us-east", "ap-south"][rng.random_range(0..3)];
+                        serde_json::json!({ "tier": tier, "region": region })
+                    },
                 };
                 let t = db::provision::create_tenant(&db, &popts, &req, &|_| {}).await?;
                 out.push(t);
@@ -272,4 +278,31 @@ async fn seed(
         db::seed::analyze(db).await?;
     }
     db::tenants::list_tenants(db, None).await
+}
+
+/// What a headless run ends with.
+pub struct HeadlessResult {
+    pub tenants: Vec<MonitoredTenant>,
+    pub snapshot: Arc<Snapshot>,
+    pub alerts: Vec<Alert>,
+    pub ops: u64,
+}
+
+/// Watch the demo for `duration` with the same collector the console uses.
+pub async fn run_headless(demo: &Demo, duration: Duration) -> Result<HeadlessResult> {
+    let mut collector = Collector::new(&demo.config.monitoring, &demo.config.thresholds);
+    let monitored: Vec<MonitoredTenant> = demo.tenants.iter().map(MonitoredTenant::from).collect();
+    let end = tokio::time::Instant::now() + duration;
+    let mut snapshot = collector.tick(&demo.db, &monitored).await?;
+    while tokio::time::Instant::now() < end {
+        let next = (tokio::time::Instant::now() + demo.config.monitoring.interval.0).min(end);
+        tokio::time::sleep_until(next).await;
+        snapshot = collector.tick(&demo.db, &monitored).await?;
+    }
+    Ok(HeadlessResult {
+        tenants: monitored,
+        snapshot,
+        alerts: collector.alerts(),
+        ops: demo.ops.load(Ordering::Relaxed),
+    })
 }

@@ -8,7 +8,7 @@
 //!   migrations, tenant repository and provisioning, metrics, audit.
 //! - [`backend`]: the async task between console/CLI and `db`: Commands in,
 //!   Events out; the collector timer; the metrics store.
-//! - `tui`: the console: app loop, actions, pure update, panes.
+//! - [`tui`]: the console: app loop, actions, pure update, panes.
 //! - [`cli`]: headless subcommands and their table/JSON/CSV output.
 //! - [`local_cluster`]: a throwaway PostgreSQL for tests, benches and the demo.
 //! - [`logging`]: tracing to a file, never to the console's terminal.
@@ -17,9 +17,11 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod local_cluster;
 pub mod logging;
+pub mod tui;
 
 pub use error::{Error, ErrorKind, Result};

@@ -5,6 +5,9 @@
 
 pub mod collector;
 pub mod store;
+mod task;
+
+pub use task::{BackendHandle, spawn};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,17 +74,21 @@ pub enum Command {
     /// Cancel a backend's current statement.
     CancelSession {
         id: RequestId,
+        tenant: Uuid,
         pid: i32,
     },
     /// Terminate a backend.
     TerminateSession {
         id: RequestId,
+        tenant: Uuid,
         pid: i32,
     },
     /// Reconnect to another configured cluster.
     SwitchCluster(String),
     /// Stop the backend task.
     Shutdown,
+    /// The templates the create wizard can offer; answered by [`Event::Templates`].
+    LoadTemplates,
 }
 
 /// A step of tenant creation, reported as it happens.
@@ -131,4 +138,16 @@ pub enum Event {
     Alerts(Vec<Alert>),
     /// A notice for the status line.
     Notice(String),
+    /// Answer to [`Command::LoadTemplates`]: every template in the template directory.
+    Templates(Vec<TemplateSummary>),
+}
+
+/// A template as the create wizard shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSummary {
+    pub name: String,
+    pub description: String,
+    pub version: i32,
+    /// Table names the template creates (its preview).
+    pub tables: Vec<String>,
 }

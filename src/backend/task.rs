@@ -10,7 +10,10 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::collector::Collector;
-use super::{Command, Event, ProgressStep, RequestId};
+use std::collections::BTreeMap;
+
+use super::{Command, Event, ProgressStep, RequestId, TemplateSummary};
+use crate::domain::template::{self, Template};
 use crate::config::Config;
 use crate::db::provision::{self, ProvisionOptions};
 use crate::db::{self, Db};
@@ -153,7 +156,6 @@ async fn connect(config: &Config) -> Result<(Db, String), Error> {
 enum Internal {
     Snapshot(Result<Arc<crate::domain::metrics::Snapshot>, Error>, u64),
     Tenants(Result<Vec<Tenant>, Error>),
-    Lost(String),
 }
 
 async fn session(
@@ -164,6 +166,13 @@ async fn session(
     events: &mpsc::UnboundedSender<Event>,
 ) -> Exit {
     let opts = Arc::new(ProvisionOptions::from_config(config));
+    let templates: BTreeMap<String, Template> = match template::list(&config.provisioning.template_dir) {
+        Ok(list) => list.into_iter().map(|t| (t.name.clone(), t)).collect(),
+        Err(e) => {
+            send(events, Event::Notice(format!("templates unavailable (drift checks off): {}", e.message)));
+            BTreeMap::new()
+        }
+    };
     let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
     let mut tenants: Arc<Vec<Tenant>> = Arc::new(Vec::new());
     reload_tenants(db, &itx);
@@ -189,7 +198,7 @@ async fn session(
                     Command::RefreshNow => {
                         if !in_flight && tenants_loaded {
                             in_flight = true;
-                            start_snapshot(db, shared, &tenants, &itx);
+                            start_snapshot(db, shared, &tenants, &templates, &itx);
                         }
                     }
                     Command::SetInterval(d) => {
@@ -202,16 +211,24 @@ async fn session(
                         shared.collector.lock().await.set_frozen(p);
                     }
                     Command::LoadTenants => reload_tenants(db, &itx),
-                    other => handle_request(other, db, &opts, shared, &tenants, events, &itx),
+                    Command::LoadTemplates => send(events, Event::Templates(
+                        templates.values().map(|t| TemplateSummary {
+                            name: t.name.clone(),
+                            description: t.description.clone(),
+                            version: t.version,
+                            tables: t.table_names().iter().map(|s| (*s).to_string()).collect(),
+                        }).collect(),
+                    )),
+                    other => handle_request(other, db, &opts, shared, &tenants, events),
                 }
             }
             _ = ticker.tick(), if !shared.paused && !in_flight && tenants_loaded => {
                 in_flight = true;
-                start_snapshot(db, shared, &tenants, &itx);
+                start_snapshot(db, shared, &tenants, &templates, &itx);
             }
             note = recv_opt(&mut notifications) => match note {
                 Some(change) => {
-                    send(events, Event::TenantChanged { tenant: change.tenant_id });
+                    send(events, Event::TenantChanged { tenant: change.tenant });
                     if !reload_pending {
                         reload_pending = true;
                         reload_tenants(db, &itx);
@@ -221,7 +238,6 @@ async fn session(
             },
             internal = irx.recv() => match internal {
                 None => return Exit::Lost("backend channel closed".to_string()),
-                Some(Internal::Lost(e)) => return Exit::Lost(e),
                 Some(Internal::Tenants(Ok(list))) => {
                     reload_pending = false;
                     tenants_loaded = true;
@@ -257,7 +273,7 @@ async fn session(
     }
 }
 
-async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
@@ -286,7 +302,13 @@ fn reload_tenants(db: &Db, itx: &mpsc::UnboundedSender<Internal>) {
     });
 }
 
-fn start_snapshot(db: &Db, shared: &mut Shared, tenants: &Arc<Vec<Tenant>>, itx: &mpsc::UnboundedSender<Internal>) {
+fn start_snapshot(
+    db: &Db,
+    shared: &mut Shared,
+    tenants: &Arc<Vec<Tenant>>,
+    templates: &BTreeMap<String, Template>,
+    itx: &mpsc::UnboundedSender<Internal>,
+) {
     let db = db.clone();
     let itx = itx.clone();
     let collector = shared.collector.clone();
@@ -294,7 +316,7 @@ fn start_snapshot(db: &Db, shared: &mut Shared, tenants: &Arc<Vec<Tenant>>, itx:
     let monitored: Vec<MonitoredTenant> = tenants
         .iter()
         .filter(|t| t.status != crate::domain::tenant::TenantStatus::Deleted)
-        .map(MonitoredTenant::from)
+        .map(|t| monitored(t, templates))
         .collect();
     tokio::spawn(async move {
         let mut c = collector.lock().await;
@@ -304,6 +326,18 @@ fn start_snapshot(db: &Db, shared: &mut Shared, tenants: &Arc<Vec<Tenant>>, itx:
     });
 }
 
+/// What the collector needs of a tenant, with its template's expectations
+/// so drift and "template version behind" can be judged.
+pub fn monitored(t: &Tenant, templates: &BTreeMap<String, Template>) -> MonitoredTenant {
+    let mut m = MonitoredTenant::from(t);
+    if let Some(tpl) = templates.get(&t.template) {
+        m.latest_template_version = Some(tpl.version);
+        m.expected_tables = tpl.table_names().iter().map(|s| (*s).to_string()).collect();
+        m.expected_indexes = tpl.expected_index_names();
+    }
+    m
+}
+
 fn handle_request(
     cmd: Command,
     db: &Db,
@@ -311,12 +345,10 @@ fn handle_request(
     shared: &Shared,
     tenants: &Arc<Vec<Tenant>>,
     events: &mpsc::UnboundedSender<Event>,
-    itx: &mpsc::UnboundedSender<Internal>,
 ) {
     let db = db.clone();
     let opts = opts.clone();
     let ev = events.clone();
-    let itx = itx.clone();
     let collector = shared.collector.clone();
     let tenants = tenants.clone();
     tokio::spawn(async move {
@@ -331,10 +363,12 @@ fn handle_request(
                 let started = std::time::Instant::now();
                 let r = provision::create_tenant(&db, &opts, &tenant, &progress).await;
                 let took = started.elapsed();
-                if took > opts.creation_timeout {
-                    let mut c = collector.lock().await;
-                    c.creation_slow(r.as_ref().ok().map(|t| t.id), &tenant.domain, took);
-                    send(&ev, Event::Alerts(c.alerts()));
+                if let Ok(t) = &r {
+                    if took > opts.creation_timeout {
+                        let mut c = collector.lock().await;
+                        c.creation_slow(t.id, took, opts.creation_timeout);
+                        send(&ev, Event::Alerts(c.alerts()));
+                    }
                 }
                 done(id, r.map(|t| (format!("created {} ({}) in {} ms", t.name, t.domain, took.as_millis()), Some(t))));
             }
@@ -365,7 +399,10 @@ fn handle_request(
             }
             Command::LoadDetail { tenant } => {
                 let Some(t) = tenants.iter().find(|t| t.id == tenant) else { return };
-                match db::detail::tenant_detail(&db, &MonitoredTenant::from(t)).await {
+                let templates: BTreeMap<String, Template> = template::load(&opts.template_dir, &t.template)
+                    .map(|tpl| BTreeMap::from([(tpl.name.clone(), tpl)]))
+                    .unwrap_or_default();
+                match db::detail::tenant_detail(&db, &monitored(t, &templates)).await {
                     Ok(d) => send(&ev, Event::Detail(Arc::new(d))),
                     Err(e) => send(&ev, Event::Notice(format!("detail of {}: {}", t.domain, e.message))),
                 }

@@ -67,11 +67,19 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
 }
 
 async fn headless(demo: &mut Demo, duration: Duration, json: bool) -> Result<i32> {
-    let summary = crate::demo::run_headless(demo, duration).await?;
-    if json {
-        super::output::print_json(&summary);
-    } else {
-        print!("{}", summary.to_table());
+    let r = crate::demo::run_headless(demo, duration).await?;
+    let live: Vec<_> = r.alerts.iter().filter(|a| a.cleared_at.is_none()).collect();
+    let extra = serde_json::json!({ "workload_ops": r.ops, "alerts": r.alerts });
+    super::monitor::print_top(&r.tenants, &r.snapshot, super::monitor::SortMetric::Calls, 20, json, extra);
+    if !json {
+        println!("\nworkload: {} operations; {} active alerts", r.ops, live.len());
+        for a in live {
+            let who = a
+                .tenant_id
+                .and_then(|id| r.tenants.iter().find(|t| t.id == id))
+                .map_or("cluster", |t| t.domain.as_str());
+            println!("  {:?} {who}: {}", a.severity, crate::domain::sanitize::clean(&a.message));
+        }
     }
     Ok(0)
 }

@@ -1,6 +1,7 @@
 //! The command line: argument parsing and output only. Every command calls
 //! the same `backend`/`db` functions the console uses.
 
+mod demo;
 pub mod monitor;
 pub mod output;
 mod setup;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Operations console for schema-per-tenant PostgreSQL.
 #[derive(Debug, Parser)]
@@ -45,6 +46,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the console (the default when no command is given).
+    Ui,
+    /// A throwaway local platform with seeded tenants under live load, in the console.
+    Demo(demo::DemoArgs),
     /// Install or upgrade the control schema.
     Init {
         #[arg(long)]
@@ -164,7 +169,8 @@ impl Cli {
             Some(Command::Usage { command: UsageCommand::Export { format, .. } }) => {
                 matches!(format, monitor::UsageFormat::Json)
             }
-            Some(Command::LocalCluster { .. } | Command::Completions { .. }) | None => false,
+            Some(Command::Demo(a)) => a.json,
+            Some(Command::LocalCluster { .. } | Command::Completions { .. } | Command::Ui) | None => false,
         }
     }
 }
@@ -184,11 +190,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
             return Ok(0);
         }
         Some(Command::LocalCluster { keep }) => return setup::local_cluster(keep).await,
+        Some(Command::Demo(args)) => return demo::run(args).await,
         Some(c) => c,
-        None => return Err(Error::usage("no command given: see tenantctl --help")),
+        None => Command::Ui,
     };
     let config = Config::load(&overrides)?;
     match command {
+        Command::Ui => crate::tui::open(config).await,
         Command::Init { json } => setup::init(&config, json).await,
         Command::Doctor { json } => setup::doctor(&config, json).await,
         Command::List(a) => tenants::list(&config, &a).await,
@@ -207,6 +215,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Usage {
             command: UsageCommand::Export { from, to, format },
         } => monitor::usage_export(&config, &from, to.as_deref(), format).await,
-        Command::Completions { .. } | Command::LocalCluster { .. } => Ok(0),
+        Command::Completions { .. } | Command::LocalCluster { .. } | Command::Demo(_) => Ok(0),
     }
 }

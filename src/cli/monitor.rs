@@ -83,6 +83,20 @@ pub async fn top(config: &Config, sort: SortMetric, limit: usize, json: bool) ->
     col.tick(&db, &tenants).await?;
     tokio::time::sleep(config.monitoring.interval.0).await;
     let snap = col.tick(&db, &tenants).await?;
+    print_top(&tenants, &snap, sort, limit, json, serde_json::Value::Null);
+    Ok(0)
+}
+
+/// Print the top table (or JSON) of one snapshot; `extra` fields are merged
+/// into the JSON object (the demo adds its alerts).
+pub fn print_top(
+    tenants: &[MonitoredTenant],
+    snap: &Snapshot,
+    sort: SortMetric,
+    limit: usize,
+    json: bool,
+    extra: serde_json::Value,
+) {
     let mut rows: Vec<(&MonitoredTenant, &TenantMetrics)> = tenants
         .iter()
         .filter_map(|t| snap.tenants.get(&t.id).map(|m| (t, m)))
@@ -91,17 +105,21 @@ pub async fn top(config: &Config, sort: SortMetric, limit: usize, json: bool) ->
     rows.truncate(limit);
     if json {
         let out: Vec<Row> = rows.iter().map(|(t, m)| row(t, m)).collect();
-        print_json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "taken_at": snap.taken_at,
             "latency_ms": snap.latency.as_secs_f64() * 1000.0,
             "statements_available": snap.statements_available,
             "stale": snap.stale,
             "totals": snap.totals,
             "tenants": out,
-        }));
-        return Ok(0);
+        });
+        if let (Some(d), serde_json::Value::Object(e)) = (doc.as_object_mut(), extra) {
+            d.extend(e);
+        }
+        print_json(&doc);
+        return;
     }
-    print!("{}", totals_line(&snap));
+    print!("{}", totals_line(snap));
     let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|(t, m)| {
@@ -132,7 +150,6 @@ pub async fn top(config: &Config, sort: SortMetric, limit: usize, json: bool) ->
             &lines
         )
     );
-    Ok(0)
 }
 
 fn row<'a>(t: &'a MonitoredTenant, m: &'a TenantMetrics) -> Row<'a> {

@@ -1,0 +1,490 @@
+//! Tenant detail: overview (identity, limits, health reasons), tables,
+//! sessions (cancel/terminate behind a confirmation), top statements,
+//! history sparklines, the tenant's audit trail.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, Tabs, Wrap};
+
+use crate::domain::sanitize::{clean, clean_truncate};
+use crate::domain::tenant::Tenant;
+use crate::domain::units::{format_duration, format_size};
+use crate::tui::state::{DetailState, DetailTab, State};
+
+use super::{hint, kv, rate, row_style, window, ymdhm};
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
+    let (Some(d), Some(t)) = (state.detail.as_ref(), state.selected_tenant()) else {
+        return;
+    };
+    let th = &state.theme;
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(th.border)
+        .title(Span::styled(
+            format!(
+                " {} · {} ",
+                clean_truncate(&t.name, 40),
+                clean_truncate(&t.domain, 50)
+            ),
+            th.title,
+        ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let [tabs, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let i = DetailTab::ALL.iter().position(|x| *x == d.tab).unwrap_or(0);
+    frame.render_widget(
+        Tabs::new(DetailTab::ALL.iter().map(|x| x.title()))
+            .select(i)
+            .style(th.dim)
+            .highlight_style(th.selected),
+        tabs,
+    );
+    match d.tab {
+        DetailTab::Overview => overview(frame, body, state, d, t),
+        DetailTab::Tables => tables(frame, body, state, d),
+        DetailTab::Sessions => sessions(frame, body, state, d),
+        DetailTab::Statements => statements(frame, body, state, d),
+        DetailTab::History => history(frame, body, state, d),
+        DetailTab::Audit => audit(frame, body, state, d),
+    }
+}
+
+fn loading(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
+    let text = if d.loading {
+        "loading…"
+    } else {
+        "no data yet"
+    };
+    frame.render_widget(Paragraph::new(hint(text.to_string(), state)), area);
+}
+
+#[allow(clippy::many_single_char_names)] // reason: d/t/m/l/r read as detail/tenant/metrics/left/right
+fn overview(frame: &mut Frame, area: Rect, state: &State, d: &DetailState, t: &Tenant) {
+    let th = &state.theme;
+    let [left, right] = if area.width >= 90 {
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area)
+    } else {
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area)
+    };
+    let m = state.metrics(t.id);
+    let mut l = vec![
+        kv("id", t.id.to_string(), state),
+        kv("status", t.status.as_str().to_string(), state),
+        kv("schema / role", clean(&t.schema_name), state),
+        kv(
+            "template",
+            format!("{} v{}", clean(&t.template), t.template_version),
+            state,
+        ),
+        kv(
+            "created",
+            format!(
+                "{} by {}",
+                ymdhm(t.created_at),
+                clean_truncate(&t.created_by, 40)
+            ),
+            state,
+        ),
+        kv(
+            "provisioned in",
+            t.provision_ms
+                .map_or_else(|| "–".into(), |ms| format!("{ms} ms")),
+            state,
+        ),
+        kv(
+            "settings",
+            clean_truncate(&t.settings.to_string(), 60),
+            state,
+        ),
+    ];
+    let conn_limit = if t.connection_limit < 0 {
+        "unlimited".to_string()
+    } else {
+        t.connection_limit.to_string()
+    };
+    let used = m.map_or_else(|| "–".to_string(), |m| m.sessions_total.to_string());
+    l.push(kv("connections", format!("{used} of {conn_limit}"), state));
+    l.push(kv(
+        "statement timeout",
+        t.statement_timeout.map_or_else(
+            || "server default".into(),
+            |ms| format_duration(std::time::Duration::from_millis(ms)),
+        ),
+        state,
+    ));
+    let size = m.map(|m| m.size_bytes);
+    let quota = match (size, t.storage_quota_bytes) {
+        (Some(s), Some(q)) if q > 0 => format!(
+            "{} of {} ({:.0}%)",
+            format_size(s),
+            format_size(q),
+            s as f64 * 100.0 / q as f64
+        ),
+        (Some(s), None) => format!("{} (no quota)", format_size(s)),
+        (None, Some(q)) => format!("– of {}", format_size(q)),
+        _ => "–".to_string(),
+    };
+    l.push(kv("storage", quota, state));
+    for w in &t.warnings {
+        l.push(Line::from(Span::styled(
+            format!("warning: {}", clean(w)),
+            th.warn,
+        )));
+    }
+    frame.render_widget(Paragraph::new(l).wrap(Wrap { trim: false }), left);
+
+    let mut r = Vec::new();
+    match m {
+        Some(m) => {
+            r.push(Line::from(vec![
+                Span::styled(format!("{:<18}", "health"), th.dim),
+                Span::styled(format!("{}/100", m.health.score), th.health(m.health.score)),
+            ]));
+            if m.health.reasons.is_empty() {
+                r.push(hint("  no deductions".into(), state));
+            }
+            for reason in &m.health.reasons {
+                r.push(Line::from(vec![
+                    Span::styled(format!("  -{:<3} ", reason.points), th.warn),
+                    Span::styled(clean(&reason.text), th.text),
+                ]));
+            }
+            r.push(kv("calls/s", rate(m.calls_per_s), state));
+            r.push(kv("writes/s", rate(m.writes_per_s), state));
+            r.push(kv(
+                "mean exec",
+                m.mean_exec_ms
+                    .map_or_else(|| "–".into(), |x| format!("{x:.2} ms")),
+                state,
+            ));
+            r.push(kv(
+                "sessions",
+                format!(
+                    "{} active, {} idle in tx",
+                    m.sessions_active, m.sessions_idle_in_tx
+                ),
+                state,
+            ));
+            r.push(kv(
+                "longest running",
+                m.longest_running
+                    .map_or_else(|| "–".into(), format_duration),
+                state,
+            ));
+            r.push(kv(
+                "scans seq/idx",
+                format!("{} / {}", m.seq_scans, m.idx_scans),
+                state,
+            ));
+        }
+        None => r.push(hint("no metrics for this tenant yet".into(), state)),
+    }
+    if let Some(data) = &d.data {
+        if let Some(n) = data.trades_today {
+            r.push(kv("trades today", n.to_string(), state));
+        }
+        r.push(kv(
+            "last activity",
+            data.last_activity.map_or_else(|| "–".into(), ymdhm),
+            state,
+        ));
+        if !data.drift.is_empty() {
+            r.push(Line::from(Span::styled(
+                format!(
+                    "drift: missing {}",
+                    clean_truncate(&data.drift.join(", "), 80)
+                ),
+                th.warn,
+            )));
+        }
+    }
+    frame.render_widget(Paragraph::new(r).wrap(Wrap { trim: false }), right);
+}
+
+fn table_rows<'a>(
+    rows: impl Iterator<Item = (usize, Vec<Cell<'a>>)>,
+    cursor: usize,
+    state: &State,
+) -> Vec<Row<'a>> {
+    rows.map(|(i, cells)| Row::new(cells).style(row_style(i == cursor, state)))
+        .collect()
+}
+
+fn tables(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
+    let Some(data) = &d.data else {
+        return loading(frame, area, state, d);
+    };
+    if data.tables.is_empty() {
+        return frame.render_widget(Paragraph::new(hint("no tables".into(), state)), area);
+    }
+    let (a, b) = window(
+        d.cursor,
+        data.tables.len(),
+        usize::from(area.height.saturating_sub(1)),
+    );
+    let rows = table_rows(
+        (a..b).map(|i| {
+            let x = &data.tables[i];
+            (
+                i,
+                vec![
+                    Cell::from(clean(&x.name)),
+                    Cell::from(x.rows_estimate.to_string()),
+                    Cell::from(format_size(x.total_bytes)),
+                    Cell::from(x.dead_tuples.to_string()),
+                    Cell::from(x.last_vacuum.map_or_else(|| "never".into(), ymdhm)),
+                    Cell::from(x.last_analyze.map_or_else(|| "never".into(), ymdhm)),
+                ],
+            )
+        }),
+        d.cursor,
+        state,
+    );
+    let widths = [
+        Constraint::Min(14),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(8),
+        Constraint::Length(16),
+        Constraint::Length(16),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths).header(
+            Row::new([
+                "TABLE",
+                "ROWS~",
+                "SIZE",
+                "DEAD",
+                "LAST VACUUM",
+                "LAST ANALYZE",
+            ])
+            .style(state.theme.header),
+        ),
+        area,
+    );
+}
+
+fn sessions(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
+    let Some(data) = &d.data else {
+        return loading(frame, area, state, d);
+    };
+    let [list, foot] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(hint(
+            format!(
+                "{} cancel statement · {} terminate session (both ask first)",
+                state.keymap.label_of("cancel_session"),
+                state.keymap.label_of("terminate_session")
+            ),
+            state,
+        )),
+        foot,
+    );
+    if data.sessions.is_empty() {
+        return frame.render_widget(Paragraph::new(hint("no sessions".into(), state)), list);
+    }
+    let (a, b) = window(
+        d.cursor,
+        data.sessions.len(),
+        usize::from(list.height.saturating_sub(1)),
+    );
+    let dur = |x: Option<std::time::Duration>| x.map_or_else(|| "–".into(), format_duration);
+    let rows = table_rows(
+        (a..b).map(|i| {
+            let s = &data.sessions[i];
+            (
+                i,
+                vec![
+                    Cell::from(s.pid.to_string()),
+                    Cell::from(clean(&s.state)),
+                    Cell::from(dur(s.query_duration)),
+                    Cell::from(dur(s.xact_duration)),
+                    Cell::from(s.wait_event.as_deref().map_or_else(String::new, clean)),
+                    Cell::from(clean(&s.application_name)),
+                    Cell::from(
+                        s.client_addr
+                            .as_deref()
+                            .map_or_else(|| "local".into(), clean),
+                    ),
+                    Cell::from(clean(&s.query)),
+                ],
+            )
+        }),
+        d.cursor,
+        state,
+    );
+    let widths = [
+        Constraint::Length(7),
+        Constraint::Length(12),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(12),
+        Constraint::Length(12),
+        Constraint::Min(10),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths).header(
+            Row::new([
+                "PID",
+                "STATE",
+                "QUERY",
+                "XACT",
+                "WAIT",
+                "APP",
+                "CLIENT",
+                "STATEMENT",
+            ])
+            .style(state.theme.header),
+        ),
+        list,
+    );
+}
+
+fn statements(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
+    let Some(data) = &d.data else {
+        return loading(frame, area, state, d);
+    };
+    let Some(stmts) = &data.statements else {
+        return frame.render_widget(
+            Paragraph::new(hint(
+                "pg_stat_statements is not available on this server".into(),
+                state,
+            )),
+            area,
+        );
+    };
+    if stmts.is_empty() {
+        return frame.render_widget(
+            Paragraph::new(hint("no statements recorded".into(), state)),
+            area,
+        );
+    }
+    let (a, b) = window(
+        d.cursor,
+        stmts.len(),
+        usize::from(area.height.saturating_sub(1)),
+    );
+    let rows = table_rows(
+        (a..b).map(|i| {
+            let s = &stmts[i];
+            (
+                i,
+                vec![
+                    Cell::from(s.calls.to_string()),
+                    Cell::from(format!("{:.1}", s.total_ms)),
+                    Cell::from(format!("{:.2}", s.mean_ms)),
+                    Cell::from(s.rows.to_string()),
+                    Cell::from(clean(&s.query)),
+                ],
+            )
+        }),
+        d.cursor,
+        state,
+    );
+    let widths = [
+        Constraint::Length(9),
+        Constraint::Length(11),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Min(10),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths).header(
+            Row::new(["CALLS", "TOTAL ms", "MEAN ms", "ROWS", "STATEMENT"])
+                .style(state.theme.header),
+        ),
+        area,
+    );
+}
+
+/// Scale a series to u64 for a sparkline; `None` points become empty bars.
+pub fn spark_data(
+    points: &[crate::domain::metrics::HistoryPoint],
+    width: usize,
+) -> (Vec<Option<u64>>, f64) {
+    let tail = &points[points.len().saturating_sub(width)..];
+    let max = tail.iter().filter_map(|p| p.value).fold(0.0_f64, f64::max);
+    let scale = if max > 0.0 { 1000.0 / max } else { 0.0 };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let data = tail
+        .iter()
+        .map(|p| p.value.map(|v| (v.max(0.0) * scale).round() as u64))
+        .collect();
+    (data, max)
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // reason: sizes are non-negative and far below 2^53
+fn history(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
+    let Some(h) = &d.history else {
+        return frame.render_widget(Paragraph::new(hint("loading history…".into(), state)), area);
+    };
+    if h.series.is_empty() {
+        return frame.render_widget(Paragraph::new(hint("no history yet".into(), state)), area);
+    }
+    let each = 3u16;
+    let mut y = area.y;
+    for (name, points) in &h.series {
+        if y + each > area.y + area.height {
+            break;
+        }
+        let label = Rect {
+            x: area.x,
+            y,
+            width: area.width,
+            height: 1,
+        };
+        let spark = Rect {
+            x: area.x,
+            y: y + 1,
+            width: area.width,
+            height: each - 1,
+        };
+        let (data, max) = spark_data(points, usize::from(area.width));
+        let last = points.last().and_then(|p| p.value);
+        let fmt = |v: f64| {
+            if name == "size" {
+                format_size(v.max(0.0) as u64)
+            } else {
+                rate(Some(v))
+            }
+        };
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(clean(name), state.theme.header),
+                Span::styled(
+                    format!(
+                        "  now {}  max {}",
+                        last.map_or_else(|| "–".into(), fmt),
+                        fmt(max)
+                    ),
+                    state.theme.dim,
+                ),
+            ])),
+            label,
+        );
+        frame.render_widget(
+            Sparkline::default()
+                .data(data)
+                .max(1000)
+                .style(state.theme.accent),
+            spark,
+        );
+        y += each;
+    }
+}
+
+fn audit(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
+    let Some(entries) = &d.audit else {
+        return frame.render_widget(
+            Paragraph::new(hint("loading audit trail…".into(), state)),
+            area,
+        );
+    };
+    super::audit::table(frame, area, state, entries, d.cursor, false);
+}

@@ -1,0 +1,240 @@
+//! The real binary in a pseudo-terminal against a local cluster: the list,
+//! the create wizard by typed keys, suspend through its confirmation (checked
+//! in the database), resizing to 40×10 and back, a hostile tenant name, and
+//! an outage with recovery. Needs the backend task (`backend::spawn`).
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use expectrl::Session;
+
+const COLS: u16 = 120;
+const ROWS: u16 = 36;
+
+/// Remembers window titles the program tried to set (a hostile name must not).
+#[derive(Default)]
+struct Titles(Vec<String>);
+
+impl vt100::Callbacks for Titles {
+    fn set_window_title(&mut self, _: &mut vt100::Screen, title: &[u8]) {
+        self.0.push(String::from_utf8_lossy(title).into_owned());
+    }
+}
+
+struct Console {
+    session: Session,
+    screen: vt100::Parser<Titles>,
+}
+
+impl Console {
+    fn spawn(url: &str, extra: &[&str]) -> Self {
+        let mut cmd = common::bin();
+        cmd.arg("--database-url").arg(url).args(extra);
+        cmd.env("TERM", "xterm-256color").env_remove("NO_COLOR");
+        let mut session = Session::spawn(cmd).expect("spawn tenantctl in a pty");
+        session
+            .get_process_mut()
+            .set_window_size(COLS, ROWS)
+            .expect("window size");
+        Self {
+            session,
+            screen: vt100::Parser::new_with_callbacks(ROWS, COLS, 0, Titles::default()),
+        }
+    }
+
+    fn pump(&mut self) {
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.session.try_read(&mut buf) {
+                Ok(n) if n > 0 => self.screen.process(&buf[..n]),
+                _ => break,
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        self.screen.screen().contents()
+    }
+
+    /// Wait until the screen satisfies `pred`; panics with the screen on timeout.
+    fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            self.pump();
+            let t = self.text();
+            if pred(&t) {
+                return t;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}; screen:\n{t}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_text(&mut self, needle: &str, timeout: Duration) -> String {
+        let n = needle.to_string();
+        self.wait_for(needle, timeout, move |t| t.contains(&n))
+    }
+
+    fn keys(&mut self, s: &str) {
+        self.session.write_all(s.as_bytes()).expect("write keys");
+        self.session.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(60));
+        self.pump();
+    }
+
+    fn resize(&mut self, cols: u16, rows: u16) {
+        self.session
+            .get_process_mut()
+            .set_window_size(cols, rows)
+            .expect("resize");
+        self.screen.screen_mut().set_size(rows, cols);
+        std::thread::sleep(Duration::from_millis(300));
+        self.pump();
+    }
+
+    fn alive(&mut self) -> bool {
+        self.session.is_alive().unwrap_or(false)
+    }
+}
+
+fn init(url: &str) {
+    let out = common::bin()
+        .args(["--database-url", url, "init"])
+        .output()
+        .expect("run init");
+    assert!(
+        out.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Rows for display only (no schema or role behind them).
+fn seed(cluster: &tenantctl::local_cluster::LocalCluster, db: &str) {
+    cluster
+        .exec_sync(
+            db,
+            "INSERT INTO tenant_admin.tenants (id, name, domain, schema_name, role_name, status, template, created_by)
+             VALUES (gen_random_uuid(), 'Seeded Alpha', 'alpha.example', 'tenant_seed_alpha', 'tenant_seed_alpha', 'active', 'default', 'test'),
+                    (gen_random_uuid(), E'\\x1b[2J\\x1b]0;pwned\\x07Evil Corp', 'evil.example', 'tenant_seed_evil', 'tenant_seed_evil', 'active', 'default', 'test');",
+        )
+        .expect("seed tenants");
+}
+
+const T: Duration = Duration::from_secs(20);
+
+#[test]
+fn console_end_to_end() {
+    let cluster = common::cluster();
+    let db = cluster.create_database().expect("database");
+    let url = cluster.conninfo(&db);
+    init(&url);
+    seed(cluster, &db);
+
+    let mut c = Console::spawn(&url, &[]);
+    // The list shows the tenants; the hostile name is shown defanged.
+    let screen = c.wait_text("Seeded Alpha", T);
+    assert!(screen.contains("Evil Corp"), "{screen}");
+    assert!(screen.contains("?[2J"), "escape shown as text: {screen}");
+    assert!(
+        !c.screen.callbacks().0.iter().any(|t| t.contains("pwned")),
+        "a tenant name set the window title"
+    );
+
+    // Create a tenant through the wizard by typed keys.
+    c.keys("n");
+    c.wait_text("new tenant", T);
+    c.keys("Pty Tenant\r");
+    c.wait_text("Domain", T);
+    c.keys("pty-tenant.example\r");
+    c.wait_text("Template", T);
+    c.keys("\r"); // template (default)
+    c.keys("\r"); // limits as proposed
+    c.keys("\r"); // settings {}
+    c.wait_text("Review", T);
+    c.keys("\r"); // create
+    let done = c.wait_for("the creation result", Duration::from_secs(60), |t| {
+        t.contains("Enter or Esc closes")
+    });
+    assert!(!done.contains("failed:"), "{done}");
+    if done.contains("created Pty Tenant") {
+        // The Done event carried the tenant: schema and role are shown.
+        assert!(done.contains("schema") && done.contains("role"), "{done}");
+    }
+    c.keys("\r"); // close the result
+    c.wait_text("Pty Tenant", T);
+    let status = cluster
+        .query_sync(
+            &db,
+            "SELECT status FROM tenant_admin.tenants WHERE domain = 'pty-tenant.example'",
+        )
+        .expect("query");
+    assert_eq!(status, vec![Some("active".to_string())]);
+
+    // Suspend it through its confirmation (the command line finds it by name).
+    c.keys(":suspend Pty Tenant\r");
+    c.wait_text("Suspend Pty Tenant", T);
+    c.keys("y");
+    let start = Instant::now();
+    loop {
+        let s = cluster
+            .query_sync(
+                &db,
+                "SELECT status FROM tenant_admin.tenants WHERE domain = 'pty-tenant.example'",
+            )
+            .expect("query");
+        if s == vec![Some("suspended".to_string())] {
+            break;
+        }
+        assert!(start.elapsed() < T, "not suspended in the database: {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.wait_for("the row to show suspended", T, |t| {
+        t.lines()
+            .any(|l| l.contains("Pty Tenant") && l.contains("suspended"))
+    });
+
+    // Resize to 40×10 and back without a panic.
+    c.resize(40, 10);
+    assert!(c.alive(), "console died at 40x10");
+    c.resize(COLS, ROWS);
+    c.wait_text("Pty Tenant", T);
+    assert!(c.alive(), "console died after resizing back");
+
+    // Quit cleanly.
+    c.keys("q");
+    let start = Instant::now();
+    while c.alive() {
+        assert!(start.elapsed() < T, "console did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn console_survives_an_outage() {
+    let mut cluster = tenantctl::local_cluster::LocalCluster::start().expect("own cluster");
+    let db = cluster.create_database().expect("database");
+    let url = cluster.conninfo(&db);
+    init(&url);
+    seed(&cluster, &db);
+    let mut c = Console::spawn(&url, &[]);
+    c.wait_text("Seeded Alpha", T);
+    c.keys("/alpha\r");
+    cluster.stop();
+    c.wait_for("the disconnected state", Duration::from_secs(30), |t| {
+        t.contains("disconnected") && t.contains("retrying in")
+    });
+    assert!(c.alive());
+    cluster.restart().expect("restart the cluster");
+    c.wait_for("recovery", Duration::from_secs(60), |t| {
+        !t.contains("disconnected") && t.contains("PostgreSQL") && t.contains("Seeded Alpha")
+    });
+    // The filter survived the reconnect.
+    assert!(c.text().contains("filter: alpha"), "{}", c.text());
+    c.keys("q");
+}

@@ -1,0 +1,387 @@
+//! Pane snapshots with ratatui's TestBackend (insta), every size from 1×1 to
+//! 100×40 without a panic, and hostile strings rendered harmlessly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use tenantctl::backend::{Event, ProgressStep, TemplateSummary};
+use tenantctl::config::ThemeName;
+use tenantctl::tui::sample;
+use tenantctl::tui::state::State;
+use tenantctl::tui::{Action, TextKey, ui, update};
+
+fn render(state: &State, w: u16, h: u16) -> Buffer {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    term.draw(|f| ui::draw(f, state)).expect("draw");
+    term.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn st(n: usize) -> State {
+    sample::state(n, ThemeName::Dark)
+}
+
+fn at(mut s: State, w: u16, h: u16) -> State {
+    update(&mut s, Action::Resize(w, h));
+    s
+}
+
+fn ev(s: &mut State, e: Event) {
+    let _ = update(s, Action::Backend(e));
+}
+
+fn typ(s: &mut State, t: &str) {
+    for c in t.chars() {
+        update(s, Action::Text(TextKey::Char(c)));
+    }
+}
+
+fn snap(name: &str, s: &State) {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let s = at(s.clone(), w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&render(&s, w, h)));
+    }
+}
+
+fn detail(tab_steps: usize) -> State {
+    let mut s = st(30);
+    update(&mut s, Action::Open);
+    assert_eq!(s.list.selected, Some(sample::id(0)));
+    ev(&mut s, Event::Detail(Arc::new(sample::detail(0))));
+    ev(
+        &mut s,
+        Event::History(vec![sample::history(Some(sample::id(0)), 1)]),
+    );
+    ev(
+        &mut s,
+        Event::Audit {
+            tenant: Some(sample::id(0)),
+            entries: sample::audit(6),
+        },
+    );
+    for _ in 0..tab_steps {
+        update(&mut s, Action::NextTab);
+    }
+    s.message = None;
+    s
+}
+
+#[test]
+fn tenant_list() {
+    snap("tenant_list", &st(60));
+    let mut s = st(60);
+    update(&mut s, Action::CommandLine);
+    let mut line = s.clone();
+    typ(&mut line, "s");
+    snap("command_line_completions", &line);
+    update(&mut s, Action::Text(TextKey::Cancel));
+    update(&mut s, Action::Filter);
+    typ(&mut s, "status=susp");
+    snap("tenant_list_filtering", &s);
+}
+
+#[test]
+fn tenant_list_empty_and_waiting() {
+    let mut config = tenantctl::config::Config::for_url("host=/x");
+    config.cluster_name = "prod".into();
+    let s = State::new(
+        &config,
+        tenantctl::tui::keymap::Keymap::default(),
+        sample::t0(),
+    );
+    snap("waiting", &s);
+}
+
+#[test]
+fn detail_tabs() {
+    for (i, name) in [
+        "overview",
+        "tables",
+        "sessions",
+        "statements",
+        "history",
+        "audit",
+    ]
+    .iter()
+    .enumerate()
+    {
+        snap(&format!("detail_{name}"), &detail(i));
+    }
+}
+
+#[test]
+fn monitor_audit_alerts() {
+    let mut s = st(60);
+    update(&mut s, Action::NextPane);
+    let top = s.monitor_top.clone();
+    ev(
+        &mut s,
+        Event::History(
+            top.iter()
+                .enumerate()
+                .map(|(k, id)| sample::history(Some(*id), k))
+                .collect(),
+        ),
+    );
+    s.message = None;
+    snap("monitor", &s);
+    update(&mut s, Action::NextPane);
+    ev(
+        &mut s,
+        Event::Audit {
+            tenant: None,
+            entries: sample::audit(30),
+        },
+    );
+    snap("audit", &s);
+    update(&mut s, Action::NextPane);
+    snap("alerts", &s);
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = st(20);
+    update(&mut s, Action::Help);
+    snap("help", &s);
+}
+
+fn templates() -> Vec<TemplateSummary> {
+    vec![
+        TemplateSummary {
+            name: "default".into(),
+            description: "TradeSage trading schema: portfolios, positions, trades and market data"
+                .into(),
+            version: 2,
+            tables: vec![
+                "portfolios".into(),
+                "positions".into(),
+                "trades".into(),
+                "market_data".into(),
+                "orders".into(),
+            ],
+        },
+        TemplateSummary {
+            name: "minimal".into(),
+            description: "Accounts only".into(),
+            version: 1,
+            tables: vec!["accounts".into()],
+        },
+    ]
+}
+
+#[test]
+fn wizard_steps() {
+    let mut s = st(12);
+    update(&mut s, Action::New);
+    ev(&mut s, Event::Templates(templates()));
+    typ(&mut s, "Nova Desk");
+    snap("wizard_name", &s);
+    update(&mut s, Action::Text(TextKey::Submit));
+    typ(&mut s, "nova_desk");
+    snap("wizard_domain_error", &s);
+    update(&mut s, Action::Text(TextKey::Clear));
+    typ(&mut s, "nova.example");
+    update(&mut s, Action::Text(TextKey::Submit));
+    snap("wizard_template", &s);
+    update(&mut s, Action::Text(TextKey::Submit));
+    snap("wizard_limits", &s);
+    update(&mut s, Action::Text(TextKey::Submit));
+    update(&mut s, Action::Text(TextKey::Submit));
+    snap("wizard_review", &s);
+    let Some(tenantctl::backend::Command::Create { id, .. }) =
+        update(&mut s, Action::Text(TextKey::Submit))
+    else {
+        panic!("create")
+    };
+    for (name, ms) in [
+        ("insert tenant row", 4),
+        ("create role", 9),
+        ("create schema", 15),
+        ("template: 5 tables", 140),
+    ] {
+        ev(
+            &mut s,
+            Event::Progress {
+                id,
+                step: ProgressStep {
+                    name: name.into(),
+                    elapsed: Duration::from_millis(ms),
+                },
+            },
+        );
+    }
+    snap("wizard_progress", &s);
+    let mut t = sample::tenants(13).pop().expect("t");
+    t.name = "Nova Desk".into();
+    t.domain = "nova.example".into();
+    ev(
+        &mut s,
+        Event::Done {
+            id,
+            message: "created Nova Desk in 168 ms".into(),
+            tenant: Some(Box::new(t)),
+        },
+    );
+    snap("wizard_result", &s);
+}
+
+#[test]
+fn confirmations_and_states() {
+    let mut s = st(20);
+    update(&mut s, Action::SuspendResume);
+    snap("confirm_suspend", &s);
+    let mut s = st(20);
+    update(&mut s, Action::CommandLine);
+    typ(&mut s, "filter status=suspended");
+    update(&mut s, Action::Text(TextKey::Submit));
+    update(&mut s, Action::Delete);
+    typ(&mut s, "delta");
+    snap("confirm_delete", &s);
+    // disconnected, paused, read-only in the status bar
+    let mut s = st(20);
+    ev(
+        &mut s,
+        Event::Disconnected {
+            error: "connection refused".into(),
+            retry_in: Duration::from_secs(4),
+        },
+    );
+    update(&mut s, Action::Pause);
+    s.config_read_only = true;
+    s.message = None;
+    snap("status_disconnected_paused_read_only", &s);
+}
+
+#[test]
+fn mono_and_light_themes_render() {
+    for theme in [ThemeName::Light, ThemeName::Mono] {
+        let s = at(sample::state(20, theme), 80, 24);
+        let buf = render(&s, 80, 24);
+        if theme == ThemeName::Mono {
+            for cell in buf.content() {
+                assert_eq!(cell.fg, ratatui::style::Color::Reset, "mono uses no colour");
+                assert_eq!(cell.bg, ratatui::style::Color::Reset, "mono uses no colour");
+            }
+        }
+        assert!(text(&buf).contains("Acme Capital"));
+    }
+}
+
+#[test]
+fn too_small_says_so() {
+    let s = at(st(5), 30, 6);
+    let t = text(&render(&s, 30, 6));
+    assert!(t.contains("terminal too"), "{t}");
+    insta::assert_snapshot!("too_small_30x6", t);
+}
+
+#[test]
+fn every_size_draws_without_panic() {
+    let mut states = vec![st(50), detail(0), detail(2), detail(4)];
+    let mut s = st(50);
+    update(&mut s, Action::New);
+    ev(&mut s, Event::Templates(templates()));
+    states.push(s.clone());
+    update(&mut s, Action::Text(TextKey::Cancel));
+    update(&mut s, Action::Help);
+    states.push(s);
+    let mut s = st(50);
+    update(&mut s, Action::NextPane);
+    states.push(s.clone());
+    update(&mut s, Action::NextPane);
+    ev(
+        &mut s,
+        Event::Audit {
+            tenant: None,
+            entries: sample::audit(10),
+        },
+    );
+    states.push(s.clone());
+    update(&mut s, Action::NextPane);
+    states.push(s);
+    let mut s = st(50);
+    update(&mut s, Action::CommandLine);
+    typ(&mut s, "suspend ");
+    states.push(s);
+    for base in &states {
+        for w in (1..=100).step_by(3) {
+            for h in (1..=40).step_by(3) {
+                let s = at(base.clone(), w, h);
+                let _ = render(&s, w, h);
+            }
+        }
+        let s = at(base.clone(), 1, 1);
+        let _ = render(&s, 1, 1);
+    }
+}
+
+#[test]
+fn hostile_strings_render_harmlessly() {
+    let mut s = st(5);
+    let mut list = sample::tenants(5);
+    list[0].name = "\u{1b}[2J\u{1b}]0;pwned\u{7}evil\u{9b}31m".into();
+    list[0].domain = "evil.example".into();
+    list[1].created_by = "x\u{1b}[31m".into();
+    ev(&mut s, Event::Tenants(list));
+    ev(&mut s, Event::Notice("bad \u{1b}[2J notice".into()));
+    for _pane in 0..4 {
+        for (w, h) in [(80, 24), (160, 48)] {
+            let s2 = at(s.clone(), w, h);
+            let buf = render(&s2, w, h);
+            for cell in buf.content() {
+                assert!(
+                    !cell.symbol().chars().any(char::is_control),
+                    "control char in {:?}",
+                    cell.symbol()
+                );
+            }
+        }
+        update(&mut s, Action::NextPane);
+    }
+    // and the detail of that tenant
+    let mut s = st(5);
+    let mut list = sample::tenants(5);
+    list[0].name = "\u{1b}[2Jevil".into();
+    ev(&mut s, Event::Tenants(list));
+    update(&mut s, Action::Top);
+    update(&mut s, Action::Open);
+    let mut d = sample::detail(0);
+    d.sessions[0].query = "SELECT '\u{1b}[2J'".into();
+    ev(&mut s, Event::Detail(Arc::new(d)));
+    for _ in 0..6 {
+        let buf = render(&s, 120, 30);
+        let t = text(&buf);
+        assert!(!t.contains('\u{1b}'));
+        update(&mut s, Action::NextTab);
+    }
+    let t = text(&render(&at(st(1), 80, 24), 80, 24));
+    assert!(!t.contains('\u{1b}'));
+}
+
+/// The capture shown in docs/console.md.
+#[test]
+fn readme_capture_100x30() {
+    let mut s = st(240);
+    update(&mut s, Action::CommandLine);
+    typ(&mut s, "sort calls");
+    update(&mut s, Action::Text(TextKey::Submit));
+    update(&mut s, Action::Top);
+    s.message = None;
+    let s = at(s, 100, 30);
+    insta::assert_snapshot!("readme_100x30", text(&render(&s, 100, 30)));
+}

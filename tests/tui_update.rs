@@ -1,0 +1,824 @@
+//! `update` unit tests: navigation, filter, sort, wizard, confirmations,
+//! read-only refusals, pause, interval, command line, reconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tenantctl::backend::{Command, Event, ProgressStep, TemplateSummary};
+use tenantctl::config::ThemeName;
+use tenantctl::domain::tenant::TenantStatus;
+use tenantctl::tui::sample;
+use tenantctl::tui::state::{Column, Connection, DetailTab, Modal, Pane, State, WizardStep};
+use tenantctl::tui::update::complete;
+use tenantctl::tui::{Action, TextKey, update};
+
+fn st(n: usize) -> State {
+    sample::state(n, ThemeName::Dark)
+}
+
+fn typ(s: &mut State, text: &str) -> Option<Command> {
+    let mut last = None;
+    for c in text.chars() {
+        last = update(s, Action::Text(TextKey::Char(c))).or(last);
+    }
+    last
+}
+
+fn key(s: &mut State, k: TextKey) -> Option<Command> {
+    update(s, Action::Text(k))
+}
+
+fn selected_name(s: &State) -> String {
+    s.selected_tenant()
+        .map(|t| t.name.clone())
+        .unwrap_or_default()
+}
+
+fn ev(s: &mut State, e: Event) -> Option<Command> {
+    update(s, Action::Backend(e))
+}
+
+fn command_line(s: &mut State, line: &str) -> Option<Command> {
+    update(s, Action::CommandLine);
+    typ(s, line);
+    key(s, TextKey::Submit)
+}
+
+#[test]
+fn navigation_moves_and_clamps() {
+    let mut s = st(30);
+    assert_eq!(s.list.cursor, 0);
+    assert_eq!(selected_name(&s), "Acme Capital");
+    update(&mut s, Action::Down);
+    update(&mut s, Action::Down);
+    assert_eq!(s.list.cursor, 2);
+    update(&mut s, Action::Up);
+    assert_eq!(s.list.cursor, 1);
+    update(&mut s, Action::Bottom);
+    assert_eq!(s.list.cursor, 29);
+    update(&mut s, Action::Down);
+    assert_eq!(s.list.cursor, 29, "clamped at the end");
+    update(&mut s, Action::Top);
+    assert_eq!(s.list.cursor, 0);
+    update(&mut s, Action::Up);
+    assert_eq!(s.list.cursor, 0, "clamped at the start");
+    update(&mut s, Action::PageDown);
+    assert_eq!(s.list.cursor, s.list_page());
+    assert!(s.list.offset > 0, "scrolled to keep the cursor visible");
+    update(&mut s, Action::PageUp);
+    assert_eq!(s.list.cursor, 0);
+    // Enter opens the detail and asks for it; Esc goes back to the same row.
+    update(&mut s, Action::Down);
+    let name = selected_name(&s);
+    let cmd = update(&mut s, Action::Open);
+    assert_eq!(s.pane, Pane::Detail);
+    assert!(
+        matches!(cmd, Some(Command::LoadDetail { tenant }) if tenant == sample::id(1) || s.tenant(tenant).is_some())
+    );
+    update(&mut s, Action::Back);
+    assert_eq!(s.pane, Pane::Tenants);
+    assert_eq!(selected_name(&s), name);
+    // Tab walks the panes.
+    let c = update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Monitor);
+    assert!(matches!(c, Some(Command::LoadHistory { .. })));
+    let c = update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Audit);
+    assert!(matches!(c, Some(Command::LoadAudit { tenant: None, .. })));
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Alerts);
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Tenants);
+}
+
+#[test]
+fn resize_keeps_cursor_visible() {
+    let mut s = st(100);
+    update(&mut s, Action::Bottom);
+    update(&mut s, Action::Resize(80, 10));
+    let page = s.list_page();
+    assert!(s.list.cursor >= s.list.offset && s.list.cursor < s.list.offset + page);
+}
+
+#[test]
+fn filter_narrows_live_and_esc_restores() {
+    let mut s = st(40);
+    update(&mut s, Action::Filter);
+    assert!(matches!(s.modal, Some(Modal::Filter { .. })));
+    typ(&mut s, "kestrel");
+    assert_eq!(
+        s.list.index.len(),
+        3,
+        "Kestrel FX, Kestrel FX 1, Kestrel FX 2"
+    );
+    assert!(selected_name(&s).starts_with("Kestrel"));
+    key(&mut s, TextKey::Submit);
+    assert!(s.modal.is_none());
+    assert_eq!(s.list.filter.text, "kestrel");
+    // Esc on the list clears the filter (after the message).
+    update(&mut s, Action::Back);
+    update(&mut s, Action::Back);
+    assert_eq!(s.list.index.len(), 40);
+    assert!(selected_name(&s).starts_with("Kestrel"), "selection kept");
+    // Esc while typing restores the previous filter.
+    update(&mut s, Action::Filter);
+    typ(&mut s, "zzz");
+    assert!(s.list.index.is_empty());
+    key(&mut s, TextKey::Cancel);
+    assert_eq!(s.list.index.len(), 40);
+}
+
+#[test]
+fn filter_by_status_and_domain() {
+    let mut s = st(70);
+    command_line(&mut s, "filter status=suspended");
+    assert!(!s.list.index.is_empty());
+    assert!(
+        s.list
+            .index
+            .iter()
+            .all(|&i| s.tenants[i].status == TenantStatus::Suspended)
+    );
+    command_line(&mut s, "filter domain=juniper active");
+    assert!(!s.list.index.is_empty());
+    assert!(
+        s.list
+            .index
+            .iter()
+            .all(|&i| s.tenants[i].domain.contains("juniper")
+                && s.tenants[i].status == TenantStatus::Active)
+    );
+    command_line(&mut s, "filter health<50");
+    assert!(s.list.index.iter().all(|&i| {
+        s.metrics(s.tenants[i].id)
+            .is_some_and(|m| m.health.score < 50)
+    }));
+}
+
+#[test]
+fn sort_by_any_column_either_way() {
+    let mut s = st(50);
+    assert_eq!(s.list.sort, Column::Name);
+    let names: Vec<&str> = s
+        .list
+        .index
+        .iter()
+        .map(|&i| s.tenants[i].name.as_str())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(names, sorted);
+    update(&mut s, Action::SortColumn);
+    assert_eq!(s.list.sort, Column::Domain);
+    update(&mut s, Action::SortDirection);
+    assert!(s.list.descending);
+    let d: Vec<&str> = s
+        .list
+        .index
+        .iter()
+        .map(|&i| s.tenants[i].domain.as_str())
+        .collect();
+    assert!(d.windows(2).all(|w| w[0] >= w[1]));
+    command_line(&mut s, "sort size");
+    assert_eq!(s.list.sort, Column::Size);
+    assert!(s.list.descending, "numeric columns sort biggest first");
+    let sizes: Vec<u64> = s
+        .list
+        .index
+        .iter()
+        .map(|&i| s.metrics(s.tenants[i].id).map_or(0, |m| m.size_bytes))
+        .collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
+    command_line(&mut s, "sort calls asc");
+    assert!(!s.list.descending);
+    // Keeping the selection across a resort.
+    update(&mut s, Action::Down);
+    update(&mut s, Action::Down);
+    let id = s.list.selected;
+    update(&mut s, Action::SortDirection);
+    assert_eq!(s.list.selected, id);
+    assert_eq!(
+        s.tenants[s.list.index[s.list.cursor]].id,
+        id.expect("selected")
+    );
+}
+
+#[test]
+fn new_snapshot_resorts_only_metric_columns() {
+    let mut s = st(20);
+    command_line(&mut s, "sort calls");
+    let before = s.list.index.clone();
+    ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(20, 9))));
+    assert_ne!(before, s.list.index, "calls changed order");
+    // stale generations are dropped
+    let view_gen = s.view.as_ref().map(|v| v.generation);
+    ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(20, 3))));
+    assert_eq!(s.view.as_ref().map(|v| v.generation), view_gen);
+}
+
+fn templates() -> Vec<TemplateSummary> {
+    vec![
+        TemplateSummary {
+            name: "default".into(),
+            description: "Trading: portfolios, positions, trades, market data".into(),
+            version: 2,
+            tables: vec![
+                "portfolios".into(),
+                "positions".into(),
+                "trades".into(),
+                "market_data".into(),
+            ],
+        },
+        TemplateSummary {
+            name: "minimal".into(),
+            description: "Just accounts".into(),
+            version: 1,
+            tables: vec!["accounts".into()],
+        },
+    ]
+}
+
+#[test]
+fn wizard_validates_each_step_and_creates() {
+    let mut s = st(12);
+    let cmd = update(&mut s, Action::New);
+    assert_eq!(cmd, Some(Command::LoadTemplates));
+    ev(&mut s, Event::Templates(templates()));
+    let step = |s: &State| match &s.modal {
+        Some(Modal::Wizard(w)) => w.step,
+        _ => panic!("wizard closed"),
+    };
+    let err = |s: &State| match &s.modal {
+        Some(Modal::Wizard(w)) => match w.step {
+            WizardStep::Name => w.name.error.clone(),
+            WizardStep::Domain => w.domain.error.clone(),
+            WizardStep::Limits => w.connection_limit.error.clone(),
+            WizardStep::Settings => w.settings.error.clone(),
+            _ => None,
+        },
+        _ => None,
+    };
+    // empty name refused
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Name);
+    assert!(err(&s).expect("error").contains("empty"));
+    typ(&mut s, "Nova Desk");
+    assert!(err(&s).is_none(), "validated as typed");
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Domain);
+    typ(&mut s, "nova_desk.example");
+    assert!(err(&s).expect("bad domain").contains("letters, digits"));
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Domain, "cannot pass with an error");
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "acme-capital.tradesage.example");
+    assert!(err(&s).expect("duplicate").contains("already used"));
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "Nova.Example");
+    assert!(err(&s).is_none());
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Template);
+    key(&mut s, TextKey::Down);
+    key(&mut s, TextKey::Up);
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Limits);
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "20000");
+    assert!(err(&s).expect("range").contains("out of range"));
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Limits);
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "15");
+    key(&mut s, TextKey::Next); // statement timeout
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "45s");
+    key(&mut s, TextKey::Next); // quota
+    typ(&mut s, "5GB");
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Settings);
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "[1]");
+    assert!(err(&s).expect("json").contains("object"));
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "{\"tier\":\"gold\"}");
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Review);
+    // Esc goes back one step, Enter comes again
+    key(&mut s, TextKey::Cancel);
+    assert_eq!(step(&s), WizardStep::Settings);
+    key(&mut s, TextKey::Submit);
+    let cmd = key(&mut s, TextKey::Submit);
+    let Some(Command::Create { id, tenant }) = cmd else {
+        panic!("expected Create, got {cmd:?}")
+    };
+    assert_eq!(tenant.name, "Nova Desk");
+    assert_eq!(tenant.domain, "nova.example");
+    assert_eq!(tenant.template, "default");
+    assert_eq!(tenant.connection_limit, 15);
+    assert_eq!(tenant.statement_timeout, Some(Duration::from_secs(45)));
+    assert_eq!(tenant.storage_quota_bytes, Some(5 * 1024 * 1024 * 1024));
+    assert_eq!(tenant.settings, serde_json::json!({"tier": "gold"}));
+    assert_eq!(step(&s), WizardStep::Progress);
+    assert!(s.pending.contains_key(&id));
+    // steps arrive with timings
+    for (name, ms) in [
+        ("insert tenant row", 4),
+        ("create role", 9),
+        ("create schema", 15),
+        ("template tables", 140),
+    ] {
+        ev(
+            &mut s,
+            Event::Progress {
+                id,
+                step: ProgressStep {
+                    name: name.into(),
+                    elapsed: Duration::from_millis(ms),
+                },
+            },
+        );
+    }
+    match &s.modal {
+        Some(Modal::Wizard(w)) => assert_eq!(w.steps.len(), 4),
+        _ => panic!("wizard closed"),
+    }
+    let mut created = sample::tenants(13).pop().expect("one");
+    created.name = "Nova Desk".into();
+    created.domain = "nova.example".into();
+    ev(
+        &mut s,
+        Event::Done {
+            id,
+            message: "created Nova Desk".into(),
+            tenant: Some(Box::new(created.clone())),
+        },
+    );
+    assert_eq!(step(&s), WizardStep::Result);
+    assert!(s.pending.is_empty());
+    key(&mut s, TextKey::Submit);
+    assert!(s.modal.is_none());
+    assert_eq!(
+        s.list.selected,
+        Some(created.id),
+        "the new tenant is selected"
+    );
+    assert_eq!(s.tenants.len(), 13);
+}
+
+#[test]
+fn wizard_failure_shows_result_and_esc_at_first_step_cancels() {
+    let mut s = st(3);
+    update(&mut s, Action::New);
+    key(&mut s, TextKey::Cancel);
+    assert!(s.modal.is_none());
+    update(&mut s, Action::New);
+    typ(&mut s, "X");
+    key(&mut s, TextKey::Submit);
+    typ(&mut s, "x.example");
+    for _ in 0..4 {
+        key(&mut s, TextKey::Submit);
+    }
+    let Some(Command::Create { id, .. }) = key(&mut s, TextKey::Submit) else {
+        panic!("create")
+    };
+    ev(
+        &mut s,
+        Event::Failed {
+            id,
+            message: "domain x.example is taken".into(),
+        },
+    );
+    match &s.modal {
+        Some(Modal::Wizard(w)) => assert_eq!(w.step, WizardStep::Result),
+        _ => panic!("closed"),
+    }
+    assert!(s.message.as_ref().is_some_and(|m| m.error));
+}
+
+#[test]
+fn suspend_and_resume_ask_first() {
+    let mut s = st(12);
+    // row 0 is Acme Capital (active)
+    assert!(update(&mut s, Action::SuspendResume).is_none());
+    assert!(matches!(s.modal, Some(Modal::Confirm(_))));
+    assert!(key(&mut s, TextKey::Char('n')).is_none());
+    assert!(s.modal.is_none());
+    update(&mut s, Action::SuspendResume);
+    assert!(key(&mut s, TextKey::Submit).is_none(), "Enter means no");
+    update(&mut s, Action::SuspendResume);
+    let cmd = key(&mut s, TextKey::Char('y'));
+    assert!(
+        matches!(cmd, Some(Command::Suspend { tenant, .. }) if tenant == s.list.selected.expect("sel"))
+    );
+    // a suspended tenant is resumed
+    command_line(&mut s, "filter status=suspended");
+    update(&mut s, Action::SuspendResume);
+    let cmd = key(&mut s, TextKey::Char('y'));
+    assert!(matches!(cmd, Some(Command::Resume { .. })));
+}
+
+#[test]
+fn delete_needs_suspended_and_the_domain_typed() {
+    let mut s = st(12);
+    assert!(update(&mut s, Action::Delete).is_none());
+    assert!(s.modal.is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .expect("msg")
+            .text
+            .contains("suspend it first")
+    );
+    command_line(&mut s, "filter status=suspended");
+    let t = s.selected_tenant().expect("a suspended tenant").clone();
+    update(&mut s, Action::Delete);
+    typ(&mut s, "wrong.example");
+    assert!(key(&mut s, TextKey::Submit).is_none());
+    match &s.modal {
+        Some(Modal::Confirm(c)) => assert!(c.error.is_some()),
+        _ => panic!("confirmation closed"),
+    }
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, &t.domain.to_uppercase());
+    let cmd = key(&mut s, TextKey::Submit);
+    assert_eq!(
+        cmd,
+        Some(Command::Delete {
+            id: 1,
+            tenant: t.id,
+            confirm: t.domain.clone(),
+            backup: true
+        })
+    );
+}
+
+#[test]
+fn sessions_cancel_and_terminate_ask_first() {
+    let mut s = st(5);
+    update(&mut s, Action::Open);
+    ev(&mut s, Event::Detail(Arc::new(sample::detail(0))));
+    assert!(
+        update(&mut s, Action::TerminateSession).is_none(),
+        "only in the sessions tab"
+    );
+    update(&mut s, Action::NextTab);
+    update(&mut s, Action::NextTab);
+    assert_eq!(s.detail.as_ref().map(|d| d.tab), Some(DetailTab::Sessions));
+    update(&mut s, Action::Down);
+    assert!(update(&mut s, Action::TerminateSession).is_none());
+    let cmd = key(&mut s, TextKey::Char('y'));
+    assert!(
+        matches!(cmd, Some(Command::TerminateSession { pid: 41_001, .. })),
+        "{cmd:?}"
+    );
+    update(&mut s, Action::CancelSession);
+    let cmd = key(&mut s, TextKey::Char('y'));
+    assert!(matches!(
+        cmd,
+        Some(Command::CancelSession { pid: 41_001, .. })
+    ));
+}
+
+#[test]
+fn read_only_refuses_changes_and_says_why() {
+    let mut s = st(12);
+    s.config_read_only = true;
+    for a in [
+        Action::New,
+        Action::Edit,
+        Action::SuspendResume,
+        Action::Delete,
+    ] {
+        assert!(update(&mut s, a).is_none());
+        assert!(s.modal.is_none());
+        assert!(
+            s.message
+                .as_ref()
+                .expect("says why")
+                .text
+                .contains("read-only")
+        );
+    }
+    assert!(command_line(&mut s, "suspend Acme Capital").is_none());
+    assert!(s.modal.is_none());
+    // reads still work
+    assert!(matches!(
+        update(&mut s, Action::Refresh),
+        Some(Command::RefreshNow)
+    ));
+    // the server can make it read-only too
+    let mut s = st(12);
+    ev(
+        &mut s,
+        Event::Connected {
+            cluster: "prod".into(),
+            server_version: "16".into(),
+            read_only: true,
+        },
+    );
+    assert!(s.read_only());
+    assert!(update(&mut s, Action::New).is_none());
+}
+
+#[test]
+fn pause_freezes_the_view_and_shows_its_time() {
+    let mut s = st(10);
+    let cmd = update(&mut s, Action::Pause);
+    assert_eq!(cmd, Some(Command::Pause(true)));
+    let gen_before = s.view.as_ref().map(|v| v.generation);
+    ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(10, 7))));
+    assert_eq!(s.view.as_ref().map(|v| v.generation), gen_before, "frozen");
+    assert_eq!(s.latest.as_ref().map(|v| v.generation), Some(7));
+    let bar: String = tenantctl::tui::ui::status_bar::segments(&s)
+        .iter()
+        .map(|sp| sp.content.to_string())
+        .collect();
+    assert!(bar.contains("PAUSED · data of 09:30:02"), "{bar}");
+    assert_eq!(update(&mut s, Action::Pause), Some(Command::Pause(false)));
+    assert_eq!(s.view.as_ref().map(|v| v.generation), Some(7));
+}
+
+#[test]
+fn refresh_interval_steps_and_bounds() {
+    let mut s = st(3);
+    assert_eq!(s.interval, Duration::from_secs(2));
+    assert_eq!(
+        update(&mut s, Action::Faster),
+        Some(Command::SetInterval(Duration::from_secs(1)))
+    );
+    assert_eq!(
+        update(&mut s, Action::Faster),
+        Some(Command::SetInterval(Duration::from_millis(500)))
+    );
+    assert_eq!(update(&mut s, Action::Faster), None);
+    assert!(s.message.as_ref().expect("msg").error);
+    assert_eq!(
+        update(&mut s, Action::Slower),
+        Some(Command::SetInterval(Duration::from_secs(1)))
+    );
+    assert_eq!(
+        command_line(&mut s, "refresh 5s"),
+        Some(Command::SetInterval(Duration::from_secs(5)))
+    );
+    assert_eq!(command_line(&mut s, "refresh 100ms"), None);
+    assert_eq!(s.interval, Duration::from_secs(5));
+    key(&mut s, TextKey::Cancel);
+    assert_eq!(command_line(&mut s, "refresh"), Some(Command::RefreshNow));
+    for _ in 0..10 {
+        update(&mut s, Action::Slower);
+    }
+    assert_eq!(s.interval, Duration::from_secs(60));
+}
+
+#[test]
+fn command_line_parses_and_completes() {
+    let mut s = st(24);
+    assert_eq!(complete(&s, "su"), vec!["suspend ".to_string()]);
+    assert_eq!(complete(&s, "s").len(), 2, "suspend, sort");
+    // Kestrel FX (row 10) is suspended: suspend offers only active tenants.
+    assert_eq!(
+        complete(&s, "suspend kes"),
+        vec!["suspend Kestrel FX 1".to_string()]
+    );
+    assert_eq!(
+        complete(&s, "resume kes"),
+        vec!["resume Kestrel FX".to_string()]
+    );
+    assert!(complete(&s, "resume ").iter().all(|l| {
+        let name = l.trim_start_matches("resume ");
+        s.tenants
+            .iter()
+            .any(|t| t.name == name && t.status == TenantStatus::Suspended)
+    }));
+    assert_eq!(complete(&s, "sort si"), vec!["sort size".to_string()]);
+    assert_eq!(
+        complete(&s, "filter status=s"),
+        vec!["filter status=suspended".to_string()]
+    );
+    // Tab completes in the line editor
+    update(&mut s, Action::CommandLine);
+    typ(&mut s, "cre");
+    key(&mut s, TextKey::Next);
+    match &s.modal {
+        Some(Modal::CommandLine(cl)) => assert_eq!(cl.input.value(), "create "),
+        _ => panic!("closed"),
+    }
+    assert_eq!(key(&mut s, TextKey::Submit), Some(Command::LoadTemplates));
+    assert!(matches!(s.modal, Some(Modal::Wizard(_))));
+    key(&mut s, TextKey::Cancel);
+    // errors keep the line open
+    assert!(command_line(&mut s, "frobnicate").is_none());
+    match &s.modal {
+        Some(Modal::CommandLine(cl)) => {
+            assert!(cl.error.as_ref().expect("err").contains("unknown command"));
+        }
+        _ => panic!("closed"),
+    }
+    key(&mut s, TextKey::Cancel);
+    // :suspend by name opens the confirmation
+    assert!(command_line(&mut s, "suspend Kestrel FX 1").is_none());
+    assert!(matches!(s.modal, Some(Modal::Confirm(_))));
+    key(&mut s, TextKey::Cancel);
+    // :cluster checks the config
+    assert!(command_line(&mut s, "cluster nowhere").is_none());
+    assert!(s.message.as_ref().expect("msg").text.contains("no cluster"));
+    command_line(&mut s, "quit");
+    assert!(s.quit);
+}
+
+#[test]
+fn cluster_switch_sends_and_resets_on_connect() {
+    let mut s = st(5);
+    s.clusters = vec![("prod".into(), false), ("stage".into(), true)];
+    assert_eq!(
+        command_line(&mut s, "cluster stage"),
+        Some(Command::SwitchCluster("stage".into()))
+    );
+    ev(
+        &mut s,
+        Event::Connected {
+            cluster: "stage".into(),
+            server_version: "15".into(),
+            read_only: false,
+        },
+    );
+    assert_eq!(s.cluster, "stage");
+    assert!(s.tenants.is_empty(), "the other cluster's tenants are gone");
+    assert!(s.read_only(), "stage is read-only in the config");
+}
+
+#[test]
+fn reconnect_keeps_the_users_place() {
+    let mut s = st(30);
+    command_line(&mut s, "filter capital");
+    update(&mut s, Action::Down);
+    let id = s.list.selected;
+    update(&mut s, Action::Open);
+    ev(&mut s, Event::Detail(Arc::new(sample::detail(12))));
+    update(&mut s, Action::NextTab);
+    ev(
+        &mut s,
+        Event::Disconnected {
+            error: "server closed the connection".into(),
+            retry_in: Duration::from_secs(8),
+        },
+    );
+    assert!(matches!(s.connection, Connection::Disconnected { .. }));
+    let later = s.now + chrono::TimeDelta::seconds(3);
+    update(&mut s, Action::Tick(later));
+    let bar: String = tenantctl::tui::ui::status_bar::segments(&s)
+        .iter()
+        .map(|sp| sp.content.to_string())
+        .collect();
+    assert!(bar.contains("disconnected — retrying in 5 s"), "{bar}");
+    // changes are refused while down, and say why
+    assert!(update(&mut s, Action::SuspendResume).is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .expect("msg")
+            .text
+            .contains("disconnected")
+    );
+    // back: same pane, tab, tenant and filter; the detail is asked again
+    let cmd = ev(
+        &mut s,
+        Event::Connected {
+            cluster: "prod".into(),
+            server_version: "16.4".into(),
+            read_only: false,
+        },
+    );
+    assert!(matches!(cmd, Some(Command::LoadDetail { .. })), "{cmd:?}");
+    ev(&mut s, Event::Tenants(sample::tenants(30)));
+    assert_eq!(s.pane, Pane::Detail);
+    assert_eq!(s.detail.as_ref().map(|d| d.tab), Some(DetailTab::Tables));
+    assert_eq!(s.list.selected, id);
+    assert_eq!(s.list.filter.text, "capital");
+    assert!(matches!(s.connection, Connection::Connected { .. }));
+    update(&mut s, Action::Back);
+    assert_eq!(s.list.selected, id);
+}
+
+#[test]
+fn changes_from_elsewhere_are_applied_and_coalesced() {
+    let mut s = st(10);
+    assert_eq!(
+        ev(
+            &mut s,
+            Event::TenantChanged {
+                tenant: sample::id(1)
+            }
+        ),
+        Some(Command::LoadTenants)
+    );
+    assert_eq!(
+        ev(
+            &mut s,
+            Event::TenantChanged {
+                tenant: sample::id(2)
+            }
+        ),
+        None,
+        "one reload in flight"
+    );
+    let mut list = sample::tenants(10);
+    list[1].status = TenantStatus::Suspended;
+    list.push(sample::tenants(11).pop().expect("t"));
+    ev(&mut s, Event::Tenants(list));
+    assert_eq!(s.tenants.len(), 11);
+    assert_eq!(
+        s.tenant(sample::id(1)).map(|t| t.status),
+        Some(TenantStatus::Suspended)
+    );
+    assert_eq!(
+        ev(
+            &mut s,
+            Event::TenantChanged {
+                tenant: sample::id(2)
+            }
+        ),
+        Some(Command::LoadTenants)
+    );
+}
+
+#[test]
+fn edit_sends_only_changed_fields() {
+    let mut s = st(3);
+    update(&mut s, Action::Edit);
+    assert!(matches!(s.modal, Some(Modal::Edit(_))));
+    key(&mut s, TextKey::Next);
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "abc");
+    assert!(key(&mut s, TextKey::Submit).is_none(), "invalid number");
+    key(&mut s, TextKey::Clear);
+    typ(&mut s, "35");
+    let cmd = key(&mut s, TextKey::Submit);
+    let Some(Command::Update { update: u, .. }) = cmd else {
+        panic!("{cmd:?}")
+    };
+    assert_eq!(u.connection_limit, Some(35));
+    assert!(u.name.is_none() && u.settings.is_none() && u.storage_quota_bytes.is_none());
+}
+
+#[test]
+fn quit_and_ctrl_z() {
+    let mut s = st(1);
+    update(&mut s, Action::SuspendProcess);
+    assert!(s.suspend);
+    update(&mut s, Action::Resumed);
+    assert!(!s.suspend && s.dirty);
+    update(&mut s, Action::Quit);
+    assert!(s.quit);
+}
+
+#[test]
+fn queued_snapshots_are_coalesced() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for g in 2..6 {
+        tx.send(Event::Snapshot(Arc::new(sample::snapshot(3, g))))
+            .expect("send");
+        tx.send(Event::Notice(format!("n{g}"))).expect("send");
+    }
+    let first = Event::Snapshot(Arc::new(sample::snapshot(3, 1)));
+    let batch = tenantctl::tui::app::drain(first, &mut rx);
+    let gens: Vec<u64> = batch
+        .iter()
+        .filter_map(|e| match e {
+            Event::Snapshot(s) => Some(s.generation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gens, vec![5], "only the newest snapshot is applied");
+    assert_eq!(batch.len(), 5, "every other event is kept, in order");
+}
+
+#[test]
+fn example_config_keys_are_all_known() {
+    let text = include_str!("../config.example.toml");
+    let keys = text
+        .lines()
+        .skip_while(|l| l.trim() != "[keys]")
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.contains(" = "))
+        .fold(String::new(), |mut acc, l| {
+            acc.push_str(l);
+            acc.push('\n');
+            acc
+        });
+    let parsed: std::collections::BTreeMap<String, tenantctl::config::KeySpec> =
+        toml::from_str(&keys).expect("the commented [keys] lines parse");
+    assert!(parsed.len() >= 28, "{}", parsed.len());
+    let km = tenantctl::tui::keymap::Keymap::from_config(&parsed).expect("every name is an action");
+    assert_eq!(km.label_of("quit"), "q");
+}
+
+#[test]
+fn mouse_click_selects_a_row() {
+    let mut s = st(30);
+    update(&mut s, Action::Resize(80, 24));
+    update(&mut s, Action::Click(5, 7)); // header at row 1, first tenant at row 2
+    assert_eq!(s.list.cursor, 5);
+    update(&mut s, Action::Click(5, 23)); // the message line: ignored
+    assert_eq!(s.list.cursor, 5);
+}
