@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 
 use crate::backend::collector::Collector;
 use crate::config::{Config, Dur};
-use crate::domain::metrics::{Alert, MonitoredTenant, Snapshot};
 use crate::db::{self, Db};
+use crate::domain::metrics::{Alert, MonitoredTenant, Snapshot};
 use crate::domain::tenant::{NewTenant, Tenant, TenantStatus};
 use crate::error::{Error, Result};
 use crate::local_cluster::{LocalCluster, Options};
@@ -36,8 +36,8 @@ impl Load {
     /// (worker connections, operations per second cap across all workers)
     fn shape(self) -> (usize, u32) {
         match self {
-            Load::Light => (3, 60),
-            Load::Heavy => (6, 300),
+            Load::Light => (4, 80),
+            Load::Heavy => (8, 400),
         }
     }
 }
@@ -52,13 +52,46 @@ pub struct DemoOptions {
 }
 
 const FIRST: &[&str] = &[
-    "Acme", "Blue Harbor", "Northwind", "Granite", "Silver Birch", "Redwood", "Cobalt", "Meridian", "Aurora",
-    "Summit", "Harbor Light", "Ironbridge", "Kestrel", "Lumen", "Maple Leaf", "Orion", "Pinecrest", "Quartz",
-    "Riverstone", "Saffron", "Tidewater", "Union Square", "Vantage", "Westgate", "Yellowstone", "Zephyr",
+    "Acme",
+    "Blue Harbor",
+    "Northwind",
+    "Granite",
+    "Silver Birch",
+    "Redwood",
+    "Cobalt",
+    "Meridian",
+    "Aurora",
+    "Summit",
+    "Harbor Light",
+    "Ironbridge",
+    "Kestrel",
+    "Lumen",
+    "Maple Leaf",
+    "Orion",
+    "Pinecrest",
+    "Quartz",
+    "Riverstone",
+    "Saffron",
+    "Tidewater",
+    "Union Square",
+    "Vantage",
+    "Westgate",
+    "Yellowstone",
+    "Zephyr",
 ];
 const SECOND: &[&str] = &[
-    "Capital", "Trading", "Asset Management", "Partners", "Securities", "Investments", "Advisors", "Markets",
-    "Wealth", "Holdings", "Quant", "Fund",
+    "Capital",
+    "Trading",
+    "Asset Management",
+    "Partners",
+    "Securities",
+    "Investments",
+    "Advisors",
+    "Markets",
+    "Wealth",
+    "Holdings",
+    "Quant",
+    "Fund",
 ];
 
 /// A name and domain for the `i`-th demo tenant.
@@ -66,7 +99,11 @@ pub fn demo_identity(i: usize) -> (String, String) {
     let a = FIRST[i % FIRST.len()];
     let b = SECOND[(i / FIRST.len()) % SECOND.len()];
     let round = i / (FIRST.len() * SECOND.len());
-    let name = if round == 0 { format!("{a} {b}") } else { format!("{a} {b} {}", round + 1) };
+    let name = if round == 0 {
+        format!("{a} {b}")
+    } else {
+        format!("{a} {b} {}", round + 1)
+    };
     let slug: String = name
         .to_ascii_lowercase()
         .chars()
@@ -98,23 +135,42 @@ fn demo_config(cluster: &LocalCluster, dbname: &str) -> Config {
 
 impl Demo {
     /// Start the cluster, seed it (reporting progress), and start the workload.
-    pub async fn start(opts: &DemoOptions, progress: &(dyn Fn(&str, usize, usize) + Send + Sync)) -> Result<Self> {
+    pub async fn start(
+        opts: &DemoOptions,
+        progress: &(dyn Fn(&str, usize, usize) + Send + Sync),
+    ) -> Result<Self> {
         let keep = opts.keep.clone();
         progress("starting PostgreSQL", 0, 1);
         let cluster = tokio::task::spawn_blocking(move || {
-            LocalCluster::start_with(Options { keep_dir: keep, ..Options::default() })
+            LocalCluster::start_with(Options {
+                keep_dir: keep,
+                ..Options::default()
+            })
         })
         .await
         .map_err(|e| Error::failure(format!("local cluster start failed: {e}")))??;
         let dbname = "tenantctl_demo";
-        let exists = cluster.query_sync("postgres", "SELECT 1 FROM pg_database WHERE datname = 'tenantctl_demo'")?;
+        let exists = cluster.query_sync(
+            "postgres",
+            "SELECT 1 FROM pg_database WHERE datname = 'tenantctl_demo'",
+        )?;
         if exists.is_empty() {
-            cluster.exec_sync("postgres", "CREATE DATABASE tenantctl_demo TEMPLATE tenantctl_template")?;
+            cluster.exec_sync(
+                "postgres",
+                "CREATE DATABASE tenantctl_demo TEMPLATE tenantctl_template",
+            )?;
         }
         let config = demo_config(&cluster, dbname);
+        let seeding = Db::connect(&config).await?;
+        db::migrate::init(&seeding).await?;
+        seed(&seeding, &config, opts, progress).await?;
+        // Closing the seeding sessions flushes their statistics now, so the
+        // bulk load does not show up as a burst of writes in the first ticks.
+        seeding.pool.close();
+        drop(seeding);
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let db = Db::connect(&config).await?;
-        db::migrate::init(&db).await?;
-        let tenants = seed(&db, &config, opts, progress).await?;
+        let tenants = db::tenants::list_tenants(&db, None).await?;
         let mut demo = Demo {
             cluster,
             config,
@@ -129,19 +185,29 @@ impl Demo {
     }
 
     fn start_workload(&mut self, opts: &DemoOptions) {
-        let active: Vec<Tenant> = self.tenants.iter().filter(|t| t.status == TenantStatus::Active).cloned().collect();
+        let active: Vec<Tenant> = self
+            .tenants
+            .iter()
+            .filter(|t| t.status == TenantStatus::Active)
+            .cloned()
+            .collect();
         if active.len() < 4 {
             return;
         }
         let (workers, cap) = opts.load.shape();
-        let per_worker = Duration::from_secs_f64(f64::from(u32::try_from(workers).unwrap_or(1)) / f64::from(cap));
+        let per_worker = Duration::from_secs_f64(
+            f64::from(u32::try_from(workers).unwrap_or(1)) / f64::from(cap),
+        );
         // The special tenants: 0 long-running, 1 idle in transaction; both stay out of the random mix.
         let long = active[0].clone();
         let idle = active[1].clone();
         let mix: Arc<Vec<Tenant>> = Arc::new(active[2..].to_vec());
         let cluster_host = self.cluster.socket_dir().display().to_string();
         let dbname = self.db.params.dbname.clone();
-        for (tenant, kind) in [(long, db::seed::Hold::LongRunning), (idle, db::seed::Hold::IdleInTransaction)] {
+        for (tenant, kind) in [
+            (long, db::seed::Hold::LongRunning),
+            (idle, db::seed::Hold::IdleInTransaction),
+        ] {
             let conninfo = tenant_conninfo(&cluster_host, &dbname, &tenant.role_name);
             let stop = self.stop.clone();
             self.workers.spawn(async move {
@@ -151,7 +217,7 @@ impl Demo {
         for w in 0..workers {
             let mix = mix.clone();
             let stop = self.stop.clone();
-            let ops = self.ops.clone();
+            let op_count = self.ops.clone();
             let host = cluster_host.clone();
             let dbname = dbname.clone();
             let seed = opts.seed.wrapping_add(w as u64 * 7919);
@@ -161,8 +227,16 @@ impl Demo {
                 while !stop.load(Ordering::Relaxed) {
                     let t = &mix[skewed_index(&mut rng, mix.len(), started.elapsed())];
                     let conninfo = tenant_conninfo(&host, &dbname, &t.role_name);
-                    let session_len = Duration::from_secs(rng.random_range(3..12));
-                    db::seed::work_session(&conninfo, session_len, per_worker, &stop, &ops, rng.random()).await;
+                    let session_len = Duration::from_secs(rng.random_range(2..7));
+                    db::seed::work_session(
+                        &conninfo,
+                        session_len,
+                        per_worker,
+                        &stop,
+                        &op_count,
+                        rng.random(),
+                    )
+                    .await;
                 }
             });
         }
@@ -176,7 +250,10 @@ impl Demo {
 }
 
 fn tenant_conninfo(host: &str, dbname: &str, role: &str) -> String {
-    format!("host={host} port={} user={role} dbname={dbname} sslmode=disable application_name=demo-app", crate::local_cluster::PORT)
+    format!(
+        "host={host} port={} user={role} dbname={dbname} sslmode=disable application_name=demo-app",
+        crate::local_cluster::PORT
+    )
 }
 
 /// A skewed pick (roughly Zipf) whose favourites drift over time.
@@ -224,8 +301,12 @@ async fn seed(
                     domain,
                     template: "default".to_string(),
                     connection_limit: [5, 10, 20, 50][rng.random_range(0..4)],
-                    statement_timeout: Some(Duration::from_secs([15, 30, 60][rng.random_range(0..3)])),
-                    storage_quota_bytes: Some([256u64, 1024, 4096, 10240][rng.random_range(0..4)] * 1024 * 1024),
+                    statement_timeout: Some(Duration::from_secs(
+                        [15, 30, 60][rng.random_range(0..3)],
+                    )),
+                    storage_quota_bytes: Some(
+                        [256u64, 1024, 4096, 10240][rng.random_range(0..4)] * 1024 * 1024,
+                    ),
                     settings: {
                         let tier = ["bronze", "silver", "gold"][rng.random_range(0..3)];
                         let region = ["eu-west", "us-east", "ap-south"][rng.random_range(0..3)];
@@ -272,7 +353,10 @@ async fn seed(
             let bytes = db::seed::exact_size(db, t).await?;
             let quota = bytes.saturating_mul(100) / 92;
             let popts = db::provision::ProvisionOptions::from_config(config);
-            let upd = crate::domain::tenant::TenantUpdate { storage_quota_bytes: Some(quota), ..Default::default() };
+            let upd = crate::domain::tenant::TenantUpdate {
+                storage_quota_bytes: Some(quota),
+                ..Default::default()
+            };
             db::provision::update_tenant(db, &popts, t.id, &upd).await?;
         }
         db::seed::analyze(db).await?;

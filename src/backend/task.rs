@@ -13,11 +13,11 @@ use super::collector::Collector;
 use std::collections::BTreeMap;
 
 use super::{Command, Event, ProgressStep, RequestId, TemplateSummary};
-use crate::domain::template::{self, Template};
 use crate::config::Config;
 use crate::db::provision::{self, ProvisionOptions};
 use crate::db::{self, Db};
 use crate::domain::metrics::MonitoredTenant;
+use crate::domain::template::{self, Template};
 use crate::domain::tenant::Tenant;
 use crate::error::Error;
 
@@ -32,7 +32,10 @@ pub fn spawn(config: Config) -> BackendHandle {
     let (ctx, crx) = mpsc::unbounded_channel();
     let (etx, erx) = mpsc::unbounded_channel();
     tokio::spawn(run(config, crx, etx));
-    BackendHandle { commands: ctx, events: erx }
+    BackendHandle {
+        commands: ctx,
+        events: erx,
+    }
 }
 
 const MIN_INTERVAL: Duration = Duration::from_millis(500);
@@ -53,10 +56,21 @@ struct Shared {
     generation: u64,
 }
 
-async fn run(mut config: Config, mut commands: mpsc::UnboundedReceiver<Command>, events: mpsc::UnboundedSender<Event>) {
+async fn run(
+    mut config: Config,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) {
     let mut shared = Shared {
-        collector: Arc::new(Mutex::new(Collector::new(&config.monitoring, &config.thresholds))),
-        interval: config.monitoring.interval.0.clamp(MIN_INTERVAL, MAX_INTERVAL),
+        collector: Arc::new(Mutex::new(Collector::new(
+            &config.monitoring,
+            &config.thresholds,
+        ))),
+        interval: config
+            .monitoring
+            .interval
+            .0
+            .clamp(MIN_INTERVAL, MAX_INTERVAL),
         paused: false,
         generation: 0,
     };
@@ -67,20 +81,28 @@ async fn run(mut config: Config, mut commands: mpsc::UnboundedReceiver<Command>,
             Ok((db, version)) => {
                 backoff = Duration::from_millis(500);
                 shared.collector.lock().await.connection_restored();
-                send(&events, Event::Connected {
-                    cluster: config.cluster_name.clone(),
-                    server_version: version,
-                    read_only: config.read_only,
-                });
+                send(
+                    &events,
+                    Event::Connected {
+                        cluster: config.cluster_name.clone(),
+                        server_version: version,
+                        read_only: config.read_only,
+                    },
+                );
                 match session(&config, &db, &mut shared, &mut commands, &events).await {
                     Exit::Shutdown => return,
                     Exit::Switch(name) => {
                         match config.with_cluster(&name) {
                             Ok(c) => {
                                 config = c;
-                                shared.collector =
-                                    Arc::new(Mutex::new(Collector::new(&config.monitoring, &config.thresholds)));
-                                send(&events, Event::Notice(format!("switching to cluster {name}")));
+                                shared.collector = Arc::new(Mutex::new(Collector::new(
+                                    &config.monitoring,
+                                    &config.thresholds,
+                                )));
+                                send(
+                                    &events,
+                                    Event::Notice(format!("switching to cluster {name}")),
+                                );
                             }
                             Err(e) => send(&events, Event::Notice(e.message)),
                         }
@@ -92,9 +114,18 @@ async fn run(mut config: Config, mut commands: mpsc::UnboundedReceiver<Command>,
             Err(e) => e.message,
         };
         shared.collector.lock().await.connection_lost(&error);
-        send(&events, Event::Alerts(shared.collector.lock().await.alerts()));
+        send(
+            &events,
+            Event::Alerts(shared.collector.lock().await.alerts()),
+        );
         tracing::warn!(retry_in = ?backoff, "database unavailable: {error}");
-        send(&events, Event::Disconnected { error: error.clone(), retry_in: backoff });
+        send(
+            &events,
+            Event::Disconnected {
+                error: error.clone(),
+                retry_in: backoff,
+            },
+        );
         // Wait out the backoff, still answering the console.
         let deadline = Instant::now() + backoff;
         loop {
@@ -123,7 +154,15 @@ fn send(events: &mpsc::UnboundedSender<Event>, e: Event) {
 
 fn reject_offline(events: &mpsc::UnboundedSender<Event>, cmd: &Command, error: &str) {
     if let Some(id) = request_id(cmd) {
-        send(events, Event::Failed { id, message: format!("not connected to the database ({error}): try again once reconnected") });
+        send(
+            events,
+            Event::Failed {
+                id,
+                message: format!(
+                    "not connected to the database ({error}): try again once reconnected"
+                ),
+            },
+        );
     }
 }
 
@@ -166,20 +205,33 @@ async fn session(
     events: &mpsc::UnboundedSender<Event>,
 ) -> Exit {
     let opts = Arc::new(ProvisionOptions::from_config(config));
-    let templates: BTreeMap<String, Template> = match template::list(&config.provisioning.template_dir) {
-        Ok(list) => list.into_iter().map(|t| (t.name.clone(), t)).collect(),
-        Err(e) => {
-            send(events, Event::Notice(format!("templates unavailable (drift checks off): {}", e.message)));
-            BTreeMap::new()
-        }
-    };
+    let templates: BTreeMap<String, Template> =
+        match template::list(&config.provisioning.template_dir) {
+            Ok(list) => list.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            Err(e) => {
+                send(
+                    events,
+                    Event::Notice(format!(
+                        "templates unavailable (drift checks off): {}",
+                        e.message
+                    )),
+                );
+                BTreeMap::new()
+            }
+        };
     let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
     let mut tenants: Arc<Vec<Tenant>> = Arc::new(Vec::new());
     reload_tenants(db, &itx);
     let mut notifications = match db::notify::listen(db).await {
         Ok(rx) => Some(rx),
         Err(e) => {
-            send(events, Event::Notice(format!("live updates from other consoles are off: {}", e.message)));
+            send(
+                events,
+                Event::Notice(format!(
+                    "live updates from other consoles are off: {}",
+                    e.message
+                )),
+            );
             None
         }
     };
@@ -284,12 +336,17 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 async fn check_alive(db: &Db, e: &Error) -> Option<String> {
     let probe = async {
         let c = db.client().await?;
-        c.query_one("SELECT 1", &[]).await.map_err(|e| db::pg_error(&e, "probe"))
+        c.query_one("SELECT 1", &[])
+            .await
+            .map_err(|e| db::pg_error(&e, "probe"))
     };
     match tokio::time::timeout(Duration::from_secs(3), probe).await {
         Ok(Ok(_)) => None,
         Ok(Err(p)) => Some(format!("{} ({})", e.message, p.message)),
-        Err(_) => Some(format!("{} (the server did not answer within 3 s)", e.message)),
+        Err(_) => Some(format!(
+            "{} (the server did not answer within 3 s)",
+            e.message
+        )),
     }
 }
 
@@ -353,13 +410,27 @@ fn handle_request(
     let tenants = tenants.clone();
     tokio::spawn(async move {
         let done = |id: RequestId, r: Result<(String, Option<Tenant>), Error>| match r {
-            Ok((message, tenant)) => send(&ev, Event::Done { id, message, tenant: tenant.map(Box::new) }),
-            Err(e) => send(&ev, Event::Failed { id, message: e.message }),
+            Ok((message, tenant)) => send(
+                &ev,
+                Event::Done {
+                    id,
+                    message,
+                    tenant: tenant.map(Box::new),
+                },
+            ),
+            Err(e) => send(
+                &ev,
+                Event::Failed {
+                    id,
+                    message: e.message,
+                },
+            ),
         };
         match cmd {
             Command::Create { id, tenant } => {
                 let progress_ev = ev.clone();
-                let progress = move |step: ProgressStep| send(&progress_ev, Event::Progress { id, step });
+                let progress =
+                    move |step: ProgressStep| send(&progress_ev, Event::Progress { id, step });
                 let started = std::time::Instant::now();
                 let r = provision::create_tenant(&db, &opts, &tenant, &progress).await;
                 let took = started.elapsed();
@@ -370,7 +441,20 @@ fn handle_request(
                         send(&ev, Event::Alerts(c.alerts()));
                     }
                 }
-                done(id, r.map(|t| (format!("created {} ({}) in {} ms", t.name, t.domain, took.as_millis()), Some(t))));
+                done(
+                    id,
+                    r.map(|t| {
+                        (
+                            format!(
+                                "created {} ({}) in {} ms",
+                                t.name,
+                                t.domain,
+                                took.as_millis()
+                            ),
+                            Some(t),
+                        )
+                    }),
+                );
             }
             Command::Update { id, tenant, update } => {
                 let r = provision::update_tenant(&db, &opts, tenant, &update).await;
@@ -384,13 +468,20 @@ fn handle_request(
                 let r = provision::resume_tenant(&db, &opts, tenant).await;
                 done(id, r.map(|t| (format!("resumed {}", t.domain), Some(t))));
             }
-            Command::Delete { id, tenant, confirm, backup } => {
+            Command::Delete {
+                id,
+                tenant,
+                confirm,
+                backup,
+            } => {
                 let r = provision::delete_tenant(&db, &opts, tenant, &confirm, backup).await;
                 done(
                     id,
                     r.map(|o| {
                         let msg = match &o.backup_path {
-                            Some(p) => format!("deleted {} (backup {})", o.tenant.domain, p.display()),
+                            Some(p) => {
+                                format!("deleted {} (backup {})", o.tenant.domain, p.display())
+                            }
                             None => format!("deleted {} (no backup)", o.tenant.domain),
                         };
                         (msg, Some(o.tenant))
@@ -398,24 +489,33 @@ fn handle_request(
                 );
             }
             Command::LoadDetail { tenant } => {
-                let Some(t) = tenants.iter().find(|t| t.id == tenant) else { return };
-                let templates: BTreeMap<String, Template> = template::load(&opts.template_dir, &t.template)
-                    .map(|tpl| BTreeMap::from([(tpl.name.clone(), tpl)]))
-                    .unwrap_or_default();
+                let Some(t) = tenants.iter().find(|t| t.id == tenant) else {
+                    return;
+                };
+                let templates: BTreeMap<String, Template> =
+                    template::load(&opts.template_dir, &t.template)
+                        .map(|tpl| BTreeMap::from([(tpl.name.clone(), tpl)]))
+                        .unwrap_or_default();
                 match db::detail::tenant_detail(&db, &monitored(t, &templates)).await {
                     Ok(d) => send(&ev, Event::Detail(Arc::new(d))),
-                    Err(e) => send(&ev, Event::Notice(format!("detail of {}: {}", t.domain, e.message))),
+                    Err(e) => send(
+                        &ev,
+                        Event::Notice(format!("detail of {}: {}", t.domain, e.message)),
+                    ),
                 }
             }
             Command::LoadHistory { tenants: ids } => {
                 let h = collector.lock().await.history(&ids);
                 send(&ev, Event::History(h));
             }
-            Command::LoadAudit { tenant, limit } => match db::audit::list_audit(&db, tenant, None, limit).await {
-                Ok(entries) => send(&ev, Event::Audit { tenant, entries }),
-                Err(e) => send(&ev, Event::Notice(format!("audit: {}", e.message))),
-            },
-            Command::CancelSession { id, tenant, pid } | Command::TerminateSession { id, tenant, pid } => {
+            Command::LoadAudit { tenant, limit } => {
+                match db::audit::list_audit(&db, tenant, None, limit).await {
+                    Ok(entries) => send(&ev, Event::Audit { tenant, entries }),
+                    Err(e) => send(&ev, Event::Notice(format!("audit: {}", e.message))),
+                }
+            }
+            Command::CancelSession { id, tenant, pid }
+            | Command::TerminateSession { id, tenant, pid } => {
                 let terminate = matches!(cmd, Command::TerminateSession { .. });
                 let verb = if terminate { "terminated" } else { "cancelled" };
                 let r = match tenants.iter().find(|t| t.id == tenant) {
@@ -442,4 +542,3 @@ fn handle_request(
         }
     });
 }
-

@@ -37,9 +37,17 @@ fn progress_bar(quiet: bool) -> impl Fn(&str, usize, usize) + Send + Sync {
             return;
         }
         let width = 30;
-        let filled = if total == 0 { width } else { (done * width / total).min(width) };
+        let filled = (done * width)
+            .checked_div(total)
+            .unwrap_or(width)
+            .min(width);
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K[{}{}] {what} {done}/{total}", "#".repeat(filled), "-".repeat(width - filled));
+        let _ = write!(
+            err,
+            "\r\x1b[2K[{}{}] {what} {done}/{total}",
+            "#".repeat(filled),
+            "-".repeat(width - filled)
+        );
         if done >= total {
             let _ = writeln!(err);
         }
@@ -52,7 +60,12 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         return Err(Error::invalid("--tenants must be between 1 and 20000"));
     }
     let duration = parse_duration(&args.duration)?;
-    let opts = DemoOptions { tenants: args.tenants, load: args.load, keep: args.keep.clone(), seed: 42 };
+    let opts = DemoOptions {
+        tenants: args.tenants,
+        load: args.load,
+        keep: args.keep.clone(),
+        seed: 42,
+    };
     let bar = progress_bar(args.json);
     let mut demo = Demo::start(&opts, &bar).await?;
     let result = if args.headless {
@@ -62,23 +75,44 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
     };
     demo.stop_workload().await;
     let Demo { cluster, .. } = demo;
-    tokio::task::spawn_blocking(move || drop(cluster)).await.ok();
+    tokio::task::spawn_blocking(move || drop(cluster))
+        .await
+        .ok();
     result
 }
 
 async fn headless(demo: &mut Demo, duration: Duration, json: bool) -> Result<i32> {
     let r = crate::demo::run_headless(demo, duration).await?;
     let live: Vec<_> = r.alerts.iter().filter(|a| a.cleared_at.is_none()).collect();
-    let extra = serde_json::json!({ "workload_ops": r.ops, "alerts": r.alerts });
-    super::monitor::print_top(&r.tenants, &r.snapshot, super::monitor::SortMetric::Calls, 20, json, extra);
+    let extra = serde_json::json!({
+        "workload_ops": r.ops,
+        "alerts": r.alerts,
+        "cluster": { "socket_dir": demo.cluster.socket_dir(), "postmaster_pid": demo.cluster.postmaster_pid() },
+    });
+    super::monitor::print_top(
+        &r.tenants,
+        &r.snapshot,
+        super::monitor::SortMetric::Calls,
+        20,
+        json,
+        extra,
+    );
     if !json {
-        println!("\nworkload: {} operations; {} active alerts", r.ops, live.len());
+        println!(
+            "\nworkload: {} operations; {} active alerts",
+            r.ops,
+            live.len()
+        );
         for a in live {
             let who = a
                 .tenant_id
                 .and_then(|id| r.tenants.iter().find(|t| t.id == id))
                 .map_or("cluster", |t| t.domain.as_str());
-            println!("  {:?} {who}: {}", a.severity, crate::domain::sanitize::clean(&a.message));
+            println!(
+                "  {:?} {who}: {}",
+                a.severity,
+                crate::domain::sanitize::clean(&a.message)
+            );
         }
     }
     Ok(0)

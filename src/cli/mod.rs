@@ -154,7 +154,12 @@ impl Cli {
     /// Whether errors should be printed as JSON.
     pub fn wants_json(&self) -> bool {
         match &self.command {
-            Some(Command::Init { json } | Command::Doctor { json }) => *json,
+            Some(
+                Command::Init { json }
+                | Command::Doctor { json }
+                | Command::Top { json, .. }
+                | Command::Health { json, .. },
+            ) => *json,
             Some(Command::List(a)) => a.json,
             Some(Command::Show(a)) => a.json,
             Some(Command::Create(a)) => a.json,
@@ -165,12 +170,14 @@ impl Cli {
             Some(Command::Restore(a)) => a.json,
             Some(Command::Audit(a)) => a.json,
             Some(Command::Templates { command }) => command.json(),
-            Some(Command::Top { json, .. } | Command::Health { json, .. }) => *json,
-            Some(Command::Usage { command: UsageCommand::Export { format, .. } }) => {
+            Some(Command::Usage {
+                command: UsageCommand::Export { format, .. },
+            }) => {
                 matches!(format, monitor::UsageFormat::Json)
             }
             Some(Command::Demo(a)) => a.json,
-            Some(Command::LocalCluster { .. } | Command::Completions { .. } | Command::Ui) | None => false,
+            Some(Command::LocalCluster { .. } | Command::Completions { .. } | Command::Ui)
+            | None => false,
         }
     }
 }

@@ -13,7 +13,11 @@ use super::{Db, pg_error, quote_ident};
 use crate::domain::tenant::Tenant;
 use crate::error::{Error, Result};
 
-const SYMBOLS: &str = "ARRAY['AAPL','MSFT','NVDA','AMZN','GOOG','TSLA','JPM','XOM','NESN','ASML','SAP','BHP']";
+const SYMS: [&str; 12] = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "TSLA", "JPM", "XOM", "NESN", "ASML", "SAP", "BHP",
+];
+const SYMBOLS: &str =
+    "ARRAY['AAPL','MSFT','NVDA','AMZN','GOOG','TSLA','JPM','XOM','NESN','ASML','SAP','BHP']";
 
 /// Fill a tenant's default-template tables: portfolios, positions, `trades`
 /// trades and a quarter as many market-data bars. Runs as the console role.
@@ -41,7 +45,10 @@ pub async fn fill_tenant(db: &Db, tenant: &Tenant, trades: usize) -> Result<()> 
              FROM generate_series(0, {bars} - 1) g;"
     );
     let client = db.client().await?;
-    client.batch_execute(&sql).await.map_err(|e| pg_error(&e, &format!("cannot fill demo data for {}", tenant.domain)))
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| pg_error(&e, &format!("cannot fill demo data for {}", tenant.domain)))
 }
 
 /// Exact bytes of every relation in the tenant's schema.
@@ -62,7 +69,10 @@ pub async fn exact_size(db: &Db, tenant: &Tenant) -> Result<u64> {
 /// Refresh planner statistics and relpages after a bulk load.
 pub async fn analyze(db: &Db) -> Result<()> {
     let client = db.client().await?;
-    client.batch_execute("VACUUM ANALYZE").await.map_err(|e| pg_error(&e, "cannot analyze the demo database"))
+    client
+        .batch_execute("VACUUM ANALYZE")
+        .await
+        .map_err(|e| pg_error(&e, "cannot analyze the demo database"))
 }
 
 /// A session that trips a health rule and holds it until `stop`.
@@ -97,7 +107,9 @@ pub async fn hold_session(conninfo: &str, kind: Hold, stop: Arc<AtomicBool>) {
                     client.batch_execute("SELECT pg_sleep(3600)").await
                 }
                 Hold::IdleInTransaction => {
-                    client.batch_execute("BEGIN; SELECT count(*) FROM portfolios").await?;
+                    client
+                        .batch_execute("BEGIN; SELECT count(*) FROM portfolios")
+                        .await?;
                     std::future::pending::<()>().await;
                     Ok(())
                 }
@@ -147,8 +159,13 @@ async fn work_session_inner(
     let client = connect(conninfo).await?;
     let err = |e: tokio_postgres::Error| pg_error(&e, "demo workload statement failed");
     // No schema is named: the role's search_path ("$user") finds its own schema.
-    let portfolios: Vec<uuid::Uuid> =
-        client.query("SELECT id FROM portfolios LIMIT 20", &[]).await.map_err(err)?.iter().map(|r| r.get(0)).collect();
+    let portfolios: Vec<uuid::Uuid> = client
+        .query("SELECT id FROM portfolios LIMIT 20", &[])
+        .await
+        .map_err(err)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     if portfolios.is_empty() {
         return Err(Error::failure("tenant has no portfolios"));
     }
@@ -171,7 +188,6 @@ async fn work_session_inner(
         .prepare("SELECT count(*) FROM trades WHERE portfolio_id = $1 AND \"timestamp\" > now() - interval '1 hour'")
         .await
         .map_err(err)?;
-    const SYMS: [&str; 12] = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "TSLA", "JPM", "XOM", "NESN", "ASML", "SAP", "BHP"];
     let started = Instant::now();
     while started.elapsed() < length && !stop.load(Ordering::Relaxed) {
         let p = portfolios[rng.random_range(0..portfolios.len())];
@@ -179,7 +195,10 @@ async fn work_session_inner(
         let roll: u8 = rng.random_range(0..100);
         if roll < 55 {
             let side = if rng.random_bool(0.5) { "BUY" } else { "SELL" };
-            client.execute(&insert, &[&p, &sym, &side]).await.map_err(err)?;
+            client
+                .execute(&insert, &[&p, &sym, &side])
+                .await
+                .map_err(err)?;
         } else if roll < 80 {
             client.query(&read, &[&p]).await.map_err(err)?;
         } else if roll < 95 {

@@ -12,7 +12,6 @@ pub mod theme;
 pub mod ui;
 pub mod update;
 
-
 use crate::config::Config;
 use crate::error::Result;
 

@@ -89,7 +89,10 @@ pub(super) fn detail_pane(state: &mut State, action: Action) -> Option<Command> 
                 return None;
             }
             let (kind, verb) = if terminate {
-                (ConfirmKind::TerminateSession { tenant, pid }, "Terminate session")
+                (
+                    ConfirmKind::TerminateSession { tenant, pid },
+                    "Terminate session",
+                )
             } else {
                 (
                     ConfirmKind::CancelSession { tenant, pid },
