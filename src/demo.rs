@@ -185,12 +185,13 @@ impl Demo {
     }
 
     fn start_workload(&mut self, opts: &DemoOptions) {
-        let active: Vec<Tenant> = self
+        let mut active: Vec<Tenant> = self
             .tenants
             .iter()
             .filter(|t| t.status == TenantStatus::Active)
             .cloned()
             .collect();
+        active.sort_by(|a, b| a.name.cmp(&b.name));
         if active.len() < 4 {
             return;
         }
@@ -335,7 +336,8 @@ async fn seed(
         }
     }
     progress("creating tenants", total, total);
-    created.sort_by_key(|t| t.created_at);
+    // The same order the workload uses to pick its special tenants.
+    created.sort_by(|a, b| a.name.cmp(&b.name));
     if have == 0 {
         let n = created.len();
         for (i, t) in created.iter().enumerate() {

@@ -33,7 +33,13 @@ pub fn actor_from_env(user: Option<&str>, host: Option<&str>, ssh_client: Option
 pub fn current_actor() -> String {
     let user = std::env::var("USER")
         .ok()
-        .or_else(|| std::env::var("LOGNAME").ok());
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        });
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string());
