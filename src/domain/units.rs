@@ -5,20 +5,26 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Parse a duration: a number with `ms`, `s`, `m`, `h` or `d`; a bare number is seconds.
-pub fn parse_duration(input: &str) -> Result<Duration> {
+/// Split `"1.5 GB"` into `("1.5", "gb")`.
+fn number_and_unit(input: &str) -> (&str, String) {
     let s = input.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
+    (num, unit.trim().to_ascii_lowercase())
+}
+
+/// Parse a duration: a number with `ms`, `s`, `m`, `h` or `d`; a bare number is seconds.
+pub fn parse_duration(input: &str) -> Result<Duration> {
+    let (num, unit) = number_and_unit(input);
     let bad = || {
         Error::invalid(format!(
             "invalid duration \"{input}\": use a number with ms, s, m, h or d, for example 30s or 5m"
         ))
     };
     let value: f64 = num.parse().map_err(|_| bad())?;
-    let factor_ms = match unit.trim().to_ascii_lowercase().as_str() {
+    let factor_ms = match unit.as_str() {
         "ms" => 1.0,
         "" | "s" | "sec" | "secs" => 1_000.0,
         "m" | "min" | "mins" => 60_000.0,
@@ -38,18 +44,14 @@ pub fn parse_duration(input: &str) -> Result<Duration> {
 /// Parse a size: a number with `B`, `kB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`, `TB`/`TiB`.
 /// Like PostgreSQL, `kB`, `MB`... are powers of 1024.
 pub fn parse_size(input: &str) -> Result<u64> {
-    let s = input.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
+    let (num, unit) = number_and_unit(input);
     let bad = || {
         Error::invalid(format!(
             "invalid size \"{input}\": use a number with B, kB, MB, GB or TB, for example 500MB or 10GB"
         ))
     };
     let value: f64 = num.parse().map_err(|_| bad())?;
-    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let factor: f64 = match unit.as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
         "m" | "mb" | "mib" => 1024.0 * 1024.0,
