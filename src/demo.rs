@@ -150,16 +150,7 @@ impl Demo {
         .await
         .map_err(|e| Error::failure(format!("local cluster start failed: {e}")))??;
         let dbname = "tenantctl_demo";
-        let exists = cluster.query_sync(
-            "postgres",
-            "SELECT 1 FROM pg_database WHERE datname = 'tenantctl_demo'",
-        )?;
-        if exists.is_empty() {
-            cluster.exec_sync(
-                "postgres",
-                "CREATE DATABASE tenantctl_demo TEMPLATE tenantctl_template",
-            )?;
-        }
+        cluster.ensure_database(dbname)?;
         let config = demo_config(&cluster, dbname);
         let seeding = Db::connect(&config).await?;
         db::migrate::init(&seeding).await?;

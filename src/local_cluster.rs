@@ -429,6 +429,23 @@ wait $pid 2>/dev/null
         format!("postgres://postgres@{host}:{PORT}/{dbname}?sslmode=disable")
     }
 
+    /// Create database `name` from the prepared template unless it exists.
+    pub fn ensure_database(&self, name: &str) -> Result<()> {
+        let literal = format!("'{}'", name.replace('\'', "''"));
+        let found = self.query_sync(
+            "postgres",
+            &format!("SELECT 1 FROM pg_database WHERE datname = {literal}"),
+        )?;
+        if found.is_empty() {
+            let ident = format!("\"{}\"", name.replace('"', "\"\""));
+            self.exec_sync(
+                "postgres",
+                &format!("CREATE DATABASE {ident} TEMPLATE tenantctl_template"),
+            )?;
+        }
+        Ok(())
+    }
+
     /// A fresh database cloned from the prepared template; returns its name.
     pub fn create_database(&self) -> Result<String> {
         let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);

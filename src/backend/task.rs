@@ -182,12 +182,7 @@ fn request_id(cmd: &Command) -> Option<RequestId> {
 async fn connect(config: &Config) -> Result<(Db, String), Error> {
     let db = Db::connect(config).await?;
     db::migrate::check(&db).await?;
-    let client = db.client().await?;
-    let version: String = client
-        .query_one("SELECT current_setting('server_version')", &[])
-        .await
-        .map_err(|e| db::pg_error(&e, "cannot read the server version"))?
-        .get(0);
+    let version = db.server_version().await?;
     Ok((db, version))
 }
 
@@ -334,14 +329,9 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 
 /// After a failure: is the server still there? `Some(reason)` when it is not.
 async fn check_alive(db: &Db, e: &Error) -> Option<String> {
-    let probe = async {
-        let c = db.client().await?;
-        c.query_one("SELECT 1", &[])
-            .await
-            .map_err(|e| db::pg_error(&e, "probe"))
-    };
+    let probe = db.ping();
     match tokio::time::timeout(Duration::from_secs(3), probe).await {
-        Ok(Ok(_)) => None,
+        Ok(Ok(())) => None,
         Ok(Err(p)) => Some(format!("{} ({})", e.message, p.message)),
         Err(_) => Some(format!(
             "{} (the server did not answer within 3 s)",

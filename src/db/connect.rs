@@ -137,6 +137,26 @@ impl Db {
         }
     }
 
+    /// The server's version string (`SHOW server_version`). One round trip.
+    pub async fn server_version(&self) -> Result<String> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT current_setting('server_version')", &[])
+            .await
+            .map_err(|e| super::pg_error(&e, "cannot read the server version"))?;
+        Ok(row.get(0))
+    }
+
+    /// One trivial round trip: is the server answering?
+    pub async fn ping(&self) -> Result<()> {
+        let client = self.client().await?;
+        client
+            .query_one("SELECT 1", &[])
+            .await
+            .map_err(|e| super::pg_error(&e, "the server did not answer"))?;
+        Ok(())
+    }
+
     /// The control schema, quoted for SQL text.
     pub fn q_schema(&self) -> String {
         super::quote_ident(&self.schema)
