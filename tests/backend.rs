@@ -1,0 +1,177 @@
+//! The backend task against a real cluster: connect, create with progress,
+//! changes from another console by notification, snapshots, detail.
+
+mod common;
+
+use std::time::Duration;
+
+use tenantctl::backend::{self, BackendHandle, Command, Event};
+use tenantctl::db::provision::{ProvisionOptions, create_tenant};
+use tenantctl::domain::tenant::NewTenant;
+
+async fn next_matching(
+    h: &mut BackendHandle,
+    what: &str,
+    mut f: impl FnMut(&Event) -> bool,
+) -> Event {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, h.events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .unwrap_or_else(|| panic!("backend ended while waiting for {what}"));
+        if f(&ev) {
+            return ev;
+        }
+    }
+}
+
+fn new_tenant(name: &str, domain: &str) -> NewTenant {
+    NewTenant {
+        name: name.into(),
+        domain: domain.into(),
+        template: "default".into(),
+        connection_limit: 5,
+        statement_timeout: Some(Duration::from_secs(10)),
+        storage_quota_bytes: None,
+        settings: serde_json::json!({}),
+    }
+}
+
+#[tokio::test]
+async fn backend_creates_reports_progress_and_follows_other_consoles() {
+    let (mut config, db) = common::fresh_db_init().await;
+    config.monitoring.interval = tenantctl::config::Dur(Duration::from_millis(500));
+    let mut h = backend::spawn(config.clone());
+    next_matching(&mut h, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    next_matching(
+        &mut h,
+        "the empty tenant list",
+        |e| matches!(e, Event::Tenants(t) if t.is_empty()),
+    )
+    .await;
+
+    h.commands
+        .send(Command::Create {
+            id: 7,
+            tenant: new_tenant("Via Backend", "via-backend.example"),
+        })
+        .expect("send");
+    let mut steps = 0;
+    let done = next_matching(&mut h, "the creation result", |e| match e {
+        Event::Progress { id: 7, .. } => {
+            steps += 1;
+            false
+        }
+        Event::Failed { id: 7, message } => panic!("create failed: {message}"),
+        Event::Done { id: 7, .. } => true,
+        _ => false,
+    })
+    .await;
+    assert!(steps >= 3, "progress steps reported: {steps}");
+    let Event::Done {
+        tenant: Some(created),
+        ..
+    } = done
+    else {
+        panic!("no tenant in {done:?}")
+    };
+    assert_eq!(created.domain, "via-backend.example");
+
+    // Another console creates a tenant: this backend hears of it without being asked.
+    let opts = ProvisionOptions::from_config(&config);
+    let other = create_tenant(
+        &db,
+        &opts,
+        &new_tenant("Elsewhere", "elsewhere.example"),
+        &|_| {},
+    )
+    .await
+    .expect("create");
+    next_matching(
+        &mut h,
+        "the notification",
+        |e| matches!(e, Event::TenantChanged { tenant } if *tenant == other.id),
+    )
+    .await;
+    next_matching(
+        &mut h,
+        "the reloaded list",
+        |e| matches!(e, Event::Tenants(t) if t.iter().any(|t| t.id == other.id)),
+    )
+    .await;
+
+    // Snapshots arrive on the timer with rising generations and cover both tenants.
+    let mut last = 0;
+    for _ in 0..2 {
+        let Event::Snapshot(s) = next_matching(
+            &mut h,
+            "a snapshot",
+            |e| matches!(e, Event::Snapshot(s) if s.tenants.contains_key(&other.id)),
+        )
+        .await
+        else {
+            unreachable!()
+        };
+        assert!(
+            s.generation > last,
+            "generation {} after {last}",
+            s.generation
+        );
+        last = s.generation;
+        assert!(s.tenants.contains_key(&created.id));
+    }
+
+    h.commands
+        .send(Command::LoadDetail { tenant: created.id })
+        .expect("send");
+    let Event::Detail(d) = next_matching(&mut h, "detail", |e| matches!(e, Event::Detail(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(d.tenant_id, created.id);
+    let mut tables: Vec<&str> = d.tables.iter().map(|t| t.name.as_str()).collect();
+    tables.sort_unstable();
+    assert_eq!(
+        tables,
+        vec!["market_data", "portfolios", "positions", "trades"]
+    );
+    assert!(
+        d.drift.is_empty(),
+        "no drift on a fresh tenant: {:?}",
+        d.drift
+    );
+
+    h.commands
+        .send(Command::Suspend {
+            id: 8,
+            tenant: created.id,
+            reason: Some("test".into()),
+        })
+        .expect("send");
+    next_matching(&mut h, "suspend result", |e| match e {
+        Event::Failed { id: 8, message } => panic!("suspend failed: {message}"),
+        Event::Done { id: 8, .. } => true,
+        _ => false,
+    })
+    .await;
+    h.commands.send(Command::Shutdown).expect("send");
+}
+
+#[tokio::test]
+async fn backend_without_control_schema_says_what_to_do() {
+    let config = common::fresh_config();
+    let mut h = backend::spawn(config);
+    let ev = next_matching(&mut h, "Disconnected", |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+    let Event::Disconnected { error, .. } = ev else {
+        unreachable!()
+    };
+    assert!(error.contains("run tenantctl init"), "{error}");
+    h.commands.send(Command::Shutdown).expect("send");
+}
