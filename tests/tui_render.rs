@@ -208,11 +208,12 @@ fn wizard_steps() {
     else {
         panic!("create")
     };
+    // Each step carries its own duration, as provisioning reports it.
     for (name, ms) in [
         ("insert tenant row", 4),
-        ("create role", 9),
-        ("create schema", 15),
-        ("template: 5 tables", 140),
+        ("create role", 5),
+        ("create schema", 6),
+        ("template: 5 tables", 125),
     ] {
         ev(
             &mut s,

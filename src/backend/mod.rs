@@ -95,6 +95,7 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgressStep {
     pub name: String,
+    /// How long this step took (not the time since the start).
     pub elapsed: Duration,
 }
 

@@ -257,10 +257,11 @@ fn review(frame: &mut Frame, area: Rect, state: &State, w: &Wizard) {
 fn progress(frame: &mut Frame, area: Rect, state: &State, w: &Wizard) {
     let th = &state.theme;
     let mut lines = Vec::new();
-    let mut prev = std::time::Duration::ZERO;
+    // Each step reports its own duration; "at" is the running total.
+    let mut at = std::time::Duration::ZERO;
     for s in &w.steps {
-        let took = s.elapsed.saturating_sub(prev);
-        prev = s.elapsed;
+        let took = s.elapsed;
+        at += took;
         lines.push(Line::from(vec![
             Span::styled("  ✓ ", th.ok),
             Span::styled(format!("{:<40}", clean_truncate(&s.name, 40)), th.text),
@@ -268,7 +269,7 @@ fn progress(frame: &mut Frame, area: Rect, state: &State, w: &Wizard) {
                 format!(
                     "{:>8}  at {}",
                     format_duration(took),
-                    format_duration(s.elapsed)
+                    format_duration(at)
                 ),
                 th.dim,
             ),
