@@ -269,6 +269,7 @@ async fn seed(
     let existing = db::tenants::list_tenants(db, None).await?;
     let popts = Arc::new(db::provision::ProvisionOptions::from_config(config));
     let have = existing.len();
+    let old_ids: std::collections::HashSet<uuid::Uuid> = existing.iter().map(|t| t.id).collect();
     let want = opts.tenants;
     let mut created: Vec<Tenant> = existing;
     let next = Arc::new(AtomicU64::new(have as u64));
@@ -329,9 +330,15 @@ async fn seed(
     progress("creating tenants", total, total);
     // The same order the workload uses to pick its special tenants.
     created.sort_by(|a, b| a.name.cmp(&b.name));
-    if have == 0 {
-        let n = created.len();
-        for (i, t) in created.iter().enumerate() {
+    // Fill only what this run created (a kept cluster has its data already).
+    let new: Vec<(usize, &Tenant)> = created
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !old_ids.contains(&t.id))
+        .collect();
+    let n = new.len();
+    for (k, (i, t)) in new.into_iter().enumerate() {
+        {
             // Sizes spread over orders of magnitude: three whales, a few mid-size, a long tail.
             let trades = match i {
                 2..=4 => 60_000,
@@ -339,8 +346,10 @@ async fn seed(
                 _ => 200 + (i * 37) % 1_500,
             };
             db::seed::fill_tenant(db, t, trades).await?;
-            progress("filling tenant data", i + 1, n);
+            progress("filling tenant data", k + 1, n);
         }
+    }
+    if have == 0 {
         // One tenant close to its quota.
         if let Some(t) = created.get(2) {
             let bytes = db::seed::exact_size(db, t).await?;
@@ -352,6 +361,8 @@ async fn seed(
             };
             db::provision::update_tenant(db, &popts, t.id, &upd).await?;
         }
+    }
+    if n > 0 {
         db::seed::analyze(db).await?;
     }
     db::tenants::list_tenants(db, None).await

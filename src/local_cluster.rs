@@ -298,7 +298,8 @@ while kill -0 $pid 2>/dev/null; do
   sleep 0.1
 done
 wait $pid 2>/dev/null
-[ "$keep" = "1" ] || rm -rf "$base"
+# With --keep the data lives elsewhere; $base holds only the socket and log.
+rm -rf "$base"
 "#;
         let log = std::fs::File::create(&self.log_path).map_err(|e| {
             Error::failure(format!("cannot create {}: {e}", self.log_path.display()))
@@ -537,12 +538,16 @@ wait $pid 2>/dev/null
         {
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The watchdog sees postgres gone but waits on stdin; retire it without removing data.
-        self.stdin.take();
+        if self.data_dir.join("postmaster.pid").exists() {
+            return Err(Error::failure("local cluster did not stop within 30 s"));
+        }
+        // Retire the watchdog before closing its stdin: end of input is its
+        // signal to remove the directory, which must survive a pause.
         if let Some(mut c) = self.watchdog.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.stdin.take();
         Ok(())
     }
 

@@ -80,7 +80,13 @@ async fn run(
         let error = match attempt {
             Ok((db, version)) => {
                 backoff = Duration::from_millis(500);
-                shared.collector.lock().await.connection_restored();
+                let collector = shared.collector.clone();
+                let ev = events.clone();
+                tokio::spawn(async move {
+                    let mut c = collector.lock().await;
+                    c.connection_restored();
+                    send(&ev, Event::Alerts(c.alerts()));
+                });
                 send(
                     &events,
                     Event::Connected {
@@ -113,11 +119,14 @@ async fn run(
             }
             Err(e) => e.message,
         };
-        shared.collector.lock().await.connection_lost(&error);
-        send(
-            &events,
-            Event::Alerts(shared.collector.lock().await.alerts()),
-        );
+        // The collector may still be finishing a tick: record the loss without waiting for it.
+        let collector = shared.collector.clone();
+        let (ev, lost) = (events.clone(), error.clone());
+        tokio::spawn(async move {
+            let mut c = collector.lock().await;
+            c.connection_lost(&lost);
+            send(&ev, Event::Alerts(c.alerts()));
+        });
         tracing::warn!(retry_in = ?backoff, "database unavailable: {error}");
         send(
             &events,
@@ -134,12 +143,20 @@ async fn run(
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => return,
                     Some(Command::SwitchCluster(name)) => {
-                        if let Ok(c) = config.with_cluster(&name) {
-                            config = c;
+                        match config.with_cluster(&name) {
+                            Ok(c) => {
+                                config = c;
+                                shared.collector =
+                                    Arc::new(Mutex::new(Collector::new(&config.monitoring, &config.thresholds)));
+                                send(&events, Event::Notice(format!("switching to cluster {name}")));
+                            }
+                            Err(e) => send(&events, Event::Notice(e.message)),
                         }
                         break;
                     }
                     Some(Command::RefreshNow) => break,
+                    Some(Command::Pause(p)) => shared.paused = p,
+                    Some(Command::SetInterval(d)) => shared.interval = d.clamp(MIN_INTERVAL, MAX_INTERVAL),
                     Some(other) => reject_offline(&events, &other, &error),
                 }
             }
@@ -188,7 +205,12 @@ async fn connect(config: &Config) -> Result<(Db, String), Error> {
 
 /// Internal results of spawned work.
 enum Internal {
-    Snapshot(Result<Arc<crate::domain::metrics::Snapshot>, Error>, u64),
+    /// A finished tick: its result, generation, and the alerts when they changed.
+    Snapshot(
+        Result<Arc<crate::domain::metrics::Snapshot>, Error>,
+        u64,
+        Option<Vec<crate::domain::metrics::Alert>>,
+    ),
     Tenants(Result<Vec<Tenant>, Error>),
 }
 
@@ -235,6 +257,7 @@ async fn session(
     let mut in_flight = false;
     let mut tenants_loaded = false;
     let mut reload_pending = false;
+    let mut reload_dirty = false;
     loop {
         tokio::select! {
             cmd = commands.recv() => {
@@ -253,10 +276,8 @@ async fn session(
                         ticker = tokio::time::interval_at(Instant::now() + shared.interval, shared.interval);
                         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                     }
-                    Command::Pause(p) => {
-                        shared.paused = p;
-                        shared.collector.lock().await.set_frozen(p);
-                    }
+                    // The collector keeps measuring (alerts stay live); only history freezes.
+                    Command::Pause(p) => shared.paused = p,
                     Command::LoadTenants => reload_tenants(db, &itx),
                     Command::LoadTemplates => send(events, Event::Templates(
                         templates.values().map(|t| TemplateSummary {
@@ -269,14 +290,16 @@ async fn session(
                     other => handle_request(other, db, &opts, shared, &tenants, events),
                 }
             }
-            _ = ticker.tick(), if !shared.paused && !in_flight && tenants_loaded => {
+            _ = ticker.tick(), if !in_flight && tenants_loaded => {
                 in_flight = true;
                 start_snapshot(db, shared, &tenants, &templates, &itx);
             }
             note = recv_opt(&mut notifications) => match note {
                 Some(change) => {
                     send(events, Event::TenantChanged { tenant: change.tenant });
-                    if !reload_pending {
+                    if reload_pending {
+                        reload_dirty = true;
+                    } else {
                         reload_pending = true;
                         reload_tenants(db, &itx);
                     }
@@ -287,6 +310,12 @@ async fn session(
                 None => return Exit::Lost("backend channel closed".to_string()),
                 Some(Internal::Tenants(Ok(list))) => {
                     reload_pending = false;
+                    if reload_dirty {
+                        // A change arrived while this list was being read.
+                        reload_dirty = false;
+                        reload_pending = true;
+                        reload_tenants(db, &itx);
+                    }
                     tenants_loaded = true;
                     tenants = Arc::new(list);
                     send(events, Event::Tenants(tenants.as_ref().clone()));
@@ -294,19 +323,26 @@ async fn session(
                 Some(Internal::Tenants(Err(e))) => {
                     reload_pending = false;
                     if let Some(lost) = check_alive(db, &e).await { return Exit::Lost(lost) }
-                    send(events, Event::Notice(e.message));
+                    send(events, Event::Notice(format!("tenant list: {}", e.message)));
+                    if !tenants_loaded {
+                        // Without a list nothing is monitored: try again shortly.
+                        let (db, itx) = (db.clone(), itx.clone());
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                            reload_tenants(&db, &itx);
+                        });
+                    }
                 }
-                Some(Internal::Snapshot(result, generation)) => {
+                Some(Internal::Snapshot(result, generation, alerts)) => {
                     in_flight = false;
+                    if let Some(a) = alerts {
+                        send(events, Event::Alerts(a));
+                    }
                     match result {
                         Ok(snap) => {
                             if generation >= shared.generation {
                                 shared.generation = generation;
                                 send(events, Event::Snapshot(snap));
-                                let mut c = shared.collector.lock().await;
-                                if c.alerts_changed() {
-                                    send(events, Event::Alerts(c.alerts()));
-                                }
                             }
                         }
                         Err(e) => {
@@ -365,11 +401,32 @@ fn start_snapshot(
         .filter(|t| t.status != crate::domain::tenant::TenantStatus::Deleted)
         .map(|t| monitored(t, templates))
         .collect();
+    let frozen = shared.paused;
+    // A tick that hangs (a dead network) must not hold the collector forever.
+    let limit = (shared.interval * 5).max(Duration::from_secs(15));
     tokio::spawn(async move {
-        let mut c = collector.lock().await;
-        let r = c.tick(&db, &monitored).await;
-        drop(c);
-        let _ = itx.send(Internal::Snapshot(r, generation));
+        let work = tokio::spawn(async move {
+            let mut c = collector.lock().await;
+            c.set_frozen(frozen);
+            let r = if let Ok(r) = tokio::time::timeout(limit, c.tick(&db, &monitored)).await {
+                r
+            } else {
+                c.disconnect();
+                Err(Error::failure(format!(
+                    "the snapshot did not finish within {} s",
+                    limit.as_secs()
+                )))
+            };
+            let alerts = c.alerts_changed().then(|| c.alerts());
+            (r, alerts)
+        });
+        let (r, alerts) = work.await.unwrap_or_else(|e| {
+            (
+                Err(Error::failure(format!("the snapshot task failed: {e}"))),
+                None,
+            )
+        });
+        let _ = itx.send(Internal::Snapshot(r, generation, alerts));
     });
 }
 

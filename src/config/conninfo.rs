@@ -475,6 +475,11 @@ impl ConnParams {
     /// The driver's config. TLS is decided separately by `db::connect`.
     pub fn to_pg_config(&self, application_name: &str) -> tokio_postgres::Config {
         let mut c = tokio_postgres::Config::new();
+        // Notice a silently dropped network within about a minute, not two hours.
+        c.keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
         for (i, h) in self.hosts.iter().enumerate() {
             if h.starts_with('/') {
                 c.host_path(h);

@@ -110,7 +110,10 @@ pub async fn hold_session(conninfo: &str, kind: Hold, stop: Arc<AtomicBool>) {
                     client
                         .batch_execute("BEGIN; SELECT count(*) FROM portfolios")
                         .await?;
-                    std::future::pending::<()>().await;
+                    // Hold it until the session is ended (then the outer loop opens another).
+                    while !client.is_closed() {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                     Ok(())
                 }
             }

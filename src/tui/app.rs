@@ -7,7 +7,10 @@ use std::io::{IsTerminal, stdout};
 use std::time::Duration;
 
 use chrono::Utc;
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event as TermEvent, EventStream};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream,
+};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -69,15 +72,19 @@ pub fn drain(first: Event, rx: &mut UnboundedReceiver<Event>) -> Vec<Event> {
 
 fn enter(mouse: bool) -> Result<DefaultTerminal> {
     // Our hook runs inside ratatui's (which restores the terminal first):
-    // it only turns mouse capture off before the report is printed.
-    if mouse {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
+    // it only turns mouse capture and bracketed paste off before the report.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(stdout(), DisableBracketedPaste);
+        if mouse {
             let _ = execute!(stdout(), DisableMouseCapture);
-            previous(info);
-        }));
-    }
+        }
+        previous(info);
+    }));
     let terminal = ratatui::try_init().map_err(io_err("cannot set up the terminal"))?;
+    // Pasted text arrives as one Paste event, never as key presses that
+    // could fire bindings such as `x` or `D`.
+    execute!(stdout(), EnableBracketedPaste).map_err(io_err("cannot set up the terminal"))?;
     if mouse {
         execute!(stdout(), EnableMouseCapture).map_err(io_err("cannot enable the mouse"))?;
     }
@@ -85,6 +92,7 @@ fn enter(mouse: bool) -> Result<DefaultTerminal> {
 }
 
 fn leave(mouse: bool) {
+    let _ = execute!(stdout(), DisableBracketedPaste);
     if mouse {
         let _ = execute!(stdout(), DisableMouseCapture);
     }
@@ -98,7 +106,8 @@ fn suspend_process(terminal: &mut DefaultTerminal, mouse: bool) -> Result<()> {
         .map_err(|e| Error::failure(format!("cannot suspend: {e}")))?;
     // Resumed.
     enable_raw_mode().map_err(io_err("cannot set up the terminal"))?;
-    execute!(stdout(), EnterAlternateScreen).map_err(io_err("cannot set up the terminal"))?;
+    execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste)
+        .map_err(io_err("cannot set up the terminal"))?;
     if mouse {
         execute!(stdout(), EnableMouseCapture).map_err(io_err("cannot enable the mouse"))?;
     }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -100,12 +100,15 @@ async fn run_tool(mut cmd: tokio::process::Command, tool: &str) -> Result<()> {
 
 /// Dump the tenant's schema and write the sidecar; returns the dump path.
 async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<PathBuf> {
-    std::fs::create_dir_all(&opts.backup_dir).map_err(|e| {
-        Error::failure(format!(
-            "cannot create the backup directory {}: {e}",
-            opts.backup_dir.display()
-        ))
-    })?;
+    // Backups hold tenant data: only the owner may read them.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&opts.backup_dir)
+        .map_err(|e| {
+            Error::failure(format!(
+                "cannot create the backup directory {}: {e}",
+                opts.backup_dir.display()
+            ))
+        })?;
     let now = chrono::Utc::now();
     let stem = format!(
         "{}_{}_{}",
@@ -117,11 +120,18 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
     let sidecar = opts.backup_dir.join(format!("{stem}.json"));
     let mut cmd = tokio::process::Command::new(crate::local_cluster::find_pg_binary("pg_dump")?);
     pg_env(&mut cmd, db);
-    cmd.arg("--format=custom")
+    cmd.kill_on_drop(true)
+        .arg("--format=custom")
+        .arg("--lock-wait-timeout=30s")
         .arg(format!("--schema={}", t.schema_name))
         .arg("--file")
         .arg(&dump);
-    run_tool(cmd, "pg_dump").await.map_err(|e| {
+    let dumped =
+        match tokio::time::timeout(Duration::from_secs(900), run_tool(cmd, "pg_dump")).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::failure("pg_dump did not finish within 15 minutes")),
+        };
+    dumped.map_err(|e| {
         let _ = std::fs::remove_file(&dump);
         e.context(&format!("cannot back up tenant {}", t.domain))
     })?;
@@ -136,6 +146,11 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
         .map_err(|e| Error::failure(format!("cannot encode the backup sidecar: {e}")))?;
     std::fs::write(&sidecar, text)
         .map_err(|e| Error::failure(format!("cannot write {}: {e}", sidecar.display())))?;
+    for f in [&dump, &sidecar] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::failure(format!("cannot restrict {}: {e}", f.display())))?;
+    }
     Ok(dump)
 }
 

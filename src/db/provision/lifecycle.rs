@@ -198,7 +198,11 @@ pub async fn suspend_tenant(
         audit::write(db, &tx, &opts.actor, "suspend", Some(id), "ok", &detail, Some(ms_i32(start.elapsed())))
             .await?;
         tx.commit().await.map_err(|e| pg_error(&e, what))?;
-        terminate_sessions(&client, &t.role_name, what).await?;
+        // Committed: a session that slipped in before NOLOGIN is ended now;
+        // failing to do so does not undo the suspension.
+        if let Err(e) = terminate_sessions(&client, &t.role_name, what).await {
+            tracing::warn!(tenant = %t.domain, "suspended, but ending late sessions failed: {}", e.message);
+        }
         from_row(&row)
     })
     .await

@@ -266,11 +266,7 @@ fn progress(frame: &mut Frame, area: Rect, state: &State, w: &Wizard) {
             Span::styled("  ✓ ", th.ok),
             Span::styled(format!("{:<40}", clean_truncate(&s.name, 40)), th.text),
             Span::styled(
-                format!(
-                    "{:>8}  at {}",
-                    format_duration(took),
-                    format_duration(at)
-                ),
+                format!("{:>8}  at {}", format_duration(took), format_duration(at)),
                 th.dim,
             ),
         ]));
