@@ -348,7 +348,13 @@ rm -rf "$base"
         let pidfile = self.data_dir.join("postmaster.pid");
         loop {
             if let Ok(text) = std::fs::read_to_string(&pidfile) {
-                if text.lines().nth(7).is_some_and(|l| l.trim() == "ready") {
+                // Line 5 names the socket directory: a stale file from an
+                // earlier server (a kept data directory) does not count.
+                let lines: Vec<&str> = text.lines().collect();
+                let ours = lines
+                    .get(4)
+                    .is_some_and(|l| Path::new(l.trim()) == self.socket_dir);
+                if ours && lines.get(7).is_some_and(|l| l.trim() == "ready") {
                     return Ok(());
                 }
             }

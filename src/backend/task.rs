@@ -565,6 +565,17 @@ fn handle_request(
             | Command::TerminateSession { id, tenant, pid } => {
                 let terminate = matches!(cmd, Command::TerminateSession { .. });
                 let verb = if terminate { "terminated" } else { "cancelled" };
+                if let Err(e) = provision::ensure_writable(
+                    &opts,
+                    if terminate {
+                        "terminating a session"
+                    } else {
+                        "cancelling a statement"
+                    },
+                ) {
+                    done(id, Err(e));
+                    return;
+                }
                 let r = match tenants.iter().find(|t| t.id == tenant) {
                     None => Err(Error::not_found("that tenant is gone: nothing to do")),
                     Some(t) => {
