@@ -417,9 +417,17 @@ async fn create_in_tx(
         .map_err(|e| change_error(&e, &what, timeout))?;
     let tenant = from_row(&row)?;
     steps.step("activate");
-    tx.commit()
-        .await
-        .map_err(|e| change_error(&e, &what, timeout))?;
+    tx.commit().await.map_err(|e| {
+        if e.as_db_error().is_some() {
+            change_error(&e, &what, timeout)
+        } else {
+            // The COMMIT was sent: whether it landed is unknown to us.
+            Error::failure(format!(
+                "{what}: the connection was lost during COMMIT ({e}); the outcome is unknown: check with tenantctl show {}",
+                req.domain
+            ))
+        }
+    })?;
     steps.step("commit");
     Ok(tenant)
 }
