@@ -1128,3 +1128,43 @@ async fn changes_are_announced_to_listeners() {
         ("UPDATE", Some(TenantStatus::Suspended))
     );
 }
+
+#[tokio::test]
+async fn suspend_also_closes_the_shared_application_role_path() {
+    let (config, db) = fresh_db_init().await;
+    let app = format!("app_{}", Uuid::new_v4().simple());
+    raw(&config)
+        .await
+        .batch_execute(&format!("CREATE ROLE \"{app}\" LOGIN"))
+        .await
+        .expect("app role");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut opts = options(&config, dir.path());
+    opts.app_role = Some(app.clone());
+    let t = provision::create_tenant(&db, &opts, &req("Shared App", "shared-app.example"), &noop)
+        .await
+        .expect("create");
+    let set_role = format!("SET ROLE \"{}\"", t.role_name);
+    let c = connect_as(&db, &app).await.expect("app login");
+    c.batch_execute(&set_role)
+        .await
+        .expect("the app may act as an active tenant");
+    drop(c);
+
+    provision::suspend_tenant(&db, &opts, t.id, None)
+        .await
+        .expect("suspend");
+    let c = connect_as(&db, &app).await.expect("app login");
+    assert_denied(
+        c.batch_execute(&set_role).await,
+        "SET ROLE to a suspended tenant",
+    );
+
+    provision::resume_tenant(&db, &opts, t.id)
+        .await
+        .expect("resume");
+    let c = connect_as(&db, &app).await.expect("app login");
+    c.batch_execute(&set_role)
+        .await
+        .expect("the app may act as the tenant again");
+}

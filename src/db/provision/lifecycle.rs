@@ -180,9 +180,12 @@ pub async fn suspend_tenant(
         let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
         let t = lock_tenant(db, &tx, id, what).await?;
         refuse_state(&t, "suspend", &[TenantStatus::Active])?;
-        tx.batch_execute(&format!("ALTER ROLE {} NOLOGIN", quote_ident(&t.role_name)))
-            .await
-            .map_err(|e| pg_error(&e, what))?;
+        let mut sql = format!("ALTER ROLE {} NOLOGIN;", quote_ident(&t.role_name));
+        if let Some(app) = &opts.app_role {
+            // NOLOGIN does not stop `SET ROLE` from the shared application role.
+            let _ = write!(sql, " REVOKE {} FROM {};", quote_ident(&t.role_name), quote_ident(app));
+        }
+        tx.batch_execute(&sql).await.map_err(|e| pg_error(&e, what))?;
         let ended = terminate_sessions(&tx, &t.role_name, what).await?;
         let row = tx
             .query_one(
@@ -219,9 +222,11 @@ pub async fn resume_tenant(db: &Db, opts: &ProvisionOptions, id: Uuid) -> Result
         let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
         let t = lock_tenant(db, &tx, id, what).await?;
         refuse_state(&t, "resume", &[TenantStatus::Suspended])?;
-        tx.batch_execute(&format!("ALTER ROLE {} LOGIN", quote_ident(&t.role_name)))
-            .await
-            .map_err(|e| pg_error(&e, what))?;
+        let mut sql = format!("ALTER ROLE {} LOGIN;", quote_ident(&t.role_name));
+        if let Some(app) = &opts.app_role {
+            let _ = write!(sql, " GRANT {} TO {};", quote_ident(&t.role_name), quote_ident(app));
+        }
+        tx.batch_execute(&sql).await.map_err(|e| pg_error(&e, what))?;
         let row = tx
             .query_one(
                 &format!(
