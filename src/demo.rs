@@ -220,7 +220,7 @@ impl Demo {
                     let t = &mix[skewed_index(&mut rng, mix.len(), started.elapsed())];
                     let conninfo = tenant_conninfo(&host, &dbname, &t.role_name);
                     let session_len = Duration::from_secs(rng.random_range(2..7));
-                    db::seed::work_session(
+                    if let Err(e) = db::seed::work_session(
                         &conninfo,
                         session_len,
                         per_worker,
@@ -228,7 +228,11 @@ impl Demo {
                         &op_count,
                         rng.random(),
                     )
-                    .await;
+                    .await
+                    {
+                        tracing::debug!("demo session ended: {e}");
+                        tokio::time::sleep(per_worker).await;
+                    }
                 }
             });
         }

@@ -143,20 +143,6 @@ pub async fn work_session(
     stop: &AtomicBool,
     ops: &AtomicU64,
     seed: u64,
-) {
-    if let Err(e) = work_session_inner(conninfo, length, pace, stop, ops, seed).await {
-        tracing::debug!("demo session ended: {e}");
-        tokio::time::sleep(pace).await;
-    }
-}
-
-async fn work_session_inner(
-    conninfo: &str,
-    length: Duration,
-    pace: Duration,
-    stop: &AtomicBool,
-    ops: &AtomicU64,
-    seed: u64,
 ) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let client = connect(conninfo).await?;
