@@ -319,8 +319,12 @@ rm -rf "$base"
         } else {
             "0"
         };
-        let mut child = self
-            .command(Path::new("/bin/sh"), user)
+        let mut cmd = self.command(Path::new("/bin/sh"), user);
+        // Its own process group: a terminal's SIGINT or SIGHUP goes to the
+        // owner, which then stops the server in order; the watchdog acts
+        // only on its stdin closing.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
             .arg("-c")
             .arg(script)
             .arg("sh")
