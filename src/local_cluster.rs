@@ -240,11 +240,7 @@ impl LocalCluster {
             })?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            let last = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no output");
+            let last = crate::domain::sanitize::last_line(&err, "no output");
             return Err(Error::failure(format!(
                 "initdb failed in {}: {last}",
                 self.data_dir.display()
@@ -376,11 +372,7 @@ rm -rf "$base"
 
     fn startup_error(&self, what: &str) -> Error {
         let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let last = log
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no log output");
+        let last = crate::domain::sanitize::last_line(&log, "no log output");
         Error::failure(format!(
             "local PostgreSQL {what}: {last} (log: {})",
             self.log_path.display()

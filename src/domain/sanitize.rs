@@ -30,6 +30,16 @@ pub fn clean_truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// The last non-blank line of a tool's output or log: the line that
+/// usually says what went wrong. `fallback` when there is none.
+pub fn last_line<'a>(text: &'a str, fallback: &'a str) -> &'a str {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(fallback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +51,8 @@ mod tests {
         assert_eq!(clean("x\u{9b}31m"), "x?31m");
         assert_eq!(clean("tab\there"), "tab here");
         assert_eq!(clean_truncate("abcdef", 4), "abc…");
+        assert_eq!(last_line("a\n  b  \n\n", "none"), "b");
+        assert_eq!(last_line(" \n", "none"), "none");
     }
 
     proptest! {

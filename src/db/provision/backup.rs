@@ -87,14 +87,10 @@ async fn run_tool(mut cmd: tokio::process::Command, tool: &str) -> Result<()> {
         return Ok(());
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    let last = err
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("no output");
+    let last = crate::domain::sanitize::last_line(&err, "no output");
     Err(Error::failure(format!(
         "{tool} failed: {}",
-        crate::domain::sanitize::clean(last.trim())
+        crate::domain::sanitize::clean(last)
     )))
 }
 
