@@ -7,6 +7,7 @@
 //! `cargo bench --bench monitor` (set `MONITOR_BENCH_TENANTS=200,1000` to
 //! change the sizes).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tenantctl::backend::collector::Collector;
@@ -22,7 +23,32 @@ const BATCH: usize = 100;
 /// extrapolated linearly beyond.
 const PER_TENANT_SAMPLE: usize = 1000;
 
-fn tenant_sql(control: &str, id: Uuid, i: usize) -> (String, MonitoredTenant) {
+/// The default template's tables and indexes, shared by every tenant as the
+/// console's backend shares them.
+struct Expected {
+    tables: Arc<[String]>,
+    indexes: Arc<[String]>,
+}
+
+impl Expected {
+    fn new() -> Self {
+        Self {
+            tables: ["portfolios", "positions", "trades", "market_data"]
+                .map(String::from)
+                .into(),
+            indexes: [
+                "positions_portfolio_id_symbol_idx",
+                "trades_timestamp_idx",
+                "market_data_pkey",
+            ]
+            .map(String::from)
+            .into(),
+        }
+    }
+}
+
+fn tenant_sql(control: &str, id: Uuid, i: usize, e: &Expected) -> (String, MonitoredTenant) {
+    let (tables, indexes) = (&e.tables, &e.indexes);
     let o = object_name(&id);
     let sql = format!(
         "INSERT INTO {control}.tenants (id, name, domain, schema_name, role_name, status, template, created_by)
@@ -49,16 +75,8 @@ fn tenant_sql(control: &str, id: Uuid, i: usize) -> (String, MonitoredTenant) {
         storage_quota_bytes: None,
         template_version: 1,
         latest_template_version: None,
-        expected_tables: ["portfolios", "positions", "trades", "market_data"]
-            .map(String::from)
-            .to_vec(),
-        expected_indexes: [
-            "positions_portfolio_id_symbol_idx",
-            "trades_timestamp_idx",
-            "market_data_pkey",
-        ]
-        .map(String::from)
-        .to_vec(),
+        expected_tables: Arc::clone(tables),
+        expected_indexes: Arc::clone(indexes),
         created_at: None,
     };
     (sql, t)
@@ -68,11 +86,12 @@ async fn create_tenants(db: &Db, list: &mut Vec<MonitoredTenant>, upto: usize) -
     let start = Instant::now();
     let client = db.client().await.expect("client");
     let control = db.q_schema();
+    let expected = Expected::new();
     while list.len() < upto {
         let mut sql = String::from("BEGIN;");
         for _ in 0..BATCH.min(upto - list.len()) {
             let i = list.len();
-            let (s, t) = tenant_sql(&control, Uuid::new_v4(), i);
+            let (s, t) = tenant_sql(&control, Uuid::new_v4(), i, &expected);
             sql.push_str(&s);
             list.push(t);
         }

@@ -10,6 +10,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::error::{Error, Result};
 
+/// Lines the log writer queues before it drops (it never blocks the caller).
+const LOG_QUEUE_LINES: usize = 4096;
+
 /// The default log file.
 pub fn default_log_file() -> PathBuf {
     crate::config::state_dir().join("tenantctl.log")
@@ -34,7 +37,12 @@ pub fn init(path: Option<&Path>, level: Option<&str>) -> Result<WorkerGuard> {
         .append(true)
         .open(&path)
         .map_err(|e| Error::failure(format!("cannot open the log file {}: {e}", path.display())))?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+    // The default queue preallocates 128,000 lines (4 MiB); a console logs
+    // a few lines a minute, and a burst beyond this is dropped, not waited on.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(true)
+        .finish(file);
     let filter = EnvFilter::try_new(level.unwrap_or("info")).map_err(|e| {
         Error::invalid(format!(
             "invalid log level \"{}\": {e}",

@@ -926,7 +926,7 @@ async fn update_changes_row_and_role_together() {
     assert_eq!(u.connection_limit, 9);
     assert_eq!(u.statement_timeout, Some(5000));
     assert_eq!(u.storage_quota_bytes, Some(2048));
-    assert_eq!(u.settings["tier"], "silver");
+    assert_eq!(u.settings.value()["tier"], "silver");
     let row = db
         .client()
         .await

@@ -338,7 +338,7 @@ fn hostile_strings_render_harmlessly() {
     list[0].name = "\u{1b}[2J\u{1b}]0;pwned\u{7}evil\u{9b}31m".into();
     list[0].domain = "evil.example".into();
     list[1].created_by = "x\u{1b}[31m".into();
-    ev(&mut s, Event::Tenants(list));
+    ev(&mut s, Event::Tenants(Arc::new(list)));
     ev(&mut s, Event::Notice("bad \u{1b}[2J notice".into()));
     for _pane in 0..4 {
         for (w, h) in [(80, 24), (160, 48)] {
@@ -358,7 +358,7 @@ fn hostile_strings_render_harmlessly() {
     let mut s = st(5);
     let mut list = sample::tenants(5);
     list[0].name = "\u{1b}[2Jevil".into();
-    ev(&mut s, Event::Tenants(list));
+    ev(&mut s, Event::Tenants(Arc::new(list)));
     update(&mut s, Action::Top);
     update(&mut s, Action::Open);
     let mut d = sample::detail(0);

@@ -690,7 +690,7 @@ fn reconnect_keeps_the_users_place() {
         },
     );
     assert!(matches!(cmd, Some(Command::LoadDetail { .. })), "{cmd:?}");
-    ev(&mut s, Event::Tenants(sample::tenants(30)));
+    ev(&mut s, Event::Tenants(Arc::new(sample::tenants(30))));
     assert_eq!(s.pane, Pane::Detail);
     assert_eq!(s.detail.as_ref().map(|d| d.tab), Some(DetailTab::Tables));
     assert_eq!(s.list.selected, id);
@@ -725,7 +725,7 @@ fn changes_from_elsewhere_are_applied_and_coalesced() {
     let mut list = sample::tenants(10);
     list[1].status = TenantStatus::Suspended;
     list.push(sample::tenants(11).pop().expect("t"));
-    ev(&mut s, Event::Tenants(list));
+    ev(&mut s, Event::Tenants(Arc::new(list)));
     assert_eq!(s.tenants.len(), 11);
     assert_eq!(
         s.tenant(sample::id(1)).map(|t| t.status),

@@ -308,7 +308,7 @@ impl Collector {
         self.connected_once = true;
         self.ticks += 1;
         let limit = self.monitoring.query_timeout.0 + Duration::from_secs(1);
-        let schemas: Vec<String> = tenants.iter().map(|t| t.schema_name.clone()).collect();
+        let schemas: Vec<&str> = tenants.iter().map(|t| t.schema_name.as_str()).collect();
 
         // pg_stat_statements: detect now and then, and after it vanished.
         if self.statements.is_none() || self.ticks % DETECT_EVERY == 1 {

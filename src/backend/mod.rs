@@ -110,8 +110,9 @@ pub enum Event {
     },
     /// The connection is lost; the next attempt is in `retry_in`.
     Disconnected { error: String, retry_in: Duration },
-    /// The full tenant list (sent on connect, on notification, on request).
-    Tenants(Vec<Tenant>),
+    /// The full tenant list (sent on connect, on notification, on request),
+    /// shared with the backend rather than copied.
+    Tenants(Arc<Vec<Tenant>>),
     /// Another console or the CLI changed a tenant.
     TenantChanged { tenant: Uuid },
     /// A fast-tick snapshot.

@@ -568,7 +568,13 @@ mod tests {
         let (idle, busy) = (Uuid::from_u128(1), Uuid::from_u128(2));
         s.tenant_mut(idle, 0);
         s.tenant_mut(busy, 0);
-        let busy_value = |i: i64| if i < 3 { f64::from(i32::try_from(i).unwrap_or(0)) } else { 9.0 };
+        let busy_value = |i: i64| {
+            if i < 3 {
+                f64::from(i32::try_from(i).unwrap_or(0))
+            } else {
+                9.0
+            }
+        };
         for i in 0..3 {
             let b = busy_value(i);
             s.push(

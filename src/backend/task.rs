@@ -237,7 +237,9 @@ async fn session(
             }
         };
     let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
+    let expected = expectations(&templates);
     let mut tenants: Arc<Vec<Tenant>> = Arc::new(Vec::new());
+    let mut monitored: Arc<Vec<MonitoredTenant>> = Arc::new(Vec::new());
     reload_tenants(db, &itx);
     let mut notifications = match db::notify::listen(db).await {
         Ok(rx) => Some(rx),
@@ -268,7 +270,7 @@ async fn session(
                     Command::RefreshNow => {
                         if !in_flight && tenants_loaded {
                             in_flight = true;
-                            start_snapshot(db, shared, &tenants, &templates, &itx);
+                            start_snapshot(db, shared, &monitored, &itx);
                         }
                     }
                     Command::SetInterval(d) => {
@@ -292,7 +294,7 @@ async fn session(
             }
             _ = ticker.tick(), if !in_flight && tenants_loaded => {
                 in_flight = true;
-                start_snapshot(db, shared, &tenants, &templates, &itx);
+                start_snapshot(db, shared, &monitored, &itx);
             }
             note = recv_opt(&mut notifications) => match note {
                 Some(change) => {
@@ -318,7 +320,8 @@ async fn session(
                     }
                     tenants_loaded = true;
                     tenants = Arc::new(list);
-                    send(events, Event::Tenants(tenants.as_ref().clone()));
+                    monitored = monitored_list(&tenants, &expected);
+                    send(events, Event::Tenants(Arc::clone(&tenants)));
                 }
                 Some(Internal::Tenants(Err(e))) => {
                     reload_pending = false;
@@ -388,19 +391,14 @@ fn reload_tenants(db: &Db, itx: &mpsc::UnboundedSender<Internal>) {
 fn start_snapshot(
     db: &Db,
     shared: &mut Shared,
-    tenants: &Arc<Vec<Tenant>>,
-    templates: &BTreeMap<String, Template>,
+    monitored: &Arc<Vec<MonitoredTenant>>,
     itx: &mpsc::UnboundedSender<Internal>,
 ) {
     let db = db.clone();
     let itx = itx.clone();
     let collector = shared.collector.clone();
     let generation = shared.generation + 1;
-    let monitored: Vec<MonitoredTenant> = tenants
-        .iter()
-        .filter(|t| t.status != crate::domain::tenant::TenantStatus::Deleted)
-        .map(|t| monitored(t, templates))
-        .collect();
+    let monitored = Arc::clone(monitored);
     let frozen = shared.paused;
     // A tick that hangs (a dead network) must not hold the collector forever.
     let limit = (shared.interval * 5).max(Duration::from_secs(15));
@@ -430,16 +428,53 @@ fn start_snapshot(
     });
 }
 
+/// What a template's tenants should have, built once and shared by them all.
+#[derive(Debug, Clone)]
+struct Expectations {
+    version: i32,
+    tables: Arc<[String]>,
+    indexes: Arc<[String]>,
+}
+
+fn expectations(templates: &BTreeMap<String, Template>) -> BTreeMap<String, Expectations> {
+    templates
+        .iter()
+        .map(|(name, tpl)| {
+            let e = Expectations {
+                version: tpl.version,
+                tables: tpl.table_names().iter().map(|s| (*s).to_string()).collect(),
+                indexes: tpl.expected_index_names().into(),
+            };
+            (name.clone(), e)
+        })
+        .collect()
+}
+
 /// What the collector needs of a tenant, with its template's expectations
 /// so drift and "template version behind" can be judged.
-pub fn monitored(t: &Tenant, templates: &BTreeMap<String, Template>) -> MonitoredTenant {
+fn monitored(t: &Tenant, expected: &BTreeMap<String, Expectations>) -> MonitoredTenant {
     let mut m = MonitoredTenant::from(t);
-    if let Some(tpl) = templates.get(&t.template) {
-        m.latest_template_version = Some(tpl.version);
-        m.expected_tables = tpl.table_names().iter().map(|s| (*s).to_string()).collect();
-        m.expected_indexes = tpl.expected_index_names();
+    if let Some(e) = expected.get(&t.template) {
+        m.latest_template_version = Some(e.version);
+        m.expected_tables = Arc::clone(&e.tables);
+        m.expected_indexes = Arc::clone(&e.indexes);
     }
     m
+}
+
+/// The tenants the collector watches (tombstones left out), rebuilt only
+/// when the tenant list changes and shared with every tick.
+fn monitored_list(
+    tenants: &[Tenant],
+    expected: &BTreeMap<String, Expectations>,
+) -> Arc<Vec<MonitoredTenant>> {
+    Arc::new(
+        tenants
+            .iter()
+            .filter(|t| t.status != crate::domain::tenant::TenantStatus::Deleted)
+            .map(|t| monitored(t, expected))
+            .collect(),
+    )
 }
 
 fn handle_request(
@@ -543,7 +578,8 @@ fn handle_request(
                     template::load(&opts.template_dir, &t.template)
                         .map(|tpl| BTreeMap::from([(tpl.name.clone(), tpl)]))
                         .unwrap_or_default();
-                match db::detail::tenant_detail(&db, &monitored(t, &templates)).await {
+                let expected = expectations(&templates);
+                match db::detail::tenant_detail(&db, &monitored(t, &expected)).await {
                     Ok(d) => send(&ev, Event::Detail(Arc::new(d))),
                     Err(e) => send(
                         &ev,

@@ -160,14 +160,18 @@ pub async fn tenant_detail(db: &Db, tenant: &MonitoredTenant) -> Result<TenantDe
     let expected: Vec<String> = tenant
         .expected_tables
         .iter()
-        .chain(&tenant.expected_indexes)
+        .chain(tenant.expected_indexes.iter())
         .cloned()
         .collect();
     let drift = if expected.is_empty() {
         Vec::new()
     } else {
-        let schemas = vec![tenant.schema_name.clone(); expected.len()];
-        metrics::drift(tx, &schemas, &expected)
+        let schemas = [tenant.schema_name.as_str()];
+        let group = metrics::DriftGroup {
+            schemas: &schemas,
+            names: &expected,
+        };
+        metrics::drift(tx, &[group])
             .await?
             .into_iter()
             .flat_map(|(_, names)| names)

@@ -111,7 +111,7 @@ pub async fn prepare_session(client: &Client, query_timeout_ms: u128) -> Result<
 
 /// Approximate size per schema from `pg_class.relpages` (heap, its TOAST
 /// table, indexes). Reads only the catalog: ~0.1 s for 30k relations.
-pub async fn approx_sizes(client: &Client, schemas: &[String]) -> Result<Sample<SizeRow>> {
+pub async fn approx_sizes(client: &Client, schemas: &[&str]) -> Result<Sample<SizeRow>> {
     let rows = client
         .query(
             "SELECT now(), n.nspname::text,
@@ -146,7 +146,7 @@ pub async fn approx_sizes(client: &Client, schemas: &[String]) -> Result<Sample<
 /// schemas' relations.
 pub async fn table_counters(
     client: &Client,
-    schemas: &[String],
+    schemas: &[&str],
 ) -> Result<Sample<(String, TableCounters)>> {
     let rows = client
         .query(
@@ -358,30 +358,50 @@ pub async fn database_size(client: &Client) -> Result<u64> {
     Ok(to_u64(r.get(0)))
 }
 
+/// Schemas that should all hold the same objects (the tenants of one template).
+#[derive(Debug, Clone, Copy)]
+pub struct DriftGroup<'a> {
+    pub schemas: &'a [&'a str],
+    /// Tables and indexes each of those schemas should have.
+    pub names: &'a [String],
+}
+
 /// Template objects missing per schema: `(schema, missing names)` for
-/// existing schemas with at least one missing. Set-based: the expected
-/// (schema, name) pairs EXCEPT the relations of those schemas (one hashed
-/// pass over their pg_class rows; no per-pair nested loop, whatever the
-/// planner guesses for `unnest`).
+/// existing schemas with at least one missing. Set-based: each group's
+/// schemas and names travel once and are paired on the server, then the
+/// expected (schema, name) pairs EXCEPT the relations of those schemas (one
+/// hashed pass over their pg_class rows; no per-pair nested loop, whatever
+/// the planner guesses for `unnest`).
 pub async fn drift(
     client: &impl GenericClient,
-    schemas: &[String],
-    names: &[String],
+    groups: &[DriftGroup<'_>],
 ) -> Result<Vec<(String, Vec<String>)>> {
-    let mut distinct: Vec<&String> = schemas.iter().collect();
-    distinct.sort_unstable();
-    distinct.dedup();
+    let (mut schemas, mut schema_group) = (Vec::<&str>::new(), Vec::<i32>::new());
+    let (mut names, mut name_group) = (Vec::<&str>::new(), Vec::<i32>::new());
+    for (g, group) in (0i32..).zip(groups) {
+        schemas.extend_from_slice(group.schemas);
+        schema_group.extend(std::iter::repeat_n(g, group.schemas.len()));
+        names.extend(group.names.iter().map(String::as_str));
+        name_group.extend(std::iter::repeat_n(g, group.names.len()));
+    }
+    if schemas.is_empty() || names.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = client
         .query(
             "WITH here AS (
-                 SELECT n.oid, n.nspname::text AS s FROM pg_namespace n WHERE n.nspname = ANY($3))
+                 SELECT n.oid, n.nspname::text AS s FROM pg_namespace n WHERE n.nspname = ANY($1)),
+             want AS (
+                 SELECT s.s, n.name
+                 FROM unnest($1::text[], $2::int4[]) AS s(s, g)
+                 JOIN unnest($3::text[], $4::int4[]) AS n(name, g) USING (g))
              SELECT m.s, array_agg(m.name ORDER BY m.name)
-             FROM (SELECT e.s, e.name FROM unnest($1::text[], $2::text[]) AS e(s, name)
+             FROM (SELECT s, name FROM want
                    EXCEPT
                    SELECT h.s, c.relname::text FROM pg_class c JOIN here h ON h.oid = c.relnamespace) m
              WHERE m.s IN (SELECT s FROM here)
              GROUP BY m.s",
-            &[&schemas, &names, &distinct],
+            &[&schemas, &schema_group, &names, &name_group],
         )
         .await
         .map_err(|e| pg_error(&e, "cannot check schema drift"))?;
@@ -453,8 +473,8 @@ pub async fn monitored_tenants(db: &Db) -> Result<Vec<MonitoredTenant>> {
                 storage_quota_bytes: r.get::<_, Option<i64>>(7).map(to_u64),
                 template_version: r.get(8),
                 latest_template_version: None,
-                expected_tables: Vec::new(),
-                expected_indexes: Vec::new(),
+                expected_tables: std::sync::Arc::from([]),
+                expected_indexes: std::sync::Arc::from([]),
                 created_at: Some(r.get(9)),
             })
         })

@@ -29,7 +29,7 @@ pub fn from_row(r: &Row) -> Result<Tenant> {
         status: TenantStatus::parse(&status)?,
         template: r.get("template"),
         template_version: r.get("template_version"),
-        settings: r.get("settings"),
+        settings: r.get::<_, serde_json::Value>("settings").into(),
         connection_limit: r.get("connection_limit"),
         statement_timeout: timeout.and_then(|t| u64::try_from(t).ok()),
         storage_quota_bytes: quota.and_then(|q| u64::try_from(q).ok()),

@@ -177,8 +177,8 @@ mod tests {
             storage_quota_bytes: Some(1000),
             template_version: 1,
             latest_template_version: Some(1),
-            expected_tables: vec![],
-            expected_indexes: vec![],
+            expected_tables: std::sync::Arc::from([]),
+            expected_indexes: std::sync::Arc::from([]),
             created_at: None,
         }
     }

@@ -3,6 +3,7 @@
 //! collector (`backend`) fills these; the console and `top` only read them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -197,10 +198,11 @@ pub struct MonitoredTenant {
     pub template_version: i32,
     /// The template's current version, when known; behind it costs health.
     pub latest_template_version: Option<i32>,
-    /// Tables the template creates; one missing is schema drift.
-    pub expected_tables: Vec<String>,
+    /// Tables the template creates; one missing is schema drift. Shared by
+    /// every tenant of the template.
+    pub expected_tables: Arc<[String]>,
     /// Indexes the template creates; one missing is schema drift.
-    pub expected_indexes: Vec<String>,
+    pub expected_indexes: Arc<[String]>,
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -217,8 +219,8 @@ impl From<&crate::domain::tenant::Tenant> for MonitoredTenant {
             storage_quota_bytes: t.storage_quota_bytes,
             template_version: t.template_version,
             latest_template_version: None,
-            expected_tables: Vec::new(),
-            expected_indexes: Vec::new(),
+            expected_tables: Arc::from([]),
+            expected_indexes: Arc::from([]),
             created_at: Some(t.created_at),
         }
     }

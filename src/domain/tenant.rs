@@ -47,6 +47,55 @@ impl std::fmt::Display for TenantStatus {
     }
 }
 
+/// A tenant's settings object, held as its compact JSON text: a list of
+/// thousands of tenants keeps one small string each, not a tree of maps.
+/// It serializes as the JSON value itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settings(Box<str>);
+
+impl Settings {
+    /// The settings as a JSON value.
+    pub fn value(&self) -> serde_json::Value {
+        // The text was written from a value, so it parses; an empty default
+        // reads as an empty object.
+        serde_json::from_str(&self.0).unwrap_or_else(|_| serde_json::json!({}))
+    }
+
+    pub fn as_str(&self) -> &str {
+        if self.0.is_empty() { "{}" } else { &self.0 }
+    }
+}
+
+impl From<&serde_json::Value> for Settings {
+    fn from(v: &serde_json::Value) -> Self {
+        Self(v.to_string().into_boxed_str())
+    }
+}
+
+impl From<serde_json::Value> for Settings {
+    fn from(v: serde_json::Value) -> Self {
+        Self::from(&v)
+    }
+}
+
+impl std::fmt::Display for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Settings {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Settings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        serde_json::Value::deserialize(d).map(Self::from)
+    }
+}
+
 /// One row of `tenants`. JSON field names follow DESIGN.md §3.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
@@ -58,7 +107,7 @@ pub struct Tenant {
     pub status: TenantStatus,
     pub template: String,
     pub template_version: i32,
-    pub settings: serde_json::Value,
+    pub settings: Settings,
     /// -1 means no limit.
     pub connection_limit: i32,
     /// Milliseconds; `None` means the server default.

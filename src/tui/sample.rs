@@ -81,7 +81,8 @@ pub fn tenants(n: usize) -> Vec<Tenant> {
                 status,
                 template: "default".into(),
                 template_version: if i % 5 == 0 { 1 } else { 2 },
-                settings: serde_json::json!({"tier": if i % 3 == 0 { "gold" } else { "standard" }}),
+                settings: serde_json::json!({"tier": if i % 3 == 0 { "gold" } else { "standard" }})
+                    .into(),
                 connection_limit: 20,
                 statement_timeout: Some(30_000),
                 storage_quota_bytes: Some(10 * 1024 * 1024 * 1024),
@@ -299,7 +300,7 @@ pub fn state(n: usize, theme: ThemeName) -> State {
             server_version: "16.4".into(),
             read_only: false,
         },
-        Event::Tenants(tenants(n)),
+        Event::Tenants(Arc::new(tenants(n))),
         Event::Snapshot(Arc::new(snapshot(n, 1))),
         Event::Alerts(alerts()),
     ] {

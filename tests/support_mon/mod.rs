@@ -3,6 +3,7 @@
 //! connected as a tenant's role.
 #![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tenantctl::config::{Dur, MonitoringConfig, Thresholds};
@@ -67,8 +68,8 @@ pub async fn create_tenant_with(
         storage_quota_bytes: quota.and_then(|q| u64::try_from(q).ok()),
         template_version: 1,
         latest_template_version: None,
-        expected_tables: vec!["trades".into(), "positions".into()],
-        expected_indexes: vec!["trades_timestamp".into()],
+        expected_tables: Arc::from(["trades".to_string(), "positions".to_string()]),
+        expected_indexes: Arc::from(["trades_timestamp".to_string()]),
         created_at: None,
     }
 }

@@ -3,6 +3,7 @@
 //! activity history read on the first tick.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
@@ -123,20 +124,37 @@ impl Collector {
     }
 
     pub(super) async fn check_drift(&mut self, present: &[&MonitoredTenant]) -> Result<()> {
-        let mut schemas = Vec::new();
-        let mut names = Vec::new();
+        // Tenants sharing a template share its expectations (one `Arc`):
+        // group by them, so each list of names is built and sent once.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut groups: Vec<(&MonitoredTenant, Vec<&str>)> = Vec::new();
+        let mut group_of: HashMap<(usize, usize), usize> = HashMap::new();
         for t in present {
-            for n in t.expected_tables.iter().chain(&t.expected_indexes) {
-                schemas.push(t.schema_name.clone());
-                names.push(n.clone());
-            }
             std::hash::Hash::hash(&t.id, &mut hasher);
-            std::hash::Hash::hash(&t.expected_tables, &mut hasher);
-            std::hash::Hash::hash(&t.expected_indexes, &mut hasher);
+            // By address: a template's lists are built once per tenant list.
+            std::hash::Hash::hash(
+                &Arc::as_ptr(&t.expected_tables).cast::<()>().addr(),
+                &mut hasher,
+            );
+            std::hash::Hash::hash(
+                &Arc::as_ptr(&t.expected_indexes).cast::<()>().addr(),
+                &mut hasher,
+            );
+            if t.expected_tables.is_empty() && t.expected_indexes.is_empty() {
+                continue;
+            }
+            let key = (
+                Arc::as_ptr(&t.expected_tables).cast::<()>().addr(),
+                Arc::as_ptr(&t.expected_indexes).cast::<()>().addr(),
+            );
+            let g = *group_of.entry(key).or_insert_with(|| {
+                groups.push((t, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(&t.schema_name);
         }
         let key = std::hash::Hasher::finish(&hasher);
-        if schemas.is_empty() {
+        if groups.is_empty() {
             self.drift.clear();
             return Ok(());
         }
@@ -146,7 +164,22 @@ impl Collector {
         let Some(lane) = self.lanes[0].as_ref().or(self.lanes[1].as_ref()) else {
             return Err(Error::failure("no monitoring connection"));
         };
-        let missing = q::drift(&lane.client, &schemas, &names).await?;
+        let names: Vec<Vec<String>> = groups
+            .iter()
+            .map(|(t, _)| {
+                t.expected_tables
+                    .iter()
+                    .chain(t.expected_indexes.iter())
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        let query_groups: Vec<q::DriftGroup<'_>> = groups
+            .iter()
+            .zip(&names)
+            .map(|((_, schemas), names)| q::DriftGroup { schemas, names })
+            .collect();
+        let missing = q::drift(&lane.client, &query_groups).await?;
         let by_schema: HashMap<&str, Uuid> = present
             .iter()
             .map(|t| (t.schema_name.as_str(), t.id))

@@ -394,7 +394,7 @@ async fn restore_inner(
             .batch_execute("BEGIN")
             .await
             .map_err(|e| pg_error(&e, &what))?;
-        let settings = &t.settings;
+        let settings = &t.settings.value();
         let timeout_ms = t.statement_timeout.and_then(|v| i64::try_from(v).ok());
         let quota = t.storage_quota_bytes.and_then(|v| i64::try_from(v).ok());
         let row = client

@@ -275,7 +275,8 @@ pub struct State {
     pub interval: Duration,
     /// Paused: the view keeps the snapshot it had.
     pub paused: bool,
-    pub tenants: Vec<Tenant>,
+    /// The backend's list, shared (copied only when the console changes it).
+    pub tenants: Arc<Vec<Tenant>>,
     pub keys: Vec<SearchKey>,
     pub by_id: HashMap<Uuid, usize>,
     /// The snapshot on screen.
@@ -343,7 +344,7 @@ impl State {
                 .0
                 .clamp(MIN_INTERVAL, MAX_INTERVAL),
             paused: false,
-            tenants: Vec::new(),
+            tenants: Arc::default(),
             keys: Vec::new(),
             by_id: HashMap::new(),
             view: None,

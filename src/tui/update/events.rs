@@ -3,6 +3,7 @@
 //! user's place (selected tenant, pane, filter, sort).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::backend::{Command, Event};
 use crate::domain::sanitize::clean;
@@ -231,7 +232,7 @@ pub(super) fn apply(state: &mut State, ev: Event) -> Option<Command> {
 }
 
 /// Replace the tenant list, keeping the selection where it can.
-pub(crate) fn set_tenants(state: &mut State, list: Vec<Tenant>) {
+pub(crate) fn set_tenants(state: &mut State, list: Arc<Vec<Tenant>>) {
     state.tenants_loading = false;
     state.keys = list.iter().map(SearchKey::of).collect();
     state.by_id = list
@@ -256,11 +257,13 @@ pub(crate) fn set_tenants(state: &mut State, list: Vec<Tenant>) {
 fn upsert(state: &mut State, t: Tenant) {
     if let Some(&i) = state.by_id.get(&t.id) {
         state.keys[i] = SearchKey::of(&t);
-        state.tenants[i] = t;
+        // Copies the list only while the backend still shares it; the next
+        // list from the backend replaces it anyway.
+        Arc::make_mut(&mut state.tenants)[i] = t;
     } else {
         state.by_id.insert(t.id, state.tenants.len());
         state.keys.push(SearchKey::of(&t));
-        state.tenants.push(t);
+        Arc::make_mut(&mut state.tenants).push(t);
     }
     recompute_list(state);
 }
@@ -274,7 +277,7 @@ fn switch_cluster_data(state: &mut State, cluster: &str) {
         .find(|(n, _)| n == cluster)
         .is_some_and(|(_, ro)| *ro);
     state.config_read_only = state.read_only_flag || ro;
-    state.tenants.clear();
+    state.tenants = Arc::default();
     state.keys.clear();
     state.by_id.clear();
     state.view = None;
