@@ -32,7 +32,7 @@ use crate::db::metrics::{
 use crate::domain::alerts::{AlertBook, Condition, TICK_KINDS, kind, tenant_conditions};
 use crate::domain::health;
 use crate::domain::metrics::{
-    Alert, ClusterTotals, History, MonitoredTenant, Severity, Snapshot, TenantMetrics,
+    Alert, ClusterTotals, History, MonitoredTenant, Severity, Snapshot, TenantMap, TenantMetrics,
 };
 use crate::error::{Error, Result};
 
@@ -478,7 +478,7 @@ impl Collector {
             statements_available,
             now_ms,
         };
-        let mut out: HashMap<Uuid, TenantMetrics> = HashMap::with_capacity(present.len());
+        let mut out: Vec<TenantMetrics> = Vec::with_capacity(present.len());
         let mut conditions: Vec<Condition> = Vec::new();
         for t in &present {
             let prev = self.last.tenants.get(&t.id);
@@ -487,8 +487,9 @@ impl Collector {
             m.drift = self.drift.get(&t.id).cloned().unwrap_or_default();
             m.health = health::score(t, &m, &self.thresholds, now);
             conditions.extend(tenant_conditions(t, &m, &self.thresholds));
-            out.insert(t.id, m);
+            out.push(m);
         }
+        let out = TenantMap::from(out);
 
         let cluster = self.cluster_totals(totals.as_ref());
         if cluster.max_connections > 0
@@ -526,6 +527,14 @@ impl Collector {
             },
             cluster_point,
         );
+        if self.ticks % SLOW_EVERY == 1 {
+            tracing::debug!(
+                tenants = self.store.tenant_count(),
+                rings = self.store.rings_held(),
+                bytes = self.store.bytes_total(),
+                "history store"
+            );
+        }
 
         if self.monitoring.record_usage {
             match self.roll_usage(db, now_ms, &present).await {

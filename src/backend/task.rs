@@ -468,13 +468,14 @@ fn monitored_list(
     tenants: &[Tenant],
     expected: &BTreeMap<String, Expectations>,
 ) -> Arc<Vec<MonitoredTenant>> {
-    Arc::new(
+    let mut list = Vec::with_capacity(tenants.len());
+    list.extend(
         tenants
             .iter()
             .filter(|t| t.status != crate::domain::tenant::TenantStatus::Deleted)
-            .map(|t| monitored(t, expected))
-            .collect(),
-    )
+            .map(|t| monitored(t, expected)),
+    );
+    Arc::new(list)
 }
 
 fn handle_request(

@@ -6,7 +6,6 @@
     clippy::cast_sign_loss
 )] // reason: small synthetic numbers
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use crate::config::{Config, ThemeName};
 use crate::domain::audit::AuditEntry;
 use crate::domain::metrics::{
     Alert, ClusterTotals, Health, HealthReason, History, HistoryPoint, SessionDetail, Severity,
-    Snapshot, StatementDetail, TableDetail, TenantDetail, TenantMetrics,
+    Snapshot, StatementDetail, TableDetail, TenantDetail, TenantMap, TenantMetrics,
 };
 use crate::domain::tenant::{Tenant, TenantStatus, object_name};
 use crate::tui::Action;
@@ -144,8 +143,7 @@ pub fn metrics(i: usize, generation: u64) -> TenantMetrics {
 
 /// A snapshot of `n` tenants.
 pub fn snapshot(n: usize, generation: u64) -> Snapshot {
-    let tenants: HashMap<Uuid, TenantMetrics> =
-        (0..n).map(|i| (id(i), metrics(i, generation))).collect();
+    let tenants: TenantMap = (0..n).map(|i| metrics(i, generation)).collect();
     Snapshot {
         generation,
         taken_at: t0() + chrono::TimeDelta::seconds(2 * generation as i64),

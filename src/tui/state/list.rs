@@ -4,11 +4,10 @@
 //! sort change — never per frame.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use crate::domain::metrics::TenantMetrics;
+use crate::domain::metrics::{TenantMap, TenantMetrics};
 use crate::domain::tenant::Tenant;
 
 /// A column of the tenant list.
@@ -225,7 +224,7 @@ impl ListState {
         &mut self,
         tenants: &[Tenant],
         keys: &[SearchKey],
-        metrics: Option<&HashMap<Uuid, TenantMetrics>>,
+        metrics: Option<&TenantMap>,
         page: usize,
     ) {
         let m = |t: &Tenant| metrics.and_then(|m| m.get(&t.id));
