@@ -773,6 +773,26 @@ fn quit_and_ctrl_z() {
 }
 
 #[test]
+fn q_closes_help_and_ctrl_c_quits_from_anywhere() {
+    let mut s = st(1);
+    update(&mut s, Action::Help);
+    assert!(matches!(s.modal, Some(Modal::Help { .. })));
+    update(&mut s, Action::Quit);
+    assert!(s.modal.is_none() && !s.quit, "q closes the help overlay");
+    update(&mut s, Action::Help);
+    update(&mut s, Action::Interrupt);
+    assert!(s.quit, "Ctrl-C quits from the help overlay");
+
+    let mut s = st(1);
+    update(&mut s, Action::New);
+    assert!(matches!(s.modal, Some(Modal::Wizard(_))));
+    update(&mut s, Action::Text(TextKey::Char('q')));
+    assert!(!s.quit, "q is text in a field");
+    update(&mut s, Action::Interrupt);
+    assert!(s.quit, "Ctrl-C quits from a text field");
+}
+
+#[test]
 fn queued_snapshots_are_coalesced() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for g in 2..6 {

@@ -104,8 +104,10 @@ pub enum Action {
     Slower,
     /// `r`: take a snapshot now.
     Refresh,
-    /// `q`: quit (Ctrl-C too).
+    /// `q`: quit; in the help overlay it closes the overlay.
     Quit,
+    /// Ctrl-C: quit from anywhere, text fields and overlays included.
+    Interrupt,
     /// Ctrl-Z: suspend the process; the loop restores the terminal first.
     SuspendProcess,
     /// The process was resumed after Ctrl-Z; redraw everything.

@@ -443,7 +443,7 @@ impl Keymap {
         let key = Key::from_event(ev);
         if key.ctrl {
             match key.code {
-                KeyCode::Char('c') => return Some(Action::Quit),
+                KeyCode::Char('c') => return Some(Action::Interrupt),
                 KeyCode::Char('z') => return Some(Action::SuspendProcess),
                 _ => {}
             }
@@ -558,7 +558,7 @@ mod tests {
         ));
         assert!(matches!(
             km.key(n, &press(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-            Some(Action::Quit)
+            Some(Action::Interrupt)
         ));
         assert!(matches!(
             km.key(n, &press(KeyCode::Char('z'), KeyModifiers::CONTROL)),

@@ -18,8 +18,9 @@ use crate::tui::state::{
 use super::{command, refused, say};
 
 pub(super) fn modal(state: &mut State, action: Action) -> Option<Command> {
-    if matches!(action, Action::Quit) && !matches!(state.modal, Some(Modal::Help { .. })) {
-        // Ctrl-C from a text field.
+    let in_help = matches!(state.modal, Some(Modal::Help { .. }));
+    if matches!(action, Action::Interrupt) || (matches!(action, Action::Quit) && !in_help) {
+        // Ctrl-C anywhere; `q` outside the help overlay.
         state.quit = true;
         return None;
     }
@@ -43,11 +44,8 @@ pub(super) fn modal(state: &mut State, action: Action) -> Option<Command> {
 fn help(state: &mut State, scroll: usize, action: &Action) {
     let rows = state.keymap.help_rows().len() + 12;
     let scroll = match action {
-        Action::Help | Action::Back => return,
-        Action::Quit => {
-            state.quit = true;
-            return;
-        }
+        // `q` closes the overlay, as in a pager; Ctrl-C never reaches here.
+        Action::Help | Action::Back | Action::Quit => return,
         Action::Down => (scroll + 1).min(rows),
         Action::Up => scroll.saturating_sub(1),
         Action::PageDown => (scroll + 10).min(rows),

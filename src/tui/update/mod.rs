@@ -120,7 +120,7 @@ pub(crate) fn refused(state: &mut State) -> bool {
 /// Keys with no modal open.
 fn normal(state: &mut State, action: Action) -> Option<Command> {
     match action {
-        Action::Quit => {
+        Action::Quit | Action::Interrupt => {
             state.quit = true;
             None
         }
