@@ -7,105 +7,22 @@
 //! `cargo bench --bench monitor` (set `MONITOR_BENCH_TENANTS=200,1000` to
 //! change the sizes).
 
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use tenantctl::backend::collector::Collector;
 use tenantctl::config::{Config, Dur, MonitoringConfig, Thresholds};
 use tenantctl::db::Db;
 use tenantctl::domain::metrics::MonitoredTenant;
-use tenantctl::domain::tenant::{TenantStatus, object_name};
 use tenantctl::local_cluster::LocalCluster;
 use uuid::Uuid;
 
-const BATCH: usize = 100;
+use support::create_tenants;
+
 /// The per-tenant approach is timed on at most this many tenants and
 /// extrapolated linearly beyond.
 const PER_TENANT_SAMPLE: usize = 1000;
-
-/// The default template's tables and indexes, shared by every tenant as the
-/// console's backend shares them.
-struct Expected {
-    tables: Arc<[String]>,
-    indexes: Arc<[String]>,
-}
-
-impl Expected {
-    fn new() -> Self {
-        Self {
-            tables: ["portfolios", "positions", "trades", "market_data"]
-                .map(String::from)
-                .into(),
-            indexes: [
-                "positions_portfolio_id_symbol_idx",
-                "trades_timestamp_idx",
-                "market_data_pkey",
-            ]
-            .map(String::from)
-            .into(),
-        }
-    }
-}
-
-fn tenant_sql(control: &str, id: Uuid, i: usize, e: &Expected) -> (String, MonitoredTenant) {
-    let (tables, indexes) = (&e.tables, &e.indexes);
-    let o = object_name(&id);
-    let sql = format!(
-        "INSERT INTO {control}.tenants (id, name, domain, schema_name, role_name, status, template, created_by)
-           VALUES ('{id}', 'Tenant {i}', 't{i}.bench.test', '{o}', '{o}', 'active', 'default', 'bench');
-         CREATE ROLE {o} LOGIN;
-         CREATE SCHEMA {o} AUTHORIZATION {o};
-         CREATE TABLE {o}.portfolios (id bigserial PRIMARY KEY, name text NOT NULL);
-         CREATE TABLE {o}.positions (id bigserial PRIMARY KEY, portfolio_id bigint NOT NULL, symbol text NOT NULL, qty numeric NOT NULL);
-         CREATE INDEX ON {o}.positions (portfolio_id, symbol);
-         CREATE TABLE {o}.trades (id bigserial PRIMARY KEY, symbol text NOT NULL, qty numeric NOT NULL, price numeric NOT NULL, \"timestamp\" timestamptz NOT NULL DEFAULT now());
-         CREATE INDEX ON {o}.trades (\"timestamp\");
-         CREATE TABLE {o}.market_data (symbol text NOT NULL, ts timestamptz NOT NULL, price numeric NOT NULL, PRIMARY KEY (symbol, ts));
-         INSERT INTO {o}.trades (symbol, qty, price) VALUES ('ACME', 1, 1);
-"
-    );
-    let t = MonitoredTenant {
-        id,
-        name: format!("Tenant {i}"),
-        domain: format!("t{i}.bench.test"),
-        schema_name: o.clone(),
-        role_name: o,
-        status: TenantStatus::Active,
-        connection_limit: -1,
-        storage_quota_bytes: None,
-        template_version: 1,
-        latest_template_version: None,
-        expected_tables: Arc::clone(tables),
-        expected_indexes: Arc::clone(indexes),
-        created_at: None,
-    };
-    (sql, t)
-}
-
-async fn create_tenants(db: &Db, list: &mut Vec<MonitoredTenant>, upto: usize) -> Duration {
-    let start = Instant::now();
-    let client = db.client().await.expect("client");
-    let control = db.q_schema();
-    let expected = Expected::new();
-    while list.len() < upto {
-        let mut sql = String::from("BEGIN;");
-        for _ in 0..BATCH.min(upto - list.len()) {
-            let i = list.len();
-            let (s, t) = tenant_sql(&control, Uuid::new_v4(), i, &expected);
-            sql.push_str(&s);
-            list.push(t);
-        }
-        sql.push_str("COMMIT;");
-        client.batch_execute(&sql).await.expect("bulk create");
-    }
-    // Steady state, as on a live cluster: catalogs vacuumed after the bulk
-    // DDL, so autovacuum does not compete with the measurements.
-    client
-        .batch_execute("VACUUM ANALYZE")
-        .await
-        .expect("vacuum analyze");
-    start.elapsed()
-}
 
 /// The original service's sweep: three queries per tenant.
 async fn per_tenant(db: &Db, list: &[MonitoredTenant]) -> (Duration, usize) {

@@ -92,6 +92,26 @@ fn navigation_moves_and_clamps() {
 }
 
 #[test]
+fn monitor_rows_take_a_cursor_and_open_the_detail() {
+    let mut s = st(30);
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Monitor);
+    assert!(s.monitor_top.len() > 2, "the sample ranks tenants");
+    assert_eq!(s.monitor_cursor, 0);
+    update(&mut s, Action::Down);
+    update(&mut s, Action::Down);
+    assert_eq!(s.monitor_cursor, 2);
+    update(&mut s, Action::Bottom);
+    assert_eq!(s.monitor_cursor, s.monitor_top.len() - 1);
+    update(&mut s, Action::Up);
+    let want = s.monitor_top[s.monitor_cursor];
+    let cmd = update(&mut s, Action::Open);
+    assert_eq!(s.pane, Pane::Detail);
+    assert!(matches!(cmd, Some(Command::LoadDetail { tenant }) if tenant == want));
+    assert_eq!(s.detail.as_ref().map(|d| d.tenant), Some(want));
+}
+
+#[test]
 fn resize_keeps_cursor_visible() {
     let mut s = st(100);
     update(&mut s, Action::Bottom);

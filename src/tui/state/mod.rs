@@ -289,6 +289,8 @@ pub struct State {
     pub monitor_metric: MonitorMetric,
     /// Top tenants by `monitor_metric`, recomputed per snapshot.
     pub monitor_top: Vec<Uuid>,
+    /// Selected row of `monitor_top` (Enter opens its detail).
+    pub monitor_cursor: usize,
     pub monitor_history: HashMap<Option<Uuid>, History>,
     pub history_loading: bool,
     pub audit: Vec<AuditEntry>,
@@ -361,6 +363,7 @@ impl State {
             audit_loading: false,
             alerts: Vec::new(),
             alerts_cursor: 0,
+            monitor_cursor: 0,
             modal: None,
             message: None,
             pending: HashMap::new(),

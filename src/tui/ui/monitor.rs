@@ -135,7 +135,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             .map_or_else(|| "–".into(), |m| value_text(state.monitor_metric, m));
         frame.render_widget(
             Paragraph::new(Line::from(vec![
-                Span::styled(format!("{name:<w$} ", w = usize::from(name_w)), th.text),
+                Span::styled(
+                    format!("{name:<w$} ", w = usize::from(name_w)),
+                    super::row_style(i == state.monitor_cursor, state),
+                ),
                 Span::styled(format!("{value:>w$} ", w = usize::from(value_w)), th.accent),
             ])),
             Rect {

@@ -259,7 +259,13 @@ pub(crate) fn recompute_monitor(state: &mut State) {
         ranked.truncate(MONITOR_TOP);
     }
     ranked.sort_unstable_by(cmp);
+    // The cursor follows its tenant while it stays in the top, else keeps its row.
+    let selected = state.monitor_top.get(state.monitor_cursor).copied();
     state.monitor_top = ranked.into_iter().map(|(_, id)| id).collect();
+    state.monitor_cursor = selected
+        .and_then(|id| state.monitor_top.iter().position(|t| *t == id))
+        .unwrap_or(state.monitor_cursor)
+        .min(state.monitor_top.len().saturating_sub(1));
 }
 
 pub(crate) fn load_monitor_history(state: &mut State) -> Option<Command> {

@@ -137,6 +137,18 @@ pub(super) fn monitor_pane(state: &mut State, action: Action) -> Option<Command>
         state.history_loading = false;
         return load_monitor_history(state);
     }
+    if matches!(action, Action::Open) {
+        let tenant = *state.monitor_top.get(state.monitor_cursor)?;
+        if state.tenant(tenant).is_none() {
+            complain(state, "that tenant is not in the list");
+            return None;
+        }
+        state.list.selected = Some(tenant);
+        recompute_list(state);
+        return open_detail(state);
+    }
+    let len = state.monitor_top.len();
+    state.monitor_cursor = move_cursor(state.monitor_cursor, len, &action, state.list_page());
     None
 }
 
