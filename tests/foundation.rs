@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{bin, cluster, fresh_db};
-use tenantctl::db::{doctor, migrate};
+use tenantctl::db::{Db, doctor, migrate};
 
 fn pid_alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
@@ -343,4 +343,23 @@ fn bad_config_file_names_line_and_key() {
         5,
         "line 3",
     );
+}
+
+#[tokio::test]
+async fn probe_answers_while_the_pool_is_busy() {
+    let mut config = common::fresh_config();
+    config.cluster.pool_size = 1;
+    let db = Db::connect(&config).await.expect("connect");
+    // The pool's only connection is held by a long statement.
+    let busy = db.client().await.expect("client");
+    let hold =
+        tokio::spawn(async move { busy.simple_query("SELECT pg_sleep(5)").await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pooled = tokio::time::timeout(Duration::from_secs(1), db.ping()).await;
+    assert!(pooled.is_err(), "a ping through the full pool waits");
+    tokio::time::timeout(Duration::from_secs(3), db.probe())
+        .await
+        .expect("the probe does not wait for the pool")
+        .expect("the server answers");
+    hold.await.expect("join").expect("sleep");
 }

@@ -368,7 +368,8 @@ async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
 
 /// After a failure: is the server still there? `Some(reason)` when it is not.
 async fn check_alive(db: &Db, e: &Error) -> Option<String> {
-    let probe = db.ping();
+    // Outside the pool: a pool saturated by long operations is not a lost server.
+    let probe = db.probe();
     match tokio::time::timeout(Duration::from_secs(3), probe).await {
         Ok(Ok(())) => None,
         Ok(Err(p)) => Some(format!("{} ({})", e.message, p.message)),

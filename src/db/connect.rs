@@ -157,6 +157,26 @@ impl Db {
         Ok(())
     }
 
+    /// Is the server answering, whatever the pool is doing? A connection of
+    /// its own, outside the pool, so a pool busy with long operations is not
+    /// taken for a lost server. One connect and one round trip.
+    pub async fn probe(&self) -> Result<()> {
+        let pg = self.params.to_pg_config(APPLICATION_NAME);
+        let (client, conn) = pg
+            .connect(self.tls.clone())
+            .await
+            .map_err(|e| connect_error(&e, &self.params))?;
+        let driver = tokio::spawn(conn);
+        let r = client
+            .simple_query("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(|e| super::pg_error(&e, "the server did not answer"));
+        drop(client);
+        let _ = driver.await;
+        r
+    }
+
     /// The control schema, quoted for SQL text.
     pub fn q_schema(&self) -> String {
         super::quote_ident(&self.schema)
