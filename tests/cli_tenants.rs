@@ -265,6 +265,25 @@ fn cli_lifecycle_exit_codes_and_output() {
         "--json",
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = cli.run(&[
+        "update",
+        "acme.example.com",
+        "--storage-quota",
+        "1GB",
+        "--no-storage-quota",
+    ]);
+    assert_eq!(code(&o), 2, "set and removed at once is a usage error");
+    let o = cli.run(&[
+        "update",
+        "acme.example.com",
+        "--no-storage-quota",
+        "--no-statement-timeout",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let t: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert!(t["storage_quota_bytes"].is_null() && t["statement_timeout"].is_null());
+    assert_eq!(t["connection_limit"], 3);
     let o = cli.run(&["credentials", "acme.example.com", "--json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let pw: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");

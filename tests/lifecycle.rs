@@ -918,6 +918,7 @@ async fn update_changes_row_and_role_together() {
         statement_timeout: Some(Duration::from_secs(5)),
         storage_quota_bytes: Some(2048),
         settings: Some(serde_json::json!({"tier": "silver"})),
+        ..TenantUpdate::default()
     };
     let u = provision::update_tenant(&db, &o, t.id, &upd)
         .await
@@ -948,6 +949,43 @@ async fn update_changes_row_and_role_together() {
         .await
         .expect_err("unknown");
     assert_eq!(e.exit_code(), 3);
+
+    // Removing the limits: the row's values go and so does the role setting.
+    let both = TenantUpdate {
+        statement_timeout: Some(Duration::from_secs(1)),
+        clear_statement_timeout: true,
+        ..TenantUpdate::default()
+    };
+    let e = provision::update_tenant(&db, &o, t.id, &both)
+        .await
+        .expect_err("set and removed at once");
+    assert_eq!(e.exit_code(), 5);
+    let clear = TenantUpdate {
+        clear_statement_timeout: true,
+        clear_storage_quota: true,
+        ..TenantUpdate::default()
+    };
+    let c = provision::update_tenant(&db, &o, t.id, &clear)
+        .await
+        .expect("clear");
+    assert_eq!((c.statement_timeout, c.storage_quota_bytes), (None, None));
+    assert_eq!(c.connection_limit, 9, "other limits stay");
+    let settings: Option<String> = db
+        .client()
+        .await
+        .expect("c")
+        .query_opt(
+            "SELECT array_to_string(s.setconfig, ',')
+             FROM pg_roles r JOIN pg_db_role_setting s ON s.setrole = r.oid WHERE r.rolname = $1",
+            &[&t.role_name],
+        )
+        .await
+        .expect("role settings")
+        .map(|r| r.get(0));
+    assert!(
+        !settings.unwrap_or_default().contains("statement_timeout"),
+        "the role's statement_timeout is reset"
+    );
 }
 
 #[tokio::test]

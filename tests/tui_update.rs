@@ -779,6 +779,23 @@ fn edit_sends_only_changed_fields() {
     };
     assert_eq!(u.connection_limit, Some(35));
     assert!(u.name.is_none() && u.settings.is_none() && u.storage_quota_bytes.is_none());
+    assert!(!u.clear_statement_timeout && !u.clear_storage_quota);
+}
+
+#[test]
+fn emptying_the_quota_field_removes_the_quota() {
+    let mut s = st(3);
+    update(&mut s, Action::Edit);
+    for _ in 0..3 {
+        key(&mut s, TextKey::Next); // name, connection limit, timeout, quota
+    }
+    key(&mut s, TextKey::Clear);
+    let cmd = key(&mut s, TextKey::Submit);
+    let Some(Command::Update { update: u, .. }) = cmd else {
+        panic!("{cmd:?}")
+    };
+    assert!(u.clear_storage_quota && u.storage_quota_bytes.is_none());
+    assert!(!u.clear_statement_timeout && u.statement_timeout.is_none());
 }
 
 #[test]

@@ -77,6 +77,12 @@ pub struct UpdateArgs {
     pub name: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Remove the statement timeout (the server's default applies again).
+    #[arg(long, conflicts_with = "statement_timeout")]
+    pub no_statement_timeout: bool,
+    /// Remove the storage quota.
+    #[arg(long, conflicts_with = "storage_quota")]
+    pub no_storage_quota: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -220,6 +226,8 @@ fn parse_limits(l: &LimitArgs) -> Result<TenantUpdate> {
             .transpose()?,
         storage_quota_bytes: l.storage_quota.as_deref().map(parse_size).transpose()?,
         settings: l.settings.as_deref().map(validate_settings).transpose()?,
+        clear_statement_timeout: false,
+        clear_storage_quota: false,
     })
 }
 
@@ -381,9 +389,11 @@ pub async fn update(config: &Config, a: &UpdateArgs) -> Result<i32> {
         .as_deref()
         .map(crate::domain::tenant::validate_name)
         .transpose()?;
+    upd.clear_statement_timeout = a.no_statement_timeout;
+    upd.clear_storage_quota = a.no_storage_quota;
     if upd.is_empty() {
         return Err(Error::invalid(
-            "nothing to update: give --name, --connection-limit, --statement-timeout, --storage-quota or --settings",
+            "nothing to update: give --name, --connection-limit, --statement-timeout, --storage-quota, --settings, --no-statement-timeout or --no-storage-quota",
         ));
     }
     let db = connect(config).await?;

@@ -149,6 +149,10 @@ pub struct TenantUpdate {
     pub statement_timeout: Option<Duration>,
     pub storage_quota_bytes: Option<u64>,
     pub settings: Option<serde_json::Value>,
+    /// Remove the statement timeout (the server's default applies again).
+    pub clear_statement_timeout: bool,
+    /// Remove the storage quota.
+    pub clear_storage_quota: bool,
 }
 
 impl TenantUpdate {

@@ -78,7 +78,14 @@ pub async fn update_tenant(
     ensure_writable(opts, "update")?;
     if upd.is_empty() {
         return Err(Error::invalid(
-            "nothing to update: give --name, --connection-limit, --statement-timeout, --storage-quota or --settings",
+            "nothing to update: give --name, --connection-limit, --statement-timeout, --storage-quota, --settings, --no-statement-timeout or --no-storage-quota",
+        ));
+    }
+    if (upd.clear_statement_timeout && upd.statement_timeout.is_some())
+        || (upd.clear_storage_quota && upd.storage_quota_bytes.is_some())
+    {
+        return Err(Error::invalid(
+            "a limit cannot be both set and removed in one update: give one of the two",
         ));
     }
     let name = upd.name.as_deref().map(validate_name).transpose()?;
@@ -98,6 +105,8 @@ pub async fn update_tenant(
     let detail = json!({
         "name": name, "connection_limit": limit, "statement_timeout_ms": timeout_ms,
         "storage_quota_bytes": quota, "settings": upd.settings,
+        "clear_statement_timeout": upd.clear_statement_timeout,
+        "clear_storage_quota": upd.clear_storage_quota,
     });
     audited(db, opts, "update", id, detail.clone(), async {
         let what = "cannot update the tenant";
@@ -121,6 +130,9 @@ pub async fn update_tenant(
                 quote_literal(&format!("{ms}ms"))
             );
         }
+        if upd.clear_statement_timeout {
+            let _ = writeln!(ddl, "ALTER ROLE {r} RESET statement_timeout;");
+        }
         if !ddl.is_empty() {
             tx.batch_execute(&ddl)
                 .await
@@ -133,12 +145,23 @@ pub async fn update_tenant(
                     "UPDATE {s}.tenants SET
                          name = COALESCE($2, name),
                          connection_limit = COALESCE($3, connection_limit),
-                         statement_timeout = COALESCE($4::bigint * interval '1 millisecond', statement_timeout),
-                         storage_quota_bytes = COALESCE($5, storage_quota_bytes),
+                         statement_timeout = CASE WHEN $7 THEN NULL
+                             ELSE COALESCE($4::bigint * interval '1 millisecond', statement_timeout) END,
+                         storage_quota_bytes = CASE WHEN $8 THEN NULL
+                             ELSE COALESCE($5, storage_quota_bytes) END,
                          settings = COALESCE($6, settings)
                      WHERE id = $1 RETURNING {TENANT_COLUMNS}"
                 ),
-                &[&id, &name, &limit, &timeout_ms, &quota, &upd.settings],
+                &[
+                    &id,
+                    &name,
+                    &limit,
+                    &timeout_ms,
+                    &quota,
+                    &upd.settings,
+                    &upd.clear_statement_timeout,
+                    &upd.clear_storage_quota,
+                ],
             )
             .await
             .map_err(|e| pg_error(&e, what))?;

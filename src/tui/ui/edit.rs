@@ -37,6 +37,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, e: &EditForm) {
                 format!("  {}", clean(err)),
                 th.crit,
             ))),
+            // The two limits that can be removed say how.
+            None if focused && (i == 2 || i == 3) => lines.push(Line::from(Span::styled(
+                "  empty removes the limit",
+                th.dim,
+            ))),
             None => lines.push(Line::from("")),
         }
     }

@@ -438,10 +438,14 @@ fn tenant_update(e: &mut EditForm) -> Result<TenantUpdate, usize> {
         if v.trim() == e.original[i].trim() {
             continue;
         }
+        // An emptied timeout or quota field removes the limit.
+        let cleared = v.trim().is_empty();
         match i {
             0 => u.name = check_name(&v).ok(),
             1 => u.connection_limit = check_connection_limit(&v).ok(),
+            2 if cleared => u.clear_statement_timeout = true,
             2 => u.statement_timeout = check_timeout(&v).ok().flatten(),
+            3 if cleared => u.clear_storage_quota = true,
             3 => u.storage_quota_bytes = check_quota(&v).ok().flatten(),
             _ => u.settings = check_settings(&v).ok(),
         }
