@@ -7,7 +7,7 @@ use std::time::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
-use tenantctl::backend::{Event, ProgressStep, TemplateSummary};
+use tenantctl::backend::{Event, ProgressStep};
 use tenantctl::config::ThemeName;
 use tenantctl::tui::sample;
 use tenantctl::tui::state::State;
@@ -160,35 +160,11 @@ fn help_overlay() {
     snap("help", &s);
 }
 
-fn templates() -> Vec<TemplateSummary> {
-    vec![
-        TemplateSummary {
-            name: "default".into(),
-            description: "TradeSage trading schema: portfolios, positions, trades and market data"
-                .into(),
-            version: 2,
-            tables: vec![
-                "portfolios".into(),
-                "positions".into(),
-                "trades".into(),
-                "market_data".into(),
-                "orders".into(),
-            ],
-        },
-        TemplateSummary {
-            name: "minimal".into(),
-            description: "Accounts only".into(),
-            version: 1,
-            tables: vec!["accounts".into()],
-        },
-    ]
-}
-
 #[test]
 fn wizard_steps() {
     let mut s = st(12);
     update(&mut s, Action::New);
-    ev(&mut s, Event::Templates(templates()));
+    ev(&mut s, Event::Templates(sample::templates()));
     typ(&mut s, "Nova Desk");
     snap("wizard_name", &s);
     update(&mut s, Action::Text(TextKey::Submit));
@@ -296,7 +272,7 @@ fn every_size_draws_without_panic() {
     let mut states = vec![st(50), detail(0), detail(2), detail(4)];
     let mut s = st(50);
     update(&mut s, Action::New);
-    ev(&mut s, Event::Templates(templates()));
+    ev(&mut s, Event::Templates(sample::templates()));
     states.push(s.clone());
     update(&mut s, Action::Text(TextKey::Cancel));
     update(&mut s, Action::Help);

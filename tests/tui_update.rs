@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tenantctl::backend::{Command, Event, ProgressStep, TemplateSummary};
+use tenantctl::backend::{Command, Event, ProgressStep};
 use tenantctl::config::ThemeName;
 use tenantctl::domain::tenant::TenantStatus;
 use tenantctl::tui::sample;
@@ -236,34 +236,12 @@ fn new_snapshot_resorts_only_metric_columns() {
     assert_eq!(s.view.as_ref().map(|v| v.generation), view_gen);
 }
 
-fn templates() -> Vec<TemplateSummary> {
-    vec![
-        TemplateSummary {
-            name: "default".into(),
-            description: "Trading: portfolios, positions, trades, market data".into(),
-            version: 2,
-            tables: vec![
-                "portfolios".into(),
-                "positions".into(),
-                "trades".into(),
-                "market_data".into(),
-            ],
-        },
-        TemplateSummary {
-            name: "minimal".into(),
-            description: "Just accounts".into(),
-            version: 1,
-            tables: vec!["accounts".into()],
-        },
-    ]
-}
-
 #[test]
 fn wizard_validates_each_step_and_creates() {
     let mut s = st(12);
     let cmd = update(&mut s, Action::New);
     assert_eq!(cmd, Some(Command::LoadTemplates));
-    ev(&mut s, Event::Templates(templates()));
+    ev(&mut s, Event::Templates(sample::templates()));
     let step = |s: &State| match &s.modal {
         Some(Modal::Wizard(w)) => w.step,
         _ => panic!("wizard closed"),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use crate::backend::Event;
+use crate::backend::{Event, TemplateSummary};
 use crate::config::{Config, ThemeName};
 use crate::domain::audit::AuditEntry;
 use crate::domain::metrics::{
@@ -139,6 +139,27 @@ pub fn metrics(i: usize, generation: u64) -> TenantMetrics {
         health: Health { score, reasons },
         ..TenantMetrics::default()
     }
+}
+
+/// The templates the create wizard offers.
+pub fn templates() -> Vec<TemplateSummary> {
+    vec![
+        TemplateSummary {
+            name: "default".into(),
+            description: "TradeSage trading schema: portfolios, positions, trades and market data"
+                .into(),
+            version: 2,
+            tables: ["portfolios", "positions", "trades", "market_data", "orders"]
+                .map(String::from)
+                .to_vec(),
+        },
+        TemplateSummary {
+            name: "minimal".into(),
+            description: "Accounts only".into(),
+            version: 1,
+            tables: vec!["accounts".into()],
+        },
+    ]
 }
 
 /// A snapshot of `n` tenants.
