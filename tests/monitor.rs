@@ -323,12 +323,7 @@ async fn health_alerts_and_drift_come_from_the_tick() {
     let (_config, db) = fresh_db_init().await;
     let a = support_mon::create_tenant_with(&db, "Alpha", 2, Some(1024)).await;
     let mut b = create_tenant(&db, "Beta").await;
-    b.expected_tables = b
-        .expected_tables
-        .iter()
-        .cloned()
-        .chain(["market_data".to_string()])
-        .collect();
+    support_mon::expect_table(&mut b, "market_data");
     let all = vec![a.clone(), b.clone()];
     let mut col = Collector::new(&monitoring(), &thresholds());
     let c1 = connect_as(&db, &a.role_name).await;

@@ -64,12 +64,7 @@ async fn detail_shows_tables_sessions_statements_and_trades() {
         .batch_execute(&format!("DROP TABLE {}.trades", b.schema_name))
         .await
         .expect("drop");
-    b.expected_tables = b
-        .expected_tables
-        .iter()
-        .cloned()
-        .chain(["market_data".to_string()])
-        .collect();
+    support_mon::expect_table(&mut b, "market_data");
     let d = detail::tenant_detail(&db, &b).await.expect("detail");
     assert_eq!(d.trades_today, None);
     assert_eq!(d.last_activity, None);

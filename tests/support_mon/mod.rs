@@ -75,6 +75,16 @@ pub async fn create_tenant_with(
 }
 
 /// A connection as the tenant's role (the local cluster trusts local logins).
+/// The tenant's template also expects `table` (which the schema lacks: drift).
+pub fn expect_table(t: &mut MonitoredTenant, table: &str) {
+    t.expected_tables = t
+        .expected_tables
+        .iter()
+        .cloned()
+        .chain([table.to_string()])
+        .collect();
+}
+
 pub async fn connect_as(db: &Db, role: &str) -> tokio_postgres::Client {
     let conninfo = cluster().conninfo_as(&db.params.dbname, role);
     let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)

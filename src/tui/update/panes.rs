@@ -139,13 +139,7 @@ pub(super) fn monitor_pane(state: &mut State, action: Action) -> Option<Command>
     }
     if matches!(action, Action::Open) {
         let tenant = *state.monitor_top.get(state.monitor_cursor)?;
-        if state.tenant(tenant).is_none() {
-            complain(state, "that tenant is not in the list");
-            return None;
-        }
-        state.list.selected = Some(tenant);
-        recompute_list(state);
-        return open_detail(state);
+        return open_tenant(state, tenant);
     }
     let len = state.monitor_top.len();
     state.monitor_cursor = move_cursor(state.monitor_cursor, len, &action, state.list_page());
@@ -158,17 +152,22 @@ pub(super) fn alerts_pane(state: &mut State, action: Action) -> Option<Command> 
             .alerts
             .get(state.alerts_cursor)
             .and_then(|a| a.tenant_id)?;
-        if state.tenant(tenant).is_none() {
-            complain(state, "that tenant is not in the list");
-            return None;
-        }
-        state.list.selected = Some(tenant);
-        recompute_list(state);
-        return open_detail(state);
+        return open_tenant(state, tenant);
     }
     let len = state.alerts.len();
     state.alerts_cursor = move_cursor(state.alerts_cursor, len, &action, state.list_page());
     None
+}
+
+/// Select a tenant in the list and open its detail (from Monitor or Alerts).
+fn open_tenant(state: &mut State, tenant: uuid::Uuid) -> Option<Command> {
+    if state.tenant(tenant).is_none() {
+        complain(state, "that tenant is not in the list");
+        return None;
+    }
+    state.list.selected = Some(tenant);
+    recompute_list(state);
+    open_detail(state)
 }
 
 pub(super) fn click(state: &mut State, _x: u16, y: u16) -> Option<Command> {
