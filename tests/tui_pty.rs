@@ -32,8 +32,12 @@ impl Console {
     fn spawn(url: &str, extra: &[&str]) -> Self {
         let mut cmd = common::bin();
         cmd.arg("--database-url").arg(url).args(extra);
+        Self::spawn_command(cmd)
+    }
+
+    fn spawn_command(mut cmd: std::process::Command) -> Self {
         cmd.env("TERM", "xterm-256color").env_remove("NO_COLOR");
-        let mut session = Session::spawn(cmd).expect("spawn tenantctl in a pty");
+        let mut session = Session::spawn(cmd).expect("spawn in a pty");
         session
             .get_process_mut()
             .set_window_size(COLS, ROWS)
@@ -237,4 +241,56 @@ fn console_survives_an_outage() {
     // The filter survived the reconnect.
     assert!(c.text().contains("filter: alpha"), "{}", c.text());
     c.keys("q");
+}
+
+/// Ctrl-Z under a real job-control shell: the console stops with the
+/// terminal restored (the shell's prompt on the normal screen), and `fg`
+/// brings it back drawn and working.
+#[test]
+fn ctrl_z_stops_and_fg_resumes_under_a_job_control_shell() {
+    let cluster = common::cluster();
+    let db = cluster.create_database().expect("database");
+    let url = cluster.conninfo(&db);
+    init(&url);
+    seed(cluster, &db);
+
+    let mut bash = std::process::Command::new("bash");
+    bash.args(["--norc", "--noprofile", "-i"])
+        .env("PS1", "PROMPT$ ");
+    let mut c = Console::spawn_command(bash);
+    c.wait_text("PROMPT$", T);
+    let bin = common::bin();
+    let line = format!(
+        "'{}' --database-url '{url}' ui\r",
+        bin.get_program().to_string_lossy()
+    );
+    c.keys(&line);
+    c.wait_text("Seeded Alpha", T);
+    assert!(
+        c.screen.screen().alternate_screen(),
+        "the console draws on the alternate screen"
+    );
+
+    c.keys("\x1a");
+    c.wait_text("Stopped", T);
+    assert!(
+        !c.screen.screen().alternate_screen(),
+        "stopped: the terminal is back on the normal screen"
+    );
+
+    c.keys("fg\r");
+    c.wait_text("Seeded Alpha", T);
+    assert!(c.screen.screen().alternate_screen());
+    // Still working: a key moves to the Monitor pane.
+    assert!(!c.text().contains("top "), "{}", c.text());
+    c.keys("\t");
+    c.wait_text("top ", T);
+
+    c.keys("q");
+    c.wait_for("the shell's prompt after quitting", T, |t| {
+        t.lines()
+            .any(|l| l.starts_with("PROMPT$") && l.trim_end() == "PROMPT$")
+    });
+    assert!(!c.screen.screen().alternate_screen());
+    c.keys("exit\r");
 }
