@@ -362,3 +362,29 @@ fn readme_capture_100x30() {
     let s = at(s, 100, 30);
     insta::assert_snapshot!("readme_100x30", text(&render(&s, 100, 30)));
 }
+
+/// A mouse click on a tab, where the tab is drawn, opens that pane.
+#[test]
+fn clicking_a_drawn_tab_opens_its_pane() {
+    use tenantctl::tui::state::Pane;
+    let mut s = at(st(30), 120, 30);
+    for (label, pane) in [
+        ("Monitor", Pane::Monitor),
+        ("Audit", Pane::Audit),
+        ("Alerts", Pane::Alerts),
+        ("Tenants", Pane::Tenants),
+    ] {
+        let first = text(&render(&s, 120, 30))
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let col = first.find(label).expect("tab drawn");
+        let x = u16::try_from(first[..col].chars().count()).expect("column") + 1;
+        update(&mut s, Action::Click(x, 0));
+        assert_eq!(s.pane, pane, "click at x={x} on {label:?} in {first:?}");
+    }
+    // The title and the gaps open nothing.
+    update(&mut s, Action::Click(2, 0));
+    assert_eq!(s.pane, Pane::Tenants);
+}

@@ -29,6 +29,9 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a status message stays.
 pub const MESSAGE_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
+/// What the tab bar starts with, before the pane tabs.
+pub const TAB_BAR_TITLE: &str = " tenantctl ";
+
 /// The main panes, in Tab order (detail opens from the tenant list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -423,6 +426,44 @@ impl State {
             _ => self.list.selected,
         }?;
         self.tenant(id)
+    }
+
+    /// A pane's label in the tab bar (with its counts).
+    pub fn tab_label(&self, p: Pane) -> String {
+        match p {
+            Pane::Tenants if self.list.filter.is_empty() => {
+                format!(" Tenants {} ", self.tenants.len())
+            }
+            Pane::Tenants => format!(" Tenants {}/{} ", self.list.index.len(), self.tenants.len()),
+            Pane::Alerts => {
+                let open = self
+                    .alerts
+                    .iter()
+                    .filter(|a| a.cleared_at.is_none())
+                    .count();
+                if open > 0 {
+                    format!(" Alerts {open} ")
+                } else {
+                    " Alerts ".to_string()
+                }
+            }
+            other => format!(" {} ", other.title()),
+        }
+    }
+
+    /// The pane whose tab is at column `x` of the tab bar (each tab is
+    /// followed by one space, as drawn).
+    pub fn tab_at(&self, x: u16) -> Option<Pane> {
+        let mut start = unicode_width::UnicodeWidthStr::width(TAB_BAR_TITLE);
+        let x = usize::from(x);
+        for p in Pane::TABS {
+            let w = unicode_width::UnicodeWidthStr::width(self.tab_label(p).as_str());
+            if (start..start + w).contains(&x) {
+                return Some(p);
+            }
+            start += w + 1;
+        }
+        None
     }
 
     pub fn tenant(&self, id: Uuid) -> Option<&Tenant> {

@@ -72,41 +72,18 @@ fn too_small(frame: &mut Frame, area: Rect, state: &State) {
     );
 }
 
+use crate::tui::state::TAB_BAR_TITLE;
+
 fn draw_tabs(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
-    let mut spans = vec![Span::styled(" tenantctl ", t.title)];
+    let mut spans = vec![Span::styled(TAB_BAR_TITLE, t.title)];
     let current = if state.pane == Pane::Detail {
         Pane::Tenants
     } else {
         state.pane
     };
     for p in Pane::TABS {
-        let label = match p {
-            Pane::Tenants => {
-                if state.list.filter.is_empty() {
-                    format!(" Tenants {} ", state.tenants.len())
-                } else {
-                    format!(
-                        " Tenants {}/{} ",
-                        state.list.index.len(),
-                        state.tenants.len()
-                    )
-                }
-            }
-            Pane::Alerts => {
-                let open = state
-                    .alerts
-                    .iter()
-                    .filter(|a| a.cleared_at.is_none())
-                    .count();
-                if open > 0 {
-                    format!(" Alerts {open} ")
-                } else {
-                    " Alerts ".to_string()
-                }
-            }
-            other => format!(" {} ", other.title()),
-        };
+        let label = state.tab_label(p);
         let style = if p == current {
             t.selected
         } else if p == Pane::Alerts && label != " Alerts " {

@@ -215,7 +215,7 @@ pub(crate) fn move_cursor(cur: usize, len: usize, action: &Action, page: usize) 
     }
 }
 
-fn switch_pane(state: &mut State, pane: Pane) -> Option<Command> {
+pub(crate) fn switch_pane(state: &mut State, pane: Pane) -> Option<Command> {
     state.pane = pane;
     if pane != Pane::Detail {
         state.detail = None;

@@ -170,8 +170,11 @@ fn open_tenant(state: &mut State, tenant: uuid::Uuid) -> Option<Command> {
     open_detail(state)
 }
 
-pub(super) fn click(state: &mut State, _x: u16, y: u16) -> Option<Command> {
+pub(super) fn click(state: &mut State, x: u16, y: u16) -> Option<Command> {
     // Rows: 0 tabs, 1 header, 2.. tenants; the last two are the bars.
+    if y == 0 {
+        return state.tab_at(x).and_then(|p| super::switch_pane(state, p));
+    }
     if state.pane != Pane::Tenants || y < 2 || y >= state.size.1.saturating_sub(2) {
         return None;
     }
