@@ -343,7 +343,7 @@ async fn health_alerts_and_drift_come_from_the_tick() {
     let hb = &snap.tenants[&b.id].health;
     assert_eq!(hb.reasons.len(), 1, "{hb:?}");
     assert_eq!(hb.reasons[0].text, "schema drift: missing market_data");
-    assert_eq!(snap.tenants[&b.id].drift, vec!["market_data".to_string()]);
+    assert_eq!(*snap.tenants[&b.id].drift, ["market_data".to_string()]);
 
     let alerts = col.alerts();
     let quota: Vec<_> = alerts.iter().filter(|x| x.kind == "quota").collect();
@@ -450,4 +450,25 @@ async fn recorded_usage_tells_inactivity_across_restarts() {
     assert!(hb.reasons.is_empty(), "{hb:?}");
     let last = snap.tenants[&busy.id].last_activity.expect("seeded");
     assert!((snap.taken_at - last).num_minutes() >= 119);
+}
+
+/// Tenants missing the same objects (a template that gained a table) share
+/// one drift list in the snapshot rather than a copy each.
+#[tokio::test]
+async fn equal_drift_lists_are_shared() {
+    let (_config, db) = fresh_db_init().await;
+    let mut a = create_tenant(&db, "Shared A").await;
+    let mut b = create_tenant(&db, "Shared B").await;
+    let c = create_tenant(&db, "Clean C").await;
+    support_mon::expect_table(&mut a, "market_data");
+    support_mon::expect_table(&mut b, "market_data");
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    let snap = col
+        .tick(&db, &[a.clone(), b.clone(), c.clone()])
+        .await
+        .expect("tick");
+    let (da, db_) = (&snap.tenants[&a.id].drift, &snap.tenants[&b.id].drift);
+    assert_eq!(**da, ["market_data".to_string()]);
+    assert!(std::sync::Arc::ptr_eq(da, db_), "one list for both");
+    assert!(snap.tenants[&c.id].drift.is_empty());
 }

@@ -92,7 +92,7 @@ pub struct Collector {
     alerts: AlertBook,
     last: Arc<Snapshot>,
     sweep_queue: VecDeque<Uuid>,
-    drift: HashMap<Uuid, Vec<String>>,
+    drift: HashMap<Uuid, Arc<[String]>>,
     drift_key: u64,
     totals_prev: TotalsPrev,
     db_size: Option<u64>,
@@ -484,7 +484,9 @@ impl Collector {
             let prev = self.last.tenants.get(&t.id);
             let st = self.store.tenant_mut(t.id, now_ms);
             let mut m = merge::tenant_metrics(t, prev, st, &inputs);
-            m.drift = self.drift.get(&t.id).cloned().unwrap_or_default();
+            if let Some(d) = self.drift.get(&t.id) {
+                m.drift = Arc::clone(d);
+            }
             m.health = health::score(t, &m, &self.thresholds, now);
             conditions.extend(tenant_conditions(t, &m, &self.thresholds));
             out.push(m);

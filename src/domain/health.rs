@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn drift_lists_missing_objects() {
         let mut m = healthy();
-        m.drift = vec!["trades".into(), "positions".into(), "a".into(), "b".into()];
+        m.drift = std::sync::Arc::from(["trades", "positions", "a", "b"].map(String::from));
         let h = score(&tenant(), &m, &Thresholds::default(), now());
         assert_eq!(only(&h).points, points::DRIFT);
         assert_eq!(
@@ -360,7 +360,7 @@ mod tests {
         m.mean_exec_ms = Some(10_000.0);
         m.longest_running = Some(Duration::from_secs(3600));
         m.idle_in_tx_longest = Some(Duration::from_secs(3600));
-        m.drift = vec!["trades".into()];
+        m.drift = std::sync::Arc::from(["trades".to_string()]);
         m.last_activity = Some(now() - chrono::Duration::days(3));
         let mut t = tenant();
         t.latest_template_version = Some(2);

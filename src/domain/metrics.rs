@@ -63,7 +63,9 @@ pub struct TenantMetrics {
     /// statements, scans, active sessions), or when it started watching.
     pub last_activity: Option<DateTime<Utc>>,
     /// Template tables or indexes missing from the schema (last drift check).
-    pub drift: Vec<String>,
+    /// Shared: tenants missing the same objects (a template that gained a
+    /// table) hold one list between them, in every snapshot.
+    pub drift: Arc<[String]>,
 }
 
 /// Whole-cluster figures for the status bar and monitor pane.

@@ -185,9 +185,15 @@ impl Collector {
             .map(|t| (t.schema_name.as_str(), t.id))
             .collect();
         self.drift.clear();
+        // One allocation per distinct list, however many tenants share it.
+        let mut lists: HashMap<Vec<String>, Arc<[String]>> = HashMap::new();
         for (schema, names) in missing {
             if let Some(id) = by_schema.get(schema.as_str()) {
-                self.drift.insert(*id, names);
+                let list = lists
+                    .entry(names)
+                    .or_insert_with_key(|k| Arc::from(k.as_slice()))
+                    .clone();
+                self.drift.insert(*id, list);
             }
         }
         self.drift_key = key;
