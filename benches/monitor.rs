@@ -79,6 +79,10 @@ struct Line {
     per_tenant: Duration,
     per_tenant_extrapolated: bool,
     store_bytes: usize,
+    /// What the store held after the timed ticks, per tenant, and how many
+    /// tenants had a ring (their points kept changing).
+    store_held: usize,
+    rings: usize,
     slow: Duration,
 }
 
@@ -127,6 +131,8 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
         }
     }
     let store_bytes = col.store().bytes_per_tenant();
+    let store_held = col.store().bytes_total() / list.len().max(1);
+    let rings = col.store().rings_held();
 
     // Default config: how many ticks the exact sweep needs to cover everyone.
     let mut col = Collector::new(&defaults, &th);
@@ -172,6 +178,8 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
         per_tenant: per_tenant_time,
         per_tenant_extrapolated: sampled < list.len(),
         store_bytes,
+        store_held,
+        rings,
         slow,
     }
 }
@@ -307,10 +315,14 @@ fn main() {
             }
         );
         println!(
-            "  (plus the current values in the last snapshot: {} B per tenant entry, shared by Arc)",
+            "  (plus the current values in the last snapshot: {} B per tenant, sorted by id, shared by Arc)",
             std::mem::size_of::<tenantctl::domain::metrics::TenantMetrics>()
-                + std::mem::size_of::<Uuid>()
-                + 1
+        );
+    }
+    for l in &lines {
+        println!(
+            "  store held at {} tenants after the timed ticks: {} B per tenant, {} rings (the bound above is every tenant with a ring)",
+            l.tenants, l.store_held, l.rings
         );
     }
     println!(
