@@ -16,7 +16,6 @@ use tenantctl::config::{Config, Dur, MonitoringConfig, Thresholds};
 use tenantctl::db::Db;
 use tenantctl::domain::metrics::MonitoredTenant;
 use tenantctl::local_cluster::LocalCluster;
-use uuid::Uuid;
 
 use support::create_tenants;
 
