@@ -381,14 +381,40 @@ pub struct HeadlessResult {
 }
 
 /// Watch the demo for `duration` with the same collector the console uses.
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM; never when they cannot be watched.
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if r.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        () = term => {}
+    }
+}
+
 pub async fn run_headless(demo: &Demo, duration: Duration) -> Result<HeadlessResult> {
     let mut collector = Collector::new(&demo.config.monitoring, &demo.config.thresholds);
     let monitored: Vec<MonitoredTenant> = demo.tenants.iter().map(MonitoredTenant::from).collect();
     let end = tokio::time::Instant::now() + duration;
+    // Ctrl-C or SIGTERM ends the run early, with its summary and the cleanup.
+    let stop = interrupted();
+    tokio::pin!(stop);
     let mut snapshot = collector.tick(&demo.db, &monitored).await?;
     while tokio::time::Instant::now() < end {
         let next = (tokio::time::Instant::now() + demo.config.monitoring.interval.0).min(end);
-        tokio::time::sleep_until(next).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = &mut stop => break,
+        }
         snapshot = collector.tick(&demo.db, &monitored).await?;
     }
     Ok(HeadlessResult {
