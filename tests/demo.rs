@@ -115,8 +115,8 @@ fn ctrl_c_ends_a_headless_demo_with_its_summary() {
             .filter_map(|l| {
                 let mut it = l.split_whitespace();
                 let pid = it.next()?.parse().ok()?;
-                let ppid = it.next()?.parse().ok()?;
-                Some((pid, ppid, it.collect::<Vec<_>>().join(" ")))
+                let parent_of = it.next()?.parse().ok()?;
+                Some((pid, parent_of, it.collect::<Vec<_>>().join(" ")))
             })
             .collect();
         let mut family = vec![child_pid];
