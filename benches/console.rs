@@ -390,16 +390,7 @@ fn run_console(
 }
 
 fn main() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
-    // binary without it: then only a quick smoke run.
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = support::start();
     let (d_tenants, d_secs, d_floor) = if full { (10_000, 600, 30) } else { (50, 5, 3) };
     let tenants = usize::try_from(env_num("TENANTCTL_BENCH_CONSOLE_TENANTS", d_tenants))
         .expect("tenant count");

@@ -184,16 +184,7 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
 }
 
 fn main() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
-    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
-    // binary without it: then only a quick smoke run.
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = support::start();
     let default_sizes = if full { vec![1000, 5000] } else { vec![20] };
     let sizes: Vec<usize> = std::env::var("MONITOR_BENCH_TENANTS")
         .ok()

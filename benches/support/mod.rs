@@ -100,3 +100,17 @@ pub async fn create_tenants(db: &Db, list: &mut Vec<MonitoredTenant>, upto: usiz
         .expect("vacuum analyze");
     start.elapsed()
 }
+
+/// Log warnings to stderr, and say whether this is a full run: `cargo bench`
+/// passes `--bench`; `cargo test --all-targets` runs a bench binary without
+/// it, and then a bench does only a quick smoke run.
+pub fn start() -> bool {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    std::env::args().any(|a| a == "--bench")
+}
