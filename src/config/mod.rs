@@ -122,6 +122,11 @@ pub struct ProvisioningConfig {
     pub default_connection_limit: i32,
     pub default_statement_timeout: Dur,
     pub default_storage_quota: Option<Size>,
+    /// Set on every tenant's login role: an idle transaction is ended past it.
+    pub idle_in_transaction_timeout: Dur,
+    /// Set on every tenant's login role when the operator may (superuser,
+    /// or `GRANT SET ON PARAMETER temp_file_limit`); `None` leaves it unset.
+    pub temp_file_limit: Option<Size>,
 }
 
 impl Default for ProvisioningConfig {
@@ -136,6 +141,8 @@ impl Default for ProvisioningConfig {
             default_connection_limit: 20,
             default_statement_timeout: Dur(Duration::from_secs(30)),
             default_storage_quota: None,
+            idle_in_transaction_timeout: Dur(Duration::from_secs(60)),
+            temp_file_limit: Some(Size(1 << 30)),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Versioned control-schema migrations, embedded in the binary.
 //!
-//! Each migration runs once, in order, inside one transaction guarded by an
-//! advisory lock, and is recorded in `<schema>.schema_version`. Other commands
+//! Each migration runs once, in order, inside one transaction that holds a
+//! lock on `schema_version`, and is recorded in `<schema>.schema_version`. Other commands
 //! call [`check`] first and refuse a missing or newer schema.
 
 use super::{Db, pg_error, quote_ident, quote_literal};
@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "usage_samples",
         sql: include_str!("migrations/V2__usage_samples.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "containment",
+        sql: include_str!("migrations/V3__containment.sql"),
     },
 ];
 
@@ -95,19 +100,16 @@ pub async fn apply_up_to(db: &Db, target: i32) -> Result<InitReport> {
         .await
         .map_err(|e| pg_error(&e, "cannot begin the migration"))?;
     let schema = db.q_schema();
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('tenantctl.migrate'))",
-        &[],
-    )
-    .await
-    .map_err(|e| pg_error(&e, "cannot take the migration lock"))?;
+    // The lock is a table lock on our own table, not an advisory lock: any
+    // role can take an advisory key first and block every init.
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {schema};
          CREATE TABLE IF NOT EXISTS {schema}.schema_version (
              version integer PRIMARY KEY,
              name text NOT NULL,
              applied_at timestamptz NOT NULL DEFAULT now()
-         );"
+         );
+         LOCK TABLE {schema}.schema_version IN SHARE ROW EXCLUSIVE MODE;"
     ))
     .await
     .map_err(|e| pg_error(&e, "cannot create the control schema"))?;
@@ -166,7 +168,7 @@ mod tests {
         for w in MIGRATIONS.windows(2) {
             assert!(w[0].version < w[1].version);
         }
-        assert_eq!(latest_version(), 2);
+        assert_eq!(latest_version(), 3);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod notify;
 pub mod provision;
+pub mod runner;
 pub mod seed;
 pub mod tenants;
 pub mod usage;

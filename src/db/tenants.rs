@@ -10,22 +10,28 @@ use crate::domain::tenant::{Tenant, TenantStatus};
 use crate::error::{Error, Result};
 
 /// The select list every tenant query uses; [`from_row`] reads it.
-pub const TENANT_COLUMNS: &str = "id, name, domain, schema_name, role_name, status, template, \
-     template_version, settings, connection_limit, \
+pub const TENANT_COLUMNS: &str = "id, name, domain, schema_name, role_name, owner_role, status, \
+     template, template_version, settings, connection_limit, \
      (extract(epoch FROM statement_timeout) * 1000)::bigint AS statement_timeout_ms, \
-     storage_quota_bytes, warnings, created_at, updated_at, created_by, provision_ms";
+     storage_quota_bytes, \
+     (extract(epoch FROM idle_in_transaction_timeout) * 1000)::bigint AS idle_timeout_ms, \
+     temp_file_limit_bytes, quota_blocked, \
+     warnings, created_at, updated_at, created_by, provision_ms";
 
 /// One row selected with [`TENANT_COLUMNS`] as a [`Tenant`].
 pub fn from_row(r: &Row) -> Result<Tenant> {
     let status: String = r.get("status");
     let timeout: Option<i64> = r.get("statement_timeout_ms");
     let quota: Option<i64> = r.get("storage_quota_bytes");
+    let idle: Option<i64> = r.get("idle_timeout_ms");
+    let temp: Option<i64> = r.get("temp_file_limit_bytes");
     Ok(Tenant {
         id: r.get("id"),
         name: r.get("name"),
         domain: r.get("domain"),
         schema_name: r.get("schema_name"),
         role_name: r.get("role_name"),
+        owner_role: r.get("owner_role"),
         status: TenantStatus::parse(&status)?,
         template: r.get("template"),
         template_version: r.get("template_version"),
@@ -33,6 +39,9 @@ pub fn from_row(r: &Row) -> Result<Tenant> {
         connection_limit: r.get("connection_limit"),
         statement_timeout: timeout.and_then(|t| u64::try_from(t).ok()),
         storage_quota_bytes: quota.and_then(|q| u64::try_from(q).ok()),
+        idle_in_transaction_timeout: idle.and_then(|t| u64::try_from(t).ok()),
+        temp_file_limit_bytes: temp.and_then(|t| u64::try_from(t).ok()),
+        quota_blocked: r.get("quota_blocked"),
         warnings: r.get("warnings"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),

@@ -17,6 +17,9 @@ pub enum TenantStatus {
     Active,
     Suspended,
     Deleted,
+    /// A restore in progress, or one that was killed: the next restore of
+    /// the same tenant finishes or removes it.
+    Restoring,
 }
 
 impl TenantStatus {
@@ -26,6 +29,7 @@ impl TenantStatus {
             Self::Active => "active",
             Self::Suspended => "suspended",
             Self::Deleted => "deleted",
+            Self::Restoring => "restoring",
         }
     }
     pub fn parse(s: &str) -> Result<Self> {
@@ -34,8 +38,9 @@ impl TenantStatus {
             "active" => Ok(Self::Active),
             "suspended" => Ok(Self::Suspended),
             "deleted" => Ok(Self::Deleted),
+            "restoring" => Ok(Self::Restoring),
             other => Err(Error::invalid(format!(
-                "unknown status \"{other}\": use provisioning, active, suspended or deleted"
+                "unknown status \"{other}\": use provisioning, active, suspended, deleted or restoring"
             ))),
         }
     }
@@ -103,7 +108,13 @@ pub struct Tenant {
     pub name: String,
     pub domain: String,
     pub schema_name: String,
+    /// The login role the application connects as.
     pub role_name: String,
+    /// The NOLOGIN role that owns the schema and its objects; `None` for a
+    /// tenant created before owner roles, whose login role owns them
+    /// (`tenantctl convert` splits it).
+    #[serde(default)]
+    pub owner_role: Option<String>,
     pub status: TenantStatus,
     pub template: String,
     pub template_version: i32,
@@ -113,6 +124,15 @@ pub struct Tenant {
     /// Milliseconds; `None` means the server default.
     pub statement_timeout: Option<u64>,
     pub storage_quota_bytes: Option<u64>,
+    /// Milliseconds, set on the login role.
+    #[serde(default)]
+    pub idle_in_transaction_timeout: Option<u64>,
+    /// Bytes of temporary files per session, set on the login role.
+    #[serde(default)]
+    pub temp_file_limit_bytes: Option<u64>,
+    /// Writes revoked because the tenant is over its storage quota.
+    #[serde(default)]
+    pub quota_blocked: bool,
     /// Recorded at creation, e.g. hypertables skipped without TimescaleDB.
     pub warnings: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -121,12 +141,25 @@ pub struct Tenant {
     pub provision_ms: Option<i32>,
 }
 
-/// `tenant_<uuid with underscores>`: both the schema and the role name.
+/// `tenant_<uuid with underscores>`: both the schema and the login role name.
 pub fn object_name(id: &Uuid) -> String {
     format!(
         "tenant_{}",
         id.as_hyphenated().to_string().replace('-', "_")
     )
+}
+
+/// `tenant_<uuid with underscores>_owner`: the role that owns the schema.
+pub fn owner_name(id: &Uuid) -> String {
+    format!("{}_owner", object_name(id))
+}
+
+impl Tenant {
+    /// The role that owns the tenant's objects: tenant code (constraints,
+    /// defaults, triggers) is only ever run as this role.
+    pub fn owner(&self) -> &str {
+        self.owner_role.as_deref().unwrap_or(&self.role_name)
+    }
 }
 
 /// A validated request to create a tenant.

@@ -1,25 +1,39 @@
-//! Delete (with a `pg_dump -Fc` of the schema and a JSON sidecar of the
-//! tenant row first) and restore from such a backup.
+//! Delete (with a verified backup first) and restore from such a backup.
 //!
-//! `pg_dump`/`pg_restore` get the connection through `PG*` environment
-//! variables, never the password on their command line.
+//! A backup is two files, both private (0600) from their first byte: the
+//! `pg_dump -Fc` of the tenant's schema and a JSON sidecar with the tenant
+//! row, the dump's SHA-256, every table's row count and the grants the
+//! tenant made to other roles. Dump and restore run as the tenant's runner
+//! (see [`crate::db::runner`]), never as the operator, so a constraint,
+//! default or trigger of the tenant's runs with the tenant's rights only.
+//!
+//! Restore is crash-safe: the tenant row is `restoring` from before the
+//! first object is made until the last check passes; a restore that was
+//! killed is removed and redone by the next restore of the same tenant.
+//! `pg_dump`/`pg_restore` get the connection through `PG*` variables, never
+//! the password on their command line.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
-use super::{
-    ProvisionOptions, ensure_privileges, ensure_writable, lock_tenant, ms_i32, render,
-    terminate_sessions,
-};
+use super::{ProvisionOptions, ensure_privileges, ensure_writable, lock_tenant, ms_i32, roles};
+use crate::db::runner::{self, Runner};
 use crate::db::tenants::{TENANT_COLUMNS, from_row, get_tenant};
 use crate::db::{Db, audit, pg_error, quote_ident};
-use crate::domain::tenant::{Tenant, TenantStatus, object_name};
+use crate::domain::tenant::{Tenant, TenantStatus, object_name, owner_name};
 use crate::error::{Error, Result};
+
+/// The sidecar format this binary writes.
+pub const SIDECAR_FORMAT: u32 = 2;
 
 /// What `delete` did.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +44,25 @@ pub struct DeleteOutcome {
     pub backup_path: Option<PathBuf>,
 }
 
+/// A table of the backup and its row count when the dump was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCount {
+    pub table: String,
+    pub rows: i64,
+}
+
+/// A privilege the tenant granted on one of its objects to a role other
+/// than its own; re-applied on restore when the role still exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// `schema`, `table` or `sequence`.
+    pub kind: String,
+    /// The object's name inside the schema; empty for the schema itself.
+    pub object: String,
+    pub privilege: String,
+    pub grantee: String,
+}
+
 /// The JSON file written beside a dump.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackupSidecar {
@@ -38,6 +71,18 @@ pub struct BackupSidecar {
     pub taken_by: String,
     /// File name of the dump, in the same directory.
     pub dump: String,
+    /// Hex SHA-256 of the dump file (format 2).
+    #[serde(default)]
+    pub dump_sha256: Option<String>,
+    #[serde(default)]
+    pub dump_bytes: Option<u64>,
+    /// `pg_dump --version` of the client that took it.
+    #[serde(default)]
+    pub pg_dump: Option<String>,
+    #[serde(default)]
+    pub tables: Vec<TableCount>,
+    #[serde(default)]
+    pub grants: Vec<Grant>,
     pub tenant: Tenant,
 }
 
@@ -48,6 +93,7 @@ fn pg_env(cmd: &mut tokio::process::Command, db: &Db) {
         "PGOPTIONS",
         "PGCONNECT_TIMEOUT",
         "PGSSLROOTCERT",
+        "PGPASSFILE",
     ] {
         cmd.env_remove(var);
     }
@@ -77,26 +123,210 @@ fn pg_env(cmd: &mut tokio::process::Command, db: &Db) {
     }
 }
 
-async fn run_tool(mut cmd: tokio::process::Command, tool: &str) -> Result<()> {
+fn tool_error(tool: &str, stderr: &[u8]) -> Error {
+    let err = String::from_utf8_lossy(stderr);
+    let last = crate::domain::sanitize::last_line(&err, "no output");
+    Error::failure(format!(
+        "{tool} failed: {}",
+        crate::domain::sanitize::clean(last)
+    ))
+}
+
+async fn run_tool(mut cmd: tokio::process::Command, tool: &str) -> Result<Vec<u8>> {
     let out = cmd
         .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| Error::failure(format!("cannot run {tool}: {e}")))?;
     if out.status.success() {
-        return Ok(());
+        return Ok(out.stdout);
     }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let last = crate::domain::sanitize::last_line(&err, "no output");
-    Err(Error::failure(format!(
-        "{tool} failed: {}",
-        crate::domain::sanitize::clean(last)
-    )))
+    Err(tool_error(tool, &out.stderr))
 }
 
-/// Dump the tenant's schema and write the sidecar; returns the dump path.
+/// A new file readable by its owner only, from the first byte; refuses to
+/// overwrite.
+fn private_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::failure(format!("cannot create {}: {e}", path.display())))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// SHA-256 of a file, read in blocks.
+pub fn file_sha256(path: &Path) -> Result<(String, u64)> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| Error::failure(format!("cannot read {}: {e}", path.display())))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = f
+            .read(&mut buf)
+            .map_err(|e| Error::failure(format!("cannot read {}: {e}", path.display())))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex(&h.finalize()), n))
+}
+
+/// Run `pg_dump` as the runner, streaming its output into `dump` (0600)
+/// while hashing it. Returns (sha256, bytes).
+async fn dump_schema(db: &Db, run: &Runner, t: &Tenant, dump: &Path) -> Result<(String, u64)> {
+    let mut file = private_file(dump)?;
+    let mut cmd = tokio::process::Command::new(crate::local_cluster::find_pg_binary("pg_dump")?);
+    pg_env(&mut cmd, db);
+    run.env(&mut cmd);
+    cmd.kill_on_drop(true)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .arg("--format=custom")
+        .arg("--lock-wait-timeout=30s")
+        .arg(format!("--role={}", run.owner))
+        .arg(format!("--schema={}", t.schema_name));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::failure(format!("cannot run pg_dump: {e}")))?;
+    let mut stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::failure("pg_dump has no output pipe"))?;
+    let mut stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| Error::failure("pg_dump has no error pipe"))?;
+    let err_task = tokio::spawn(async move {
+        let mut v = Vec::new();
+        let _ = stderr.read_to_end(&mut v).await;
+        v
+    });
+    let mut h = Sha256::new();
+    let mut n = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = stdout
+            .read(&mut buf)
+            .await
+            .map_err(|e| Error::failure(format!("cannot read pg_dump's output: {e}")))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        file.write_all(&buf[..k])
+            .map_err(|e| Error::failure(format!("cannot write {}: {e}", dump.display())))?;
+        n += k as u64;
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| Error::failure(format!("pg_dump did not finish: {e}")))?;
+    let stderr = err_task.await.unwrap_or_default();
+    if !status.success() {
+        return Err(tool_error("pg_dump", &stderr));
+    }
+    file.sync_all()
+        .map_err(|e| Error::failure(format!("cannot write {}: {e}", dump.display())))?;
+    Ok((hex(&h.finalize()), n))
+}
+
+/// Row counts of every table of the schema, read as the tenant.
+async fn count_rows(client: &tokio_postgres::Client, schema: &str) -> Result<Vec<TableCount>> {
+    let what = "cannot count the tenant's rows";
+    let tables: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| pg_error(&e, what))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = Vec::with_capacity(tables.len());
+    for table in tables {
+        let sql = format!(
+            "SELECT count(*) FROM ONLY {}.{}",
+            quote_ident(schema),
+            quote_ident(&table)
+        );
+        let rows: i64 = client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| pg_error(&e, what))?
+            .get(0);
+        out.push(TableCount { table, rows });
+    }
+    Ok(out)
+}
+
+/// Grants on the schema and its relations to roles other than the
+/// tenant's own (and PUBLIC, which never holds any). Catalog only.
+async fn foreign_grants(db: &Db, t: &Tenant) -> Result<Vec<Grant>> {
+    let client = db.client().await?;
+    let rows = client
+        .query(
+            "SELECT 'schema', '', a.privilege_type, r.rolname::text
+             FROM pg_namespace n, aclexplode(n.nspacl) a JOIN pg_roles r ON r.oid = a.grantee
+             WHERE n.nspname = $1 AND r.rolname <> ALL ($2)
+             UNION ALL
+             SELECT CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END, c.relname::text,
+                    a.privilege_type, r.rolname::text
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+                  aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee
+             WHERE n.nspname = $1 AND r.rolname <> ALL ($2)
+             ORDER BY 1, 2, 3, 4",
+            &[&t.schema_name, &own_roles(t)],
+        )
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the tenant's grants"))?;
+    Ok(rows
+        .iter()
+        .map(|r| Grant {
+            kind: r.get(0),
+            object: r.get(1),
+            privilege: r.get(2),
+            grantee: r.get(3),
+        })
+        .collect())
+}
+
+fn own_roles(t: &Tenant) -> Vec<String> {
+    let mut v = vec![t.role_name.clone(), runner::runner_name(t)];
+    if let Some(o) = &t.owner_role {
+        v.push(o.clone());
+    }
+    v
+}
+
+async fn pg_dump_version() -> Option<String> {
+    let bin = crate::local_cluster::find_pg_binary("pg_dump").ok()?;
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.arg("--version");
+    let out = run_tool(cmd, "pg_dump").await.ok()?;
+    Some(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+/// Dump the tenant's schema as the tenant and write the sidecar; returns
+/// the dump path. Both files are private from their first byte.
 async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<PathBuf> {
-    // Backups hold tenant data: only the owner may read them.
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(&opts.backup_dir)
         .map_err(|e| {
@@ -114,44 +344,89 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
     );
     let dump = opts.backup_dir.join(format!("{stem}.dump"));
     let sidecar = opts.backup_dir.join(format!("{stem}.json"));
-    let mut cmd = tokio::process::Command::new(crate::local_cluster::find_pg_binary("pg_dump")?);
-    pg_env(&mut cmd, db);
-    cmd.kill_on_drop(true)
-        .arg("--format=custom")
-        .arg("--lock-wait-timeout=30s")
-        .arg(format!("--schema={}", t.schema_name))
-        .arg("--file")
-        .arg(&dump);
-    let dumped =
-        match tokio::time::timeout(Duration::from_secs(900), run_tool(cmd, "pg_dump")).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::failure("pg_dump did not finish within 15 minutes")),
+    let run = Runner::start(db, t).await?;
+    let result = async {
+        let (sha, bytes) = match tokio::time::timeout(
+            Duration::from_secs(900),
+            dump_schema(db, &run, t, &dump),
+        )
+        .await
+        {
+            Ok(r) => r?,
+            Err(_) => return Err(Error::failure("pg_dump did not finish within 15 minutes")),
         };
-    dumped.map_err(|e| {
+        let client = run.connect(db, Duration::from_secs(600)).await?;
+        let tables = count_rows(&client, &t.schema_name).await?;
+        Ok((sha, bytes, tables))
+    }
+    .await;
+    run.finish(db).await;
+    let (sha, bytes, tables) = result.map_err(|e| {
         let _ = std::fs::remove_file(&dump);
         e.context(&format!("cannot back up tenant {}", t.domain))
     })?;
     let side = BackupSidecar {
-        format: 1,
+        format: SIDECAR_FORMAT,
         taken_at: now,
         taken_by: opts.actor.clone(),
         dump: format!("{stem}.dump"),
+        dump_sha256: Some(sha),
+        dump_bytes: Some(bytes),
+        pg_dump: pg_dump_version().await,
+        tables,
+        grants: foreign_grants(db, t).await?,
         tenant: t.clone(),
     };
     let text = serde_json::to_string_pretty(&side)
         .map_err(|e| Error::failure(format!("cannot encode the backup sidecar: {e}")))?;
-    std::fs::write(&sidecar, text)
-        .map_err(|e| Error::failure(format!("cannot write {}: {e}", sidecar.display())))?;
-    for f in [&dump, &sidecar] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::failure(format!("cannot restrict {}: {e}", f.display())))?;
+    let write = private_file(&sidecar).and_then(|mut f| {
+        f.write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::failure(format!("cannot write {}: {e}", sidecar.display())))
+    });
+    if let Err(e) = write {
+        let _ = std::fs::remove_file(&dump);
+        let _ = std::fs::remove_file(&sidecar);
+        return Err(e);
     }
     Ok(dump)
 }
 
+/// What a schema backup cannot hold and a drop would lose or leave behind:
+/// large objects of the tenant's roles, and objects they own or were
+/// granted in other databases. Catalog only. Empty when delete may go on.
+async fn unbackupable(db: &Db, t: &Tenant) -> Result<Vec<String>> {
+    let client = db.client().await?;
+    let row = client
+        .query_one(
+            "WITH r AS (SELECT oid FROM pg_roles WHERE rolname = ANY ($1))
+             SELECT (SELECT count(*) FROM pg_largeobject_metadata WHERE lomowner IN (SELECT oid FROM r)),
+                    (SELECT array_agg(DISTINCT d.datname::text ORDER BY d.datname::text)
+                     FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+                     WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid IN (SELECT oid FROM r)
+                       AND d.datname <> current_database())",
+            &[&own_roles(t)],
+        )
+        .await
+        .map_err(|e| pg_error(&e, "cannot look for the tenant's objects outside its schema"))?;
+    let (lo, dbs): (i64, Option<Vec<String>>) = (row.get(0), row.get(1));
+    let mut why = Vec::new();
+    if lo > 0 {
+        why.push(format!(
+            "its roles own {lo} large object(s), which a schema backup cannot hold: export them (lo_export) and remove them (lo_unlink), then delete again"
+        ));
+    }
+    if let Some(dbs) = dbs.filter(|d| !d.is_empty()) {
+        why.push(format!(
+            "its roles own objects or hold privileges in other databases ({}): drop or reassign them there (DROP OWNED BY in each), then delete again",
+            dbs.join(", ")
+        ));
+    }
+    Ok(why)
+}
+
 /// Delete a suspended tenant whose domain was typed back: back up (unless
-/// `backup` is false), drop schema and role, keep a `deleted` tombstone.
+/// `backup` is false), drop schema and roles, keep a `deleted` tombstone.
 pub async fn delete_tenant(
     db: &Db,
     opts: &ProvisionOptions,
@@ -177,6 +452,14 @@ pub async fn delete_tenant(
                 t.domain
             )));
         }
+        let blockers = unbackupable(db, &t).await?;
+        if !blockers.is_empty() {
+            return Err(Error::refused(format!(
+                "cannot delete tenant {}: {}",
+                t.domain,
+                blockers.join("; ")
+            )));
+        }
         let backup_path = if backup {
             Some(take_backup(db, opts, &t).await?)
         } else {
@@ -192,22 +475,17 @@ pub async fn delete_tenant(
                 locked.status.as_str()
             )));
         }
-        terminate_sessions(&tx, &t.role_name, &what).await?;
-        let r = quote_ident(&t.role_name);
-        tx.batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE;
-             DO $tenantctl$ BEGIN
-               IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {lit}) THEN
-                 EXECUTE 'DROP OWNED BY ' || quote_ident({lit});
-                 EXECUTE 'DROP ROLE ' || quote_ident({lit});
-               END IF;
-             END $tenantctl$;",
-            quote_ident(&t.schema_name),
-            lit = crate::db::quote_literal(&t.role_name),
-        ))
-        .await
-        .map_err(|e| pg_error(&e, &what))?;
-        let _ = r;
+        super::terminate_sessions(&tx, &t.role_name, &what).await?;
+        runner::drop_leftover(&tx, &t).await?;
+        let own = own_roles(&t);
+        let drop_roles: Vec<&str> = own
+            .iter()
+            .map(String::as_str)
+            .filter(|r| *r != runner::runner_name(&t))
+            .collect();
+        tx.batch_execute(&roles::drop_all(&t.schema_name, &drop_roles))
+            .await
+            .map_err(|e| pg_error(&e, &what))?;
         let row = tx
             .query_one(
                 &format!(
@@ -255,14 +533,9 @@ pub fn backup_paths(file: &Path) -> (PathBuf, PathBuf) {
     }
 }
 
-/// Bring a deleted tenant back from a backup taken by [`delete_tenant`]:
-/// role (NOLOGIN), schema and data by `pg_restore`, the row as `suspended`.
-pub async fn restore_tenant(
-    db: &Db,
-    opts: &ProvisionOptions,
-    backup_file: &Path,
-) -> Result<Tenant> {
-    ensure_writable(opts, "restore")?;
+/// Read a backup's sidecar and check the dump against it. Nothing in the
+/// database is touched.
+pub fn read_backup(backup_file: &Path) -> Result<(PathBuf, BackupSidecar)> {
     let (dump, sidecar_path) = backup_paths(backup_file);
     for p in [&dump, &sidecar_path] {
         if !p.is_file() {
@@ -280,22 +553,58 @@ pub async fn restore_tenant(
             sidecar_path.display()
         ))
     })?;
-    let t = side.tenant;
+    if side.format > SIDECAR_FORMAT {
+        return Err(Error::invalid(format!(
+            "{} is a backup of format {}, newer than this tenantctl knows ({SIDECAR_FORMAT}): upgrade tenantctl",
+            sidecar_path.display(),
+            side.format
+        )));
+    }
+    let Some(want) = side.dump_sha256.as_deref() else {
+        return Err(Error::refused(format!(
+            "{} records no checksum of its dump (a backup taken before checksums), so it cannot be verified: restore it with the tenantctl that took it",
+            sidecar_path.display()
+        )));
+    };
+    let (got, bytes) = file_sha256(&dump)?;
+    if !got.eq_ignore_ascii_case(want) || side.dump_bytes.is_some_and(|b| b != bytes) {
+        return Err(Error::refused(format!(
+            "{} does not match its sidecar's checksum: the dump was changed or damaged; nothing was restored",
+            dump.display()
+        )));
+    }
+    Ok((dump, side))
+}
+
+/// Bring a deleted tenant back from a backup taken by [`delete_tenant`]:
+/// roles (login disabled), schema and data loaded as the tenant, row counts
+/// checked, grants re-applied where their roles still exist; the row ends
+/// `suspended`.
+pub async fn restore_tenant(
+    db: &Db,
+    opts: &ProvisionOptions,
+    backup_file: &Path,
+) -> Result<Tenant> {
+    ensure_writable(opts, "restore")?;
+    let (dump, side) = read_backup(backup_file)?;
+    let t = side.tenant.clone();
     if t.schema_name != object_name(&t.id) || t.role_name != t.schema_name {
         return Err(Error::invalid(format!(
             "{}: schema and role names do not match the tenant id",
-            sidecar_path.display()
+            backup_file.display()
         )));
     }
+    // Restored tenants always get an owner role, whatever they had.
     let t = Tenant {
         name: crate::domain::tenant::validate_name(&t.name)?,
         domain: crate::domain::tenant::validate_domain(&t.domain)?,
+        owner_role: Some(owner_name(&t.id)),
         ..t
     };
     ensure_privileges(db, "restore").await?;
     let start = Instant::now();
     let detail = json!({ "file": dump.display().to_string(), "domain": t.domain });
-    let result = restore_inner(db, opts, &t, &dump, start).await;
+    let result = restore_inner(db, opts, &t, &side, &dump, start).await;
     if let Err(e) = &result {
         audit::record_failure(
             db,
@@ -311,32 +620,64 @@ pub async fn restore_tenant(
     result
 }
 
+/// The application name of a restore's `pg_restore`, so that a restore
+/// killed with its `pg_restore` still running can have that session ended.
+fn restore_app_name(t: &Tenant) -> String {
+    format!("tenantctl-restore-{}", t.id.simple())
+}
+
+/// Remove whatever a killed restore of `t` left: its `pg_restore` session,
+/// the runner, the schema and the roles. The row stays `restoring`.
+async fn clear_leftovers(db: &Db, t: &Tenant, what: &str) -> Result<()> {
+    let client = db.client().await?;
+    client
+        .execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            &[&restore_app_name(t)],
+        )
+        .await
+        .map_err(|e| pg_error(&e, what))?;
+    runner::drop_leftover(&client, t).await?;
+    super::terminate_sessions(&client, &t.role_name, what).await?;
+    client
+        .batch_execute(&roles::drop_all(
+            &t.schema_name,
+            &[t.owner(), t.role_name.as_str()],
+        ))
+        .await
+        .map_err(|e| pg_error(&e, what))
+}
+
 async fn restore_inner(
     db: &Db,
     opts: &ProvisionOptions,
     t: &Tenant,
+    side: &BackupSidecar,
     dump: &Path,
     start: Instant,
 ) -> Result<Tenant> {
     let what = format!("cannot restore tenant {}", t.domain);
     let s = db.q_schema();
+    let owner = t.owner().to_string();
     let client = db.client().await?;
     let row = client
         .query_one(
             &format!(
                 "SELECT
-                   EXISTS (SELECT 1 FROM {s}.tenants WHERE id = $1 AND status <> 'deleted'),
-                   EXISTS (SELECT 1 FROM {s}.tenants WHERE lower(domain) = $2 AND status <> 'deleted'),
-                   EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $3),
+                   (SELECT status FROM {s}.tenants WHERE id = $1),
+                   EXISTS (SELECT 1 FROM {s}.tenants WHERE lower(domain) = $2 AND status <> 'deleted' AND id <> $1),
+                   EXISTS (SELECT 1 FROM pg_roles WHERE rolname IN ($3, $4)),
                    EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $3)"
             ),
-            &[&t.id, &t.domain, &t.role_name],
+            &[&t.id, &t.domain, &t.role_name, &owner],
         )
         .await
         .map_err(|e| pg_error(&e, &what))?;
-    let (live_id, live_domain, role, schema): (bool, bool, bool, bool) =
+    let (status, live_domain, role, schema): (Option<String>, bool, bool, bool) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
-    if live_id {
+    let resuming = status.as_deref() == Some("restoring");
+    if status.as_deref().is_some_and(|s| s != "deleted" && s != "restoring") {
         return Err(Error::conflict(format!(
             "{what}: that tenant exists and is not deleted"
         )));
@@ -347,118 +688,296 @@ async fn restore_inner(
             t.domain
         )));
     }
-    if role || schema {
+    if resuming {
+        // A restore of this tenant was killed: start again from nothing.
+        clear_leftovers(db, t, &what).await?;
+    } else if role || schema {
         return Err(Error::conflict(format!(
             "{what}: a role or schema named {} already exists",
             t.role_name
         )));
     }
-    // The role must be committed before pg_restore's own session can use it.
-    let timeout = t.statement_timeout.map(std::time::Duration::from_millis);
-    let mut ddl = render::role_and_schema(
-        &t.role_name,
-        &t.schema_name,
-        t.connection_limit,
-        timeout,
-        opts.app_role.as_deref(),
-        false,
-    );
-    // pg_restore recreates the schema itself.
-    let _ = writeln!(ddl, "DROP SCHEMA {};", quote_ident(&t.schema_name));
-    client
-        .batch_execute(&format!("BEGIN;\n{ddl}COMMIT;"))
-        .await
-        .map_err(|e| pg_error(&e, &what))?;
-    let cleanup = async {
-        let _ = client
-            .batch_execute(&format!(
-                "ROLLBACK; DROP SCHEMA IF EXISTS {schema} CASCADE; DROP ROLE IF EXISTS {role};",
-                schema = quote_ident(&t.schema_name),
-                role = quote_ident(&t.role_name)
-            ))
-            .await;
-    };
-    let mut cmd = tokio::process::Command::new(crate::local_cluster::find_pg_binary("pg_restore")?);
-    pg_env(&mut cmd, db);
-    cmd.arg("--single-transaction")
-        .arg("--exit-on-error")
-        .arg("--dbname")
-        .arg(&db.params.dbname)
-        .arg(dump);
-    if let Err(e) = run_tool(cmd, "pg_restore").await {
-        cleanup.await;
-        return Err(e.context(&what));
-    }
-    let finish = async {
-        client
-            .batch_execute("BEGIN")
-            .await
-            .map_err(|e| pg_error(&e, &what))?;
+    drop(client);
+
+    // 1. The row says `restoring` before any object exists; roles and an
+    //    empty schema owned by the owner, the login role disabled.
+    {
+        let mut client = db.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e, &what))?;
         let settings = &t.settings.value();
         let timeout_ms = t.statement_timeout.and_then(|v| i64::try_from(v).ok());
         let quota = t.storage_quota_bytes.and_then(|v| i64::try_from(v).ok());
-        let row = client
-            .query_one(
-                &format!(
-                    "INSERT INTO {s}.tenants AS t (id, name, domain, schema_name, role_name, status,
-                         template, template_version, settings, connection_limit, statement_timeout,
-                         storage_quota_bytes, warnings, created_at, created_by, provision_ms)
-                     VALUES ($1, $2, $3, $4, $4, 'suspended', $5, $6, $7, $8,
-                         $9::bigint * interval '1 millisecond', $10, $11, $12, $13, $14)
-                     ON CONFLICT (id) DO UPDATE SET status = 'suspended', deleted_at = NULL,
-                         name = EXCLUDED.name, domain = EXCLUDED.domain
-                     WHERE t.status = 'deleted'
-                     RETURNING {TENANT_COLUMNS}"
-                ),
-                &[
-                    &t.id,
-                    &t.name,
-                    &t.domain,
-                    &t.schema_name,
-                    &t.template,
-                    &t.template_version,
-                    settings,
-                    &t.connection_limit,
-                    &timeout_ms,
-                    &quota,
-                    &t.warnings,
-                    &t.created_at,
-                    &t.created_by,
-                    &t.provision_ms,
-                ],
-            )
-            .await
-            .map_err(|e| {
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                    Error::conflict(format!(
-                        "{what}: another tenant now uses domain {}",
-                        t.domain
-                    ))
-                } else {
-                    pg_error(&e, &what)
-                }
-            })?;
-        let detail = json!({ "file": dump.display().to_string(), "domain": t.domain });
-        audit::write(
-            db,
-            &client,
-            &opts.actor,
-            "restore",
-            Some(t.id),
-            "ok",
-            &detail,
-            Some(ms_i32(start.elapsed())),
+        tx.execute(
+            &format!(
+                "INSERT INTO {s}.tenants AS t (id, name, domain, schema_name, role_name, owner_role, status,
+                     template, template_version, settings, connection_limit, statement_timeout,
+                     storage_quota_bytes, warnings, created_at, created_by, provision_ms, quota_blocked)
+                 VALUES ($1, $2, $3, $4, $4, $15, 'restoring', $5, $6, $7, $8,
+                     $9::bigint * interval '1 millisecond', $10, $11, $12, $13, $14, $16)
+                 ON CONFLICT (id) DO UPDATE SET status = 'restoring', deleted_at = NULL,
+                     name = EXCLUDED.name, domain = EXCLUDED.domain, owner_role = EXCLUDED.owner_role
+                 WHERE t.status IN ('deleted', 'restoring')"
+            ),
+            &[
+                &t.id,
+                &t.name,
+                &t.domain,
+                &t.schema_name,
+                &t.template,
+                &t.template_version,
+                settings,
+                &t.connection_limit,
+                &timeout_ms,
+                &quota,
+                &t.warnings,
+                &t.created_at,
+                &t.created_by,
+                &t.provision_ms,
+                &owner,
+                &t.quota_blocked,
+            ],
         )
-        .await?;
-        client
-            .batch_execute("COMMIT")
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                Error::conflict(format!(
+                    "{what}: another tenant now uses domain {}",
+                    t.domain
+                ))
+            } else {
+                pg_error(&e, &what)
+            }
+        })?;
+        let op = roles::operator(&tx).await?;
+        let limits = roles::Limits {
+            connection_limit: t.connection_limit,
+            statement_timeout: t.statement_timeout.map(Duration::from_millis),
+            idle_in_transaction_timeout: t
+                .idle_in_transaction_timeout
+                .map(Duration::from_millis)
+                .or(opts.idle_in_transaction_timeout),
+            temp_file_limit: t.temp_file_limit_bytes.or(opts.temp_file_limit),
+        };
+        let mut ddl = roles::create(
+            &owner,
+            &t.role_name,
+            &t.schema_name,
+            &limits,
+            &op,
+            None,
+            false,
+        );
+        ddl.push_str(&roles::cut_access(&t.role_name, &t.schema_name, &owner, None));
+        tx.batch_execute(&ddl)
             .await
             .map_err(|e| pg_error(&e, &what))?;
-        from_row(&row)
+        tx.commit().await.map_err(|e| pg_error(&e, &what))?;
     }
-    .await;
-    if finish.is_err() {
-        cleanup.await;
+
+    // 2. Data and objects, loaded as the tenant in one transaction.
+    let run = Runner::start(db, t).await?;
+    let loaded = load_as_tenant(db, &run, t, side, dump).await;
+    run.finish(db).await;
+    let skipped = match loaded {
+        Ok(()) => apply_grants(db, t, side).await,
+        Err(e) => Err(e),
+    };
+    let skipped = match skipped {
+        Ok(s) => s,
+        Err(e) => {
+            if let Err(c) = clear_leftovers(db, t, &what).await {
+                tracing::warn!(tenant = %t.domain, "restore failed and its cleanup too: {}", c.message);
+            } else if let Ok(c) = db.client().await {
+                // Nothing of the restore is left: the row is a tombstone again.
+                let _ = c
+                    .execute(
+                        &format!(
+                            "UPDATE {s}.tenants SET status = 'deleted', deleted_at = now()
+                             WHERE id = $1 AND status = 'restoring'"
+                        ),
+                        &[&t.id],
+                    )
+                    .await;
+            }
+            return Err(e.context(&what));
+        }
+    };
+
+    // 3. Done: suspended, audited.
+    let mut client = db.client().await?;
+    let tx = client.transaction().await.map_err(|e| pg_error(&e, &what))?;
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE {s}.tenants SET status = 'suspended' WHERE id = $1 AND status = 'restoring'
+                 RETURNING {TENANT_COLUMNS}"
+            ),
+            &[&t.id],
+        )
+        .await
+        .map_err(|e| pg_error(&e, &what))?;
+    let detail = json!({
+        "file": dump.display().to_string(),
+        "domain": t.domain,
+        "verified": { "sha256": side.dump_sha256, "tables": side.tables.len() },
+        "grants_skipped": skipped,
+        "resumed_killed_restore": resuming,
+    });
+    audit::write(
+        db,
+        &tx,
+        &opts.actor,
+        "restore",
+        Some(t.id),
+        "ok",
+        &detail,
+        Some(ms_i32(start.elapsed())),
+    )
+    .await?;
+    tx.commit().await.map_err(|e| pg_error(&e, &what))?;
+    from_row(&row)
+}
+
+/// `pg_restore` as the runner (acting as the owner) into the existing
+/// schema, objects and data only, in one transaction; then every table's
+/// row count against the sidecar.
+async fn load_as_tenant(
+    db: &Db,
+    run: &Runner,
+    t: &Tenant,
+    side: &BackupSidecar,
+    dump: &Path,
+) -> Result<()> {
+    let bin = crate::local_cluster::find_pg_binary("pg_restore")?;
+    // The table of contents without the schema itself (it exists, owned by
+    // the owner, who may not create schemas).
+    let mut cmd = tokio::process::Command::new(&bin);
+    cmd.arg("--list").arg(dump);
+    let toc = run_tool(cmd, "pg_restore").await?;
+    let toc = String::from_utf8_lossy(&toc);
+    let schema_entry = format!(" SCHEMA - {} ", t.schema_name);
+    let list: String = toc
+        .lines()
+        .filter(|l| !l.contains(&schema_entry))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let list_file = tempfile::Builder::new()
+        .prefix("tenantctl-restore-")
+        .tempfile()
+        .map_err(|e| Error::failure(format!("cannot write the restore list: {e}")))?;
+    std::fs::write(list_file.path(), list)
+        .map_err(|e| Error::failure(format!("cannot write the restore list: {e}")))?;
+
+    let mut cmd = tokio::process::Command::new(&bin);
+    pg_env(&mut cmd, db);
+    run.env(&mut cmd);
+    cmd.env("PGAPPNAME", restore_app_name(t))
+        .arg("--single-transaction")
+        .arg("--exit-on-error")
+        .arg("--no-owner")
+        .arg("--no-privileges")
+        .arg(format!("--role={}", run.owner))
+        .arg(format!("--schema={}", t.schema_name))
+        .arg("--use-list")
+        .arg(list_file.path())
+        .arg("--dbname")
+        .arg(&db.params.dbname)
+        .arg(dump);
+    run_tool(cmd, "pg_restore").await?;
+
+    let client = run.connect(db, Duration::from_secs(600)).await?;
+    let got = count_rows(&client, &t.schema_name).await?;
+    let want: BTreeMap<&str, i64> = side.tables.iter().map(|c| (c.table.as_str(), c.rows)).collect();
+    let have: BTreeMap<&str, i64> = got.iter().map(|c| (c.table.as_str(), c.rows)).collect();
+    if want != have {
+        let diff: Vec<String> = want
+            .keys()
+            .chain(have.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| want.get(*k) != have.get(*k))
+            .map(|k| {
+                format!(
+                    "{k}: {} in the backup, {} restored",
+                    want.get(k).map_or("none".into(), ToString::to_string),
+                    have.get(k).map_or("none".into(), ToString::to_string)
+                )
+            })
+            .collect();
+        return Err(Error::failure(format!(
+            "the restored rows do not match the backup ({})",
+            diff.join("; ")
+        )));
     }
-    finish
+    Ok(())
+}
+
+const PRIVILEGES: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+    "USAGE",
+    "CREATE",
+    "MAINTAIN",
+];
+
+/// The login role's privileges, the owner's default privileges, and the
+/// recorded grants to other roles that still exist. Returns the grants
+/// skipped because their role is gone. Statements only; no tenant code.
+async fn apply_grants(db: &Db, t: &Tenant, side: &BackupSidecar) -> Result<Vec<String>> {
+    let what = "cannot re-apply the tenant's privileges";
+    let mut client = db.client().await?;
+    let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
+    let grantees: Vec<String> = side.grants.iter().map(|g| g.grantee.clone()).collect();
+    let existing: std::collections::HashSet<String> = tx
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY ($1)",
+            &[&grantees],
+        )
+        .await
+        .map_err(|e| pg_error(&e, what))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let owner = t.owner();
+    let mut sql = roles::grant_existing(&t.role_name, &t.schema_name, t.quota_blocked);
+    sql.push_str(&roles::default_privileges(owner, &t.role_name, &t.schema_name));
+    // Suspended: the login role's schema USAGE stays revoked until resume.
+    sql.push_str(&roles::cut_access(&t.role_name, &t.schema_name, owner, None));
+    let mut skipped = Vec::new();
+    let s = quote_ident(&t.schema_name);
+    for g in &side.grants {
+        let desc = format!("{} on {} {} to {}", g.privilege, g.kind, g.object, g.grantee);
+        if !existing.contains(&g.grantee) {
+            skipped.push(desc);
+            continue;
+        }
+        let Some(privilege) = PRIVILEGES.iter().find(|p| **p == g.privilege) else {
+            skipped.push(format!("{desc} (unknown privilege)"));
+            continue;
+        };
+        let target = match g.kind.as_str() {
+            "schema" => format!("SCHEMA {s}"),
+            "table" => format!("TABLE {s}.{}", quote_ident(&g.object)),
+            "sequence" => format!("SEQUENCE {s}.{}", quote_ident(&g.object)),
+            _ => {
+                skipped.push(format!("{desc} (unknown object kind)"));
+                continue;
+            }
+        };
+        let _ = writeln!(
+            sql,
+            "GRANT {privilege} ON {target} TO {};",
+            quote_ident(&g.grantee)
+        );
+    }
+    tx.batch_execute(&sql)
+        .await
+        .map_err(|e| pg_error(&e, what))?;
+    tx.commit().await.map_err(|e| pg_error(&e, what))?;
+    Ok(skipped)
 }

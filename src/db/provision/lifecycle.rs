@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     ProvisionOptions, check_quota, check_timeout, ensure_privileges, ensure_writable, lock_tenant,
-    ms_i32, terminate_sessions,
+    ms_i32, roles, terminate_sessions,
 };
 use crate::config::Secret;
 use crate::db::tenants::{TENANT_COLUMNS, from_row};
@@ -134,9 +134,7 @@ pub async fn update_tenant(
             let _ = writeln!(ddl, "ALTER ROLE {r} RESET statement_timeout;");
         }
         if !ddl.is_empty() {
-            tx.batch_execute(&ddl)
-                .await
-                .map_err(|e| pg_error(&e, what))?;
+            role_change(&tx, &before.role_name, &ddl, what).await?;
         }
         let s = db.q_schema();
         let row = tx
@@ -180,8 +178,58 @@ pub async fn update_tenant(
     .await
 }
 
-/// `NOLOGIN`, terminate the role's sessions, status `suspended`. Sessions
-/// are terminated inside the transaction (counted in the audit row) and once
+/// How long one attempt at a role change waits for a lock the tenant holds
+/// (for example an open `ALTER ROLE` of its own) before its sessions are
+/// ended and the change is tried again.
+const ROLE_LOCK_TIMEOUT: &str = "1s";
+const ROLE_LOCK_ATTEMPTS: u32 = 10;
+
+/// Run `ddl` inside `tx` under a short `lock_timeout`; when a lock is not
+/// granted, end the login role's sessions (whose open transactions hold
+/// it) and try again. The tenant row is not locked meanwhile.
+async fn role_change(
+    tx: &deadpool_postgres::Transaction<'_>,
+    login: &str,
+    ddl: &str,
+    what: &str,
+) -> Result<()> {
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{ROLE_LOCK_TIMEOUT}'"))
+        .await
+        .map_err(|e| pg_error(&e, what))?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        tx.batch_execute("SAVEPOINT role_change")
+            .await
+            .map_err(|e| pg_error(&e, what))?;
+        match tx.batch_execute(ddl).await {
+            Ok(()) => {
+                return tx
+                    .batch_execute("RELEASE SAVEPOINT role_change")
+                    .await
+                    .map_err(|e| pg_error(&e, what));
+            }
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+                    && attempt < ROLE_LOCK_ATTEMPTS =>
+            {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT role_change")
+                    .await
+                    .map_err(|e| pg_error(&e, what))?;
+                let ended = terminate_sessions(tx, login, what).await?;
+                tracing::info!(role = login, ended, attempt, "role locked by its own sessions: ended them, trying again");
+            }
+            Err(e) => return Err(pg_error(&e, what)),
+        }
+    }
+}
+
+/// Suspend: the login role loses USAGE on its schema and its membership in
+/// the shared application role (the next statement of every session fails,
+/// also of sessions that reached it by `SET ROLE`), its sessions end, it is
+/// set `NOLOGIN` (under a lock timeout, ending sessions and retrying when
+/// its own transactions hold the lock), status `suspended`. Sessions are
+/// terminated inside the transaction (counted in the audit row) and once
 /// more after commit, when no new login can slip in.
 pub async fn suspend_tenant(
     db: &Db,
@@ -199,16 +247,16 @@ pub async fn suspend_tenant(
     let start = Instant::now();
     audited(db, opts, "suspend", id, json!({ "reason": reason }), async {
         let what = "cannot suspend the tenant";
+        let t = crate::db::tenants::get_tenant(db, id).await?;
+        refuse_state(&t, "suspend", &[TenantStatus::Active])?;
         let mut client = db.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
-        let t = lock_tenant(db, &tx, id, what).await?;
-        refuse_state(&t, "suspend", &[TenantStatus::Active])?;
-        let mut sql = format!("ALTER ROLE {} NOLOGIN;", quote_ident(&t.role_name));
-        if let Some(app) = &opts.app_role {
-            // NOLOGIN does not stop `SET ROLE` from the shared application role.
-            let _ = write!(sql, " REVOKE {} FROM {};", quote_ident(&t.role_name), quote_ident(app));
-        }
-        tx.batch_execute(&sql).await.map_err(|e| pg_error(&e, what))?;
+        let mut ddl = roles::cut_access(&t.role_name, &t.schema_name, t.owner(), opts.app_role.as_deref());
+        let _ = writeln!(ddl, "ALTER ROLE {} NOLOGIN;", quote_ident(&t.role_name));
+        role_change(&tx, &t.role_name, &ddl, what).await?;
+        // Only now the row: nothing above waited while holding it.
+        let locked = lock_tenant(db, &tx, id, what).await?;
+        refuse_state(&locked, "suspend", &[TenantStatus::Active])?;
         let ended = terminate_sessions(&tx, &t.role_name, what).await?;
         let row = tx
             .query_one(
@@ -234,22 +282,23 @@ pub async fn suspend_tenant(
     .await
 }
 
-/// `LOGIN` again, status `active`.
+/// `LOGIN`, schema USAGE and the application role's membership again,
+/// status `active`.
 pub async fn resume_tenant(db: &Db, opts: &ProvisionOptions, id: Uuid) -> Result<Tenant> {
     ensure_writable(opts, "resume")?;
     ensure_privileges(db, "resume").await?;
     let start = Instant::now();
     audited(db, opts, "resume", id, json!({}), async {
         let what = "cannot resume the tenant";
+        let t = crate::db::tenants::get_tenant(db, id).await?;
+        refuse_state(&t, "resume", &[TenantStatus::Suspended])?;
         let mut client = db.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
-        let t = lock_tenant(db, &tx, id, what).await?;
-        refuse_state(&t, "resume", &[TenantStatus::Suspended])?;
-        let mut sql = format!("ALTER ROLE {} LOGIN;", quote_ident(&t.role_name));
-        if let Some(app) = &opts.app_role {
-            let _ = write!(sql, " GRANT {} TO {};", quote_ident(&t.role_name), quote_ident(app));
-        }
-        tx.batch_execute(&sql).await.map_err(|e| pg_error(&e, what))?;
+        let mut ddl = roles::restore_access(&t.role_name, &t.schema_name, t.owner(), opts.app_role.as_deref());
+        let _ = writeln!(ddl, "ALTER ROLE {} LOGIN;", quote_ident(&t.role_name));
+        role_change(&tx, &t.role_name, &ddl, what).await?;
+        let locked = lock_tenant(db, &tx, id, what).await?;
+        refuse_state(&locked, "resume", &[TenantStatus::Suspended])?;
         let row = tx
             .query_one(
                 &format!(
@@ -296,13 +345,17 @@ pub async fn set_credentials(
             &[TenantStatus::Active, TenantStatus::Suspended],
         )?;
         // The verifier is not the password; statement logging may show it.
-        tx.batch_execute(&format!(
-            "ALTER ROLE {} PASSWORD {}",
-            quote_ident(&t.role_name),
-            quote_literal(&verifier)
-        ))
-        .await
-        .map_err(|e| pg_error(&e, what))?;
+        role_change(
+            &tx,
+            &t.role_name,
+            &format!(
+                "ALTER ROLE {} PASSWORD {}",
+                quote_ident(&t.role_name),
+                quote_literal(&verifier)
+            ),
+            what,
+        )
+        .await?;
         audit::write(
             db,
             &tx,

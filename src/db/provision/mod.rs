@@ -10,6 +10,7 @@
 mod backup;
 mod lifecycle;
 pub mod render;
+pub mod roles;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,8 +29,8 @@ use crate::backend::ProgressStep;
 use crate::config::{Config, TimescaleMode};
 use crate::domain::template::{self, Template};
 use crate::domain::tenant::{
-    NewTenant, Tenant, object_name, validate_connection_limit, validate_domain, validate_name,
-    validate_template_name,
+    NewTenant, Tenant, object_name, owner_name, validate_connection_limit, validate_domain,
+    validate_name, validate_template_name,
 };
 use crate::error::{Error, Result};
 
@@ -46,6 +47,9 @@ pub struct ProvisionOptions {
     /// `user@host (ssh from ...)`, written to every audit row.
     pub actor: String,
     pub read_only: bool,
+    /// Set on every new tenant's login role.
+    pub idle_in_transaction_timeout: Option<Duration>,
+    pub temp_file_limit: Option<u64>,
 }
 
 impl ProvisionOptions {
@@ -58,6 +62,9 @@ impl ProvisionOptions {
             backup_dir: c.provisioning.backup_dir.clone(),
             actor: crate::domain::audit::current_actor(),
             read_only: c.read_only,
+            idle_in_transaction_timeout: Some(c.provisioning.idle_in_transaction_timeout.0)
+                .filter(|d| !d.is_zero()),
+            temp_file_limit: c.provisioning.temp_file_limit.map(|s| s.0),
         }
     }
 }
@@ -271,11 +278,12 @@ async fn create_in_tx(
     let s = db.q_schema();
     let insert = tx
         .prepare_cached(&format!(
-            "INSERT INTO {s}.tenants (id, name, domain, schema_name, role_name, status, template,
-                 template_version, settings, connection_limit, statement_timeout,
-                 storage_quota_bytes, created_by)
-             VALUES ($1, $2, $3, $4, $4, 'provisioning', $5, $6, $7, $8,
-                 $9::bigint * interval '1 millisecond', $10, $11)
+            "INSERT INTO {s}.tenants (id, name, domain, schema_name, role_name, owner_role, status,
+                 template, template_version, settings, connection_limit, statement_timeout,
+                 storage_quota_bytes, created_by, idle_in_transaction_timeout, temp_file_limit_bytes)
+             VALUES ($1, $2, $3, $4, $4, $12, 'provisioning', $5, $6, $7, $8,
+                 $9::bigint * interval '1 millisecond', $10, $11,
+                 $13::bigint * interval '1 millisecond', $14)
              RETURNING (SELECT n.nspname::text FROM pg_extension e
                         JOIN pg_namespace n ON n.oid = e.extnamespace
                         WHERE e.extname = 'timescaledb')"
@@ -284,6 +292,14 @@ async fn create_in_tx(
         .map_err(|e| change_error(&e, &what, timeout))?;
     let timeout_ms = check_timeout(req.statement_timeout)?;
     let quota = check_quota(req.storage_quota_bytes)?;
+    let op = roles::operator(&tx).await?;
+    let owner = owner_name(&id);
+    let idle_ms = check_timeout(opts.idle_in_transaction_timeout)?;
+    let temp_limit = if op.can_set_temp_file_limit {
+        check_quota(opts.temp_file_limit)?
+    } else {
+        None
+    };
     let row = tx
         .query_one(
             &insert,
@@ -299,6 +315,9 @@ async fn create_in_tx(
                 &timeout_ms,
                 &quota,
                 &opts.actor,
+                &owner,
+                &idle_ms,
+                &temp_limit,
             ],
         )
         .await
@@ -342,19 +361,36 @@ async fn create_in_tx(
         }
     };
 
-    tx.batch_execute(&render::role_and_schema(
+    if opts.temp_file_limit.is_some() && temp_limit.is_none() {
+        warnings.push(
+            "temp_file_limit not set: the operator may not set it (superuser, or GRANT SET ON PARAMETER temp_file_limit)"
+                .to_string(),
+        );
+    }
+    let limits = roles::Limits {
+        connection_limit: req.connection_limit,
+        statement_timeout: req.statement_timeout,
+        idle_in_transaction_timeout: opts.idle_in_transaction_timeout,
+        temp_file_limit: opts.temp_file_limit,
+    };
+    let mut ddl = roles::create(
+        &owner,
         &obj,
         &obj,
-        req.connection_limit,
-        req.statement_timeout,
+        &limits,
+        &op,
         opts.app_role.as_deref(),
         true,
-    ))
-    .await
-    .map_err(|e| change_error(&e, &format!("{what}: role and schema"), timeout))?;
-    steps.step("role and schema");
+    );
+    ddl.push_str(&roles::harden_public(&obj, &db.schema));
+    tx.batch_execute(&ddl)
+        .await
+        .map_err(|e| change_error(&e, &format!("{what}: roles and schema"), timeout))?;
+    steps.step("roles and schema");
 
-    tx.batch_execute(&render::template(tpl, &obj, &obj, hypertables.as_deref()))
+    // The template runs as the owner role: everything it creates belongs to
+    // the owner, and the login role gets the default privileges.
+    tx.batch_execute(&render::template(tpl, &owner, &obj, hypertables.as_deref()))
         .await
         .map_err(|e| {
             change_error(

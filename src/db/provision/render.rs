@@ -3,7 +3,6 @@
 //! an identifier we generated travels as bind parameters elsewhere.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::db::{quote_ident, quote_literal};
 use crate::domain::template::{Template, pkey_name};
@@ -11,57 +10,6 @@ use crate::domain::template::{Template, pkey_name};
 /// The name of the temporary function that runs a template's raw statements.
 pub const APPLY_FN: &str = "_tenantctl_apply";
 const BODY_TAG: &str = "$tenantctl_body$";
-
-/// What the role and schema need: role (LOGIN, no password) with its limits,
-/// schema owned by it, closed to PUBLIC, `public` closed for CREATE, the
-/// shared application role granted. Runs as the connecting (admin) role.
-pub fn role_and_schema(
-    role: &str,
-    schema: &str,
-    connection_limit: i32,
-    statement_timeout: Option<Duration>,
-    app_role: Option<&str>,
-    login: bool,
-) -> String {
-    let r = quote_ident(role);
-    let s = quote_ident(schema);
-    let login = if login { "LOGIN" } else { "NOLOGIN" };
-    let mut sql = format!(
-        "CREATE ROLE {r} {login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT {connection_limit};\n"
-    );
-    if let Some(t) = statement_timeout {
-        let _ = writeln!(
-            sql,
-            "ALTER ROLE {r} SET statement_timeout = {};",
-            quote_literal(&format!("{}ms", t.as_millis()))
-        );
-    }
-    let _ = writeln!(sql, "CREATE SCHEMA {s} AUTHORIZATION {r};");
-    let _ = writeln!(sql, "REVOKE ALL ON SCHEMA {s} FROM PUBLIC;");
-    sql.push_str(&harden_public(role));
-    if let Some(app) = app_role {
-        let _ = writeln!(sql, "GRANT {r} TO {};", quote_ident(app));
-    }
-    sql
-}
-
-/// Tenant roles must not create in `public` (PostgreSQL 15+ already denies
-/// it; older servers and upgraded databases grant it to PUBLIC). Checked
-/// through the new role; the revoke is serialised so racing creations do
-/// not update the same catalog row at once.
-fn harden_public(role: &str) -> String {
-    format!(
-        "DO $tenantctl$ BEGIN
-  IF to_regnamespace('public') IS NOT NULL THEN
-    IF has_schema_privilege({role}, 'public', 'CREATE') THEN
-      PERFORM pg_advisory_xact_lock(hashtext('tenantctl.public'));
-      REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-    END IF;
-  END IF;
-END $tenantctl$;\n",
-        role = quote_literal(role)
-    )
-}
 
 /// The template's tables and indexes, schema-qualified, run as the tenant
 /// role with `search_path` set to the schema; `hypertables` names the
@@ -177,16 +125,5 @@ mod tests {
         assert!(!sql.contains("create_hypertable"));
         let with_ts = template(&t, "tenant_x", "tenant_x", Some("public"));
         assert_eq!(with_ts.matches("create_hypertable").count(), 2);
-        let rs = role_and_schema(
-            "tenant_x",
-            "tenant_x",
-            5,
-            Some(Duration::from_secs(2)),
-            Some("app"),
-            true,
-        );
-        assert!(rs.contains("CONNECTION LIMIT 5"));
-        assert!(rs.contains("SET statement_timeout = '2000ms'"));
-        assert!(rs.contains("GRANT \"tenant_x\" TO \"app\""));
     }
 }

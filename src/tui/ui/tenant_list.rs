@@ -83,7 +83,7 @@ fn status_style(s: TenantStatus, state: &State) -> ratatui::style::Style {
     match s {
         TenantStatus::Active => state.theme.ok,
         TenantStatus::Suspended => state.theme.warn,
-        TenantStatus::Provisioning => state.theme.accent,
+        TenantStatus::Provisioning | TenantStatus::Restoring => state.theme.accent,
         TenantStatus::Deleted => state.theme.dim,
     }
 }

@@ -1,0 +1,172 @@
+//! Sessions that act as the tenant (DESIGN.md §4 rule 2).
+//!
+//! Anything that makes PostgreSQL evaluate tenant-defined code — loading
+//! rows into tables with constraints, defaults, generated columns, index
+//! expressions or triggers; reading columns of tenant types — must run in a
+//! session whose *session user* has no more rights than the tenant. `SET
+//! ROLE` from the operator's session is not enough: a plain function running
+//! under it can `RESET ROLE` and is the operator again.
+//!
+//! So such work logs in as a runner: a short-lived role
+//! `tenant_<id>_run`, a member of the tenant's owner role and nothing else,
+//! with a random password that exists only in this process (its SCRAM
+//! verifier is computed here). The runner is dropped when the work is done;
+//! one left behind by a killed process is dropped by the next runner of
+//! the same tenant. Tenant code in such a session can at most `RESET ROLE`
+//! to the runner, which has exactly the owner's rights.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::{Db, connect, pg_error, quote_ident, quote_literal};
+use crate::config::{ConnParams, Secret};
+use crate::domain::tenant::Tenant;
+use crate::error::{Error, Result};
+
+/// The runner role of a tenant.
+pub fn runner_name(t: &Tenant) -> String {
+    format!("{}_run", t.schema_name)
+}
+
+/// A runner role with a password, valid until [`Runner::finish`].
+pub struct Runner {
+    pub role: String,
+    /// The tenant's owner role: work that creates objects sets this role
+    /// first so that they belong to the tenant, not to the runner.
+    pub owner: String,
+    password: Secret,
+    params: ConnParams,
+}
+
+fn random_password() -> Secret {
+    Secret::new(
+        rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(40)
+            .map(char::from)
+            .collect::<String>(),
+    )
+}
+
+/// SQL that ends the runner's sessions and drops it (anything it came to
+/// own goes to the owner first). Safe when the runner does not exist.
+fn drop_sql(role: &str, owner: &str) -> String {
+    let lit = quote_literal(role);
+    format!(
+        "DO $tenantctl$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {lit}) THEN
+    PERFORM pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = {lit};
+    EXECUTE format('REASSIGN OWNED BY %I TO %I', {lit}, {owner});
+    EXECUTE format('DROP OWNED BY %I', {lit});
+    EXECUTE format('DROP ROLE %I', {lit});
+  END IF;
+END $tenantctl$;",
+        owner = quote_literal(owner),
+    )
+}
+
+impl Runner {
+    /// Create (or re-create) the tenant's runner. Needs membership in the
+    /// owner role, which the operator holds since the tenant was created.
+    pub async fn start(db: &Db, t: &Tenant) -> Result<Self> {
+        let role = runner_name(t);
+        let owner = t.owner().to_string();
+        let password = random_password();
+        let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
+        let what = format!("cannot prepare a session as tenant {}", t.domain);
+        let until = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
+        let mut client = db.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e, &what))?;
+        let op = super::provision::roles::operator(&tx).await?;
+        let r = quote_ident(&role);
+        // We must hold the runner's privileges to drop what it may own.
+        let self_grant = if op.superuser {
+            String::new()
+        } else if op.version >= 160_000 {
+            format!("GRANT {r} TO CURRENT_USER WITH INHERIT TRUE, SET TRUE;")
+        } else {
+            format!("GRANT {r} TO CURRENT_USER;")
+        };
+        tx.batch_execute(&format!(
+            "{drop}
+             CREATE ROLE {r} LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
+                 NOBYPASSRLS CONNECTION LIMIT 4 PASSWORD {pw} VALID UNTIL {until};
+             {self_grant}
+             GRANT {o} TO {r};",
+            drop = drop_sql(&role, &owner),
+            o = quote_ident(&owner),
+            pw = quote_literal(&verifier),
+            until = quote_literal(&until),
+        ))
+        .await
+        .map_err(|e| pg_error(&e, &what))?;
+        tx.commit().await.map_err(|e| pg_error(&e, &what))?;
+        let mut params = db.params.clone();
+        params.user.clone_from(&role);
+        params.password = Some(password.clone());
+        Ok(Self {
+            role,
+            owner,
+            password,
+            params,
+        })
+    }
+
+    /// A session as the runner, acting as the owner (`SET ROLE`), with
+    /// `search_path` pinned so that nothing resolves to tenant objects by
+    /// accident, and the given statement timeout.
+    pub async fn connect(
+        &self,
+        db: &Db,
+        statement_timeout: Duration,
+    ) -> Result<tokio_postgres::Client> {
+        let pg = self.params.to_pg_config(connect::APPLICATION_NAME);
+        let (client, conn) = pg.connect(db.tls.clone()).await.map_err(|e| {
+            Error::failure(format!(
+                "cannot log in as the tenant's runner role {}: {}; pg_hba.conf must allow password logins for it",
+                self.role,
+                connect::connect_error(&e, &self.params).message
+            ))
+        })?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+            .batch_execute(&format!(
+                "SET ROLE {}; SET search_path = pg_catalog, pg_temp; SET statement_timeout = {}",
+                quote_ident(&self.owner),
+                quote_literal(&format!("{}ms", statement_timeout.as_millis()))
+            ))
+            .await
+            .map_err(|e| pg_error(&e, "cannot prepare the tenant session"))?;
+        Ok(client)
+    }
+
+    /// `PG*` variables for a `pg_dump`/`pg_restore` run as the runner.
+    pub fn env(&self, cmd: &mut tokio::process::Command) {
+        cmd.env("PGUSER", &self.role)
+            .env("PGPASSWORD", self.password.expose());
+    }
+
+    /// Drop the runner. Failing to is logged: the next runner of the same
+    /// tenant, or `doctor`, removes it.
+    pub async fn finish(self, db: &Db) {
+        match db.client().await {
+            Ok(c) => {
+                if let Err(e) = c.batch_execute(&drop_sql(&self.role, &self.owner)).await {
+                    tracing::warn!(role = %self.role, "cannot drop the runner role: {e}");
+                }
+            }
+            Err(e) => tracing::warn!(role = %self.role, "cannot drop the runner role: {}", e.message),
+        }
+    }
+}
+
+/// Drop a runner left behind (by a killed process) without starting one.
+pub async fn drop_leftover(client: &impl deadpool_postgres::GenericClient, t: &Tenant) -> Result<()> {
+    client
+        .batch_execute(&drop_sql(&runner_name(t), t.owner()))
+        .await
+        .map_err(|e| pg_error(&e, "cannot drop a leftover runner role"))
+}
