@@ -94,7 +94,7 @@ async fn backend_creates_reports_progress_and_follows_other_consoles() {
     next_matching(
         &mut h,
         "the notification",
-        |e| matches!(e, Event::TenantChanged { tenant } if *tenant == other.id),
+        |e| matches!(e, Event::TenantsChanged),
     )
     .await;
     next_matching(

@@ -204,7 +204,12 @@ async fn create_builds_role_schema_and_template_in_one_go() {
         "{:?}",
         row.get::<_, Option<String>>(3)
     );
-    assert_eq!(row.get::<_, String>(4), t.role_name);
+    assert_eq!(
+        Some(row.get::<_, String>(4)),
+        t.owner_role,
+        "the owner role owns the schema"
+    );
+    assert_ne!(t.owner(), t.role_name);
     assert_eq!(row.get::<_, i64>(5), 4);
     assert_eq!(
         row.get::<_, i64>(6),
@@ -272,12 +277,30 @@ async fn tenant_roles_are_isolated() {
     let ctl = db.q_schema();
 
     // Positive control: A uses its own schema.
-    ca.batch_execute(
-        "INSERT INTO portfolios (name) VALUES ('mine');
-         CREATE TABLE scratch (x int); INSERT INTO scratch VALUES (1); DROP TABLE scratch;",
-    )
-    .await
-    .expect("A can use its own schema (search_path default is \"$user\")");
+    ca.batch_execute("INSERT INTO portfolios (name) VALUES ('mine')")
+        .await
+        .expect("A can use its own schema (search_path default is \"$user\")");
+    // ... but defines nothing in it: no tables, functions, types, triggers.
+    assert_denied(
+        ca.execute("CREATE TABLE scratch (x int)", &[]).await,
+        "create a table in its own schema",
+    );
+    assert_denied(
+        ca.execute(
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            &[],
+        )
+        .await,
+        "create a function in its own schema",
+    );
+    assert_denied(
+        ca.execute("ALTER TABLE portfolios ADD CHECK (true)", &[]).await,
+        "alter its own table",
+    );
+    assert_denied(
+        ca.execute("CREATE TYPE mood AS ENUM ('a')", &[]).await,
+        "create a type",
+    );
     let n: i64 = ca
         .query_one("SELECT count(*) FROM portfolios", &[])
         .await
@@ -413,13 +436,19 @@ async fn a_statement_cannot_change_role_even_past_validation() {
         let obj = tenantctl::domain::tenant::object_name(&id);
         let mut c = db.client().await.expect("client");
         let tx = c.transaction().await.expect("tx");
-        tx.batch_execute(&provision::render::role_and_schema(
-            &obj, &obj, 1, None, None, true,
+        let op = provision::roles::operator(&tx).await.expect("operator");
+        let owner = tenantctl::domain::tenant::owner_name(&id);
+        let limits = provision::roles::Limits {
+            connection_limit: 1,
+            ..Default::default()
+        };
+        tx.batch_execute(&provision::roles::create(
+            &owner, &obj, &obj, &limits, &op, None, true,
         ))
         .await
         .expect("role and schema");
         let e = tx
-            .batch_execute(&provision::render::template(&t, &obj, &obj, None))
+            .batch_execute(&provision::render::template(&t, &owner, &obj, None))
             .await
             .expect_err("role change must be refused");
         let msg = e
@@ -838,7 +867,7 @@ async fn delete_needs_suspension_and_confirmation_and_restore_brings_data_back()
         .await
         .expect("owner")
         .get(0);
-    assert_eq!(own, t.role_name);
+    assert_eq!(own, t.owner(), "restored objects belong to the owner role");
 
     let actions: Vec<String> = audit::list_audit(&db, Some(t.id), None, 20)
         .await
@@ -1144,27 +1173,39 @@ async fn changes_are_announced_to_listeners() {
         .await
         .expect("suspend");
     let mut seen = Vec::new();
-    while seen.len() < 2 {
+    while seen.len() < 3 {
         let c = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("a notification within 10 s")
             .expect("channel open");
-        assert_eq!(c.tenant, t.id);
-        seen.push(c.status);
+        seen.push(c.op);
     }
     // Delivered at commit: the create's insert and activation, then the suspension.
-    assert_eq!(
-        seen,
-        [Some(TenantStatus::Provisioning), Some(TenantStatus::Active)]
-    );
-    let c = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+    assert_eq!(seen, ["INSERT", "UPDATE", "UPDATE"]);
+    // Any role may LISTEN: the payload names no tenant.
+    let (client, mut conn) = tokio_postgres::connect(&cluster().conninfo(&db.params.dbname), NoTls)
+        .await
+        .expect("connect");
+    let (ntx, mut nrx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(m)) = futures::StreamExt::next(&mut stream).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = m {
+                let _ = ntx.send(n.payload().to_string());
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {}", tenantctl::db::quote_ident(&db.channel())))
+        .await
+        .expect("listen");
+    provision::resume_tenant(&db, &o, t.id).await.expect("resume");
+    let payload = tokio::time::timeout(Duration::from_secs(10), nrx.recv())
         .await
         .expect("a notification within 10 s")
-        .expect("channel open");
-    assert_eq!(
-        (c.op.as_str(), c.status),
-        ("UPDATE", Some(TenantStatus::Suspended))
-    );
+        .expect("open");
+    assert_eq!(payload, r#"{"op" : "UPDATE"}"#);
+    assert!(!payload.contains(&t.id.to_string()));
 }
 
 #[tokio::test]

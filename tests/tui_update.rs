@@ -704,18 +704,14 @@ fn changes_from_elsewhere_are_applied_and_coalesced() {
     assert_eq!(
         ev(
             &mut s,
-            Event::TenantChanged {
-                tenant: sample::id(1)
-            }
+            Event::TenantsChanged
         ),
         Some(Command::LoadTenants)
     );
     assert_eq!(
         ev(
             &mut s,
-            Event::TenantChanged {
-                tenant: sample::id(2)
-            }
+            Event::TenantsChanged
         ),
         None,
         "one reload in flight"
@@ -732,9 +728,7 @@ fn changes_from_elsewhere_are_applied_and_coalesced() {
     assert_eq!(
         ev(
             &mut s,
-            Event::TenantChanged {
-                tenant: sample::id(2)
-            }
+            Event::TenantsChanged
         ),
         Some(Command::LoadTenants)
     );

@@ -114,7 +114,7 @@ pub enum Event {
     /// shared with the backend rather than copied.
     Tenants(Arc<Vec<Tenant>>),
     /// Another console or the CLI changed a tenant.
-    TenantChanged { tenant: Uuid },
+    TenantsChanged,
     /// A fast-tick snapshot.
     Snapshot(Arc<Snapshot>),
     /// Requested sparkline series.

@@ -298,7 +298,7 @@ async fn session(
             }
             note = recv_opt(&mut notifications) => match note {
                 Some(change) => {
-                    send(events, Event::TenantChanged { tenant: change.tenant });
+                    send(events, Event::TenantsChanged);
                     if reload_pending {
                         reload_dirty = true;
                     } else {

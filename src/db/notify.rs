@@ -1,12 +1,14 @@
 //! Tenant change notifications: `LISTEN` on the control schema's channel
 //! over a dedicated connection, parsed into [`TenantChange`]s.
+//!
+//! Any role may `LISTEN` on any channel, so a payload carries no tenant
+//! data: only what kind of change it was. A console re-reads the tenant
+//! list from the control schema, which tenants cannot read.
 
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use super::{Db, pg_error, quote_ident};
-use crate::domain::tenant::TenantStatus;
 use crate::error::Result;
 
 /// One change announced by the `tenants_notify` trigger.
@@ -14,28 +16,17 @@ use crate::error::Result;
 pub struct TenantChange {
     /// `INSERT`, `UPDATE` or `DELETE`.
     pub op: String,
-    pub tenant: Uuid,
-    pub status: Option<TenantStatus>,
 }
 
 #[derive(Deserialize)]
 struct Payload {
     op: String,
-    id: Uuid,
-    status: Option<String>,
 }
 
 /// Parse a notification payload; `None` for anything unexpected.
 pub fn parse_payload(payload: &str) -> Option<TenantChange> {
     let p: Payload = serde_json::from_str(payload).ok()?;
-    Some(TenantChange {
-        op: p.op,
-        tenant: p.id,
-        status: p
-            .status
-            .as_deref()
-            .and_then(|s| TenantStatus::parse(s).ok()),
-    })
+    Some(TenantChange { op: p.op })
 }
 
 /// Start listening. Changes arrive on the receiver; it closes when the
@@ -77,12 +68,8 @@ mod tests {
 
     #[test]
     fn payloads() {
-        let c = parse_payload(
-            r#"{"op":"UPDATE","id":"7d3c1f0e-1234-4abc-8def-0123456789ab","status":"suspended"}"#,
-        )
-        .expect("parses");
+        let c = parse_payload(r#"{"op":"UPDATE"}"#).expect("parses");
         assert_eq!(c.op, "UPDATE");
-        assert_eq!(c.status, Some(TenantStatus::Suspended));
         assert!(parse_payload("nope").is_none());
     }
 }

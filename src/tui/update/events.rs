@@ -1,5 +1,5 @@
 //! Backend events into state. Changes from other consoles arrive here as
-//! `Tenants`/`TenantChanged` and are simply applied; a reconnect keeps the
+//! `Tenants`/`TenantsChanged` and are simply applied; a reconnect keeps the
 //! user's place (selected tenant, pane, filter, sort).
 
 use std::collections::HashMap;
@@ -65,7 +65,7 @@ pub(super) fn apply(state: &mut State, ev: Event) -> Option<Command> {
             set_tenants(state, list);
             None
         }
-        Event::TenantChanged { .. } => {
+        Event::TenantsChanged => {
             if state.tenants_loading {
                 return None;
             }
