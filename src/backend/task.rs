@@ -297,7 +297,7 @@ async fn session(
                 start_snapshot(db, shared, &monitored, &itx);
             }
             note = recv_opt(&mut notifications) => match note {
-                Some(change) => {
+                Some(_) => {
                     send(events, Event::TenantsChanged);
                     if reload_pending {
                         reload_dirty = true;

@@ -195,6 +195,13 @@ pub async fn tenant_detail(db: &Db, tenant: &MonitoredTenant) -> Result<TenantDe
 /// Trades since midnight (server time zone) and the newest trade, from the
 /// tenant's own `trades` table and its `timestamp` column; `None` when the
 /// table or column is missing or cannot be read in time.
+///
+/// This is the one read of tenant data as the operator, so it runs only
+/// where it can evaluate no tenant code: a plain or partitioned table
+/// without row-level security (policies are tenant expressions), a column
+/// of the built-in timestamp types themselves (not a domain, not a type
+/// with casts of the tenant's), and operators resolved in `pg_catalog`
+/// alone.
 async fn trades(
     tx: &Transaction<'_>,
     schema: &str,
@@ -206,7 +213,12 @@ async fn trades(
                  JOIN pg_class c ON c.oid = a.attrelid
                  JOIN pg_namespace n ON n.oid = c.relnamespace
                  WHERE n.nspname = $1 AND c.relname = 'trades' AND c.relkind IN ('r', 'p')
-                   AND a.attname = 'timestamp' AND NOT a.attisdropped)",
+                   AND NOT c.relrowsecurity
+                   AND NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+                                   WHERE i.inhparent = c.oid AND (p.relrowsecurity OR p.relkind NOT IN ('r', 'p')))
+                   AND a.attname = 'timestamp' AND NOT a.attisdropped
+                   AND a.atttypid IN ('pg_catalog.timestamptz'::pg_catalog.regtype,
+                                      'pg_catalog.timestamp'::pg_catalog.regtype))",
             &[&schema],
         )
         .await
@@ -217,10 +229,11 @@ async fn trades(
     }
     let table = format!("{}.{}", quote_ident(schema), quote_ident("trades"));
     let sql = format!(
-        "SELECT (SELECT count(*) FROM {table} WHERE \"timestamp\" >= date_trunc('day', now())),
-                (SELECT max(\"timestamp\")::timestamptz FROM {table})"
+        "SELECT (SELECT pg_catalog.count(*) FROM {table}
+                 WHERE \"timestamp\" OPERATOR(pg_catalog.>=) pg_catalog.date_trunc('day', pg_catalog.now())),
+                (SELECT pg_catalog.max(\"timestamp\")::pg_catalog.timestamptz FROM {table})"
     );
-    tx.execute("SAVEPOINT trades", &[])
+    tx.batch_execute("SAVEPOINT trades; SET LOCAL search_path = pg_catalog, pg_temp")
         .await
         .map_err(|e| pg_error(&e, "cannot read trades"))?;
     match tx.query_one(&sql, &[]).await {

@@ -35,6 +35,7 @@ pub struct Runner {
     /// The tenant's owner role: work that creates objects sets this role
     /// first so that they belong to the tenant, not to the runner.
     pub owner: String,
+    schema: String,
     password: Secret,
     params: ConnParams,
 }
@@ -108,14 +109,15 @@ impl Runner {
         Ok(Self {
             role,
             owner,
+            schema: t.schema_name.clone(),
             password,
             params,
         })
     }
 
-    /// A session as the runner, acting as the owner (`SET ROLE`), with
-    /// `search_path` pinned so that nothing resolves to tenant objects by
-    /// accident, and the given statement timeout.
+    /// A session as the runner, acting as the owner (`SET ROLE`), with the
+    /// `search_path` the tenant's own sessions have (its schema; pg_catalog
+    /// is searched first), and the given statement timeout.
     pub async fn connect(
         &self,
         db: &Db,
@@ -134,8 +136,9 @@ impl Runner {
         });
         client
             .batch_execute(&format!(
-                "SET ROLE {}; SET search_path = pg_catalog, pg_temp; SET statement_timeout = {}",
+                "SET ROLE {}; SET search_path = {}; SET statement_timeout = {}",
                 quote_ident(&self.owner),
+                quote_ident(&self.schema),
                 quote_literal(&format!("{}ms", statement_timeout.as_millis()))
             ))
             .await

@@ -20,7 +20,9 @@ const SYMBOLS: &str =
     "ARRAY['AAPL','MSFT','NVDA','AMZN','GOOG','TSLA','JPM','XOM','NESN','ASML','SAP','BHP']";
 
 /// Fill a tenant's default-template tables: portfolios, positions, `trades`
-/// trades and a quarter as many market-data bars. Runs as the console role.
+/// trades and a quarter as many market-data bars. Runs as the tenant (its
+/// runner, see [`super::runner`]): inserts fire the tenant's triggers,
+/// defaults and constraints, which must never run as the operator.
 pub async fn fill_tenant(db: &Db, tenant: &Tenant, trades: usize) -> Result<()> {
     let s = quote_ident(&tenant.schema_name);
     let portfolios = (trades / 400).clamp(2, 40);
@@ -44,11 +46,17 @@ pub async fn fill_tenant(db: &Db, tenant: &Tenant, trades: usize) -> Result<()> 
                     100 + random(), 101 + random(), 99 + random(), 100 + random(), round((random() * 1e6)::numeric)
              FROM generate_series(0, {bars} - 1) g;"
     );
-    let client = db.client().await?;
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| pg_error(&e, &format!("cannot fill demo data for {}", tenant.domain)))
+    let run = super::runner::Runner::start(db, tenant).await?;
+    let filled = async {
+        let client = run.connect(db, Duration::from_secs(600)).await?;
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| pg_error(&e, &format!("cannot fill demo data for {}", tenant.domain)))
+    }
+    .await;
+    run.finish(db).await;
+    filled
 }
 
 /// Exact bytes of every relation in the tenant's schema.

@@ -1,5 +1,5 @@
 //! Usage rollups: per-period per-tenant rows in `usage_samples`, written by
-//! the one console that holds the usage advisory lock, and the billing export.
+//! the one console that holds the usage writer lease, and the billing export.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -9,8 +9,15 @@ use uuid::Uuid;
 use super::{Db, pg_error};
 use crate::error::Result;
 
-/// Advisory lock key of the usage writer (one per database).
-pub const USAGE_LOCK_KEY: i64 = 0x7465_6e61_6e74_7573; // "tenantus"
+/// How long the usage writer's lease lasts without renewal: a writer that
+/// is gone is replaced after this.
+pub const USAGE_LEASE: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// This process's name on leases: unique per process.
+fn holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| format!("{}:{}", std::process::id(), Uuid::new_v4().simple()))
+}
 
 /// One row of `usage_samples`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,14 +32,23 @@ pub struct UsageRow {
     pub rows_written: i64,
 }
 
-/// Try to become the usage writer: a session-level advisory lock held for
-/// as long as this connection lives. Returns whether this session holds it.
-pub async fn try_elect(client: &Client) -> Result<bool> {
+/// Take or renew the usage writer's lease: a row of our control schema's
+/// `leases`, never an advisory lock (any role in the database can take an
+/// advisory key first and stop every console from recording usage).
+/// Returns whether this process holds the lease until `USAGE_LEASE` from now.
+pub async fn try_elect(client: &Client, control_schema: &str) -> Result<bool> {
+    let sql = format!(
+        "UPDATE {}.leases SET holder = $1, expires_at = now() + $2::bigint * interval '1 second'
+         WHERE name = 'usage_writer' AND (holder = $1 OR expires_at < now())
+         RETURNING 1",
+        super::quote_ident(control_schema)
+    );
+    let secs = i64::try_from(USAGE_LEASE.as_secs()).unwrap_or(180);
     client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&USAGE_LOCK_KEY])
+        .query_opt(&sql, &[&holder(), &secs])
         .await
-        .map(|r| r.get(0))
-        .map_err(|e| pg_error(&e, "cannot take the usage writer lock"))
+        .map(|r| r.is_some())
+        .map_err(|e| pg_error(&e, "cannot take the usage writer lease"))
 }
 
 /// Write one period's rows in one statement; a row already present for a

@@ -211,9 +211,8 @@ impl Collector {
         let Some(lane) = self.lanes[0].as_ref() else {
             return Err(Error::failure("no monitoring connection for usage"));
         };
-        if !self.usage.leader {
-            self.usage.leader = usage::try_elect(&lane.client).await?;
-        }
+        // Renewed every tick: a lease that lapses goes to another console.
+        self.usage.leader = usage::try_elect(&lane.client, &db.schema).await?;
         let period = self.usage.period_ms;
         let bucket = now_ms.div_euclid(period);
         let closing = match self.usage.bucket {

@@ -20,7 +20,10 @@ use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-pub use backup::{BackupSidecar, DeleteOutcome, delete_tenant, restore_tenant};
+pub use backup::{
+    BackupSidecar, DeleteOutcome, Grant, TableCount, delete_tenant, file_sha256, read_backup,
+    restore_tenant,
+};
 pub use lifecycle::{resume_tenant, set_credentials, suspend_tenant, update_tenant};
 
 use super::tenants::{TENANT_COLUMNS, from_row};

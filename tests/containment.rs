@@ -1,0 +1,589 @@
+//! Containment (DESIGN.md §4), tried as a hostile tenant would: logged in
+//! as its own login role, or — for hooks that a tenant with DDL rights
+//! could plant — with objects owned by its owner role. The superuser
+//! connection here only plants the attack; every check is on what the
+//! tenant's code could do when tenantctl ran it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{cluster, fresh_db_init};
+use tenantctl::backend::ProgressStep;
+use tenantctl::config::Config;
+use tenantctl::db::provision::{self, ProvisionOptions};
+use tenantctl::db::{Db, audit, tenants};
+use tenantctl::domain::metrics::MonitoredTenant;
+use tenantctl::domain::tenant::{NewTenant, Tenant, TenantStatus};
+use tenantctl::error::ErrorKind;
+use tokio_postgres::NoTls;
+
+fn noop(_: ProgressStep) {}
+
+fn options(config: &Config, dir: &Path) -> ProvisionOptions {
+    let mut o = ProvisionOptions::from_config(config);
+    o.template_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates");
+    o.backup_dir = dir.join("backups");
+    o.actor = "tester@ci".into();
+    o
+}
+
+fn req(name: &str, domain: &str) -> NewTenant {
+    NewTenant {
+        name: name.into(),
+        domain: domain.into(),
+        template: "default".into(),
+        connection_limit: 5,
+        statement_timeout: Some(Duration::from_secs(30)),
+        storage_quota_bytes: None,
+        settings: serde_json::json!({}),
+    }
+}
+
+async fn connect(conninfo: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(conninfo, NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// A session logged in as `role` itself.
+async fn login_as(db: &Db, role: &str) -> tokio_postgres::Client {
+    connect(&cluster().conninfo_as(&db.params.dbname, role))
+        .await
+        .expect("log in as the role")
+}
+
+/// The cluster's superuser, for planting attacks only.
+async fn superuser(db: &Db) -> tokio_postgres::Client {
+    connect(&cluster().conninfo(&db.params.dbname))
+        .await
+        .expect("superuser")
+}
+
+async fn create(db: &Db, o: &ProvisionOptions, name: &str) -> Tenant {
+    provision::create_tenant(db, o, &req(name, &format!("{name}.example.com")), &noop)
+        .await
+        .expect("create")
+}
+
+/// Every hook a table definition can carry, owned by the tenant's owner
+/// role; each calls `hook_act`, which logs who it runs as and tries to make
+/// the tenant a superuser, directly and after `RESET ROLE`.
+fn hook_sql(t: &Tenant, marker: &str) -> String {
+    let login = &t.role_name;
+    format!(
+        r#"SET ROLE "{owner}"; SET search_path = "{schema}";
+CREATE FUNCTION hook_act(kind text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $f$
+BEGIN
+  RAISE WARNING 'tenantctl-hook {marker}: kind=% user=% session=%', kind, current_user, session_user;
+  BEGIN EXECUTE 'ALTER ROLE "{login}" SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+  BEGIN RESET ROLE; EXECUTE 'ALTER ROLE "{login}" SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+  RETURN true;
+END $f$;
+CREATE FUNCTION hook(kind text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN RETURN "{schema}".hook_act(kind); END $f$;
+CREATE DOMAIN hd AS text CHECK (hook('domain'));
+CREATE TABLE hooked (
+  id int,
+  d hd,
+  g boolean GENERATED ALWAYS AS (hook('generated' || id::text)) STORED,
+  x boolean DEFAULT hook('default'),
+  CHECK (hook('check')));
+CREATE INDEX hooked_ix ON hooked ((hook('index' || id::text)));
+CREATE TABLE hp (a int) PARTITION BY LIST ((hook('partition' || a::text)));
+CREATE TABLE hp1 PARTITION OF hp FOR VALUES IN (true);
+CREATE FUNCTION trig() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN PERFORM "{schema}".hook_act('trigger'); RETURN NEW; END $f$;
+CREATE TRIGGER hooked_trig BEFORE INSERT ON portfolios FOR EACH ROW EXECUTE FUNCTION trig();
+CREATE RULE hooked_rule AS ON INSERT TO positions DO ALSO SELECT hook_act('rule');
+INSERT INTO hooked (id, d) VALUES (1, 'a'), (2, 'b');
+INSERT INTO hp VALUES (1), (2);
+RESET ROLE;"#,
+        owner = t.owner(),
+        schema = t.schema_name,
+    )
+}
+
+/// A `trades.timestamp` of a tenant type with an implicit cast to
+/// timestamptz, and a shadowing `now()`: what the detail pane's read of
+/// today's trades would evaluate.
+fn cast_sql(t: &Tenant) -> String {
+    format!(
+        r#"SET ROLE "{owner}"; SET search_path = "{schema}";
+CREATE TYPE ht AS (v timestamptz);
+CREATE FUNCTION ht_ts(ht) RETURNS timestamptz LANGUAGE plpgsql AS $f$
+BEGIN PERFORM "{schema}".hook_act('cast'); RETURN $1.v; END $f$;
+CREATE CAST (ht AS timestamptz) WITH FUNCTION ht_ts(ht) AS IMPLICIT;
+DROP TABLE trades CASCADE;
+CREATE TABLE trades (id int, "timestamp" ht);
+INSERT INTO trades VALUES (1, ROW(now())::ht);
+CREATE FUNCTION now() RETURNS timestamptz LANGUAGE plpgsql AS $f$
+BEGIN PERFORM "{schema}".hook_act('shadow'); RETURN pg_catalog.now(); END $f$;
+RESET ROLE;"#,
+        owner = t.owner(),
+        schema = t.schema_name,
+    )
+}
+
+/// (kind, current_user, session_user) of every hook line logged after
+/// `offset` for `marker`.
+fn hook_lines(offset: u64, marker: &str) -> Vec<(String, String, String)> {
+    let text = std::fs::read(cluster().log_path()).expect("server log");
+    let text = String::from_utf8_lossy(&text[usize::try_from(offset).unwrap_or(0)..]).to_string();
+    let tag = format!("tenantctl-hook {marker}: ");
+    text.lines()
+        .filter_map(|l| l.split_once(&tag).map(|(_, rest)| rest.to_string()))
+        .map(|rest| {
+            let field = |name: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (field("kind"), field("user"), field("session"))
+        })
+        .collect()
+}
+
+fn log_len() -> u64 {
+    std::fs::metadata(cluster().log_path()).map_or(0, |m| m.len())
+}
+
+#[tokio::test]
+async fn tenant_code_never_runs_as_the_operator() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "hooks").await;
+    let marker = t.id.simple().to_string();
+    let su = superuser(&db).await;
+    su.batch_execute(&hook_sql(&t, &marker))
+        .await
+        .expect("plant the hooks");
+    // Lines logged while planting (run by the superuser acting as the owner)
+    // are the setup, not the attack.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let offset = log_len();
+
+    // Every command and action that reads or writes the tenant's objects.
+    tenantctl::db::seed::fill_tenant(&db, &t, 50)
+        .await
+        .expect("demo seeding");
+    su.batch_execute(&cast_sql(&t))
+        .await
+        .expect("plant the cast");
+    let mut mt = MonitoredTenant::from(&t);
+    mt.expected_tables = Arc::from(Vec::<String>::new());
+    tenantctl::db::detail::tenant_detail(&db, &mt)
+        .await
+        .expect("the detail pane's queries");
+    let upd = tenantctl::domain::tenant::TenantUpdate {
+        connection_limit: Some(7),
+        ..Default::default()
+    };
+    provision::update_tenant(&db, &o, t.id, &upd)
+        .await
+        .expect("update");
+    provision::set_credentials(&db, &o, t.id)
+        .await
+        .expect("credentials");
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let out = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect("delete with backup");
+    let backup = out.backup_path.expect("a backup");
+    let restored = provision::restore_tenant(&db, &o, &backup)
+        .await
+        .expect("restore");
+    provision::resume_tenant(&db, &o, restored.id)
+        .await
+        .expect("resume");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let lines = hook_lines(offset, &marker);
+    let runner = format!("{}_run", t.schema_name);
+    let tenant_roles = [t.role_name.as_str(), t.owner(), runner.as_str()];
+    assert!(!lines.is_empty(), "the hooks must have fired at all");
+    for (kind, user, session) in &lines {
+        assert!(
+            tenant_roles.contains(&user.as_str()) && tenant_roles.contains(&session.as_str()),
+            "hook {kind} ran as {user} (session {session}): only the tenant's roles may run its code"
+        );
+    }
+    // The test proves something only if loading rows and seeding did run
+    // the hooks (as the tenant).
+    let kinds: std::collections::BTreeSet<&str> =
+        lines.iter().map(|(k, _, _)| k.as_str()).collect();
+    for want in ["check", "domain", "trigger", "rule"] {
+        assert!(kinds.contains(want), "hook {want} fired: {kinds:?}");
+    }
+    for prefix in ["generated", "index", "partition"] {
+        assert!(
+            kinds.iter().any(|k| k.starts_with(prefix)),
+            "hook {prefix} fired: {kinds:?}"
+        );
+    }
+    assert!(!kinds.contains("cast"), "the detail read evaluated a tenant cast");
+    let supers: i64 = su
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname = ANY ($1) AND (rolsuper OR rolcreaterole)",
+            &[&vec![t.role_name.clone(), t.owner().to_string()]],
+        )
+        .await
+        .expect("roles")
+        .get(0);
+    assert_eq!(supers, 0, "no tenant role gained a privilege");
+    let runners: i64 = su
+        .query_one("SELECT count(*) FROM pg_roles WHERE rolname = $1", &[&runner])
+        .await
+        .expect("runner")
+        .get(0);
+    assert_eq!(runners, 0, "the runner role is gone");
+}
+
+#[tokio::test]
+async fn a_tenant_holding_its_own_role_lock_is_suspended_within_the_lock_timeout() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "stubborn").await;
+    let tenant = login_as(&db, &t.role_name).await;
+    tenant
+        .batch_execute(&format!(
+            "BEGIN; ALTER ROLE \"{}\" PASSWORD 'mine'",
+            t.role_name
+        ))
+        .await
+        .expect("the tenant locks its own role row");
+    let start = Instant::now();
+    let s = tokio::time::timeout(
+        Duration::from_secs(30),
+        provision::suspend_tenant(&db, &o, t.id, None),
+    )
+    .await
+    .expect("suspend does not wait forever")
+    .expect("suspend");
+    let took = start.elapsed();
+    assert_eq!(s.status, TenantStatus::Suspended);
+    // The lock timeout is 1 s; the rest is ending the session and retrying.
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert!(
+        tenant.simple_query("SELECT 1").await.is_err(),
+        "the stubborn session was ended"
+    );
+    let can_login: bool = db
+        .client()
+        .await
+        .expect("c")
+        .query_one(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+            &[&t.role_name],
+        )
+        .await
+        .expect("role")
+        .get(0);
+    assert!(!can_login);
+}
+
+#[tokio::test]
+async fn a_session_that_did_set_role_before_suspension_loses_access() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let app = format!("app_{}", uuid::Uuid::new_v4().simple());
+    let su = superuser(&db).await;
+    su.batch_execute(&format!("CREATE ROLE \"{app}\" LOGIN"))
+        .await
+        .expect("app role");
+    let mut o = options(&config, tmp.path());
+    o.app_role = Some(app.clone());
+    let t = create(&db, &o, "shared").await;
+    let app_session = login_as(&db, &app).await;
+    let q = format!("SELECT count(*) FROM \"{}\".portfolios", t.schema_name);
+    app_session
+        .batch_execute(&format!("SET ROLE \"{}\"", t.role_name))
+        .await
+        .expect("SET ROLE to the tenant while it is active");
+    app_session.query_one(&q, &[]).await.expect("reads while active");
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let e = app_session
+        .query_one(&q, &[])
+        .await
+        .expect_err("the next statement after the suspension fails");
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{e:?}"
+    );
+    let e = app_session
+        .execute(
+            &format!(
+                "INSERT INTO \"{}\".portfolios (name) VALUES ('x')",
+                t.schema_name
+            ),
+            &[],
+        )
+        .await
+        .expect_err("and so does a write");
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    su.batch_execute(&format!(
+        "REVOKE \"{r}\" FROM \"{app}\"; DROP OWNED BY \"{app}\"",
+        r = t.role_name
+    ))
+    .await
+    .ok();
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_stop_usage_recording_with_an_advisory_lock() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "biller").await;
+    let tenant = login_as(&db, &t.role_name).await;
+    // The old election key, and a few others for good measure.
+    tenant
+        .batch_execute(
+            "SELECT pg_advisory_lock(8387236842390582643); SELECT pg_advisory_lock(1); SELECT pg_advisory_lock(0)",
+        )
+        .await
+        .expect("any role may take advisory locks");
+    let (writer, _rx) = db.dedicated().await.expect("connection");
+    assert!(
+        tenantctl::db::usage::try_elect(&writer, &db.schema)
+            .await
+            .expect("elect"),
+        "the usage writer is elected whatever advisory locks a tenant holds"
+    );
+    assert!(
+        tenantctl::db::usage::try_elect(&writer, &db.schema)
+            .await
+            .expect("renew"),
+        "the holder renews its lease"
+    );
+    // Another console holds a live lease: this one does not write.
+    let c = db.client().await.expect("c");
+    c.execute(
+        &format!(
+            "UPDATE {}.leases SET holder = 'other', expires_at = now() + interval '1 hour' WHERE name = 'usage_writer'",
+            db.q_schema()
+        ),
+        &[],
+    )
+    .await
+    .expect("other holder");
+    assert!(
+        !tenantctl::db::usage::try_elect(&writer, &db.schema)
+            .await
+            .expect("elect")
+    );
+    // Its lease lapses: this one takes over.
+    c.execute(
+        &format!(
+            "UPDATE {}.leases SET expires_at = now() - interval '1 second' WHERE name = 'usage_writer'",
+            db.q_schema()
+        ),
+        &[],
+    )
+    .await
+    .expect("lapse");
+    assert!(
+        tenantctl::db::usage::try_elect(&writer, &db.schema)
+            .await
+            .expect("elect")
+    );
+    // Tenants cannot touch the lease.
+    assert!(
+        tenant
+            .execute(
+                &format!("UPDATE {}.leases SET holder = 'me'", db.q_schema()),
+                &[]
+            )
+            .await
+            .is_err()
+    );
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn backups_are_private_and_verified_and_a_changed_dump_is_refused() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "vault").await;
+    tenantctl::db::seed::fill_tenant(&db, &t, 400)
+        .await
+        .expect("fill");
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let out = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect("delete");
+    let dump = out.backup_path.expect("backup");
+    let side_path = dump.with_extension("json");
+    assert_eq!(mode(&dump), 0o600);
+    assert_eq!(mode(&side_path), 0o600);
+    assert_eq!(mode(&o.backup_dir), 0o700);
+    let side: provision::BackupSidecar =
+        serde_json::from_str(&std::fs::read_to_string(&side_path).expect("read")).expect("json");
+    assert_eq!(side.format, 2);
+    let (sha, _) = provision::file_sha256(&dump).expect("sha");
+    assert_eq!(side.dump_sha256.as_deref(), Some(sha.as_str()));
+    let trades = side
+        .tables
+        .iter()
+        .find(|c| c.table == "trades")
+        .expect("trades counted");
+    assert_eq!(trades.rows, 400);
+
+    // One byte changed: refused, nothing made.
+    let original = std::fs::read(&dump).expect("dump");
+    let mut bad = original.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    std::fs::write(&dump, &bad).expect("corrupt");
+    let e = provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect_err("a changed dump is refused");
+    assert_eq!(e.kind, ErrorKind::Refused, "{}", e.message);
+    assert!(e.message.contains("checksum"), "{}", e.message);
+    let after = tenants::get_tenant(&db, t.id).await.expect("row");
+    assert_eq!(after.status, TenantStatus::Deleted);
+    let c = db.client().await.expect("c");
+    let made: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_roles WHERE rolname LIKE $1 || '%')
+                  + (SELECT count(*) FROM pg_namespace WHERE nspname = $1)",
+            &[&t.schema_name],
+        )
+        .await
+        .expect("census")
+        .get(0);
+    assert_eq!(made, 0, "nothing was created");
+
+    // The intact dump restores, with its rows.
+    std::fs::write(&dump, &original).expect("repair");
+    let r = provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect("restore");
+    assert_eq!(r.status, TenantStatus::Suspended);
+    let n: i64 = c
+        .query_one(
+            &format!("SELECT count(*) FROM \"{}\".trades", t.schema_name),
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 400);
+}
+
+#[tokio::test]
+async fn a_grant_to_a_deleted_tenant_does_not_make_a_backup_unrestorable() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let a = create(&db, &o, "giver").await;
+    let b = create(&db, &o, "taker").await;
+    let c_ = create(&db, &o, "keeper").await;
+    let su = superuser(&db).await;
+    su.batch_execute(&format!(
+        "SET ROLE \"{owner}\";
+         GRANT USAGE ON SCHEMA \"{s}\" TO \"{b}\", \"{c}\";
+         GRANT SELECT ON \"{s}\".portfolios TO \"{b}\", \"{c}\";
+         RESET ROLE;",
+        owner = a.owner(),
+        s = a.schema_name,
+        b = b.role_name,
+        c = c_.role_name
+    ))
+    .await
+    .expect("A shares with B and C");
+    provision::suspend_tenant(&db, &o, a.id, None)
+        .await
+        .expect("suspend a");
+    let out = provision::delete_tenant(&db, &o, a.id, &a.domain, true)
+        .await
+        .expect("delete a");
+    // B goes after A's backup was taken: the backup names a role that no
+    // longer exists.
+    provision::suspend_tenant(&db, &o, b.id, None)
+        .await
+        .expect("suspend b");
+    provision::delete_tenant(&db, &o, b.id, &b.domain, false)
+        .await
+        .expect("delete b");
+    let r = provision::restore_tenant(&db, &o, &out.backup_path.expect("backup"))
+        .await
+        .expect("restore despite the grant to a deleted role");
+    assert_eq!(r.status, TenantStatus::Suspended);
+    let entry = audit::list_audit(&db, Some(a.id), None, 10)
+        .await
+        .expect("audit")
+        .into_iter()
+        .find(|e| e.action == "restore" && e.outcome == "ok")
+        .expect("restore audited");
+    let skipped = entry.detail["grants_skipped"].to_string();
+    assert!(skipped.contains(&b.role_name), "{skipped}");
+    // The grant to a role that still exists came back.
+    let kept: bool = su
+        .query_one(
+            &format!(
+                "SELECT has_table_privilege('{}', '\"{}\".portfolios', 'SELECT')",
+                c_.role_name, a.schema_name
+            ),
+            &[],
+        )
+        .await
+        .expect("privilege")
+        .get(0);
+    assert!(kept);
+}
+
+#[tokio::test]
+async fn large_objects_block_delete_with_a_sentence() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "blobby").await;
+    let tenant = login_as(&db, &t.role_name).await;
+    let lo: u32 = tenant
+        .query_one("SELECT lo_from_bytea(0, 'secret')::oid", &[])
+        .await
+        .expect("PUBLIC may create large objects unless hardened")
+        .get(0);
+    drop(tenant);
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let e = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect_err("delete must not lose the large object");
+    assert_eq!(e.kind, ErrorKind::Refused);
+    assert!(e.message.contains("large object"), "{}", e.message);
+    assert_eq!(
+        tenants::get_tenant(&db, t.id).await.expect("row").status,
+        TenantStatus::Suspended
+    );
+    superuser(&db)
+        .await
+        .execute("SELECT lo_unlink($1)", &[&lo])
+        .await
+        .expect("unlink");
+    provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect("then delete works");
+}
