@@ -72,8 +72,27 @@ COMMIT;",
         name = quote_literal(&req.name),
         domain = quote_literal(&req.domain),
         actor = quote_literal(&opts.actor),
-        role = render::role_and_schema(&obj, &obj, 20, req.statement_timeout, None, true),
-        tpl_sql = render::template(tpl, &obj, &obj, None),
+        role = {
+            let owner = tenantctl::domain::tenant::owner_name(&id);
+            let op = tenantctl::db::provision::roles::Operator {
+                superuser: true,
+                version: 150_000,
+                can_set_temp_file_limit: true,
+            };
+            let limits = tenantctl::db::provision::roles::Limits {
+                connection_limit: 20,
+                statement_timeout: req.statement_timeout,
+                idle_in_transaction_timeout: opts.idle_in_transaction_timeout,
+                temp_file_limit: opts.temp_file_limit,
+            };
+            let mut sql = tenantctl::db::provision::roles::create(
+                &owner, &obj, &obj, &limits, &op, None, true,
+            );
+            sql.push_str(&tenantctl::db::provision::roles::harden_public(&obj, &db.schema));
+            sql.push_str(&render::template(tpl, &owner, &obj, None));
+            sql
+        },
+        tpl_sql = "",
     )
 }
 

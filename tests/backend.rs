@@ -91,11 +91,9 @@ async fn backend_creates_reports_progress_and_follows_other_consoles() {
     )
     .await
     .expect("create");
-    next_matching(
-        &mut h,
-        "the notification",
-        |e| matches!(e, Event::TenantsChanged),
-    )
+    next_matching(&mut h, "the notification", |e| {
+        matches!(e, Event::TenantsChanged)
+    })
     .await;
     next_matching(
         &mut h,

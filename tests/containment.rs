@@ -4,6 +4,8 @@
 //! connection here only plants the attack; every check is on what the
 //! tenant's code could do when tenantctl ran it.
 
+#![allow(clippy::many_single_char_names)] // reason: short names (o, t, c, e) keep the attack steps readable
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -227,7 +229,10 @@ async fn tenant_code_never_runs_as_the_operator() {
             "hook {prefix} fired: {kinds:?}"
         );
     }
-    assert!(!kinds.contains("cast"), "the detail read evaluated a tenant cast");
+    assert!(
+        !kinds.contains("cast"),
+        "the detail read evaluated a tenant cast"
+    );
     let supers: i64 = su
         .query_one(
             "SELECT count(*) FROM pg_roles WHERE rolname = ANY ($1) AND (rolsuper OR rolcreaterole)",
@@ -238,7 +243,10 @@ async fn tenant_code_never_runs_as_the_operator() {
         .get(0);
     assert_eq!(supers, 0, "no tenant role gained a privilege");
     let runners: i64 = su
-        .query_one("SELECT count(*) FROM pg_roles WHERE rolname = $1", &[&runner])
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname = $1",
+            &[&runner],
+        )
         .await
         .expect("runner")
         .get(0);
@@ -307,7 +315,10 @@ async fn a_session_that_did_set_role_before_suspension_loses_access() {
         .batch_execute(&format!("SET ROLE \"{}\"", t.role_name))
         .await
         .expect("SET ROLE to the tenant while it is active");
-    app_session.query_one(&q, &[]).await.expect("reads while active");
+    app_session
+        .query_one(&q, &[])
+        .await
+        .expect("reads while active");
     provision::suspend_tenant(&db, &o, t.id, None)
         .await
         .expect("suspend");
@@ -586,4 +597,102 @@ async fn large_objects_block_delete_with_a_sentence() {
     provision::delete_tenant(&db, &o, t.id, &t.domain, true)
         .await
         .expect("then delete works");
+}
+
+/// md5 over the ordered rows of the tenant's trades and positions.
+async fn fingerprint(su: &tokio_postgres::Client, schema: &str) -> String {
+    su.query_one(
+        &format!(
+            "SELECT md5((SELECT string_agg(t::text, ',' ORDER BY t::text) FROM \"{schema}\".trades t)
+                     || (SELECT string_agg(p::text, ',' ORDER BY p::text) FROM \"{schema}\".positions p))"
+        ),
+        &[],
+    )
+    .await
+    .expect("fingerprint")
+    .get(0)
+}
+
+fn restore_cmd(db: &Db, dump: &Path) -> std::process::Command {
+    let mut cmd = common::bin();
+    cmd.arg("--database-url")
+        .arg(cluster().conninfo(&db.params.dbname))
+        .arg("restore")
+        .arg(dump)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_killed_anywhere_is_finished_by_the_next_one() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "phoenix").await;
+    tenantctl::db::seed::fill_tenant(&db, &t, 3000)
+        .await
+        .expect("fill");
+    let su = superuser(&db).await;
+    let before = fingerprint(&su, &t.schema_name).await;
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let dump = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect("delete")
+        .backup_path
+        .expect("backup");
+
+    // One whole restore by the binary, timed, to spread the kills over it.
+    let start = Instant::now();
+    let status = restore_cmd(&db, &dump).status().expect("run");
+    assert!(status.success());
+    let whole = start.elapsed();
+    let mut interrupted = 0;
+    for k in 0..10u32 {
+        if tenants::get_tenant(&db, t.id).await.expect("row").status == TenantStatus::Suspended {
+            provision::delete_tenant(&db, &o, t.id, &t.domain, false)
+                .await
+                .expect("delete again");
+        }
+        let mut child = restore_cmd(&db, &dump).spawn().expect("spawn");
+        std::thread::sleep(whole * k / 10);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if tenants::get_tenant(&db, t.id).await.expect("row").status == TenantStatus::Restoring {
+            interrupted += 1;
+        }
+    }
+    assert!(
+        interrupted >= 3,
+        "only {interrupted} of 10 kills landed inside a restore: the test proves little"
+    );
+    if tenants::get_tenant(&db, t.id).await.expect("row").status == TenantStatus::Suspended {
+        provision::delete_tenant(&db, &o, t.id, &t.domain, false)
+            .await
+            .expect("delete again");
+    }
+    let r = provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect("the next restore finishes the job");
+    assert_eq!(r.status, TenantStatus::Suspended);
+    assert_eq!(
+        fingerprint(&su, &t.schema_name).await,
+        before,
+        "row-identical"
+    );
+    let leftovers: i64 = su
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_roles WHERE rolname LIKE $1 || '%' AND rolname NOT IN ($2, $3))
+                  + (SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tenantctl-restore-%')",
+            &[&t.schema_name, &t.role_name, &t.owner()],
+        )
+        .await
+        .expect("leftovers")
+        .get(0);
+    assert_eq!(
+        leftovers, 0,
+        "no runner role or restore session left behind"
+    );
 }

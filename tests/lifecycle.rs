@@ -294,7 +294,8 @@ async fn tenant_roles_are_isolated() {
         "create a function in its own schema",
     );
     assert_denied(
-        ca.execute("ALTER TABLE portfolios ADD CHECK (true)", &[]).await,
+        ca.execute("ALTER TABLE portfolios ADD CHECK (true)", &[])
+            .await,
         "alter its own table",
     );
     assert_denied(
@@ -1196,10 +1197,15 @@ async fn changes_are_announced_to_listeners() {
         }
     });
     client
-        .batch_execute(&format!("LISTEN {}", tenantctl::db::quote_ident(&db.channel())))
+        .batch_execute(&format!(
+            "LISTEN {}",
+            tenantctl::db::quote_ident(&db.channel())
+        ))
         .await
         .expect("listen");
-    provision::resume_tenant(&db, &o, t.id).await.expect("resume");
+    provision::resume_tenant(&db, &o, t.id)
+        .await
+        .expect("resume");
     let payload = tokio::time::timeout(Duration::from_secs(10), nrx.recv())
         .await
         .expect("a notification within 10 s")

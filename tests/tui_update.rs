@@ -702,17 +702,11 @@ fn reconnect_keeps_the_users_place() {
 fn changes_from_elsewhere_are_applied_and_coalesced() {
     let mut s = st(10);
     assert_eq!(
-        ev(
-            &mut s,
-            Event::TenantsChanged
-        ),
+        ev(&mut s, Event::TenantsChanged),
         Some(Command::LoadTenants)
     );
     assert_eq!(
-        ev(
-            &mut s,
-            Event::TenantsChanged
-        ),
+        ev(&mut s, Event::TenantsChanged),
         None,
         "one reload in flight"
     );
@@ -726,10 +720,7 @@ fn changes_from_elsewhere_are_applied_and_coalesced() {
         Some(TenantStatus::Suspended)
     );
     assert_eq!(
-        ev(
-            &mut s,
-            Event::TenantsChanged
-        ),
+        ev(&mut s, Event::TenantsChanged),
         Some(Command::LoadTenants)
     );
 }

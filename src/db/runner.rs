@@ -78,7 +78,10 @@ impl Runner {
         let what = format!("cannot prepare a session as tenant {}", t.domain);
         let until = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
         let mut client = db.client().await?;
-        let tx = client.transaction().await.map_err(|e| pg_error(&e, &what))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error(&e, &what))?;
         let op = super::provision::roles::operator(&tx).await?;
         let r = quote_ident(&role);
         // We must hold the runner's privileges to drop what it may own.
@@ -161,13 +164,18 @@ impl Runner {
                     tracing::warn!(role = %self.role, "cannot drop the runner role: {e}");
                 }
             }
-            Err(e) => tracing::warn!(role = %self.role, "cannot drop the runner role: {}", e.message),
+            Err(e) => {
+                tracing::warn!(role = %self.role, "cannot drop the runner role: {}", e.message);
+            }
         }
     }
 }
 
 /// Drop a runner left behind (by a killed process) without starting one.
-pub async fn drop_leftover(client: &impl deadpool_postgres::GenericClient, t: &Tenant) -> Result<()> {
+pub async fn drop_leftover(
+    client: &impl deadpool_postgres::GenericClient,
+    t: &Tenant,
+) -> Result<()> {
     client
         .batch_execute(&drop_sql(&runner_name(t), t.owner()))
         .await

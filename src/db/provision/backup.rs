@@ -346,15 +346,13 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
     let sidecar = opts.backup_dir.join(format!("{stem}.json"));
     let run = Runner::start(db, t).await?;
     let result = async {
-        let (sha, bytes) = match tokio::time::timeout(
-            Duration::from_secs(900),
-            dump_schema(db, &run, t, &dump),
-        )
-        .await
-        {
-            Ok(r) => r?,
-            Err(_) => return Err(Error::failure("pg_dump did not finish within 15 minutes")),
-        };
+        let (sha, bytes) =
+            match tokio::time::timeout(Duration::from_secs(900), dump_schema(db, &run, t, &dump))
+                .await
+            {
+                Ok(r) => r?,
+                Err(_) => return Err(Error::failure("pg_dump did not finish within 15 minutes")),
+            };
         let client = run.connect(db, Duration::from_secs(600)).await?;
         let tables = count_rows(&client, &t.schema_name).await?;
         Ok((sha, bytes, tables))
@@ -677,7 +675,10 @@ async fn restore_inner(
     let (status, live_domain, role, schema): (Option<String>, bool, bool, bool) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
     let resuming = status.as_deref() == Some("restoring");
-    if status.as_deref().is_some_and(|s| s != "deleted" && s != "restoring") {
+    if status
+        .as_deref()
+        .is_some_and(|s| s != "deleted" && s != "restoring")
+    {
         return Err(Error::conflict(format!(
             "{what}: that tenant exists and is not deleted"
         )));
@@ -703,7 +704,10 @@ async fn restore_inner(
     //    empty schema owned by the owner, the login role disabled.
     {
         let mut client = db.client().await?;
-        let tx = client.transaction().await.map_err(|e| pg_error(&e, &what))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error(&e, &what))?;
         let settings = &t.settings.value();
         let timeout_ms = t.statement_timeout.and_then(|v| i64::try_from(v).ok());
         let quota = t.storage_quota_bytes.and_then(|v| i64::try_from(v).ok());
@@ -767,7 +771,12 @@ async fn restore_inner(
             None,
             false,
         );
-        ddl.push_str(&roles::cut_access(&t.role_name, &t.schema_name, &owner, None));
+        ddl.push_str(&roles::cut_access(
+            &t.role_name,
+            &t.schema_name,
+            &owner,
+            None,
+        ));
         tx.batch_execute(&ddl)
             .await
             .map_err(|e| pg_error(&e, &what))?;
@@ -805,7 +814,10 @@ async fn restore_inner(
 
     // 3. Done: suspended, audited.
     let mut client = db.client().await?;
-    let tx = client.transaction().await.map_err(|e| pg_error(&e, &what))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| pg_error(&e, &what))?;
     let row = tx
         .query_one(
             &format!(
@@ -859,7 +871,7 @@ async fn load_as_tenant(
     let list: String = toc
         .lines()
         .filter(|l| !l.contains(&schema_entry))
-        .map(|l| format!("{l}\n"))
+        .flat_map(|l| [l, "\n"])
         .collect();
     let list_file = tempfile::Builder::new()
         .prefix("tenantctl-restore-")
@@ -887,7 +899,11 @@ async fn load_as_tenant(
 
     let client = run.connect(db, Duration::from_secs(600)).await?;
     let got = count_rows(&client, &t.schema_name).await?;
-    let want: BTreeMap<&str, i64> = side.tables.iter().map(|c| (c.table.as_str(), c.rows)).collect();
+    let want: BTreeMap<&str, i64> = side
+        .tables
+        .iter()
+        .map(|c| (c.table.as_str(), c.rows))
+        .collect();
     let have: BTreeMap<&str, i64> = got.iter().map(|c| (c.table.as_str(), c.rows)).collect();
     if want != have {
         let diff: Vec<String> = want
@@ -945,13 +961,25 @@ async fn apply_grants(db: &Db, t: &Tenant, side: &BackupSidecar) -> Result<Vec<S
         .collect();
     let owner = t.owner();
     let mut sql = roles::grant_existing(&t.role_name, &t.schema_name, t.quota_blocked);
-    sql.push_str(&roles::default_privileges(owner, &t.role_name, &t.schema_name));
+    sql.push_str(&roles::default_privileges(
+        owner,
+        &t.role_name,
+        &t.schema_name,
+    ));
     // Suspended: the login role's schema USAGE stays revoked until resume.
-    sql.push_str(&roles::cut_access(&t.role_name, &t.schema_name, owner, None));
+    sql.push_str(&roles::cut_access(
+        &t.role_name,
+        &t.schema_name,
+        owner,
+        None,
+    ));
     let mut skipped = Vec::new();
     let s = quote_ident(&t.schema_name);
     for g in &side.grants {
-        let desc = format!("{} on {} {} to {}", g.privilege, g.kind, g.object, g.grantee);
+        let desc = format!(
+            "{} on {} {} to {}",
+            g.privilege, g.kind, g.object, g.grantee
+        );
         if !existing.contains(&g.grantee) {
             skipped.push(desc);
             continue;

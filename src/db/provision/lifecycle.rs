@@ -217,7 +217,12 @@ async fn role_change(
                     .await
                     .map_err(|e| pg_error(&e, what))?;
                 let ended = terminate_sessions(tx, login, what).await?;
-                tracing::info!(role = login, ended, attempt, "role locked by its own sessions: ended them, trying again");
+                tracing::info!(
+                    role = login,
+                    ended,
+                    attempt,
+                    "role locked by its own sessions: ended them, trying again"
+                );
             }
             Err(e) => return Err(pg_error(&e, what)),
         }
