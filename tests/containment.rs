@@ -696,3 +696,266 @@ async fn a_restore_killed_anywhere_is_finished_by_the_next_one() {
         "no runner role or restore session left behind"
     );
 }
+
+/// A template directory with one small template, `docs (id, body)`.
+fn docs_template() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = serde_json::json!({
+        "name": "docs",
+        "tables": [{"name": "docs", "columns": [
+            {"name": "id", "type": "bigint", "nullable": false},
+            {"name": "body", "type": "text"}
+        ], "primary_key": ["id"]}],
+    });
+    std::fs::write(dir.path().join("docs.json"), json.to_string()).expect("write");
+    dir
+}
+
+fn docs_req(name: &str) -> NewTenant {
+    NewTenant {
+        template: "docs".into(),
+        ..req(name, &format!("{name}.example.com"))
+    }
+}
+
+/// Call `f` until it reports an action for `tenant`, for at most 15 s.
+async fn until_guard_acts<F, Fut>(tenant: uuid::Uuid, mut f: F) -> tenantctl::db::guard::GuardAction
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+            Output = tenantctl::error::Result<Vec<tenantctl::db::guard::GuardAction>>,
+        >,
+{
+    let start = Instant::now();
+    loop {
+        let actions = f().await.expect("guard round");
+        if let Some(a) = actions.into_iter().find(|a| a.tenant_id == tenant) {
+            return a;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the guard never acted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_that_lifts_its_own_timeouts_is_stopped_anyway() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut o = options(&config, tmp.path());
+    o.idle_in_transaction_timeout = Some(Duration::from_secs(1));
+    let mut r = req("lifter", "lifter.example.com");
+    r.statement_timeout = Some(Duration::from_secs(1));
+    let t = provision::create_tenant(&db, &o, &r, &noop)
+        .await
+        .expect("create");
+
+    // A statement with the session's timeout lifted.
+    let runner = login_as(&db, &t.role_name).await;
+    runner
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .expect("any session may lift its own statement_timeout");
+    let long = tokio::spawn(async move { runner.batch_execute("SELECT pg_sleep(60)").await });
+    let a = until_guard_acts(t.id, || {
+        tenantctl::db::guard::enforce_sessions(&db, Duration::ZERO)
+    })
+    .await;
+    assert_eq!(a.action, "cancel", "{}", a.reason);
+    let e = tokio::time::timeout(Duration::from_secs(10), long)
+        .await
+        .expect("the statement ended")
+        .expect("task")
+        .expect_err("cancelled");
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+    );
+
+    // A transaction left idle with the idle timeout lifted.
+    let idler = login_as(&db, &t.role_name).await;
+    idler
+        .batch_execute("SET idle_in_transaction_session_timeout = 0; BEGIN; SELECT 1")
+        .await
+        .expect("idle in a transaction");
+    let a = until_guard_acts(t.id, || {
+        tenantctl::db::guard::enforce_sessions(&db, Duration::ZERO)
+    })
+    .await;
+    assert_eq!(a.action, "terminate", "{}", a.reason);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        idler.simple_query("SELECT 1").await.is_err(),
+        "the idle session was ended"
+    );
+    let actions: Vec<String> = audit::list_audit(&db, Some(t.id), None, 20)
+        .await
+        .expect("audit")
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert!(actions.contains(&"guard.cancel".to_string()), "{actions:?}");
+    assert!(
+        actions.contains(&"guard.terminate".to_string()),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn role_settings_a_tenant_changes_are_put_back() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "tinkerer").await;
+    assert!(
+        tenantctl::db::guard::enforce_settings(&db)
+            .await
+            .expect("round")
+            .iter()
+            .all(|a| a.tenant_id != t.id),
+        "a fresh tenant's settings are as recorded"
+    );
+    let tenant = login_as(&db, &t.role_name).await;
+    tenant
+        .batch_execute(&format!(
+            "ALTER ROLE \"{r}\" SET statement_timeout = 0;
+             ALTER ROLE \"{r}\" IN DATABASE \"{d}\" SET idle_in_transaction_session_timeout = 0",
+            r = t.role_name,
+            d = db.params.dbname
+        ))
+        .await
+        .expect("a role may change its own defaults");
+    let a = tenantctl::db::guard::enforce_settings(&db)
+        .await
+        .expect("round")
+        .into_iter()
+        .find(|a| a.tenant_id == t.id)
+        .expect("the change is found");
+    assert_eq!(a.action, "settings");
+    let row = superuser(&db)
+        .await
+        .query_one(
+            "SELECT (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s
+                     WHERE s.setrole = r.oid AND s.setdatabase = 0),
+                    (SELECT count(*) FROM pg_db_role_setting s
+                     WHERE s.setrole = r.oid AND s.setdatabase <> 0)
+             FROM pg_roles r WHERE r.rolname = $1",
+            &[&t.role_name],
+        )
+        .await
+        .expect("settings");
+    let global: String = row.get(0);
+    assert!(global.contains("statement_timeout=30000ms"), "{global}");
+    assert_eq!(row.get::<_, i64>(1), 0, "no per-database override left");
+    assert!(
+        tenantctl::db::guard::enforce_settings(&db)
+            .await
+            .expect("round")
+            .iter()
+            .all(|a| a.tenant_id != t.id),
+        "put back once, then quiet"
+    );
+}
+
+#[tokio::test]
+async fn the_storage_quota_withholds_writes_until_the_tenant_is_back_under() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let templates = docs_template();
+    let mut o = options(&config, tmp.path());
+    o.template_dir = templates.path().to_path_buf();
+    let t = provision::create_tenant(&db, &o, &docs_req("hoarder"), &noop)
+        .await
+        .expect("create");
+    let su = superuser(&db).await;
+    let base: i64 = su
+        .query_one(
+            "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'",
+            &[&t.schema_name],
+        )
+        .await
+        .expect("size")
+        .get(0);
+    let quota = u64::try_from(base).expect("size") + 512 * 1024;
+    let upd = tenantctl::domain::tenant::TenantUpdate {
+        storage_quota_bytes: Some(quota),
+        ..Default::default()
+    };
+    provision::update_tenant(&db, &o, t.id, &upd)
+        .await
+        .expect("set the quota");
+    let tenant = login_as(&db, &t.role_name).await;
+    // About 2 MB of incompressible text, four times the headroom.
+    tenant
+        .batch_execute(
+            "INSERT INTO docs SELECT g, (SELECT string_agg(md5(g::text || ':' || h::text), '') FROM generate_series(1, 64) h)
+             FROM generate_series(1, 1000) g",
+        )
+        .await
+        .expect("writes while under the quota");
+    let a = tenantctl::db::guard::enforce_quota(&db)
+        .await
+        .expect("round")
+        .into_iter()
+        .find(|a| a.tenant_id == t.id)
+        .expect("over the quota is found");
+    assert_eq!(a.action, "quota_block", "{}", a.reason);
+    let e = tenant
+        .execute("INSERT INTO docs VALUES (5000, 'more')", &[])
+        .await
+        .expect_err("writes are refused over the quota");
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    assert!(
+        tenant
+            .execute("UPDATE docs SET body = 'x' WHERE id = 1", &[])
+            .await
+            .is_err(),
+        "updates too"
+    );
+    let n: i64 = tenant
+        .query_one("SELECT count(*) FROM docs", &[])
+        .await
+        .expect("reads keep working")
+        .get(0);
+    assert_eq!(n, 1000);
+    assert!(
+        tenants::get_tenant(&db, t.id)
+            .await
+            .expect("row")
+            .quota_blocked,
+        "recorded on the row"
+    );
+    tenant
+        .execute("DELETE FROM docs", &[])
+        .await
+        .expect("deletes keep working");
+    su.batch_execute(&format!("VACUUM \"{}\".docs", t.schema_name))
+        .await
+        .expect("vacuum");
+    let a = tenantctl::db::guard::enforce_quota(&db)
+        .await
+        .expect("round")
+        .into_iter()
+        .find(|a| a.tenant_id == t.id)
+        .expect("back under is found");
+    assert_eq!(a.action, "quota_unblock", "{}", a.reason);
+    tenant
+        .execute("INSERT INTO docs VALUES (5000, 'more')", &[])
+        .await
+        .expect("writes again");
+    let actions: Vec<String> = audit::list_audit(&db, Some(t.id), None, 20)
+        .await
+        .expect("audit")
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    for want in ["guard.quota_block", "guard.quota_unblock"] {
+        assert!(actions.contains(&want.to_string()), "{want} in {actions:?}");
+    }
+}

@@ -126,8 +126,17 @@ fn ctrl_c_ends_a_headless_demo_with_its_summary() {
             family.extend(rows.iter().filter(|r| r.1 == parent).map(|r| r.0));
             i += 1;
         }
-        rows.iter()
-            .any(|r| family.contains(&r.0) && r.2.starts_with("postgres: tenant_"))
+        rows.iter().any(|r| {
+            // A workload session, not a seeding one (seeding logs in as
+            // the tenant's `…_run` role).
+            family.contains(&r.0)
+                && r.2.starts_with("postgres: tenant_")
+                && !r
+                    .2
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|u| u.ends_with("_run"))
+        })
     };
     while !sessions() {
         assert!(

@@ -254,6 +254,7 @@ async fn session(
             None
         }
     };
+    let _guard = super::guard::spawn(db, &config.monitoring, opts.read_only, events.clone());
     let mut ticker = tokio::time::interval(shared.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut in_flight = false;

@@ -2,6 +2,7 @@
 //! the same `backend`/`db` functions the console uses.
 
 mod demo;
+mod guard;
 pub mod monitor;
 pub mod output;
 mod setup;
@@ -93,6 +94,16 @@ pub enum Command {
         #[command(subcommand)]
         command: templates::TemplatesCommand,
     },
+    /// Enforce the tenants' limits: cancel statements past their timeout, end
+    /// idle transactions, put back role settings a tenant changed, withhold
+    /// writes above the storage quota. Runs until Ctrl-C (consoles run it too).
+    Guard {
+        /// One round (the quota included), print what was done, exit.
+        #[arg(long)]
+        once: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Tenants by resource use: two samples one interval apart, so rates are real.
     Top {
         /// Sort by this metric (health sorts worst first).
@@ -157,6 +168,7 @@ impl Cli {
             Some(
                 Command::Init { json }
                 | Command::Doctor { json }
+                | Command::Guard { json, .. }
                 | Command::Top { json, .. }
                 | Command::Health { json, .. },
             ) => *json,
@@ -206,6 +218,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Ui => crate::tui::open(config).await,
         Command::Init { json } => setup::init(&config, json).await,
         Command::Doctor { json } => setup::doctor(&config, json).await,
+        Command::Guard { once, json } => guard::run(&config, once, json).await,
         Command::List(a) => tenants::list(&config, &a).await,
         Command::Show(a) => tenants::show(&config, &a).await,
         Command::Create(a) => tenants::create(&config, &a).await,

@@ -156,6 +156,16 @@ pub struct MonitoringConfig {
     pub exact_sweep_budget: Dur,
     pub exact_sweep_batch: usize,
     pub record_usage: bool,
+    /// The limits guard (one console or `tenantctl guard` is elected):
+    /// cancels statements past a tenant's timeout, ends idle transactions
+    /// past its limit, puts back role settings the tenant changed, and
+    /// withholds writes above the storage quota.
+    pub guard: bool,
+    /// How far past its limit a statement or idle transaction may go before
+    /// the guard acts (the server's own timeouts act first when in place).
+    pub guard_grace: Dur,
+    /// How often the guard measures exact sizes of tenants with a quota.
+    pub quota_interval: Dur,
 }
 
 impl Default for MonitoringConfig {
@@ -167,6 +177,9 @@ impl Default for MonitoringConfig {
             exact_sweep_budget: Dur(Duration::from_millis(200)),
             exact_sweep_batch: 50,
             record_usage: false,
+            guard: true,
+            guard_grace: Dur(Duration::from_secs(1)),
+            quota_interval: Dur(Duration::from_secs(30)),
         }
     }
 }

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod connect;
 pub mod detail;
 pub mod doctor;
+pub mod guard;
+pub mod lease;
 pub mod metrics;
 pub mod migrate;
 pub mod notify;

@@ -13,12 +13,6 @@ use crate::error::Result;
 /// is gone is replaced after this.
 pub const USAGE_LEASE: std::time::Duration = std::time::Duration::from_secs(180);
 
-/// This process's name on leases: unique per process.
-fn holder() -> &'static str {
-    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOLDER.get_or_init(|| format!("{}:{}", std::process::id(), Uuid::new_v4().simple()))
-}
-
 /// One row of `usage_samples`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UsageRow {
@@ -37,18 +31,7 @@ pub struct UsageRow {
 /// advisory key first and stop every console from recording usage).
 /// Returns whether this process holds the lease until `USAGE_LEASE` from now.
 pub async fn try_elect(client: &Client, control_schema: &str) -> Result<bool> {
-    let sql = format!(
-        "UPDATE {}.leases SET holder = $1, expires_at = now() + $2::bigint * interval '1 second'
-         WHERE name = 'usage_writer' AND (holder = $1 OR expires_at < now())
-         RETURNING 1",
-        super::quote_ident(control_schema)
-    );
-    let secs = i64::try_from(USAGE_LEASE.as_secs()).unwrap_or(180);
-    client
-        .query_opt(&sql, &[&holder(), &secs])
-        .await
-        .map(|r| r.is_some())
-        .map_err(|e| pg_error(&e, "cannot take the usage writer lease"))
+    super::lease::try_take(client, control_schema, "usage_writer", USAGE_LEASE).await
 }
 
 /// Write one period's rows in one statement; a row already present for a

@@ -114,6 +114,7 @@ pub fn monitoring() -> MonitoringConfig {
         exact_sweep_budget: Dur(Duration::from_millis(500)),
         exact_sweep_batch: 50,
         record_usage: false,
+        ..MonitoringConfig::default()
     }
 }
 

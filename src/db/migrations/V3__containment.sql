@@ -25,7 +25,7 @@ CREATE TABLE {schema}.leases (
 );
 
 INSERT INTO {schema}.leases (name, holder, expires_at)
-VALUES ('public_schema', '', '-infinity'), ('usage_writer', '', '-infinity');
+VALUES ('public_schema', '', '-infinity'), ('usage_writer', '', '-infinity'), ('guard', '', '-infinity');
 
 CREATE OR REPLACE FUNCTION {schema}.tenants_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
