@@ -380,23 +380,23 @@ async fn a_tenant_cannot_stop_usage_recording_with_an_advisory_lock() {
             .expect("renew"),
         "the holder renews its lease"
     );
-    // Another console holds a live lease: this one does not write.
-    let c = db.client().await.expect("c");
-    c.execute(
-        &format!(
-            "UPDATE {}.leases SET holder = 'other', expires_at = now() + interval '1 hour' WHERE name = 'usage_writer'",
-            db.q_schema()
-        ),
-        &[],
-    )
-    .await
-    .expect("other holder");
+    // Another console's session holds a live lease: this one does not write.
+    drop(writer);
+    let (other, _orx) = db.dedicated().await.expect("connection");
+    let (writer, _rx) = db.dedicated().await.expect("connection");
+    assert!(
+        tenantctl::db::usage::try_elect(&other, &db.schema)
+            .await
+            .expect("elect"),
+        "the first console's session ended, so its lease is free at once"
+    );
     assert!(
         !tenantctl::db::usage::try_elect(&writer, &db.schema)
             .await
             .expect("elect")
     );
-    // Its lease lapses: this one takes over.
+    // Its holder stops renewing: the lease lapses and this one takes over.
+    let c = db.client().await.expect("c");
     c.execute(
         &format!(
             "UPDATE {}.leases SET expires_at = now() - interval '1 second' WHERE name = 'usage_writer'",
@@ -410,6 +410,12 @@ async fn a_tenant_cannot_stop_usage_recording_with_an_advisory_lock() {
         tenantctl::db::usage::try_elect(&writer, &db.schema)
             .await
             .expect("elect")
+    );
+    assert!(
+        !tenantctl::db::usage::try_elect(&other, &db.schema)
+            .await
+            .expect("elect"),
+        "and holds it"
     );
     // Tenants cannot touch the lease.
     assert!(
@@ -958,4 +964,72 @@ async fn the_storage_quota_withholds_writes_until_the_tenant_is_back_under() {
     for want in ["guard.quota_block", "guard.quota_unblock"] {
         assert!(actions.contains(&want.to_string()), "{want} in {actions:?}");
     }
+}
+
+#[tokio::test]
+async fn a_tenant_made_before_owner_roles_is_converted_in_one_go() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    // A tenant as tenantctl made them before: the login role owns it all.
+    let id = uuid::Uuid::new_v4();
+    let name = tenantctl::domain::tenant::object_name(&id);
+    let su = superuser(&db).await;
+    su.batch_execute(&format!(
+        "INSERT INTO {ctl}.tenants (id, name, domain, schema_name, role_name, status, template, created_by)
+           VALUES ('{id}', 'Old', 'old.example.com', '{name}', '{name}', 'active', 'default', 'past');
+         CREATE ROLE \"{name}\" LOGIN;
+         CREATE SCHEMA \"{name}\" AUTHORIZATION \"{name}\";
+         SET ROLE \"{name}\";
+         CREATE TABLE \"{name}\".books (id bigserial PRIMARY KEY, title text);
+         INSERT INTO \"{name}\".books (title) VALUES ('kept');
+         RESET ROLE;",
+        ctl = db.q_schema()
+    ))
+    .await
+    .expect("a legacy tenant");
+    let tenant = login_as(&db, &name).await;
+    tenant
+        .batch_execute("CREATE TABLE scratch (x int); DROP TABLE scratch")
+        .await
+        .expect("before: the tenant could define objects");
+    drop(tenant);
+    let t = provision::convert_tenant(&db, &o, id)
+        .await
+        .expect("convert");
+    let owner = t.owner_role.clone().expect("an owner role");
+    let row = su
+        .query_one(
+            "SELECT (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1),
+                    (SELECT tableowner::text FROM pg_tables WHERE schemaname = $1 AND tablename = 'books')",
+            &[&name],
+        )
+        .await
+        .expect("owners");
+    assert_eq!(row.get::<_, String>(0), owner);
+    assert_eq!(row.get::<_, String>(1), owner);
+    let tenant = login_as(&db, &name).await;
+    tenant
+        .batch_execute("INSERT INTO books (title) VALUES ('new'); SELECT count(*) FROM books")
+        .await
+        .expect("after: the tenant still reads and writes its tables, sequences included");
+    let e = tenant
+        .execute("CREATE TABLE scratch (x int)", &[])
+        .await
+        .expect_err("after: the tenant defines nothing");
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    let e = provision::convert_tenant(&db, &o, id)
+        .await
+        .expect_err("twice");
+    assert_eq!(e.kind, ErrorKind::Conflict);
+    assert!(
+        audit::list_audit(&db, Some(id), None, 10)
+            .await
+            .expect("audit")
+            .iter()
+            .any(|e| e.action == "convert" && e.outcome == "ok")
+    );
 }

@@ -138,7 +138,13 @@ async fn upgrade_from_previous_version_keeps_data() {
     );
     let report = migrate::init(&db).await.expect("upgrade");
     assert_eq!(report.from_version, Some(1));
-    assert_eq!(report.applied, vec!["V2__usage_samples".to_string()]);
+    assert_eq!(
+        report.applied,
+        vec![
+            "V2__usage_samples".to_string(),
+            "V3__containment".to_string()
+        ]
+    );
     let n: i64 = client
         .query_one("SELECT count(*) FROM tenant_admin.tenants", &[])
         .await
@@ -244,7 +250,7 @@ fn cli_init_and_doctor_against_a_local_cluster() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("version 2"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version 3"));
     let out = bin()
         .args(["--database-url", &url, "init"])
         .output()

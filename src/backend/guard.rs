@@ -39,10 +39,25 @@ pub fn spawn(
         let mut last_quota: Option<Instant> = None;
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // The lease is held by a session of our own, so it is free again
+        // the moment this console goes away.
+        let mut lease: Option<tokio_postgres::Client> = None;
         loop {
             ticker.tick().await;
+            if lease.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
+                lease = match db.dedicated().await {
+                    Ok((c, _)) => Some(c),
+                    Err(e) => {
+                        tracing::warn!("guard cannot connect: {}", e.message);
+                        continue;
+                    }
+                };
+            }
+            let Some(client) = lease.as_ref() else {
+                continue;
+            };
             let with_quota = last_quota.is_none_or(|t| t.elapsed() >= quota_every);
-            match guard::tick(&db, grace, with_quota).await {
+            match guard::tick(&db, client, grace, with_quota).await {
                 Ok(actions) => {
                     if with_quota {
                         last_quota = Some(Instant::now());

@@ -18,8 +18,9 @@ pub async fn run(config: &Config, once: bool, json: bool) -> Result<i32> {
     let db = Db::connect(config).await?;
     db::migrate::check(&db).await?;
     let grace = config.monitoring.guard_grace.0;
+    let (lease, _notices) = db.dedicated().await?;
     if once {
-        let actions = db::guard::tick(&db, grace, true).await?;
+        let actions = db::guard::tick(&db, &lease, grace, true).await?;
         if json {
             print_json(&serde_json::json!({ "actions": actions }));
         } else {
@@ -41,7 +42,12 @@ pub async fn run(config: &Config, once: bool, json: bool) -> Result<i32> {
         }
         let with_quota =
             last_quota.is_none_or(|t| t.elapsed() >= config.monitoring.quota_interval.0);
-        match db::guard::tick(&db, grace, with_quota).await {
+        if lease.is_closed() {
+            return Err(Error::failure(
+                "the guard's connection was lost: start tenantctl guard again",
+            ));
+        }
+        match db::guard::tick(&db, &lease, grace, with_quota).await {
             Ok(actions) => {
                 if with_quota {
                     last_quota = Some(Instant::now());

@@ -85,6 +85,9 @@ pub enum Command {
     Delete(tenants::DeleteArgs),
     /// Bring a deleted tenant back from its backup, as suspended.
     Restore(tenants::RestoreArgs),
+    /// Give a tenant made before owner roles a NOLOGIN owner role that owns
+    /// its schema and objects; its login role keeps only its privileges.
+    Convert(tenants::ConvertArgs),
     /// Set a new random password for the tenant role and print it once.
     Credentials(tenants::TenantArgs),
     /// The audit log, newest first.
@@ -180,6 +183,7 @@ impl Cli {
             Some(Command::Resume(a) | Command::Credentials(a)) => a.json,
             Some(Command::Delete(a)) => a.json,
             Some(Command::Restore(a)) => a.json,
+            Some(Command::Convert(a)) => a.json,
             Some(Command::Audit(a)) => a.json,
             Some(Command::Templates { command }) => command.json(),
             Some(Command::Usage {
@@ -227,6 +231,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Resume(a) => tenants::resume(&config, &a).await,
         Command::Delete(a) => tenants::delete(&config, &a).await,
         Command::Restore(a) => tenants::restore(&config, &a).await,
+        Command::Convert(a) => tenants::convert(&config, &a).await,
         Command::Credentials(a) => tenants::credentials(&config, &a).await,
         Command::Audit(a) => tenants::audit(&config, &a).await,
         Command::Templates { command } => templates::run(&config, &command),

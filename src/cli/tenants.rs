@@ -105,6 +105,18 @@ pub struct TenantArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The tenant (id, domain or schema name); omit with --all.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub tenant: Option<String>,
+    /// Every tenant that has no owner role yet, one transaction each.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DeleteArgs {
     pub tenant: String,
     /// The tenant's domain, typed back.
@@ -435,6 +447,46 @@ pub async fn resume(config: &Config, a: &TenantArgs) -> Result<i32> {
         println!("resumed tenant {}: logins allowed again", t.domain);
     }
     Ok(0)
+}
+
+pub async fn convert(config: &Config, a: &ConvertArgs) -> Result<i32> {
+    let o = opts(config, "convert")?;
+    let db = connect(config).await?;
+    let targets: Vec<crate::domain::tenant::Tenant> = match &a.tenant {
+        Some(t) => vec![db::tenants::find_tenant(&db, t).await?],
+        None => db::tenants::list_tenants(&db, None)
+            .await?
+            .into_iter()
+            .filter(|t| t.owner_role.is_none())
+            .collect(),
+    };
+    let mut done = Vec::new();
+    let mut failed = 0;
+    for t in &targets {
+        match provision::convert_tenant(&db, &o, t.id).await {
+            Ok(c) => {
+                if !a.json {
+                    println!(
+                        "converted tenant {}: owner role {}",
+                        c.domain,
+                        c.owner_role.as_deref().unwrap_or("")
+                    );
+                }
+                done.push(c);
+            }
+            Err(e) if a.tenant.is_some() => return Err(e),
+            Err(e) => {
+                failed += 1;
+                eprintln!("tenantctl: {}: {}", t.domain, e.message);
+            }
+        }
+    }
+    if a.json {
+        print_json(&serde_json::json!({ "converted": done, "failed": failed }));
+    } else if targets.is_empty() {
+        println!("every tenant has an owner role already");
+    }
+    Ok(i32::from(failed > 0))
 }
 
 pub async fn delete(config: &Config, a: &DeleteArgs) -> Result<i32> {

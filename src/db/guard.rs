@@ -372,16 +372,18 @@ pub async fn enforce_quota(db: &Db) -> Result<Vec<GuardAction>> {
     Ok(out)
 }
 
-/// One round of the guard, if this process holds the guard lease: sessions
-/// and settings every time, the quota when `with_quota`. Returns what it did
-/// (nothing when another process holds the lease).
-pub async fn tick(db: &Db, grace: Duration, with_quota: bool) -> Result<Vec<GuardAction>> {
-    let client = db.client().await?;
-    let lease = Duration::from_secs(30);
-    if !super::lease::try_take(&client, &db.schema, LEASE, lease).await? {
+/// One round of the guard, if `lease`'s session holds the guard lease:
+/// sessions and settings every time, the quota when `with_quota`. Returns
+/// what it did (nothing when another process holds the lease).
+pub async fn tick(
+    db: &Db,
+    lease: &tokio_postgres::Client,
+    grace: Duration,
+    with_quota: bool,
+) -> Result<Vec<GuardAction>> {
+    if !super::lease::try_take(lease, &db.schema, LEASE, Duration::from_secs(30)).await? {
         return Ok(Vec::new());
     }
-    drop(client);
     let mut out = enforce_sessions(db, grace).await?;
     out.extend(enforce_settings(db).await?);
     if with_quota {

@@ -11,7 +11,7 @@ use crate::error::Result;
 
 /// How long the usage writer's lease lasts without renewal: a writer that
 /// is gone is replaced after this.
-pub const USAGE_LEASE: std::time::Duration = std::time::Duration::from_secs(180);
+pub const USAGE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One row of `usage_samples`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,10 +26,10 @@ pub struct UsageRow {
     pub rows_written: i64,
 }
 
-/// Take or renew the usage writer's lease: a row of our control schema's
-/// `leases`, never an advisory lock (any role in the database can take an
-/// advisory key first and stop every console from recording usage).
-/// Returns whether this process holds the lease until `USAGE_LEASE` from now.
+/// Take or renew the usage writer's lease for `client`'s session: a row of
+/// our control schema's `leases`, never an advisory lock (any role in the
+/// database can take an advisory key first and stop every console from
+/// recording usage). Free again when the session ends or stops renewing.
 pub async fn try_elect(client: &Client, control_schema: &str) -> Result<bool> {
     super::lease::try_take(client, control_schema, "usage_writer", USAGE_LEASE).await
 }

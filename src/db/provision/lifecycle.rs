@@ -377,3 +377,90 @@ pub async fn set_credentials(
     })
     .await
 }
+
+/// Split a tenant created before owner roles (its login role owns its
+/// schema and objects) into an owner role that owns everything and a login
+/// role that only uses it, in one transaction, audited. Its privileges on
+/// its tables stay (writes withheld if it is over its quota), a suspended
+/// tenant stays without schema USAGE. A tenant that has an owner role
+/// already is refused as a conflict.
+pub async fn convert_tenant(db: &Db, opts: &ProvisionOptions, id: Uuid) -> Result<Tenant> {
+    ensure_writable(opts, "convert")?;
+    ensure_privileges(db, "convert").await?;
+    let start = Instant::now();
+    audited(db, opts, "convert", id, json!({}), async {
+        let what = "cannot convert the tenant";
+        let t = crate::db::tenants::get_tenant(db, id).await?;
+        refuse_state(
+            &t,
+            "convert",
+            &[TenantStatus::Active, TenantStatus::Suspended],
+        )?;
+        if t.owner_role.is_some() {
+            return Err(Error::conflict(format!(
+                "tenant {} has an owner role already: nothing to convert",
+                t.domain
+            )));
+        }
+        let owner = crate::domain::tenant::owner_name(&t.id);
+        let mut client = db.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
+        let op = roles::operator(&tx).await?;
+        let (o, r) = (quote_ident(&owner), quote_ident(&t.role_name));
+        let mut ddl = format!(
+            "CREATE ROLE {o} NOLOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;\n"
+        );
+        if !op.superuser {
+            let with = if op.version >= 160_000 {
+                " WITH INHERIT TRUE, SET TRUE"
+            } else {
+                ""
+            };
+            let _ = writeln!(ddl, "GRANT {o} TO CURRENT_USER{with};");
+            let _ = writeln!(ddl, "GRANT {r} TO CURRENT_USER{with};");
+        }
+        let _ = writeln!(ddl, "REASSIGN OWNED BY {r} TO {o};");
+        let _ = writeln!(
+            ddl,
+            "GRANT USAGE ON SCHEMA {} TO {r};",
+            quote_ident(&t.schema_name)
+        );
+        ddl.push_str(&roles::grant_existing(&t.role_name, &t.schema_name, t.quota_blocked));
+        ddl.push_str(&roles::default_privileges(&owner, &t.role_name, &t.schema_name));
+        if t.status == TenantStatus::Suspended {
+            ddl.push_str(&roles::cut_access(&t.role_name, &t.schema_name, &owner, None));
+        }
+        role_change(&tx, &t.role_name, &ddl, what).await?;
+        let locked = lock_tenant(db, &tx, id, what).await?;
+        if locked.owner_role.is_some() || locked.status != t.status {
+            return Err(Error::conflict(format!(
+                "{what}: tenant {} changed meanwhile; try again",
+                t.domain
+            )));
+        }
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE {}.tenants SET owner_role = $2 WHERE id = $1 RETURNING {TENANT_COLUMNS}",
+                    db.q_schema()
+                ),
+                &[&id, &owner],
+            )
+            .await
+            .map_err(|e| pg_error(&e, what))?;
+        audit::write(
+            db,
+            &tx,
+            &opts.actor,
+            "convert",
+            Some(id),
+            "ok",
+            &json!({ "owner_role": owner }),
+            Some(ms_i32(start.elapsed())),
+        )
+        .await?;
+        tx.commit().await.map_err(|e| pg_error(&e, what))?;
+        from_row(&row)
+    })
+    .await
+}

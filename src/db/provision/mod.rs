@@ -24,7 +24,9 @@ pub use backup::{
     BackupSidecar, DeleteOutcome, Grant, TableCount, delete_tenant, file_sha256, read_backup,
     restore_tenant,
 };
-pub use lifecycle::{resume_tenant, set_credentials, suspend_tenant, update_tenant};
+pub use lifecycle::{
+    convert_tenant, resume_tenant, set_credentials, suspend_tenant, update_tenant,
+};
 
 use super::tenants::{TENANT_COLUMNS, from_row};
 use super::{Db, pg_error};
