@@ -294,3 +294,82 @@ fn ctrl_z_stops_and_fg_resumes_under_a_job_control_shell() {
     assert!(!c.screen.screen().alternate_screen());
     c.keys("exit\r");
 }
+
+/// A tenant whose `trades.timestamp` is of its own type with an implicit
+/// cast (the detail pane's read of today's trades would evaluate it): the
+/// console opens its detail and every tab, and the cast never runs as the
+/// operator.
+#[test]
+fn the_detail_pane_runs_no_tenant_code_as_the_operator() {
+    let cluster = common::cluster();
+    let db = cluster.create_database().expect("database");
+    let url = cluster.conninfo(&db);
+    init(&url);
+    let out = common::bin()
+        .args([
+            "--database-url",
+            &url,
+            "create",
+            "--name",
+            "Hooked Books",
+            "--domain",
+            "hooked.example",
+            "--json",
+        ])
+        .output()
+        .expect("create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let t = if t.get("tenant").is_some() {
+        t["tenant"].clone()
+    } else {
+        t
+    };
+    let schema = t["schema_name"].as_str().expect("schema").to_string();
+    let owner = t["owner_role"].as_str().expect("owner role").to_string();
+    let marker = format!("pty{}", &schema[7..15]);
+    cluster
+        .exec_sync(
+            &db,
+            &format!(
+                r#"SET ROLE "{owner}"; SET search_path = "{schema}";
+CREATE FUNCTION hook_act(kind text) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+  RAISE WARNING 'tenantctl-hook {marker}: kind=% user=% session=%', kind, current_user, session_user;
+  RETURN true;
+END $f$;
+CREATE TYPE ht AS (v timestamptz);
+CREATE FUNCTION ht_ts(ht) RETURNS timestamptz LANGUAGE plpgsql AS $f$
+BEGIN PERFORM "{schema}".hook_act('cast'); RETURN $1.v; END $f$;
+CREATE CAST (ht AS timestamptz) WITH FUNCTION ht_ts(ht) AS IMPLICIT;
+DROP TABLE trades CASCADE;
+CREATE TABLE trades (id int, "timestamp" ht);
+INSERT INTO trades VALUES (1, ROW(now())::ht);
+RESET ROLE;"#
+            ),
+        )
+        .expect("plant the cast");
+    let mut c = Console::spawn(&url, &[]);
+    c.wait_text("Hooked Books", T);
+    c.keys("\r");
+    c.wait_text("Overview", T);
+    for _ in 0..6 {
+        c.keys("l");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    c.keys("q");
+    let log = std::fs::read_to_string(cluster.log_path()).unwrap_or_default();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("tenantctl-hook {marker}:")))
+        .collect();
+    assert!(
+        lines.iter().all(|l| l.contains("session=tenant_")),
+        "tenant code ran as the operator: {lines:?}"
+    );
+}
