@@ -8,10 +8,8 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, GenericClient};
 
-use super::{Db, pg_error, quote_ident};
-use crate::domain::metrics::MonitoredTenant;
-use crate::domain::tenant::TenantStatus;
-use crate::error::{Error, Result};
+use super::{pg_error, quote_ident};
+use crate::error::Result;
 
 /// Rows of one source and the server time they were read at.
 #[derive(Debug, Clone, PartialEq)]
@@ -442,41 +440,4 @@ pub async fn exact_sizes(
             .map(|r| (r.get(1), to_u64(r.get(2)), to_u32(r.get(3))))
             .collect(),
     })
-}
-
-/// Tenants to monitor (active and suspended) from the control schema.
-/// A small stand-in until the tenant repository offers the same.
-pub async fn monitored_tenants(db: &Db) -> Result<Vec<MonitoredTenant>> {
-    let client = db.client().await?;
-    let sql = format!(
-        "SELECT id, name, domain, schema_name, role_name, status, connection_limit,
-                storage_quota_bytes, template_version, created_at
-         FROM {}.tenants WHERE status IN ('active', 'suspended') ORDER BY name, id",
-        db.q_schema()
-    );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .map_err(|e| pg_error(&e, "cannot list tenants"))?;
-    rows.iter()
-        .map(|r| {
-            let status: String = r.get(5);
-            Ok(MonitoredTenant {
-                id: r.get(0),
-                name: r.get(1),
-                domain: r.get(2),
-                schema_name: r.get(3),
-                role_name: r.get(4),
-                status: TenantStatus::parse(&status)
-                    .map_err(|e| Error::failure(format!("bad tenant row: {e}")))?,
-                connection_limit: r.get(6),
-                storage_quota_bytes: r.get::<_, Option<i64>>(7).map(to_u64),
-                template_version: r.get(8),
-                latest_template_version: None,
-                expected_tables: std::sync::Arc::from([]),
-                expected_indexes: std::sync::Arc::from([]),
-                created_at: Some(r.get(9)),
-            })
-        })
-        .collect()
 }

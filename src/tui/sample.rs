@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::backend::{Event, TemplateSummary};
 use crate::config::{Config, ThemeName};
 use crate::domain::audit::AuditEntry;
-use crate::domain::metrics::{
+use crate::domain::metrics::{AlertKind, Series, 
     Alert, ClusterTotals, Health, HealthReason, History, HistoryPoint, SessionDetail, Severity,
     Snapshot, StatementDetail, TableDetail, TenantDetail, TenantMap, TenantMetrics,
 };
@@ -185,7 +185,7 @@ pub fn snapshot(n: usize, generation: u64) -> Snapshot {
 
 /// A sparkline series of 60 points.
 pub fn history(tenant: Option<Uuid>, seed: usize) -> History {
-    let series = ["calls/s", "writes/s", "size", "connections"]
+    let series = Series::TENANT
         .iter()
         .enumerate()
         .map(|(k, name)| {
@@ -195,7 +195,7 @@ pub fn history(tenant: Option<Uuid>, seed: usize) -> History {
                     value: Some((((j * (k + 3) + seed * 11) % 37) as f64) * (k as f64 + 1.0)),
                 })
                 .collect();
-            ((*name).to_string(), pts)
+            (*name, pts)
         })
         .collect();
     History {
@@ -290,7 +290,7 @@ pub fn alerts() -> Vec<Alert> {
             raised_at: t0() - chrono::TimeDelta::minutes(4),
             cleared_at: None,
             tenant_id: Some(id(5)),
-            kind: "quota".into(),
+            kind: AlertKind::Quota,
             severity: Severity::Critical,
             message: "storage 9.6 GiB of 10 GiB (96%)".into(),
         },
@@ -299,7 +299,7 @@ pub fn alerts() -> Vec<Alert> {
             raised_at: t0() - chrono::TimeDelta::minutes(12),
             cleared_at: Some(t0() - chrono::TimeDelta::minutes(2)),
             tenant_id: Some(id(0)),
-            kind: "long_running".into(),
+            kind: AlertKind::LongRunning,
             severity: Severity::Warning,
             message: "a statement ran for 6m12s".into(),
         },

@@ -24,7 +24,7 @@ pub use lifecycle::{resume_tenant, set_credentials, suspend_tenant, update_tenan
 
 use super::tenants::{TENANT_COLUMNS, from_row};
 use super::{Db, pg_error};
-use crate::backend::ProgressStep;
+use crate::domain::progress::ProgressStep;
 use crate::config::{Config, TimescaleMode};
 use crate::domain::template::{self, Template};
 use crate::domain::tenant::{

@@ -448,7 +448,7 @@ fn history(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
         let (data, max) = spark_data(points, usize::from(area.width));
         let last = points.last().and_then(|p| p.value);
         let fmt = |v: f64| {
-            if name == "size" {
+            if name.is_bytes() {
                 format_size(v.max(0.0) as u64)
             } else {
                 rate(Some(v))
@@ -456,7 +456,7 @@ fn history(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
         };
         frame.render_widget(
             Paragraph::new(Line::from(vec![
-                Span::styled(clean(name), state.theme.header),
+                Span::styled(name.label(), state.theme.header),
                 Span::styled(
                     format!(
                         "  now {}  max {}",

@@ -190,9 +190,9 @@ pub(super) fn apply(state: &mut State, ev: Event) -> Option<Command> {
             }
             None
         }
-        Event::Failed { id, message } => {
+        Event::Failed { id, error } => {
             state.pending.remove(&id);
-            let message = clean(&message);
+            let message = clean(&error.message);
             match state.modal.as_mut() {
                 Some(Modal::Wizard(w)) if w.request == Some(id) => {
                     w.step = WizardStep::Result;
