@@ -22,6 +22,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+#[cfg(test)]
+mod fold_tests;
 mod merge;
 pub mod monitor;
 pub mod sampler;

@@ -550,7 +550,7 @@ mod tests {
             let v = f64::from(i);
             s.push(
                 t(i64::from(i)),
-                |_| [Some(v), None, Some(v), Some(1.0)],
+                |_| [Some(v), None, Some(v), Some(1.0), Some(100.0)],
                 [Some(v); 4],
             );
         }
@@ -635,7 +635,7 @@ mod tests {
                 |id| {
                     let calls = if *id == busy { busy_value } else { 0.0 };
                     // The first point has no rate, as after a real first tick.
-                    [(n > 0).then_some(calls), None, Some(100.0), Some(0.0)]
+                    [(n > 0).then_some(calls), None, Some(100.0), Some(0.0), Some(100.0)]
                 },
                 [None; 4],
             );
@@ -703,7 +703,7 @@ mod tests {
             fn matches_a_plain_list_of_points(ops in proptest::collection::vec(op(), 1..200)) {
                 let mut s = Store::new(12);
                 let mut cap = 12usize;
-                let mut points: Vec<(u64, Vec<[Option<f64>; 4]>)> = Vec::new(); // per push: tenants' values
+                let mut points: Vec<(u64, Vec<[Option<f64>; N]>)> = Vec::new(); // per push: tenants' values
                 let mut present: Vec<u8> = vec![0];
                 s.tenant_mut(Uuid::from_u128(0), 0);
                 let mut n = 0i64;
@@ -736,7 +736,7 @@ mod tests {
                                     if present.contains(&k) {
                                         std::array::from_fn(|sr| value(k, &pick, sr))
                                     } else {
-                                        [None; 4]
+                                        [None; N]
                                     }
                                 })
                                 .collect();
@@ -747,7 +747,7 @@ mod tests {
                             }
                             // Right after a push, a tenant whose points are all equal holds no ring.
                             for &k in &present {
-                                let mine: Vec<&[Option<f64>; 4]> = points
+                                let mine: Vec<&[Option<f64>; N]> = points
                                     .iter()
                                     .filter(|(m, _)| m & (1 << k) != 0)
                                     .map(|(_, row)| &row[usize::from(k)])
@@ -761,7 +761,7 @@ mod tests {
                 }
                 for &k in &present {
                     let h = s.history(&[Uuid::from_u128(u128::from(k))]);
-                    for sr in 0..4 {
+                    for sr in 0..N {
                         let got: Vec<Option<f64>> = h[0].series[sr].1.iter().map(|p| p.value).collect();
                         let want: Vec<Option<f64>> = points.iter().map(|(_, row)| row[usize::from(k)][sr]).collect();
                         prop_assert_eq!(got, want, "tenant {} series {}", k, sr);

@@ -107,7 +107,8 @@ mod tests {
     }
 
     fn default_template() -> Template {
-        crate::domain::template::builtin("default").expect("built-in default template")
+        crate::domain::template::parse(include_str!("../../templates/default.json"))
+            .expect("the shipped default template")
     }
 
     #[test]

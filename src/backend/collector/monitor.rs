@@ -303,10 +303,16 @@ impl Monitor {
         let mut groups: Vec<(&MonitoredTenant, Vec<String>)> = Vec::new();
         let mut group_of: HashMap<(usize, usize), usize> = HashMap::new();
         for t in targets {
-            let key = (
-                Arc::as_ptr(&t.expected_tables).cast::<()>().addr(),
-                Arc::as_ptr(&t.expected_indexes).cast::<()>().addr(),
-            );
+            // By address (a template's lists are built once per target
+            // list); an empty list is the same whatever its allocation.
+            let addr = |l: &Arc<[String]>| {
+                if l.is_empty() {
+                    0
+                } else {
+                    Arc::as_ptr(l).cast::<()>().addr()
+                }
+            };
+            let key = (addr(&t.expected_tables), addr(&t.expected_indexes));
             std::hash::Hash::hash(&(t.id, key), &mut hasher);
             if t.expected_tables.is_empty() && t.expected_indexes.is_empty() {
                 continue;
