@@ -111,7 +111,7 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
         warm.tenants.values().all(|m| m.drift.is_empty()),
         "template names match"
     );
-    let slow = col.last_tick_stats().slow_wall;
+    let slow = col.monitor.last_tick_stats().slow_wall;
     let mut walls = Vec::new();
     let mut dbs = Vec::new();
     let mut per_query: Vec<(&'static str, Vec<Duration>)> = Vec::new();
@@ -119,7 +119,7 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
         let snap = col.tick(db, list).await.expect("tick");
         assert_eq!(snap.tenants.len(), list.len());
         assert!(snap.stale.is_empty(), "{:?}", snap.stale);
-        let st = col.last_tick_stats();
+        let st = col.monitor.last_tick_stats();
         walls.push(st.fast_wall);
         dbs.push(st.db_time);
         for (n, d) in &st.queries {
@@ -129,9 +129,9 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
             }
         }
     }
-    let store_bytes = col.store().bytes_per_tenant();
-    let store_held = col.store().bytes_total() / list.len().max(1);
-    let rings = col.store().rings_held();
+    let store_bytes = col.monitor.store().bytes_per_tenant();
+    let store_held = col.monitor.store().bytes_total() / list.len().max(1);
+    let rings = col.monitor.store().rings_held();
 
     // Default config: how many ticks the exact sweep needs to cover everyone.
     let mut col = Collector::new(&defaults, &th);
@@ -143,8 +143,8 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
         col.tick(db, list).await.expect("tick");
         with_sweep.push(t.elapsed());
         sweep_ticks += 1;
-        sweep_time += col.last_tick_stats().sweep_wall;
-        let (done, all) = col.exact_coverage();
+        sweep_time += col.monitor.last_tick_stats().sweep_wall;
+        let (done, all) = col.monitor.exact_coverage();
         if done == all || sweep_ticks > 10_000 {
             break;
         }
@@ -158,8 +158,8 @@ async fn measure(db: &Db, list: &[MonitoredTenant], create: Duration) -> Line {
     };
     let mut col = Collector::new(&one, &th);
     col.tick(db, list).await.expect("tick");
-    let one_pass_sweep = col.last_tick_stats().sweep_wall;
-    assert_eq!(col.exact_coverage().0, list.len());
+    let one_pass_sweep = col.monitor.last_tick_stats().sweep_wall;
+    assert_eq!(col.monitor.exact_coverage().0, list.len());
 
     let (pt, sampled) = per_tenant(db, list).await;
     let per_tenant_time = pt.mul_f64(list.len() as f64 / sampled as f64);
