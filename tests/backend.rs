@@ -66,7 +66,7 @@ async fn backend_creates_reports_progress_and_follows_other_consoles() {
             steps += 1;
             false
         }
-        Event::Failed { id: 7, message } => panic!("create failed: {message}"),
+        Event::Failed { id: 7, error } => panic!("create failed: {error}"),
         Event::Done { id: 7, .. } => true,
         _ => false,
     })
@@ -153,7 +153,7 @@ async fn backend_creates_reports_progress_and_follows_other_consoles() {
         })
         .expect("send");
     next_matching(&mut h, "suspend result", |e| match e {
-        Event::Failed { id: 8, message } => panic!("suspend failed: {message}"),
+        Event::Failed { id: 8, error } => panic!("suspend failed: {error}"),
         Event::Done { id: 8, .. } => true,
         _ => false,
     })
@@ -174,4 +174,86 @@ async fn backend_without_control_schema_says_what_to_do() {
     };
     assert!(error.contains("run tenantctl init"), "{error}");
     h.commands.send(Command::Shutdown).expect("send");
+}
+
+/// Drift and an old template version on one tenant: `tenantctl health`
+/// and the console's snapshots give every tenant the same score and reasons.
+#[tokio::test]
+async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
+    let (mut config, db) = common::fresh_db_init().await;
+    config.monitoring.interval = tenantctl::config::Dur(Duration::from_millis(500));
+    let opts = ProvisionOptions::from_config(&config);
+    let mut made = Vec::new();
+    for (name, domain) in [("Drifted", "drifted.example"), ("Fine", "fine.example")] {
+        let t = create_tenant(&db, &opts, &new_tenant(name, domain), &|_| {})
+            .await
+            .expect("create");
+        made.push(t);
+    }
+    let drifted = &made[0];
+    let client = db.client().await.expect("client");
+    client
+        .batch_execute(&format!(
+            "DROP TABLE \"{}\".market_data CASCADE; \
+             UPDATE tenant_admin.tenants SET template_version = template_version - 1 WHERE id = '{}'",
+            drifted.schema_name, drifted.id
+        ))
+        .await
+        .expect("drift and age one tenant");
+
+    // The CLI's view.
+    let out = common::bin()
+        .arg("--database-url")
+        .arg(&config.cluster.url)
+        .args(["health", "--json"])
+        .output()
+        .expect("run tenantctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let cli = cli.as_array().expect("a list").clone();
+    assert_eq!(cli.len(), 2, "{cli:?}");
+
+    // The console's view: the first snapshot that has checked drift.
+    let mut h = backend::spawn(config.clone());
+    let Event::Snapshot(snap) = next_matching(&mut h, "a snapshot with drift", |e| {
+        matches!(e, Event::Snapshot(s) if s.tenants.get(&drifted.id).is_some_and(|m| !m.drift.is_empty()))
+    })
+    .await
+    else {
+        unreachable!("matched a snapshot")
+    };
+    h.commands.send(Command::Shutdown).expect("shutdown");
+
+    let reasons_of = |v: &serde_json::Value| -> Vec<String> {
+        v["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .map(|r| format!("-{} {}", r["points"], r["text"].as_str().expect("text")))
+            .collect()
+    };
+    for t in &made {
+        let row = cli
+            .iter()
+            .find(|v| v["id"] == t.id.to_string())
+            .unwrap_or_else(|| panic!("{} missing from health", t.domain));
+        let console = &snap.tenants[&t.id].health;
+        let console_reasons: Vec<String> = console
+            .reasons
+            .iter()
+            .map(|r| format!("-{} {}", r.points, r.text))
+            .collect();
+        assert_eq!(row["score"], u64::from(console.score), "{}", t.domain);
+        assert_eq!(reasons_of(row), console_reasons, "{}", t.domain);
+    }
+    let drifted_reasons = reasons_of(cli.iter().find(|v| v["id"] == drifted.id.to_string()).expect("row"));
+    assert_eq!(drifted_reasons.len(), 2, "{drifted_reasons:?}");
+    assert!(
+        drifted_reasons[0].starts_with("-20 schema drift: missing ")
+            && drifted_reasons[0].contains(" market_data,"),
+        "{drifted_reasons:?}"
+    );
+    assert!(drifted_reasons[1].contains("behind latest"), "{drifted_reasons:?}");
+    let fine = cli.iter().find(|v| v["id"] == made[1].id.to_string()).expect("row");
+    assert_eq!(fine["score"], 100);
 }
