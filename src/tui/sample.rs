@@ -192,7 +192,11 @@ pub fn history(tenant: Option<Uuid>, seed: usize) -> History {
             let pts = (0..60)
                 .map(|j| HistoryPoint {
                     at: t0() + chrono::TimeDelta::seconds(2 * j as i64),
-                    value: Some((((j * (k + 3) + seed * 11) % 37) as f64) * (k as f64 + 1.0)),
+                    value: Some(if *name == Series::Health {
+                        (100 - (j * 7 + seed * 11) % 40) as f64
+                    } else {
+                        (((j * (k + 3) + seed * 11) % 37) as f64) * (k as f64 + 1.0)
+                    }),
                 })
                 .collect();
             (*name, pts)

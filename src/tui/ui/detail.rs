@@ -7,6 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, Tabs, Wrap};
 
+use crate::domain::metrics::Series;
 use crate::domain::sanitize::{clean, clean_truncate};
 use crate::domain::tenant::Tenant;
 use crate::domain::units::{format_duration, format_size};
@@ -450,6 +451,8 @@ fn history(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
         let fmt = |v: f64| {
             if name.is_bytes() {
                 format_size(v.max(0.0) as u64)
+            } else if *name == Series::Health {
+                format!("{v:.0}")
             } else {
                 rate(Some(v))
             }
