@@ -146,7 +146,7 @@ pub enum Event {
 /// template versions against. Reading the directory is the edge's job; an
 /// unreadable directory or template is the error to report.
 pub fn load_template_set(dir: &Path) -> crate::Result<TemplateSet> {
-    Ok(TemplateSet::new(crate::domain::template::list(dir)?.iter()))
+    Ok(TemplateSet::new(crate::template_files::list(dir)?.iter()))
 }
 
 /// What is monitored on this cluster, the same for every face (console,

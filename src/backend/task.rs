@@ -24,7 +24,7 @@ use crate::db::provision::{self, ProvisionOptions};
 use crate::db::{self, Db};
 use crate::domain::metrics::MonitoredTenant;
 use crate::domain::targets::{self, TemplateSet};
-use crate::domain::template::{self, Template};
+use crate::domain::template::Template;
 use crate::domain::tenant::Tenant;
 use crate::error::Error;
 
@@ -258,7 +258,7 @@ fn load_templates(
     config: &Config,
     events: &mpsc::UnboundedSender<Event>,
 ) -> BTreeMap<String, Template> {
-    match template::list(&config.provisioning.template_dir) {
+    match crate::template_files::list(&config.provisioning.template_dir) {
         Ok(list) => list.into_iter().map(|t| (t.name.clone(), t)).collect(),
         Err(e) => {
             send(
