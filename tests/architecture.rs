@@ -29,9 +29,9 @@ fn code(text: &str) -> String {
 
 /// Every (file, line, forbidden path) in `room`.
 fn violations(room: &str, forbidden: &[&str]) -> (usize, Vec<String>) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(room);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(room);
     let mut files = Vec::new();
-    sources(&root, &mut files);
+    sources(&dir, &mut files);
     let mut found = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).expect("read source");
@@ -40,9 +40,15 @@ fn violations(room: &str, forbidden: &[&str]) -> (usize, Vec<String>) {
         for root in ["crate", "std"] {
             let prefix = format!("{root}::");
             for group in groups(&body, root) {
-                for bad in forbidden.iter().filter_map(|b| b.strip_prefix(prefix.as_str())) {
+                for bad in forbidden
+                    .iter()
+                    .filter_map(|b| b.strip_prefix(prefix.as_str()))
+                {
                     if group_names(&group).iter().any(|m| m == bad) {
-                        found.push(format!("{}: {root}::{bad} in {root}::{{{group}}}", f.display()));
+                        found.push(format!(
+                            "{}: {root}::{bad} in {root}::{{{group}}}",
+                            f.display()
+                        ));
                     }
                 }
             }
@@ -90,7 +96,13 @@ fn group_names(group: &str) -> Vec<String> {
             '{' => depth += 1,
             '}' => depth -= 1,
             ',' if depth == 0 => {
-                let first = item.trim().split("::").next().unwrap_or("").trim().to_string();
+                let first = item
+                    .trim()
+                    .split("::")
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 if !first.is_empty() {
                     names.push(first);
                 }
@@ -134,26 +146,46 @@ fn domain_imports_no_io_and_no_outer_room() {
         ],
     );
     assert!(files >= 10, "the domain sources were found ({files})");
-    assert!(found.is_empty(), "domain must stay pure:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "domain must stay pure:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn db_does_not_reach_into_backend_tui_or_cli() {
     let (files, found) = violations("db", &["crate::backend", "crate::tui", "crate::cli"]);
     assert!(files >= 10, "the db sources were found ({files})");
-    assert!(found.is_empty(), "db must not import:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "db must not import:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn the_scanner_finds_what_it_looks_for() {
-    assert!(contains_path("use crate::config::Thresholds;", "crate::config"));
-    assert!(contains_path("    let x = std::env::var(\"USER\");", "std::env"));
+    assert!(contains_path(
+        "use crate::config::Thresholds;",
+        "crate::config"
+    ));
+    assert!(contains_path(
+        "    let x = std::env::var(\"USER\");",
+        "std::env"
+    ));
     assert!(contains_path("use tokio::sync::mpsc;", "tokio"));
     assert!(!contains_path("use crate::configuration;", "crate::config"));
     assert!(!contains_path("mytokio::spawn()", "tokio"));
     assert_eq!(code("use a; // crate::db here"), "use a; ");
-    let g = groups("use crate::{\n    config::Dur,\n    domain::{a, b},\n    db,\n};", "crate");
+    let g = groups(
+        "use crate::{\n    config::Dur,\n    domain::{a, b},\n    db,\n};",
+        "crate",
+    );
     assert_eq!(g.len(), 1);
     assert_eq!(group_names(&g[0]), ["config", "domain", "db"]);
-    assert_eq!(group_names(&groups("use std::{env, fs::File};", "std")[0]), ["env", "fs"]);
+    assert_eq!(
+        group_names(&groups("use std::{env, fs::File};", "std")[0]),
+        ["env", "fs"]
+    );
 }

@@ -208,7 +208,11 @@ async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
         .args(["health", "--json"])
         .output()
         .expect("run tenantctl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cli: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let cli = cli.as_array().expect("a list").clone();
     assert_eq!(cli.len(), 2, "{cli:?}");
@@ -246,14 +250,24 @@ async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
         assert_eq!(row["score"], u64::from(console.score), "{}", t.domain);
         assert_eq!(reasons_of(row), console_reasons, "{}", t.domain);
     }
-    let drifted_reasons = reasons_of(cli.iter().find(|v| v["id"] == drifted.id.to_string()).expect("row"));
+    let drifted_reasons = reasons_of(
+        cli.iter()
+            .find(|v| v["id"] == drifted.id.to_string())
+            .expect("row"),
+    );
     assert_eq!(drifted_reasons.len(), 2, "{drifted_reasons:?}");
     assert!(
         drifted_reasons[0].starts_with("-20 schema drift: missing ")
             && drifted_reasons[0].contains(" market_data,"),
         "{drifted_reasons:?}"
     );
-    assert!(drifted_reasons[1].contains("behind latest"), "{drifted_reasons:?}");
-    let fine = cli.iter().find(|v| v["id"] == made[1].id.to_string()).expect("row");
+    assert!(
+        drifted_reasons[1].contains("behind latest"),
+        "{drifted_reasons:?}"
+    );
+    let fine = cli
+        .iter()
+        .find(|v| v["id"] == made[1].id.to_string())
+        .expect("row");
     assert_eq!(fine["score"], 100);
 }

@@ -259,7 +259,10 @@ fn mono_and_light_themes_render() {
     }
     let light = render(&at(sample::state(20, ThemeName::Light), 80, 24), 80, 24);
     assert!(
-        light.content().iter().any(|c| c.fg != ratatui::style::Color::Reset),
+        light
+            .content()
+            .iter()
+            .any(|c| c.fg != ratatui::style::Color::Reset),
         "the light theme has colour"
     );
 }
@@ -334,11 +337,9 @@ fn hostile_strings_render_harmlessly() {
             assert!(!buf.content().is_empty());
             for cell in buf.content() {
                 assert!(
-                    !cell
-                        .symbol()
-                        .chars()
-                        .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)
-                            || ('\u{2066}'..='\u{2069}').contains(&c)),
+                    !cell.symbol().chars().any(|c| c.is_control()
+                        || ('\u{202a}'..='\u{202e}').contains(&c)
+                        || ('\u{2066}'..='\u{2069}').contains(&c)),
                     "control or bidi char in {:?}",
                     cell.symbol()
                 );

@@ -218,7 +218,10 @@ fn sort_by_any_column_either_way() {
         .map(|&i| s.metrics(s.tenants[i].id).map_or(0, |m| m.size_bytes))
         .collect();
     assert_eq!(sizes.len(), 50);
-    assert!(sizes.windows(2).any(|w| w[0] != w[1]), "sizes differ: {sizes:?}");
+    assert!(
+        sizes.windows(2).any(|w| w[0] != w[1]),
+        "sizes differ: {sizes:?}"
+    );
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
     command_line(&mut s, "sort calls asc");
     assert_eq!(s.list.sort, Column::Calls);
@@ -227,11 +230,21 @@ fn sort_by_any_column_either_way() {
         .list
         .index
         .iter()
-        .map(|&i| s.metrics(s.tenants[i].id).and_then(|m| m.calls_per_s).unwrap_or(-1.0))
+        .map(|&i| {
+            s.metrics(s.tenants[i].id)
+                .and_then(|m| m.calls_per_s)
+                .unwrap_or(-1.0)
+        })
         .collect();
     assert_eq!(calls.len(), 50);
-    assert!(calls.windows(2).any(|w| w[0] != w[1]), "calls differ: {calls:?}");
-    assert!(calls.windows(2).all(|w| w[0] <= w[1]), "ascending: {calls:?}");
+    assert!(
+        calls.windows(2).any(|w| w[0] < w[1]),
+        "calls differ: {calls:?}"
+    );
+    assert!(
+        calls.windows(2).all(|w| w[0] <= w[1]),
+        "ascending: {calls:?}"
+    );
     // Keeping the selection across a resort.
     update(&mut s, Action::Down);
     update(&mut s, Action::Down);
@@ -886,7 +899,10 @@ fn connecting_with_the_wizard_open_reloads_both_templates_and_the_detail() {
     update(&mut s, Action::Open);
     assert_eq!(s.pane, Pane::Detail);
     ev(&mut s, Event::Detail(Arc::new(sample::detail(0))));
-    assert!(matches!(update(&mut s, Action::New), Some(Command::LoadTemplates)));
+    assert!(matches!(
+        update(&mut s, Action::New),
+        Some(Command::LoadTemplates)
+    ));
     assert!(matches!(s.modal, Some(Modal::Wizard(_))));
     ev(
         &mut s,
@@ -914,8 +930,14 @@ fn connecting_with_the_wizard_open_reloads_both_templates_and_the_detail() {
 #[test]
 fn strings_from_the_backend_reach_the_state_neutralised() {
     let mut s = st(3);
-    ev(&mut s, Event::Notice("disk \u{1b}[2J\u{202e}full\u{7}".into()));
-    assert_eq!(s.message.as_ref().map(|m| m.text.as_str()), Some("disk ?[2J?full?"));
+    ev(
+        &mut s,
+        Event::Notice("disk \u{1b}[2J\u{202e}full\u{7}".into()),
+    );
+    assert_eq!(
+        s.message.as_ref().map(|m| m.text.as_str()),
+        Some("disk ?[2J?full?")
+    );
     // Tenant rows are kept as read and cleaned where drawn (tui_render).
     ev(
         &mut s,

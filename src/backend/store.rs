@@ -635,7 +635,13 @@ mod tests {
                 |id| {
                     let calls = if *id == busy { busy_value } else { 0.0 };
                     // The first point has no rate, as after a real first tick.
-                    [(n > 0).then_some(calls), None, Some(100.0), Some(0.0), Some(100.0)]
+                    [
+                        (n > 0).then_some(calls),
+                        None,
+                        Some(100.0),
+                        Some(0.0),
+                        Some(100.0),
+                    ]
                 },
                 [None; 4],
             );

@@ -180,7 +180,10 @@ fn switch(
         Ok(c) => {
             *config = c;
             *shared = Shared::new(config);
-            send(events, Event::Notice(format!("switching to cluster {name}")));
+            send(
+                events,
+                Event::Notice(format!("switching to cluster {name}")),
+            );
         }
         Err(e) => send(events, Event::Notice(e.message)),
     }

@@ -30,7 +30,8 @@ pub struct Condition {
 pub fn cluster_conditions(c: &ClusterTotals, t: &Thresholds) -> Vec<Condition> {
     let mut out = Vec::new();
     if c.max_connections > 0
-        && f64::from(c.connections) * 100.0 >= t.cluster_connections_pct * f64::from(c.max_connections)
+        && f64::from(c.connections) * 100.0
+            >= t.cluster_connections_pct * f64::from(c.max_connections)
     {
         out.push(Condition {
             tenant_id: None,
@@ -425,14 +426,11 @@ mod tests {
         assert_eq!(all[0].tenant_id, Some(t.id));
         assert_eq!(all[0].severity, Severity::Critical);
         assert!(book.take_changed());
-        book.observe(
-            at(11),
-                        tenant_conditions(&t, &over_quota(), &th),
-        );
+        book.observe(at(11), tenant_conditions(&t, &over_quota(), &th));
         assert!(!book.take_changed(), "nothing changed while it persists");
         book.observe(
             at(12),
-                        tenant_conditions(&t, &TenantMetrics::default(), &th),
+            tenant_conditions(&t, &TenantMetrics::default(), &th),
         );
         let all = book.alerts();
         assert_eq!(all.len(), 1);
@@ -440,10 +438,7 @@ mod tests {
         assert!(book.take_changed());
         assert!(book.open_alerts().is_empty());
         // It comes back: a new alert.
-        book.observe(
-            at(20),
-                        tenant_conditions(&t, &over_quota(), &th),
-        );
+        book.observe(at(20), tenant_conditions(&t, &over_quota(), &th));
         assert_eq!(book.alerts().len(), 2);
         assert_eq!(book.open_alerts().len(), 1);
     }
@@ -534,13 +529,20 @@ mod tests {
         // A snapshot does not clear them: only a success does.
         book.observe(at(3), vec![]);
         assert_eq!(book.open_alerts().len(), 3);
-        assert!(!book.operation_succeeded(at(4), Some(a), "resume"), "another operation");
+        assert!(
+            !book.operation_succeeded(at(4), Some(a), "resume"),
+            "another operation"
+        );
         assert!(book.operation_succeeded(at(4), Some(a), "suspend"));
         assert!(book.operation_succeeded(at(5), None, "sizes"));
         let open = book.open_alerts();
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].tenant_id, Some(b));
-        let first = book.alerts().into_iter().find(|x| x.tenant_id == Some(a)).expect("a");
+        let first = book
+            .alerts()
+            .into_iter()
+            .find(|x| x.tenant_id == Some(a))
+            .expect("a");
         assert_eq!((first.raised_at, first.cleared_at), (at(0), Some(at(4))));
     }
 
@@ -557,13 +559,22 @@ mod tests {
         assert_eq!(at_90.len(), 1);
         assert_eq!(at_90[0].kind, AlertKind::ClusterConnections);
         assert_eq!(at_90[0].severity, Severity::Warning);
-        assert_eq!(at_90[0].message, "cluster connections 90 of max_connections 100");
-        assert_eq!(cluster_conditions(&totals(100), &th)[0].severity, Severity::Critical);
+        assert_eq!(
+            at_90[0].message,
+            "cluster connections 90 of max_connections 100"
+        );
+        assert_eq!(
+            cluster_conditions(&totals(100), &th)[0].severity,
+            Severity::Critical
+        );
         th.cluster_connections_pct = 50.0;
         assert_eq!(cluster_conditions(&totals(50), &th).len(), 1);
         assert!(cluster_conditions(&totals(49), &th).is_empty());
         let unknown = ClusterTotals::default();
-        assert!(cluster_conditions(&unknown, &th).is_empty(), "no max_connections yet");
+        assert!(
+            cluster_conditions(&unknown, &th).is_empty(),
+            "no max_connections yet"
+        );
     }
 
     #[test]
@@ -575,7 +586,12 @@ mod tests {
         book.forget_tenant(at(1), t.id);
         assert!(book.open_alerts().is_empty());
         for i in 0..10 {
-            book.creation_slow(at(2 + i), t.id, Duration::from_secs(20), Duration::from_secs(10));
+            book.creation_slow(
+                at(2 + i),
+                t.id,
+                Duration::from_secs(20),
+                Duration::from_secs(10),
+            );
         }
         assert_eq!(book.alerts().len(), 3);
     }

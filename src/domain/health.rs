@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::thresholds::Thresholds;
 use crate::domain::metrics::{Health, HealthReason, MonitoredTenant, TenantMetrics};
 use crate::domain::tenant::TenantStatus;
+use crate::domain::thresholds::Thresholds;
 use crate::domain::units::{format_duration, format_size};
 
 /// Points for each rule. Two grades where the issue names "near" and "over".

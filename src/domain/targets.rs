@@ -130,7 +130,10 @@ mod tests {
         assert!(!list[0].expected_tables.is_empty());
         assert!(list[0].expected_tables.iter().any(|t| t == "market_data"));
         assert!(!list[0].expected_indexes.is_empty());
-        assert!(Arc::ptr_eq(&list[0].expected_tables, &list[1].expected_tables));
+        assert!(Arc::ptr_eq(
+            &list[0].expected_tables,
+            &list[1].expected_tables
+        ));
         assert_eq!(list[2].latest_template_version, None, "unknown template");
         assert!(list[2].expected_tables.is_empty());
     }

@@ -15,9 +15,10 @@ use uuid::Uuid;
 use crate::backend::{Event, TemplateSummary};
 use crate::config::{Config, ThemeName};
 use crate::domain::audit::AuditEntry;
-use crate::domain::metrics::{AlertKind, Series, 
-    Alert, ClusterTotals, Health, HealthReason, History, HistoryPoint, SessionDetail, Severity,
-    Snapshot, StatementDetail, TableDetail, TenantDetail, TenantMap, TenantMetrics,
+use crate::domain::metrics::{
+    Alert, AlertKind, ClusterTotals, Health, HealthReason, History, HistoryPoint, Series,
+    SessionDetail, Severity, Snapshot, StatementDetail, TableDetail, TenantDetail, TenantMap,
+    TenantMetrics,
 };
 use crate::domain::tenant::{Tenant, TenantStatus, object_name};
 use crate::tui::Action;

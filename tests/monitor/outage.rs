@@ -3,9 +3,9 @@
 
 use crate::support::{create_tenant, monitoring, thresholds};
 use tenantctl::backend::collector::Collector;
-use tenantctl::domain::metrics::AlertKind;
 use tenantctl::config::Config;
 use tenantctl::db::Db;
+use tenantctl::domain::metrics::AlertKind;
 use tenantctl::local_cluster::LocalCluster;
 
 #[tokio::test]

@@ -160,7 +160,11 @@ fn monitor() -> Monitor {
     Monitor::new(&cfg, &Thresholds::default())
 }
 
-fn fold(m: &mut Monitor, targets: &Arc<Vec<MonitoredTenant>>, k: &Tick) -> Arc<crate::domain::metrics::Snapshot> {
+fn fold(
+    m: &mut Monitor,
+    targets: &Arc<Vec<MonitoredTenant>>,
+    k: &Tick,
+) -> Arc<crate::domain::metrics::Snapshot> {
     let _plan = m.plan(targets);
     m.fold(readings(targets, k), at(k.now_ms)).expect("fold")
 }
@@ -171,7 +175,10 @@ fn rates_divide_by_each_lanes_own_server_clock() {
     let mut m = monitor();
     let first = fold(&mut m, &targets, &Tick::default());
     let id = Uuid::from_u128(1);
-    assert_eq!(first.tenants[&id].writes_per_s, None, "no rate on the first reading");
+    assert_eq!(
+        first.tenants[&id].writes_per_s, None,
+        "no rate on the first reading"
+    );
     assert_eq!(first.tenants[&id].calls_per_s, None);
     // Tables read 4 s later by their lane's clock, statements 2 s later by
     // theirs, while the snapshot's clock moved 3 s.
@@ -215,7 +222,11 @@ fn a_counter_that_went_down_is_no_rate_never_a_negative_one() {
     assert_eq!(reset.tenants[&id].writes_per_s, None, "reset");
     assert_eq!(reset.tenants[&id].calls_per_s, None, "reset");
     let after = fold(&mut m, &targets, &tick(3000, 30));
-    assert_eq!(after.tenants[&id].writes_per_s, Some(20.0), "counts from the reset");
+    assert_eq!(
+        after.tenants[&id].writes_per_s,
+        Some(20.0),
+        "counts from the reset"
+    );
     // The same clock twice: no rate (no division by zero).
     let same = fold(&mut m, &targets, &tick(3000, 40));
     assert_eq!(same.tenants[&id].writes_per_s, None);
@@ -260,12 +271,26 @@ fn a_stale_lane_keeps_its_values_is_listed_and_raises_until_it_answers() {
     assert!(open[0].message.contains("sessions"), "{}", open[0].message);
     // Failing again: still one alert.
     let _ = m.plan(&targets);
-    let mut r = readings(&targets, &Tick { now_ms: 4000, ..Tick::default() });
+    let mut r = readings(
+        &targets,
+        &Tick {
+            now_ms: 4000,
+            ..Tick::default()
+        },
+    );
     r.sessions = failed("again");
     m.fold(r, at(4000)).expect("fold");
     assert_eq!(m.alerts().len(), 1);
     // It answers: cleared.
-    let s = fold(&mut m, &targets, &Tick { now_ms: 6000, sessions: 2, ..Tick::default() });
+    let s = fold(
+        &mut m,
+        &targets,
+        &Tick {
+            now_ms: 6000,
+            sessions: 2,
+            ..Tick::default()
+        },
+    );
     assert!(s.stale.is_empty());
     assert_eq!(s.tenants[&id].sessions_total, 2);
     let all = m.alerts();
@@ -291,14 +316,25 @@ fn no_connection_is_an_error_one_alert_and_the_last_snapshot_stays() {
         .collect();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].severity, Severity::Critical);
-    fold(&mut m, &targets, &Tick { now_ms: 9000, ..Tick::default() });
+    fold(
+        &mut m,
+        &targets,
+        &Tick {
+            now_ms: 9000,
+            ..Tick::default()
+        },
+    );
     let lost: Vec<_> = m
         .alerts()
         .into_iter()
         .filter(|a| a.kind == AlertKind::ConnectionLost)
         .collect();
     assert_eq!(lost.len(), 1);
-    assert_eq!(lost[0].cleared_at, Some(at(9000)), "the next good tick clears it");
+    assert_eq!(
+        lost[0].cleared_at,
+        Some(at(9000)),
+        "the next good tick clears it"
+    );
 }
 
 #[test]
@@ -324,9 +360,27 @@ fn persisting_conditions_are_one_alert_and_cluster_connections_use_the_threshold
     assert!(kinds.contains(&AlertKind::Quota));
     assert!(kinds.contains(&AlertKind::ClusterConnections));
     assert!(m.alerts_changed());
-    fold(&mut m, &targets, &Tick { now_ms: 6000, bytes: 2000, connections: 95, ..Tick::default() });
+    fold(
+        &mut m,
+        &targets,
+        &Tick {
+            now_ms: 6000,
+            bytes: 2000,
+            connections: 95,
+            ..Tick::default()
+        },
+    );
     assert!(!m.alerts_changed(), "nothing new while they persist");
-    fold(&mut m, &targets, &Tick { now_ms: 7000, bytes: 10, connections: 10, ..Tick::default() });
+    fold(
+        &mut m,
+        &targets,
+        &Tick {
+            now_ms: 7000,
+            bytes: 10,
+            connections: 10,
+            ..Tick::default()
+        },
+    );
     assert!(m.alerts().iter().all(|a| a.cleared_at == Some(at(7000))));
     assert_eq!(m.alerts().len(), 2);
 }
@@ -374,7 +428,15 @@ fn health_history_is_kept_for_the_monitor_ranked_by_health() {
     let targets = Arc::new(vec![tenant(1)]);
     let mut m = monitor();
     fold(&mut m, &targets, &Tick::default());
-    fold(&mut m, &targets, &Tick { now_ms: 1000, sessions: 10, ..Tick::default() });
+    fold(
+        &mut m,
+        &targets,
+        &Tick {
+            now_ms: 1000,
+            sessions: 10,
+            ..Tick::default()
+        },
+    );
     let h = m.history(&[Uuid::from_u128(1)]);
     let health = h[0]
         .points(crate::domain::metrics::Series::Health)

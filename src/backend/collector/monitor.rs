@@ -198,8 +198,12 @@ impl Monitor {
     ) {
         match failure {
             Some(message) => {
-                self.alerts
-                    .operation_failed(now, tenant, operation, format!("{operation} failed: {message}"));
+                self.alerts.operation_failed(
+                    now,
+                    tenant,
+                    operation,
+                    format!("{operation} failed: {message}"),
+                );
             }
             None => {
                 self.alerts.operation_succeeded(now, tenant, operation);

@@ -71,6 +71,11 @@ impl<T> Read<T> {
     }
 }
 
+/// Template objects missing per schema: `(schema, missing names)`.
+pub type Missing = Vec<(String, Vec<String>)>;
+/// Drift groups: the schemas, and the names each of them should have.
+pub type DriftGroups = Vec<(Vec<String>, Vec<String>)>;
+
 /// What the monitor asks of one tick.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -78,7 +83,7 @@ pub struct Plan {
     /// Tenants to measure exactly, in order, at most the per-tick batch.
     pub sweep: Vec<(Uuid, String)>,
     /// Drift groups (schemas, names each should have), when a check is due.
-    pub drift: Option<Vec<(Vec<String>, Vec<String>)>>,
+    pub drift: Option<DriftGroups>,
     pub database_size: bool,
     /// Read the last activity of each tenant within this window from
     /// recorded usage (the first tick).
@@ -115,7 +120,7 @@ pub struct Readings {
     /// Wall time of the fast lanes (both at once).
     pub fast_wall: Duration,
     pub sweep: SweepReading,
-    pub drift: Option<Read<Vec<(String, Vec<String>)>>>,
+    pub drift: Option<Read<Missing>>,
     pub database_size: Option<Read<u64>>,
     pub activity_seed: Option<HashMap<Uuid, i64>>,
     /// Whether this console holds the usage writer lock, and rows written.
@@ -351,11 +356,7 @@ impl Sampler {
         out
     }
 
-    async fn drift(
-        &self,
-        groups: &[(Vec<String>, Vec<String>)],
-        limit: Duration,
-    ) -> Read<Vec<(String, Vec<String>)>> {
+    async fn drift(&self, groups: &[(Vec<String>, Vec<String>)], limit: Duration) -> Read<Missing> {
         let Some(c) = self.any_lane(0) else {
             return Read::lost();
         };

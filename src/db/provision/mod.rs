@@ -24,8 +24,8 @@ pub use lifecycle::{resume_tenant, set_credentials, suspend_tenant, update_tenan
 
 use super::tenants::{TENANT_COLUMNS, from_row};
 use super::{Db, pg_error};
-use crate::domain::progress::ProgressStep;
 use crate::config::{Config, TimescaleMode};
+use crate::domain::progress::ProgressStep;
 use crate::domain::template::Template;
 use crate::domain::tenant::{
     NewTenant, Tenant, object_name, validate_connection_limit, validate_domain, validate_name,

@@ -25,11 +25,7 @@ fn value_text(metric: MonitorMetric, m: &crate::domain::metrics::TenantMetrics) 
     }
 }
 
-fn series<'a>(
-    state: &'a State,
-    tenant: Option<uuid::Uuid>,
-    series: Series,
-) -> Option<&'a [HistoryPoint]> {
+fn series(state: &State, tenant: Option<uuid::Uuid>, series: Series) -> Option<&[HistoryPoint]> {
     state.monitor_history.get(&tenant)?.points(series)
 }
 
