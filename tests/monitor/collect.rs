@@ -493,3 +493,32 @@ async fn equal_drift_lists_are_shared() {
     assert!(std::sync::Arc::ptr_eq(da, db_), "one list for both");
     assert!(snap.tenants[&c.id].drift.is_empty());
 }
+
+#[tokio::test]
+async fn database_size_from_files_or_from_the_catalog() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let s = connect_as(&db, &a.role_name).await;
+    insert_trades(&s, 2000).await;
+    let c = db.client().await.expect("client");
+    c.batch_execute("VACUUM ANALYZE").await.expect("vacuum");
+    let files: i64 = c
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .await
+        .expect("size")
+        .get(0);
+    let small = tenantctl::db::metrics::database_size(&c, i64::MAX)
+        .await
+        .expect("from files");
+    assert_eq!(small, u64::try_from(files).expect("positive"));
+    // Above the threshold: the catalog's pages, a little under the files
+    // (free space maps, visibility maps and the WAL-logged init forks).
+    let catalog = tenantctl::db::metrics::database_size(&c, 0)
+        .await
+        .expect("from the catalog");
+    assert_ne!(catalog, small, "the other way of measuring");
+    assert!(
+        catalog > small / 2 && catalog <= small,
+        "catalog {catalog} vs files {small}"
+    );
+}

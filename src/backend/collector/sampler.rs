@@ -344,7 +344,7 @@ impl Sampler {
         }
         if plan.database_size {
             out.database_size = Some(match self.any_lane(0) {
-                Some(c) => timed(limit, q::database_size(c)).await,
+                Some(c) => timed(limit, q::database_size(c, q::CATALOG_SIZE_ABOVE)).await,
                 None => Read::lost(),
             });
         }
