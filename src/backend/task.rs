@@ -81,6 +81,19 @@ impl Shared {
         }
     }
 
+    /// The collector keeps measuring while paused (alerts stay live); only
+    /// history freezes.
+    fn pause(&mut self, paused: bool) {
+        self.paused = paused;
+        self.monitor.set_frozen(paused);
+    }
+
+    /// A new tick interval (0.5–60 s); history keeps its time window.
+    fn set_interval(&mut self, d: Duration) {
+        self.interval = d.clamp(MIN_INTERVAL, MAX_INTERVAL);
+        self.monitor.set_interval(self.interval);
+    }
+
     /// Send the alert list when it changed.
     fn send_alerts(&mut self, events: &mpsc::UnboundedSender<Event>) {
         if self.monitor.alerts_changed() {
@@ -144,8 +157,8 @@ async fn run(
                         break;
                     }
                     Some(Command::RefreshNow) => break,
-                    Some(Command::Pause(p)) => shared.paused = p,
-                    Some(Command::SetInterval(d)) => shared.interval = d.clamp(MIN_INTERVAL, MAX_INTERVAL),
+                    Some(Command::Pause(p)) => shared.pause(p),
+                    Some(Command::SetInterval(d)) => shared.set_interval(d),
                     // What is kept is answered; what needs the server waits.
                     Some(Command::LoadHistory { tenants }) => {
                         send(&events, Event::History(shared.monitor.history(&tenants)));
@@ -179,7 +192,11 @@ fn switch(
     match config.with_cluster(name) {
         Ok(c) => {
             *config = c;
+            // A new cluster, a new monitor; the user's pause and interval stay.
+            let (paused, interval) = (shared.paused, shared.interval);
             *shared = Shared::new(config);
+            shared.set_interval(interval);
+            shared.pause(paused);
             send(
                 events,
                 Event::Notice(format!("switching to cluster {name}")),
@@ -325,16 +342,12 @@ async fn session(
                         }
                     }
                     Command::SetInterval(d) => {
-                        shared.interval = d.clamp(MIN_INTERVAL, MAX_INTERVAL);
-                        shared.monitor.set_interval(shared.interval);
+                        shared.set_interval(d);
                         ticker = tokio::time::interval_at(Instant::now() + shared.interval, shared.interval);
                         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                     }
                     // The collector keeps measuring (alerts stay live); only history freezes.
-                    Command::Pause(p) => {
-                        shared.paused = p;
-                        shared.monitor.set_frozen(p);
-                    }
+                    Command::Pause(p) => shared.pause(p),
                     Command::LoadTenants => reload_tenants(db, &itx),
                     Command::LoadTemplates => send(events, Event::Templates(
                         templates.values().map(|t| TemplateSummary {
