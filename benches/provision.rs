@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tenantctl::config::Config;
 use tenantctl::db::provision::{self, ProvisionOptions, render};
 use tenantctl::db::{Db, migrate, quote_literal};
-use tenantctl::domain::template::{self, Template};
+use tenantctl::domain::template::Template;
 use tenantctl::domain::tenant::{NewTenant, object_name};
 use tenantctl::local_cluster::LocalCluster;
 use tokio_postgres::NoTls;
@@ -200,7 +200,7 @@ fn main() {
         migrate::init(&db).await.expect("init");
         let mut opts = ProvisionOptions::from_config(&config);
         opts.actor = "bench@local".into();
-        let tpl = template::load(&opts.template_dir, "default").expect("template");
+        let tpl = tenantctl::template_files::load(&opts.template_dir, "default").expect("template");
 
         // Warm up both paths (connections, caches) outside the measurement.
         for i in 0..10 {

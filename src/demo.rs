@@ -403,7 +403,9 @@ async fn interrupted() {
 
 pub async fn run_headless(demo: &Demo, duration: Duration) -> Result<HeadlessResult> {
     let mut collector = Collector::new(&demo.config.monitoring, &demo.config.thresholds);
-    let monitored: Vec<MonitoredTenant> = demo.tenants.iter().map(MonitoredTenant::from).collect();
+    let monitored: Vec<MonitoredTenant> =
+        crate::backend::monitoring_targets(&demo.tenants, &demo.config.provisioning.template_dir)
+            .to_vec();
     let end = tokio::time::Instant::now() + duration;
     // Ctrl-C or SIGTERM ends the run early, with its summary and the cleanup.
     let stop = interrupted();

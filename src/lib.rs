@@ -12,6 +12,8 @@
 //! - [`cli`]: headless subcommands and their table/JSON/CSV output.
 //! - [`local_cluster`]: a throwaway PostgreSQL for tests, benches and the demo.
 //! - [`logging`]: tracing to a file, never to the console's terminal.
+//! - [`template_files`]: template files read from disk (the edge), parsed by
+//!   `domain::template`.
 
 pub mod backend;
 pub mod cli;
@@ -22,6 +24,7 @@ pub mod domain;
 pub mod error;
 pub mod local_cluster;
 pub mod logging;
+pub mod template_files;
 pub mod tui;
 
 pub use error::{Error, ErrorKind, Result};

@@ -66,7 +66,7 @@ async fn backend_creates_reports_progress_and_follows_other_consoles() {
             steps += 1;
             false
         }
-        Event::Failed { id: 7, message } => panic!("create failed: {message}"),
+        Event::Failed { id: 7, error } => panic!("create failed: {error}"),
         Event::Done { id: 7, .. } => true,
         _ => false,
     })
@@ -151,7 +151,7 @@ async fn backend_creates_reports_progress_and_follows_other_consoles() {
         })
         .expect("send");
     next_matching(&mut h, "suspend result", |e| match e {
-        Event::Failed { id: 8, message } => panic!("suspend failed: {message}"),
+        Event::Failed { id: 8, error } => panic!("suspend failed: {error}"),
         Event::Done { id: 8, .. } => true,
         _ => false,
     })
@@ -172,4 +172,261 @@ async fn backend_without_control_schema_says_what_to_do() {
     };
     assert!(error.contains("run tenantctl init"), "{error}");
     h.commands.send(Command::Shutdown).expect("send");
+}
+
+/// Drift and an old template version on one tenant: `tenantctl health`
+/// and the console's snapshots give every tenant the same score and reasons.
+#[tokio::test]
+async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
+    let (mut config, db) = common::fresh_db_init().await;
+    config.monitoring.interval = tenantctl::config::Dur(Duration::from_millis(500));
+    let opts = ProvisionOptions::from_config(&config);
+    let mut made = Vec::new();
+    for (name, domain) in [("Drifted", "drifted.example"), ("Fine", "fine.example")] {
+        let t = create_tenant(&db, &opts, &new_tenant(name, domain), &|_| {})
+            .await
+            .expect("create");
+        made.push(t);
+    }
+    let drifted = &made[0];
+    let client = db.client().await.expect("client");
+    client
+        .batch_execute(&format!(
+            "DROP TABLE \"{}\".market_data CASCADE; \
+             UPDATE tenant_admin.tenants SET template_version = template_version - 1 WHERE id = '{}'",
+            drifted.schema_name, drifted.id
+        ))
+        .await
+        .expect("drift and age one tenant");
+
+    // The CLI's view.
+    let out = common::bin()
+        .arg("--database-url")
+        .arg(&config.cluster.url)
+        .args(["health", "--json"])
+        .output()
+        .expect("run tenantctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let cli = cli.as_array().expect("a list").clone();
+    assert_eq!(cli.len(), 2, "{cli:?}");
+
+    // The console's view: the first snapshot that has checked drift.
+    let mut h = backend::spawn(config.clone());
+    let Event::Snapshot(snap) = next_matching(&mut h, "a snapshot with drift", |e| {
+        matches!(e, Event::Snapshot(s) if s.tenants.get(&drifted.id).is_some_and(|m| !m.drift.is_empty()))
+    })
+    .await
+    else {
+        unreachable!("matched a snapshot")
+    };
+    h.commands.send(Command::Shutdown).expect("shutdown");
+
+    let reasons_of = |v: &serde_json::Value| -> Vec<String> {
+        v["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .map(|r| format!("-{} {}", r["points"], r["text"].as_str().expect("text")))
+            .collect()
+    };
+    for t in &made {
+        let row = cli
+            .iter()
+            .find(|v| v["id"] == t.id.to_string())
+            .unwrap_or_else(|| panic!("{} missing from health", t.domain));
+        let console = &snap.tenants[&t.id].health;
+        let console_reasons: Vec<String> = console
+            .reasons
+            .iter()
+            .map(|r| format!("-{} {}", r.points, r.text))
+            .collect();
+        assert_eq!(row["score"], u64::from(console.score), "{}", t.domain);
+        assert_eq!(reasons_of(row), console_reasons, "{}", t.domain);
+    }
+    let drifted_reasons = reasons_of(
+        cli.iter()
+            .find(|v| v["id"] == drifted.id.to_string())
+            .expect("row"),
+    );
+    assert_eq!(drifted_reasons.len(), 2, "{drifted_reasons:?}");
+    assert!(
+        drifted_reasons[0].starts_with("-20 schema drift: missing ")
+            && drifted_reasons[0].contains(" market_data,"),
+        "{drifted_reasons:?}"
+    );
+    assert!(
+        drifted_reasons[1].contains("behind latest"),
+        "{drifted_reasons:?}"
+    );
+    let fine = cli
+        .iter()
+        .find(|v| v["id"] == made[1].id.to_string())
+        .expect("row");
+    assert_eq!(fine["score"], 100);
+}
+
+/// A tick held up (here by a lock on the usage table its first sample
+/// reads) does not hold up history: the monitor answers from its store at
+/// once, while the tick is still out.
+#[tokio::test]
+async fn history_is_answered_while_a_tick_is_in_flight() {
+    let (mut config, db) = common::fresh_db_init().await;
+    config.monitoring.interval = tenantctl::config::Dur(Duration::from_millis(500));
+    // lock_timeout is half the query timeout: the held-up query waits 4 s.
+    config.monitoring.query_timeout = tenantctl::config::Dur(Duration::from_secs(8));
+    let blocker = db.dedicated().await.expect("connection").0;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE tenant_admin.usage_samples IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let mut h = backend::spawn(config.clone());
+    next_matching(&mut h, "the tenant list", |e| {
+        matches!(e, Event::Tenants(_))
+    })
+    .await;
+    // The first tick starts with the list and waits on the lock.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = std::time::Instant::now();
+    h.commands
+        .send(Command::LoadHistory { tenants: vec![] })
+        .expect("send");
+    let mut snapshot_first = false;
+    let ev = next_matching(&mut h, "history", |e| {
+        snapshot_first |= matches!(e, Event::Snapshot(_));
+        matches!(e, Event::History(_))
+    })
+    .await;
+    let waited = asked.elapsed();
+    assert!(
+        !snapshot_first,
+        "the tick finished before history was answered"
+    );
+    assert!(waited < Duration::from_secs(2), "history waited {waited:?}");
+    let Event::History(h0) = ev else {
+        unreachable!()
+    };
+    assert_eq!(
+        h0.len(),
+        1,
+        "the cluster's series only, before any snapshot"
+    );
+    assert_eq!(h0[0].tenant_id, None);
+    blocker.batch_execute("ROLLBACK").await.expect("unlock");
+    next_matching(&mut h, "the held-up snapshot", |e| {
+        matches!(e, Event::Snapshot(_))
+    })
+    .await;
+    h.commands.send(Command::Shutdown).expect("shutdown");
+}
+
+/// DESIGN.md §5 "failed operations": a failed mutation raises an alert for
+/// its tenant and operation; another operation does not clear it; the same
+/// operation succeeding does.
+#[tokio::test]
+async fn a_failed_operation_alerts_until_it_succeeds() {
+    let (mut config, db) = common::fresh_db_init().await;
+    config.monitoring.interval = tenantctl::config::Dur(Duration::from_secs(30));
+    let opts = ProvisionOptions::from_config(&config);
+    let t = create_tenant(
+        &db,
+        &opts,
+        &new_tenant("Failing", "failing.example"),
+        &|_| {},
+    )
+    .await
+    .expect("create");
+    let mut h = backend::spawn(config.clone());
+    next_matching(
+        &mut h,
+        "the tenant list",
+        |e| matches!(e, Event::Tenants(l) if !l.is_empty()),
+    )
+    .await;
+    let delete = |id| Command::Delete {
+        id,
+        tenant: t.id,
+        confirm: "failing.example".into(),
+        backup: false,
+    };
+    // An active tenant cannot be deleted.
+    h.commands.send(delete(1)).expect("send");
+    let Event::Failed { error, .. } = next_matching(&mut h, "the refusal", |e| {
+        matches!(e, Event::Failed { id: 1, .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_ne!(
+        error.kind,
+        tenantctl::ErrorKind::Failure,
+        "a refusal, with its kind: {error:?}"
+    );
+    let open_failures = |alerts: &[tenantctl::domain::metrics::Alert]| {
+        alerts
+            .iter()
+            .filter(|a| {
+                a.kind == tenantctl::domain::metrics::AlertKind::OperationFailed
+                    && a.cleared_at.is_none()
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let Event::Alerts(alerts) = next_matching(
+        &mut h,
+        "the alert",
+        |e| matches!(e, Event::Alerts(a) if !open_failures(a).is_empty()),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    let open = open_failures(&alerts);
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].tenant_id, Some(t.id));
+    assert!(
+        open[0].message.starts_with("delete failed: "),
+        "{}",
+        open[0].message
+    );
+
+    h.commands
+        .send(Command::Suspend {
+            id: 2,
+            tenant: t.id,
+            reason: None,
+        })
+        .expect("send");
+    next_matching(&mut h, "the suspension", |e| {
+        matches!(e, Event::Done { id: 2, .. })
+    })
+    .await;
+    h.commands.send(delete(3)).expect("send");
+    next_matching(&mut h, "the deletion", |e| match e {
+        Event::Failed { id: 3, error } => panic!("delete failed: {error}"),
+        Event::Done { id: 3, .. } => true,
+        _ => false,
+    })
+    .await;
+    let Event::Alerts(alerts) = next_matching(
+        &mut h,
+        "the cleared alert",
+        |e| matches!(e, Event::Alerts(a) if open_failures(a).is_empty()),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    let failure: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.kind == tenantctl::domain::metrics::AlertKind::OperationFailed)
+        .collect();
+    assert_eq!(failure.len(), 1, "{failure:?}");
+    assert!(failure[0].cleared_at.is_some());
+    h.commands.send(Command::Shutdown).expect("shutdown");
 }

@@ -179,11 +179,11 @@ fn wizard_steps() {
     update(&mut s, Action::Text(TextKey::Submit));
     update(&mut s, Action::Text(TextKey::Submit));
     snap("wizard_review", &s);
-    let Some(tenantctl::backend::Command::Create { id, .. }) =
-        update(&mut s, Action::Text(TextKey::Submit))
-    else {
+    let cmds = update(&mut s, Action::Text(TextKey::Submit));
+    let [tenantctl::backend::Command::Create { id, .. }] = cmds.as_slice() else {
         panic!("create")
     };
+    let id = *id;
     // Each step carries its own duration, as provisioning reports it.
     for (name, ms) in [
         ("insert tenant row", 4),
@@ -249,14 +249,22 @@ fn mono_and_light_themes_render() {
     for theme in [ThemeName::Light, ThemeName::Mono] {
         let s = at(sample::state(20, theme), 80, 24);
         let buf = render(&s, 80, 24);
-        if theme == ThemeName::Mono {
-            for cell in buf.content() {
-                assert_eq!(cell.fg, ratatui::style::Color::Reset, "mono uses no colour");
-                assert_eq!(cell.bg, ratatui::style::Color::Reset, "mono uses no colour");
-            }
-        }
         assert!(text(&buf).contains("Acme Capital"));
     }
+    let mono = render(&at(sample::state(20, ThemeName::Mono), 80, 24), 80, 24);
+    assert!(!mono.content().is_empty());
+    for cell in mono.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "mono uses no colour");
+        assert_eq!(cell.bg, ratatui::style::Color::Reset, "mono uses no colour");
+    }
+    let light = render(&at(sample::state(20, ThemeName::Light), 80, 24), 80, 24);
+    assert!(
+        light
+            .content()
+            .iter()
+            .any(|c| c.fg != ratatui::style::Color::Reset),
+        "the light theme has colour"
+    );
 }
 
 #[test]
@@ -311,19 +319,28 @@ fn every_size_draws_without_panic() {
 fn hostile_strings_render_harmlessly() {
     let mut s = st(5);
     let mut list = sample::tenants(5);
-    list[0].name = "\u{1b}[2J\u{1b}]0;pwned\u{7}evil\u{9b}31m".into();
+    // A bidi override (which ratatui passes through), ESC and BEL.
+    list[0].name = "\u{202e}ev\u{1b}[2Jil\u{7}".into();
     list[0].domain = "evil.example".into();
+    list[2].name = "\u{1b}[2J\u{1b}]0;pwned\u{7}evil\u{9b}31m".into();
     list[1].created_by = "x\u{1b}[31m".into();
     ev(&mut s, Event::Tenants(Arc::new(list)));
-    ev(&mut s, Event::Notice("bad \u{1b}[2J notice".into()));
+    ev(&mut s, Event::Notice("bad \u{1b}[2J\u{202e} notice".into()));
+    // The tenant list shows each neutralised character as a visible `?`.
+    let first = text(&render(&at(s.clone(), 160, 48), 160, 48));
+    assert!(first.contains("?ev?[2Jil?"), "{first}");
+    assert!(first.contains("bad ?[2J? notice"), "{first}");
     for _pane in 0..4 {
         for (w, h) in [(80, 24), (160, 48)] {
             let s2 = at(s.clone(), w, h);
             let buf = render(&s2, w, h);
+            assert!(!buf.content().is_empty());
             for cell in buf.content() {
                 assert!(
-                    !cell.symbol().chars().any(char::is_control),
-                    "control char in {:?}",
+                    !cell.symbol().chars().any(|c| c.is_control()
+                        || ('\u{202a}'..='\u{202e}').contains(&c)
+                        || ('\u{2066}'..='\u{2069}').contains(&c)),
+                    "control or bidi char in {:?}",
                     cell.symbol()
                 );
             }
@@ -338,14 +355,17 @@ fn hostile_strings_render_harmlessly() {
     update(&mut s, Action::Top);
     update(&mut s, Action::Open);
     let mut d = sample::detail(0);
-    d.sessions[0].query = "SELECT '\u{1b}[2J'".into();
+    d.sessions[0].query = "SELECT '\u{1b}[2J\u{202e}'".into();
     ev(&mut s, Event::Detail(Arc::new(d)));
+    let mut shown = 0;
     for _ in 0..6 {
         let buf = render(&s, 120, 30);
         let t = text(&buf);
-        assert!(!t.contains('\u{1b}'));
+        assert!(!t.contains('\u{1b}') && !t.contains('\u{202e}'));
+        shown += usize::from(t.contains("SELECT '?[2J?'"));
         update(&mut s, Action::NextTab);
     }
+    assert_eq!(shown, 1, "the sessions tab shows the query, neutralised");
     let t = text(&render(&at(st(1), 80, 24), 80, 24));
     assert!(!t.contains('\u{1b}'));
 }

@@ -10,7 +10,14 @@ use tenantctl::domain::tenant::TenantStatus;
 use tenantctl::tui::sample;
 use tenantctl::tui::state::{Column, Connection, DetailTab, Modal, Pane, State, WizardStep};
 use tenantctl::tui::update::complete;
-use tenantctl::tui::{Action, TextKey, update};
+use tenantctl::tui::{Action, TextKey};
+
+/// `update` for an action that leads to at most one request.
+fn update(s: &mut State, a: Action) -> Option<Command> {
+    let mut cmds = tenantctl::tui::update(s, a);
+    assert!(cmds.len() <= 1, "more than one command: {cmds:?}");
+    cmds.pop()
+}
 
 fn st(n: usize) -> State {
     sample::state(n, ThemeName::Dark)
@@ -169,6 +176,7 @@ fn filter_by_status_and_domain() {
                 && s.tenants[i].status == TenantStatus::Active)
     );
     command_line(&mut s, "filter health<50");
+    assert!(!s.list.index.is_empty());
     assert!(s.list.index.iter().all(|&i| {
         s.metrics(s.tenants[i].id)
             .is_some_and(|m| m.health.score < 50)
@@ -198,6 +206,7 @@ fn sort_by_any_column_either_way() {
         .iter()
         .map(|&i| s.tenants[i].domain.as_str())
         .collect();
+    assert_eq!(d.len(), 50);
     assert!(d.windows(2).all(|w| w[0] >= w[1]));
     command_line(&mut s, "sort size");
     assert_eq!(s.list.sort, Column::Size);
@@ -208,9 +217,34 @@ fn sort_by_any_column_either_way() {
         .iter()
         .map(|&i| s.metrics(s.tenants[i].id).map_or(0, |m| m.size_bytes))
         .collect();
+    assert_eq!(sizes.len(), 50);
+    assert!(
+        sizes.windows(2).any(|w| w[0] != w[1]),
+        "sizes differ: {sizes:?}"
+    );
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
     command_line(&mut s, "sort calls asc");
+    assert_eq!(s.list.sort, Column::Calls);
     assert!(!s.list.descending);
+    let calls: Vec<f64> = s
+        .list
+        .index
+        .iter()
+        .map(|&i| {
+            s.metrics(s.tenants[i].id)
+                .and_then(|m| m.calls_per_s)
+                .unwrap_or(-1.0)
+        })
+        .collect();
+    assert_eq!(calls.len(), 50);
+    assert!(
+        calls.windows(2).any(|w| w[0] < w[1]),
+        "calls differ: {calls:?}"
+    );
+    assert!(
+        calls.windows(2).all(|w| w[0] <= w[1]),
+        "ascending: {calls:?}"
+    );
     // Keeping the selection across a resort.
     update(&mut s, Action::Down);
     update(&mut s, Action::Down);
@@ -383,7 +417,7 @@ fn wizard_failure_shows_result_and_esc_at_first_step_cancels() {
         &mut s,
         Event::Failed {
             id,
-            message: "domain x.example is taken".into(),
+            error: tenantctl::Error::conflict("domain x.example is taken"),
         },
     );
     match &s.modal {
@@ -582,6 +616,7 @@ fn command_line_parses_and_completes() {
         complete(&s, "resume kes"),
         vec!["resume Kestrel FX".to_string()]
     );
+    assert!(!complete(&s, "resume ").is_empty());
     assert!(complete(&s, "resume ").iter().all(|l| {
         let name = l.trim_start_matches("resume ");
         s.tenants
@@ -841,4 +876,64 @@ fn mouse_click_selects_a_row() {
     assert_eq!(s.list.cursor, 5);
     update(&mut s, Action::Click(5, 23)); // the message line: ignored
     assert_eq!(s.list.cursor, 5);
+}
+
+#[test]
+fn connecting_with_the_wizard_open_reloads_both_templates_and_the_detail() {
+    let mut s = st(10);
+    update(&mut s, Action::Open);
+    assert_eq!(s.pane, Pane::Detail);
+    ev(&mut s, Event::Detail(Arc::new(sample::detail(0))));
+    assert!(matches!(
+        update(&mut s, Action::New),
+        Some(Command::LoadTemplates)
+    ));
+    assert!(matches!(s.modal, Some(Modal::Wizard(_))));
+    ev(
+        &mut s,
+        Event::Disconnected {
+            error: "gone".into(),
+            retry_in: Duration::from_secs(1),
+        },
+    );
+    let cmds = tenantctl::tui::update(
+        &mut s,
+        Action::Backend(Event::Connected {
+            cluster: "prod".into(),
+            server_version: "17.2".into(),
+            read_only: false,
+        }),
+    );
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert!(matches!(cmds[0], Command::LoadTemplates), "{cmds:?}");
+    assert!(
+        matches!(cmds[1], Command::LoadDetail { tenant } if Some(tenant) == s.list.selected),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn strings_from_the_backend_reach_the_state_neutralised() {
+    let mut s = st(3);
+    ev(
+        &mut s,
+        Event::Notice("disk \u{1b}[2J\u{202e}full\u{7}".into()),
+    );
+    assert_eq!(
+        s.message.as_ref().map(|m| m.text.as_str()),
+        Some("disk ?[2J?full?")
+    );
+    // Tenant rows are kept as read and cleaned where drawn (tui_render).
+    ev(
+        &mut s,
+        Event::Disconnected {
+            error: "reset \u{1b}[31mby peer".into(),
+            retry_in: Duration::from_secs(1),
+        },
+    );
+    assert!(
+        matches!(&s.connection, Connection::Disconnected { error, .. } if error == "reset ?[31mby peer"),
+        "{:?}",
+        s.connection
+    );
 }

@@ -10,13 +10,16 @@ mod task;
 
 pub use task::{BackendHandle, spawn};
 
+use std::path::Path;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
 
 use crate::domain::audit::AuditEntry;
-use crate::domain::metrics::{Alert, History, Snapshot, TenantDetail};
+use crate::domain::metrics::{Alert, History, MonitoredTenant, Snapshot, TenantDetail};
+use crate::domain::targets::TemplateSet;
 use crate::domain::tenant::{NewTenant, Tenant, TenantUpdate};
 
 /// Identifies a request so its result can be matched to it.
@@ -92,13 +95,7 @@ pub enum Command {
     LoadTemplates,
 }
 
-/// A step of tenant creation, reported as it happens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProgressStep {
-    pub name: String,
-    /// How long this step took (not the time since the start).
-    pub elapsed: Duration,
-}
+pub use crate::domain::progress::ProgressStep;
 
 /// What the backend tells the console.
 #[derive(Debug, Clone)]
@@ -135,14 +132,34 @@ pub enum Event {
         message: String,
         tenant: Option<Box<Tenant>>,
     },
-    /// A request failed; `message` is one sentence.
-    Failed { id: RequestId, message: String },
+    /// A request failed: the error's one sentence and its kind (a
+    /// conflict, a refusal, a missing tenant...), as the CLI has it.
+    Failed { id: RequestId, error: crate::Error },
     /// Alerts changed (raised or cleared): the full current list.
     Alerts(Vec<Alert>),
     /// A notice for the status line.
     Notice(String),
     /// Answer to [`Command::LoadTemplates`]: every template in the template directory.
     Templates(Vec<TemplateSummary>),
+}
+
+/// The templates of `dir` as the expectations monitoring judges drift and
+/// template versions against. Reading the directory is the edge's job; an
+/// unreadable directory or template is the error to report.
+pub fn load_template_set(dir: &Path) -> crate::Result<TemplateSet> {
+    Ok(TemplateSet::new(crate::template_files::list(dir)?.iter()))
+}
+
+/// What is monitored on this cluster, the same for every face (console,
+/// `top`, `health`, the demo): the tenant rows with their templates'
+/// expectations. Templates that cannot be read leave drift checks off and
+/// are logged.
+pub fn monitoring_targets(tenants: &[Tenant], template_dir: &Path) -> Arc<Vec<MonitoredTenant>> {
+    let set = load_template_set(template_dir).unwrap_or_else(|e| {
+        tracing::warn!("templates unavailable (drift checks off): {e}");
+        TemplateSet::default()
+    });
+    crate::domain::targets::targets(tenants, &set)
 }
 
 /// A template as the create wizard shows it.

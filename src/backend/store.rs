@@ -4,9 +4,9 @@
 //! Memory is bounded and flat. Per tenant, with `capacity` points of
 //! history (15 min at 2 s = 450):
 //!
-//! - history: [`SERIES`] (4) rings of `u16` (bfloat16: 8-bit exponent,
-//!   7-bit mantissa, under 0.4% relative error, plenty for a sparkline):
-//!   `4 × 2 × 450 = 3,600` bytes, one boxed slice, allocated only when the
+//! - history: [`SERIES`] (5: calls, writes, size, connections, health)
+//!   rings of `u16` (bfloat16: 8-bit exponent, 7-bit mantissa, under 0.4%
+//!   relative error, plenty for a sparkline): `5 × 2 × 450 = 4,500` bytes, one boxed slice, allocated only when the
 //!   tenant's window needs it. Most tenants of a large cluster are idle:
 //!   their points change a few times (no rate on the first tick, then 0;
 //!   the approximate size, then the exact one) and then stay, so the store
@@ -17,8 +17,8 @@
 //!   (sharing their space with the ring's pointer) and the last point;
 //! - the hash map entry: key and control byte, about 25 bytes.
 //!
-//! At most about 3.9 KiB per tenant (every tenant busy), below the 4 KiB
-//! target; an idle tenant holds about 330 bytes. [`Store::bytes_per_tenant`]
+//! At most about 4.8 KiB per tenant (every tenant busy; 3.9 KiB before
+//! the health series); an idle tenant holds about 330 bytes. [`Store::bytes_per_tenant`]
 //! computes the bound from the actual sizes, [`Store::bytes_total`] what is
 //! held now, and the benchmark prints both. Timestamps are kept once for
 //! everyone. Not counted here: the current values, which live once in the
@@ -31,12 +31,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::metrics::{History, HistoryPoint};
+use crate::domain::metrics::{History, HistoryPoint, Series};
 
-/// Names of the per-tenant series, in ring order.
-pub const SERIES: [&str; 4] = ["calls/s", "writes/s", "size", "connections"];
-/// Names of the cluster series.
-pub const CLUSTER_SERIES: [&str; 4] = ["commits/s", "connections", "cache hit %", "size"];
+/// The per-tenant series, in ring order.
+pub const SERIES: [Series; N] = Series::TENANT;
+/// The cluster series.
+pub const CLUSTER_SERIES: [Series; 4] = Series::CLUSTER;
+/// How many series a tenant has.
+pub const N: usize = Series::TENANT.len();
 
 const NONE_BITS: u16 = 0x7fc1;
 
@@ -52,7 +54,7 @@ enum Points {
     /// that left the window are dropped lazily.
     Runs {
         len: u8,
-        runs: [(u64, [u16; 4]); RUNS],
+        runs: [(u64, [u16; N]); RUNS],
     },
     /// Every point of the window, series after series, by slot.
     Ring(Box<[u16]>),
@@ -61,22 +63,22 @@ enum Points {
 impl Points {
     const EMPTY: Self = Self::Runs {
         len: 0,
-        runs: [(0, [NONE_BITS; 4]); RUNS],
+        runs: [(0, [NONE_BITS; N]); RUNS],
     };
 
-    fn one_run(start: u64, v: [u16; 4]) -> Self {
-        let mut runs = [(0, [NONE_BITS; 4]); RUNS];
+    fn one_run(start: u64, v: [u16; N]) -> Self {
+        let mut runs = [(0, [NONE_BITS; N]); RUNS];
         runs[0] = (start, v);
         Self::Runs { len: 1, runs }
     }
 }
 
 /// The value of the point pushed `seq`-th, from inline runs.
-fn run_value(runs: &[(u64, [u16; 4])], seq: u64) -> [u16; 4] {
+fn run_value(runs: &[(u64, [u16; N])], seq: u64) -> [u16; N] {
     runs.iter()
         .rev()
         .find(|(start, _)| *start <= seq)
-        .map_or([NONE_BITS; 4], |(_, v)| *v)
+        .map_or([NONE_BITS; N], |(_, v)| *v)
 }
 
 /// f64 to bfloat16 bits, rounding to nearest; `None` is a NaN pattern.
@@ -164,7 +166,7 @@ pub struct TenantState {
     /// Push number of the tenant's first point; older points are gaps.
     since: u64,
     /// The newest point, one value per series.
-    last: [u16; 4],
+    last: [u16; N],
     /// How many of the newest points equal `last`.
     same: u64,
     points: Points,
@@ -181,7 +183,7 @@ impl TenantState {
             last_activity_ms,
             usage: UsageAccum::default(),
             since,
-            last: [NONE_BITS; 4],
+            last: [NONE_BITS; N],
             same: 0,
             points: Points::EMPTY,
         }
@@ -331,7 +333,7 @@ impl Store {
     pub fn push(
         &mut self,
         at: DateTime<Utc>,
-        mut values: impl FnMut(&Uuid) -> [Option<f64>; 4],
+        mut values: impl FnMut(&Uuid) -> [Option<f64>; N],
         cluster: [Option<f64>; 4],
     ) {
         if self.frozen {
@@ -443,7 +445,7 @@ impl Store {
                             }
                         })
                         .collect();
-                    ((*name).to_string(), pts)
+                    (*name, pts)
                 })
                 .collect();
             out.push(History {
@@ -465,7 +467,7 @@ impl Store {
                         }
                     })
                     .collect();
-                ((*name).to_string(), pts)
+                (*name, pts)
             })
             .collect();
         out.push(History {
@@ -548,7 +550,7 @@ mod tests {
             let v = f64::from(i);
             s.push(
                 t(i64::from(i)),
-                |_| [Some(v), None, Some(v), Some(1.0)],
+                |_| [Some(v), None, Some(v), Some(1.0), Some(100.0)],
                 [Some(v); 4],
             );
         }
@@ -573,7 +575,7 @@ mod tests {
         s.tenant_mut(a, 0);
         for i in 0..6 {
             let v = f64::from(i);
-            s.push(t(i64::from(i)), |_| [Some(v); 4], [Some(v); 4]);
+            s.push(t(i64::from(i)), |_| [Some(v); N], [Some(v); 4]);
         }
         s.resize(2);
         let h = s.history(&[a]);
@@ -581,7 +583,7 @@ mod tests {
         assert_eq!(vals, vec![Some(4.0), Some(5.0)]);
         assert_eq!(h[1].series[0].1[1].value, Some(5.0));
         s.resize(5);
-        s.push(t(6), |_| [Some(6.0); 4], [None; 4]);
+        s.push(t(6), |_| [Some(6.0); N], [None; 4]);
         let h = s.history(&[a]);
         let vals: Vec<_> = h[0].series[0].1.iter().map(|p| p.value).collect();
         assert_eq!(vals, vec![Some(4.0), Some(5.0), Some(6.0)]);
@@ -593,12 +595,12 @@ mod tests {
         let mut s = Store::new(4);
         let a = Uuid::from_u128(1);
         s.tenant_mut(a, 0);
-        s.push(t(0), |_| [Some(1.0); 4], [None; 4]);
+        s.push(t(0), |_| [Some(1.0); N], [None; 4]);
         s.set_frozen(true);
-        s.push(t(1), |_| [Some(2.0); 4], [None; 4]);
+        s.push(t(1), |_| [Some(2.0); N], [None; 4]);
         assert_eq!(s.len(), 1);
         s.set_frozen(false);
-        s.push(t(2), |_| [Some(3.0); 4], [None; 4]);
+        s.push(t(2), |_| [Some(3.0); N], [None; 4]);
         assert_eq!(s.len(), 2);
     }
 
@@ -608,9 +610,9 @@ mod tests {
         let a = Uuid::from_u128(1);
         let b = Uuid::from_u128(2);
         s.tenant_mut(a, 0);
-        s.push(t(0), |_| [Some(1.0); 4], [None; 4]);
+        s.push(t(0), |_| [Some(1.0); N], [None; 4]);
         s.tenant_mut(b, 0);
-        s.push(t(1), |_| [Some(2.0); 4], [None; 4]);
+        s.push(t(1), |_| [Some(2.0); N], [None; 4]);
         let h = s.history(&[b]);
         assert_eq!(h[0].series[0].1[0].value, None);
         assert_eq!(h[0].series[0].1[1].value, Some(2.0));
@@ -633,7 +635,13 @@ mod tests {
                 |id| {
                     let calls = if *id == busy { busy_value } else { 0.0 };
                     // The first point has no rate, as after a real first tick.
-                    [(n > 0).then_some(calls), None, Some(100.0), Some(0.0)]
+                    [
+                        (n > 0).then_some(calls),
+                        None,
+                        Some(100.0),
+                        Some(0.0),
+                        Some(100.0),
+                    ]
                 },
                 [None; 4],
             );
@@ -701,7 +709,7 @@ mod tests {
             fn matches_a_plain_list_of_points(ops in proptest::collection::vec(op(), 1..200)) {
                 let mut s = Store::new(12);
                 let mut cap = 12usize;
-                let mut points: Vec<(u64, Vec<[Option<f64>; 4]>)> = Vec::new(); // per push: tenants' values
+                let mut points: Vec<(u64, Vec<[Option<f64>; N]>)> = Vec::new(); // per push: tenants' values
                 let mut present: Vec<u8> = vec![0];
                 s.tenant_mut(Uuid::from_u128(0), 0);
                 let mut n = 0i64;
@@ -734,7 +742,7 @@ mod tests {
                                     if present.contains(&k) {
                                         std::array::from_fn(|sr| value(k, &pick, sr))
                                     } else {
-                                        [None; 4]
+                                        [None; N]
                                     }
                                 })
                                 .collect();
@@ -745,7 +753,7 @@ mod tests {
                             }
                             // Right after a push, a tenant whose points are all equal holds no ring.
                             for &k in &present {
-                                let mine: Vec<&[Option<f64>; 4]> = points
+                                let mine: Vec<&[Option<f64>; N]> = points
                                     .iter()
                                     .filter(|(m, _)| m & (1 << k) != 0)
                                     .map(|(_, row)| &row[usize::from(k)])
@@ -759,7 +767,7 @@ mod tests {
                 }
                 for &k in &present {
                     let h = s.history(&[Uuid::from_u128(u128::from(k))]);
-                    for sr in 0..4 {
+                    for sr in 0..N {
                         let got: Vec<Option<f64>> = h[0].series[sr].1.iter().map(|p| p.value).collect();
                         let want: Vec<Option<f64>> = points.iter().map(|(_, row)| row[usize::from(k)][sr]).collect();
                         prop_assert_eq!(got, want, "tenant {} series {}", k, sr);
@@ -779,7 +787,7 @@ mod tests {
         assert_eq!(cap, 450);
         let s = Store::new(cap);
         assert!(
-            s.bytes_per_tenant() <= 4096,
+            s.bytes_per_tenant() <= 5 * 1024,
             "{} bytes per tenant",
             s.bytes_per_tenant()
         );

@@ -2,22 +2,29 @@
 //! backoff), keeps the tenant list fresh from LISTEN notifications, runs the
 //! collector on a timer that skips while a snapshot is in flight, and runs
 //! each mutation in its own task so a slow operation never blocks a tick.
+//!
+//! The session task owns the [`Monitor`] (store, alerts, last snapshot): no
+//! lock, so history is answered at once even while a tick is in flight. Per
+//! tick it lends the [`Sampler`] to a spawned task with the monitor's plan;
+//! the sampler comes back with the readings, which the monitor folds.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc};
+use chrono::Utc;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
+use uuid::Uuid;
 
-use super::collector::Collector;
-use std::collections::BTreeMap;
-
+use super::collector::{Monitor, Readings, Sampler};
 use super::{Command, Event, ProgressStep, RequestId, TemplateSummary};
 use crate::config::Config;
 use crate::db::provision::{self, ProvisionOptions};
 use crate::db::{self, Db};
 use crate::domain::metrics::MonitoredTenant;
-use crate::domain::template::{self, Template};
+use crate::domain::targets::{self, TemplateSet};
+use crate::domain::template::Template;
 use crate::domain::tenant::Tenant;
 use crate::error::Error;
 
@@ -50,10 +57,49 @@ enum Exit {
 
 /// State that survives reconnects.
 struct Shared {
-    collector: Arc<Mutex<Collector>>,
+    monitor: Monitor,
+    /// The connections of the collector; `None` while lent to a tick (or
+    /// lost with a session), then a fresh one is made.
+    sampler: Option<Sampler>,
     interval: Duration,
     paused: bool,
     generation: u64,
+}
+
+impl Shared {
+    fn new(config: &Config) -> Self {
+        Self {
+            monitor: Monitor::new(&config.monitoring, &config.thresholds),
+            sampler: None,
+            interval: config
+                .monitoring
+                .interval
+                .0
+                .clamp(MIN_INTERVAL, MAX_INTERVAL),
+            paused: false,
+            generation: 0,
+        }
+    }
+
+    /// The collector keeps measuring while paused (alerts stay live); only
+    /// history freezes.
+    fn pause(&mut self, paused: bool) {
+        self.paused = paused;
+        self.monitor.set_frozen(paused);
+    }
+
+    /// A new tick interval (0.5–60 s); history keeps its time window.
+    fn set_interval(&mut self, d: Duration) {
+        self.interval = d.clamp(MIN_INTERVAL, MAX_INTERVAL);
+        self.monitor.set_interval(self.interval);
+    }
+
+    /// Send the alert list when it changed.
+    fn send_alerts(&mut self, events: &mpsc::UnboundedSender<Event>) {
+        if self.monitor.alerts_changed() {
+            send(events, Event::Alerts(self.monitor.alerts()));
+        }
+    }
 }
 
 async fn run(
@@ -61,32 +107,15 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let mut shared = Shared {
-        collector: Arc::new(Mutex::new(Collector::new(
-            &config.monitoring,
-            &config.thresholds,
-        ))),
-        interval: config
-            .monitoring
-            .interval
-            .0
-            .clamp(MIN_INTERVAL, MAX_INTERVAL),
-        paused: false,
-        generation: 0,
-    };
+    let mut shared = Shared::new(&config);
     let mut backoff = Duration::from_millis(500);
     loop {
         let attempt = connect(&config).await;
         let error = match attempt {
             Ok((db, version)) => {
                 backoff = Duration::from_millis(500);
-                let collector = shared.collector.clone();
-                let ev = events.clone();
-                tokio::spawn(async move {
-                    let mut c = collector.lock().await;
-                    c.connection_restored();
-                    send(&ev, Event::Alerts(c.alerts()));
-                });
+                shared.monitor.connection_restored(Utc::now());
+                shared.send_alerts(&events);
                 send(
                     &events,
                     Event::Connected {
@@ -98,20 +127,7 @@ async fn run(
                 match session(&config, &db, &mut shared, &mut commands, &events).await {
                     Exit::Shutdown => return,
                     Exit::Switch(name) => {
-                        match config.with_cluster(&name) {
-                            Ok(c) => {
-                                config = c;
-                                shared.collector = Arc::new(Mutex::new(Collector::new(
-                                    &config.monitoring,
-                                    &config.thresholds,
-                                )));
-                                send(
-                                    &events,
-                                    Event::Notice(format!("switching to cluster {name}")),
-                                );
-                            }
-                            Err(e) => send(&events, Event::Notice(e.message)),
-                        }
+                        switch(&mut config, &mut shared, &name, &events);
                         continue;
                     }
                     Exit::Lost(e) => e,
@@ -119,14 +135,8 @@ async fn run(
             }
             Err(e) => e.message,
         };
-        // The collector may still be finishing a tick: record the loss without waiting for it.
-        let collector = shared.collector.clone();
-        let (ev, lost) = (events.clone(), error.clone());
-        tokio::spawn(async move {
-            let mut c = collector.lock().await;
-            c.connection_lost(&lost);
-            send(&ev, Event::Alerts(c.alerts()));
-        });
+        shared.monitor.connection_lost(Utc::now(), &error);
+        shared.send_alerts(&events);
         tracing::warn!(retry_in = ?backoff, "database unavailable: {error}");
         send(
             &events,
@@ -143,25 +153,56 @@ async fn run(
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => return,
                     Some(Command::SwitchCluster(name)) => {
-                        match config.with_cluster(&name) {
-                            Ok(c) => {
-                                config = c;
-                                shared.collector =
-                                    Arc::new(Mutex::new(Collector::new(&config.monitoring, &config.thresholds)));
-                                send(&events, Event::Notice(format!("switching to cluster {name}")));
-                            }
-                            Err(e) => send(&events, Event::Notice(e.message)),
-                        }
+                        switch(&mut config, &mut shared, &name, &events);
                         break;
                     }
                     Some(Command::RefreshNow) => break,
-                    Some(Command::Pause(p)) => shared.paused = p,
-                    Some(Command::SetInterval(d)) => shared.interval = d.clamp(MIN_INTERVAL, MAX_INTERVAL),
-                    Some(other) => reject_offline(&events, &other, &error),
+                    Some(Command::Pause(p)) => shared.pause(p),
+                    Some(Command::SetInterval(d)) => shared.set_interval(d),
+                    // What is kept is answered; what needs the server waits.
+                    Some(Command::LoadHistory { tenants }) => {
+                        send(&events, Event::History(shared.monitor.history(&tenants)));
+                    }
+                    Some(
+                        cmd @ (Command::LoadTenants
+                        | Command::LoadTemplates
+                        | Command::LoadDetail { .. }
+                        | Command::LoadAudit { .. }
+                        | Command::Create { .. }
+                        | Command::Update { .. }
+                        | Command::Suspend { .. }
+                        | Command::Resume { .. }
+                        | Command::Delete { .. }
+                        | Command::CancelSession { .. }
+                        | Command::TerminateSession { .. }),
+                    ) => reject_offline(&events, &cmd, &error),
                 }
             }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn switch(
+    config: &mut Config,
+    shared: &mut Shared,
+    name: &str,
+    events: &mpsc::UnboundedSender<Event>,
+) {
+    match config.with_cluster(name) {
+        Ok(c) => {
+            *config = c;
+            // A new cluster, a new monitor; the user's pause and interval stay.
+            let (paused, interval) = (shared.paused, shared.interval);
+            *shared = Shared::new(config);
+            shared.set_interval(interval);
+            shared.pause(paused);
+            send(
+                events,
+                Event::Notice(format!("switching to cluster {name}")),
+            );
+        }
+        Err(e) => send(events, Event::Notice(e.message)),
     }
 }
 
@@ -175,9 +216,9 @@ fn reject_offline(events: &mpsc::UnboundedSender<Event>, cmd: &Command, error: &
             events,
             Event::Failed {
                 id,
-                message: format!(
+                error: Error::failure(format!(
                     "not connected to the database ({error}): try again once reconnected"
-                ),
+                )),
             },
         );
     }
@@ -192,7 +233,16 @@ fn request_id(cmd: &Command) -> Option<RequestId> {
         | Command::Delete { id, .. }
         | Command::CancelSession { id, .. }
         | Command::TerminateSession { id, .. } => Some(*id),
-        _ => None,
+        Command::RefreshNow
+        | Command::SetInterval(_)
+        | Command::Pause(_)
+        | Command::LoadTenants
+        | Command::LoadDetail { .. }
+        | Command::LoadHistory { .. }
+        | Command::LoadAudit { .. }
+        | Command::SwitchCluster(_)
+        | Command::Shutdown
+        | Command::LoadTemplates => None,
     }
 }
 
@@ -203,15 +253,44 @@ async fn connect(config: &Config) -> Result<(Db, String), Error> {
     Ok((db, version))
 }
 
+/// How a mutation ended, for the alert book.
+struct Outcome {
+    tenant: Option<Uuid>,
+    operation: &'static str,
+    failure: Option<String>,
+    /// A creation slower than the limit: (tenant, took, limit).
+    slow: Option<(Uuid, Duration, Duration)>,
+}
+
 /// Internal results of spawned work.
 enum Internal {
-    /// A finished tick: its result, generation, and the alerts when they changed.
-    Snapshot(
-        Result<Arc<crate::domain::metrics::Snapshot>, Error>,
-        u64,
-        Option<Vec<crate::domain::metrics::Alert>>,
-    ),
+    /// A finished tick: the sampler back, its readings, the generation.
+    Sampled(Box<(Sampler, Readings)>, u64),
+    /// A tick that did not finish in time (its sampler is dropped).
+    TickTimedOut(Duration, u64),
     Tenants(Result<Vec<Tenant>, Error>),
+    Operation(Outcome),
+}
+
+/// The templates of the template directory, read at the edge; a problem is
+/// one notice and no template expectations (drift checks off).
+fn load_templates(
+    config: &Config,
+    events: &mpsc::UnboundedSender<Event>,
+) -> BTreeMap<String, Template> {
+    match crate::template_files::list(&config.provisioning.template_dir) {
+        Ok(list) => list.into_iter().map(|t| (t.name.clone(), t)).collect(),
+        Err(e) => {
+            send(
+                events,
+                Event::Notice(format!(
+                    "templates unavailable (drift checks off): {}",
+                    e.message
+                )),
+            );
+            BTreeMap::new()
+        }
+    }
 }
 
 async fn session(
@@ -222,24 +301,14 @@ async fn session(
     events: &mpsc::UnboundedSender<Event>,
 ) -> Exit {
     let opts = Arc::new(ProvisionOptions::from_config(config));
-    let templates: BTreeMap<String, Template> =
-        match template::list(&config.provisioning.template_dir) {
-            Ok(list) => list.into_iter().map(|t| (t.name.clone(), t)).collect(),
-            Err(e) => {
-                send(
-                    events,
-                    Event::Notice(format!(
-                        "templates unavailable (drift checks off): {}",
-                        e.message
-                    )),
-                );
-                BTreeMap::new()
-            }
-        };
+    let templates = load_templates(config, events);
+    let template_set = Arc::new(TemplateSet::new(templates.values()));
     let (itx, mut irx) = mpsc::unbounded_channel::<Internal>();
-    let expected = expectations(&templates);
     let mut tenants: Arc<Vec<Tenant>> = Arc::new(Vec::new());
     let mut monitored: Arc<Vec<MonitoredTenant>> = Arc::new(Vec::new());
+    if shared.sampler.is_none() {
+        shared.sampler = Some(Sampler::new(&config.monitoring));
+    }
     reload_tenants(db, &itx);
     let mut notifications = match db::notify::listen(db).await {
         Ok(rx) => Some(rx),
@@ -257,11 +326,11 @@ async fn session(
     let _guard = super::guard::spawn(db, &config.monitoring, opts.read_only, events.clone());
     let mut ticker = tokio::time::interval(shared.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut in_flight = false;
     let mut tenants_loaded = false;
     let mut reload_pending = false;
     let mut reload_dirty = false;
     loop {
+        let can_tick = shared.sampler.is_some() && tenants_loaded;
         tokio::select! {
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { return Exit::Shutdown };
@@ -269,18 +338,17 @@ async fn session(
                     Command::Shutdown => return Exit::Shutdown,
                     Command::SwitchCluster(name) => return Exit::Switch(name),
                     Command::RefreshNow => {
-                        if !in_flight && tenants_loaded {
-                            in_flight = true;
-                            start_snapshot(db, shared, &monitored, &itx);
+                        if can_tick {
+                            start_tick(db, shared, &monitored, &itx);
                         }
                     }
                     Command::SetInterval(d) => {
-                        shared.interval = d.clamp(MIN_INTERVAL, MAX_INTERVAL);
+                        shared.set_interval(d);
                         ticker = tokio::time::interval_at(Instant::now() + shared.interval, shared.interval);
                         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
                     }
                     // The collector keeps measuring (alerts stay live); only history freezes.
-                    Command::Pause(p) => shared.paused = p,
+                    Command::Pause(p) => shared.pause(p),
                     Command::LoadTenants => reload_tenants(db, &itx),
                     Command::LoadTemplates => send(events, Event::Templates(
                         templates.values().map(|t| TemplateSummary {
@@ -290,12 +358,25 @@ async fn session(
                             tables: t.table_names().iter().map(|s| (*s).to_string()).collect(),
                         }).collect(),
                     )),
-                    other => handle_request(other, db, &opts, shared, &tenants, events),
+                    // Answered from the store at once, never behind a tick.
+                    Command::LoadHistory { tenants: ids } => {
+                        send(events, Event::History(shared.monitor.history(&ids)));
+                    }
+                    cmd @ (Command::Create { .. }
+                    | Command::Update { .. }
+                    | Command::Suspend { .. }
+                    | Command::Resume { .. }
+                    | Command::Delete { .. }
+                    | Command::LoadDetail { .. }
+                    | Command::LoadAudit { .. }
+                    | Command::CancelSession { .. }
+                    | Command::TerminateSession { .. }) => {
+                        handle_request(cmd, db, &opts, &template_set, &tenants, events, &itx);
+                    }
                 }
             }
-            _ = ticker.tick(), if !in_flight && tenants_loaded => {
-                in_flight = true;
-                start_snapshot(db, shared, &monitored, &itx);
+            _ = ticker.tick(), if can_tick => {
+                start_tick(db, shared, &monitored, &itx);
             }
             note = recv_opt(&mut notifications) => match note {
                 Some(_) => {
@@ -321,7 +402,7 @@ async fn session(
                     }
                     tenants_loaded = true;
                     tenants = Arc::new(list);
-                    monitored = monitored_list(&tenants, &expected);
+                    monitored = targets::targets(&tenants, &template_set);
                     send(events, Event::Tenants(Arc::clone(&tenants)));
                 }
                 Some(Internal::Tenants(Err(e))) => {
@@ -337,11 +418,31 @@ async fn session(
                         });
                     }
                 }
-                Some(Internal::Snapshot(result, generation, alerts)) => {
-                    in_flight = false;
-                    if let Some(a) = alerts {
-                        send(events, Event::Alerts(a));
+                Some(Internal::Operation(o)) => {
+                    let now = Utc::now();
+                    if let Some((id, took, limit)) = o.slow {
+                        shared.monitor.creation_slow(now, id, took, limit);
                     }
+                    shared.monitor.operation_done(now, o.tenant, o.operation, o.failure.as_deref());
+                    shared.send_alerts(events);
+                }
+                Some(Internal::TickTimedOut(limit, _generation)) => {
+                    // The sampler went with the task; the next tick reconnects.
+                    shared.sampler = Some(Sampler::new(&config.monitoring));
+                    let e = Error::failure(format!(
+                        "the snapshot did not finish within {} s",
+                        limit.as_secs()
+                    ));
+                    shared.monitor.connection_lost(Utc::now(), &e.message);
+                    shared.send_alerts(events);
+                    if let Some(lost) = check_alive(db, &e).await { return Exit::Lost(lost) }
+                    send(events, Event::Notice(format!("snapshot failed: {}", e.message)));
+                }
+                Some(Internal::Sampled(done, generation)) => {
+                    let (sampler, readings) = *done;
+                    shared.sampler = Some(sampler);
+                    let result = shared.monitor.fold(readings, Utc::now());
+                    shared.send_alerts(events);
                     match result {
                         Ok(snap) => {
                             if generation >= shared.generation {
@@ -390,126 +491,94 @@ fn reload_tenants(db: &Db, itx: &mpsc::UnboundedSender<Internal>) {
     });
 }
 
-fn start_snapshot(
+/// Lend the sampler to a task that runs the monitor's plan.
+fn start_tick(
     db: &Db,
     shared: &mut Shared,
     monitored: &Arc<Vec<MonitoredTenant>>,
     itx: &mpsc::UnboundedSender<Internal>,
 ) {
+    let Some(mut sampler) = shared.sampler.take() else {
+        return;
+    };
+    let plan = shared.monitor.plan(monitored);
     let db = db.clone();
     let itx = itx.clone();
-    let collector = shared.collector.clone();
     let generation = shared.generation + 1;
-    let monitored = Arc::clone(monitored);
-    let frozen = shared.paused;
-    // A tick that hangs (a dead network) must not hold the collector forever.
+    // A tick that hangs (a dead network) must not hold the sampler forever.
     let limit = (shared.interval * 5).max(Duration::from_secs(15));
     tokio::spawn(async move {
-        let work = tokio::spawn(async move {
-            let mut c = collector.lock().await;
-            c.set_frozen(frozen);
-            let r = if let Ok(r) = tokio::time::timeout(limit, c.tick(&db, &monitored)).await {
-                r
-            } else {
-                c.disconnect();
-                Err(Error::failure(format!(
-                    "the snapshot did not finish within {} s",
-                    limit.as_secs()
-                )))
-            };
-            let alerts = c.alerts_changed().then(|| c.alerts());
-            (r, alerts)
-        });
-        let (r, alerts) = work.await.unwrap_or_else(|e| {
-            (
-                Err(Error::failure(format!("the snapshot task failed: {e}"))),
-                None,
-            )
-        });
-        let _ = itx.send(Internal::Snapshot(r, generation, alerts));
+        let msg = match tokio::time::timeout(limit, sampler.sample(&db, &plan)).await {
+            Ok(readings) => Internal::Sampled(Box::new((sampler, readings)), generation),
+            Err(_) => Internal::TickTimedOut(limit, generation),
+        };
+        let _ = itx.send(msg);
     });
 }
 
-/// What a template's tenants should have, built once and shared by them all.
-#[derive(Debug, Clone)]
-struct Expectations {
-    version: i32,
-    tables: Arc<[String]>,
-    indexes: Arc<[String]>,
-}
-
-fn expectations(templates: &BTreeMap<String, Template>) -> BTreeMap<String, Expectations> {
-    templates
-        .iter()
-        .map(|(name, tpl)| {
-            let e = Expectations {
-                version: tpl.version,
-                tables: tpl.table_names().iter().map(|s| (*s).to_string()).collect(),
-                indexes: tpl.expected_index_names().into(),
-            };
-            (name.clone(), e)
-        })
-        .collect()
-}
-
-/// What the collector needs of a tenant, with its template's expectations
-/// so drift and "template version behind" can be judged.
-fn monitored(t: &Tenant, expected: &BTreeMap<String, Expectations>) -> MonitoredTenant {
-    let mut m = MonitoredTenant::from(t);
-    if let Some(e) = expected.get(&t.template) {
-        m.latest_template_version = Some(e.version);
-        m.expected_tables = Arc::clone(&e.tables);
-        m.expected_indexes = Arc::clone(&e.indexes);
+/// The operation name a mutation's failure alert is kept under.
+fn operation_of(cmd: &Command) -> Option<(&'static str, Option<Uuid>)> {
+    match cmd {
+        Command::Create { .. } => Some(("create", None)),
+        Command::Update { tenant, .. } => Some(("update", Some(*tenant))),
+        Command::Suspend { tenant, .. } => Some(("suspend", Some(*tenant))),
+        Command::Resume { tenant, .. } => Some(("resume", Some(*tenant))),
+        Command::Delete { tenant, .. } => Some(("delete", Some(*tenant))),
+        Command::CancelSession { tenant, .. } => Some(("cancel session", Some(*tenant))),
+        Command::TerminateSession { tenant, .. } => Some(("terminate session", Some(*tenant))),
+        Command::RefreshNow
+        | Command::SetInterval(_)
+        | Command::Pause(_)
+        | Command::LoadTenants
+        | Command::LoadDetail { .. }
+        | Command::LoadHistory { .. }
+        | Command::LoadAudit { .. }
+        | Command::SwitchCluster(_)
+        | Command::Shutdown
+        | Command::LoadTemplates => None,
     }
-    m
-}
-
-/// The tenants the collector watches (tombstones left out), rebuilt only
-/// when the tenant list changes and shared with every tick.
-fn monitored_list(
-    tenants: &[Tenant],
-    expected: &BTreeMap<String, Expectations>,
-) -> Arc<Vec<MonitoredTenant>> {
-    let mut list = Vec::with_capacity(tenants.len());
-    list.extend(
-        tenants
-            .iter()
-            .filter(|t| t.status != crate::domain::tenant::TenantStatus::Deleted)
-            .map(|t| monitored(t, expected)),
-    );
-    Arc::new(list)
 }
 
 fn handle_request(
     cmd: Command,
     db: &Db,
     opts: &Arc<ProvisionOptions>,
-    shared: &Shared,
+    templates: &Arc<TemplateSet>,
     tenants: &Arc<Vec<Tenant>>,
     events: &mpsc::UnboundedSender<Event>,
+    itx: &mpsc::UnboundedSender<Internal>,
 ) {
     let db = db.clone();
     let opts = opts.clone();
     let ev = events.clone();
-    let collector = shared.collector.clone();
+    let itx = itx.clone();
+    let templates = Arc::clone(templates);
     let tenants = tenants.clone();
+    let operation = operation_of(&cmd);
     tokio::spawn(async move {
-        let done = |id: RequestId, r: Result<(String, Option<Tenant>), Error>| match r {
-            Ok((message, tenant)) => send(
-                &ev,
-                Event::Done {
-                    id,
-                    message,
-                    tenant: tenant.map(Box::new),
-                },
-            ),
-            Err(e) => send(
-                &ev,
-                Event::Failed {
-                    id,
-                    message: e.message,
-                },
-            ),
+        // Report a mutation's end to the console and to the alert book.
+        let done = |id: RequestId,
+                    r: Result<(String, Option<Tenant>), Error>,
+                    slow: Option<(Uuid, Duration, Duration)>| {
+            if let Some((name, tenant)) = operation {
+                let _ = itx.send(Internal::Operation(Outcome {
+                    tenant,
+                    operation: name,
+                    failure: r.as_ref().err().map(|e| e.message.clone()),
+                    slow,
+                }));
+            }
+            match r {
+                Ok((message, tenant)) => send(
+                    &ev,
+                    Event::Done {
+                        id,
+                        message,
+                        tenant: tenant.map(Box::new),
+                    },
+                ),
+                Err(error) => send(&ev, Event::Failed { id, error }),
+            }
         };
         match cmd {
             Command::Create { id, tenant } => {
@@ -519,13 +588,12 @@ fn handle_request(
                 let started = std::time::Instant::now();
                 let r = provision::create_tenant(&db, &opts, &tenant, &progress).await;
                 let took = started.elapsed();
-                if let Ok(t) = &r {
-                    if took > opts.creation_timeout {
-                        let mut c = collector.lock().await;
-                        c.creation_slow(t.id, took, opts.creation_timeout);
-                        send(&ev, Event::Alerts(c.alerts()));
+                let slow = match &r {
+                    Ok(t) if took > opts.creation_timeout => {
+                        Some((t.id, took, opts.creation_timeout))
                     }
-                }
+                    _ => None,
+                };
                 done(
                     id,
                     r.map(|t| {
@@ -539,19 +607,32 @@ fn handle_request(
                             Some(t),
                         )
                     }),
+                    slow,
                 );
             }
             Command::Update { id, tenant, update } => {
                 let r = provision::update_tenant(&db, &opts, tenant, &update).await;
-                done(id, r.map(|t| (format!("updated {}", t.domain), Some(t))));
+                done(
+                    id,
+                    r.map(|t| (format!("updated {}", t.domain), Some(t))),
+                    None,
+                );
             }
             Command::Suspend { id, tenant, reason } => {
                 let r = provision::suspend_tenant(&db, &opts, tenant, reason.as_deref()).await;
-                done(id, r.map(|t| (format!("suspended {}", t.domain), Some(t))));
+                done(
+                    id,
+                    r.map(|t| (format!("suspended {}", t.domain), Some(t))),
+                    None,
+                );
             }
             Command::Resume { id, tenant } => {
                 let r = provision::resume_tenant(&db, &opts, tenant).await;
-                done(id, r.map(|t| (format!("resumed {}", t.domain), Some(t))));
+                done(
+                    id,
+                    r.map(|t| (format!("resumed {}", t.domain), Some(t))),
+                    None,
+                );
             }
             Command::Delete {
                 id,
@@ -571,28 +652,20 @@ fn handle_request(
                         };
                         (msg, Some(o.tenant))
                     }),
+                    None,
                 );
             }
             Command::LoadDetail { tenant } => {
                 let Some(t) = tenants.iter().find(|t| t.id == tenant) else {
                     return;
                 };
-                let templates: BTreeMap<String, Template> =
-                    template::load(&opts.template_dir, &t.template)
-                        .map(|tpl| BTreeMap::from([(tpl.name.clone(), tpl)]))
-                        .unwrap_or_default();
-                let expected = expectations(&templates);
-                match db::detail::tenant_detail(&db, &monitored(t, &expected)).await {
+                match db::detail::tenant_detail(&db, &targets::target(t, &templates)).await {
                     Ok(d) => send(&ev, Event::Detail(Arc::new(d))),
                     Err(e) => send(
                         &ev,
                         Event::Notice(format!("detail of {}: {}", t.domain, e.message)),
                     ),
                 }
-            }
-            Command::LoadHistory { tenants: ids } => {
-                let h = collector.lock().await.history(&ids);
-                send(&ev, Event::History(h));
             }
             Command::LoadAudit { tenant, limit } => {
                 match db::audit::list_audit(&db, tenant, None, limit).await {
@@ -612,7 +685,7 @@ fn handle_request(
                         "cancelling a statement"
                     },
                 ) {
-                    done(id, Err(e));
+                    done(id, Err(e), None);
                     return;
                 }
                 let r = match tenants.iter().find(|t| t.id == tenant) {
@@ -633,9 +706,17 @@ fn handle_request(
                         }
                     }
                 };
-                done(id, r.map(|m| (m, None)));
+                done(id, r.map(|m| (m, None)), None);
             }
-            _ => {}
+            // Answered in the session task, never spawned.
+            Command::RefreshNow
+            | Command::SetInterval(_)
+            | Command::Pause(_)
+            | Command::LoadTenants
+            | Command::LoadHistory { .. }
+            | Command::SwitchCluster(_)
+            | Command::Shutdown
+            | Command::LoadTemplates => {}
         }
     });
 }

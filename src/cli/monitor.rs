@@ -48,8 +48,9 @@ struct Row<'a> {
 async fn prepare(config: &Config) -> Result<(Db, Vec<MonitoredTenant>)> {
     let db = Db::connect(config).await?;
     db::migrate::check(&db).await?;
-    let tenants = db::metrics::monitored_tenants(&db).await?;
-    Ok((db, tenants))
+    let rows = db::tenants::list_tenants(&db, None).await?;
+    let tenants = crate::backend::monitoring_targets(&rows, &config.provisioning.template_dir);
+    Ok((db, tenants.to_vec()))
 }
 
 fn collector(config: &Config) -> Collector {

@@ -94,7 +94,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
     let dir = &config.provisioning.template_dir;
     match cmd {
         TemplatesCommand::List { json } => {
-            let all = template::list(dir)?;
+            let all = crate::template_files::list(dir)?;
             if *json {
                 print_json(&all);
             } else {
@@ -128,7 +128,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             }
         }
         TemplatesCommand::Show { name, json } => {
-            let t = template::load(dir, name)?;
+            let t = crate::template_files::load(dir, name)?;
             if *json {
                 print_json(&t);
             } else {
@@ -136,7 +136,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             }
         }
         TemplatesCommand::Validate { file, json } => {
-            let t = template::validate_file(file)?;
+            let t = crate::template_files::validate_file(file)?;
             if *json {
                 print_json(&serde_json::json!({ "valid": true, "template": t }));
             } else {

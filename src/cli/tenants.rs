@@ -360,7 +360,7 @@ pub async fn create(config: &Config, a: &CreateArgs) -> Result<i32> {
     };
     let req = provision::validate_new(&req)?;
     // Load the template before connecting: an unknown one changes nothing.
-    crate::domain::template::load(&o.template_dir, &req.template)?;
+    crate::template_files::load(&o.template_dir, &req.template)?;
     let db = connect(config).await?;
     let steps = Mutex::new(Vec::new());
     let t = provision::create_tenant(&db, &o, &req, &|s| {

@@ -15,24 +15,7 @@ use crate::domain::units::{parse_duration, parse_size};
 use crate::error::{Error, Result};
 pub use conninfo::{ConnParams, Env, ProcessEnv, Secret, SslMode};
 
-/// A duration written as `"2s"`, `"500ms"`, `"15m"` in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for Dur {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}ms", self.0.as_millis()))
-    }
-}
+pub use crate::domain::units::Dur;
 
 /// A size written as `"10GB"` in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,29 +167,8 @@ impl Default for MonitoringConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Thresholds {
-    pub connections_pct: f64,
-    pub slow_statement: Dur,
-    pub storage_warn_pct: f64,
-    pub idle_in_transaction: Dur,
-    pub long_running: Dur,
-    pub inactive: Dur,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self {
-            connections_pct: 80.0,
-            slow_statement: Dur(Duration::from_millis(500)),
-            storage_warn_pct: 80.0,
-            idle_in_transaction: Dur(Duration::from_secs(60)),
-            long_running: Dur(Duration::from_secs(300)),
-            inactive: Dur(Duration::from_secs(24 * 3600)),
-        }
-    }
-}
+/// Health and alert thresholds: plain data in `domain`, read from `[thresholds]`.
+pub use crate::domain::thresholds::Thresholds;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -8,10 +8,8 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, GenericClient};
 
-use super::{Db, pg_error, quote_ident};
-use crate::domain::metrics::MonitoredTenant;
-use crate::domain::tenant::TenantStatus;
-use crate::error::{Error, Result};
+use super::{pg_error, quote_ident};
+use crate::error::Result;
 
 /// Rows of one source and the server time they were read at.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +108,9 @@ pub async fn prepare_session(client: &Client, query_timeout_ms: u128) -> Result<
 }
 
 /// Approximate size per schema from `pg_class.relpages` (heap, its TOAST
-/// table, indexes). Reads only the catalog: ~0.1 s for 30k relations.
+/// table, indexes). Reads only the catalog: ~0.1 s for 30k relations. The
+/// schema names are hash-joined (an `= ANY` of thousands of names would be
+/// tested against every namespace, N×M).
 pub async fn approx_sizes(client: &Client, schemas: &[&str]) -> Result<Sample<SizeRow>> {
     let rows = client
         .query(
@@ -118,10 +118,10 @@ pub async fn approx_sizes(client: &Client, schemas: &[&str]) -> Result<Sample<Si
                     (coalesce(sum(c.relpages::int8 + coalesce(t.relpages, 0)::int8), 0)
                        * current_setting('block_size')::int8)::int8,
                     count(c.oid)::int4
-             FROM pg_namespace n
+             FROM unnest($1::text[]) AS w(name)
+             JOIN pg_namespace n ON n.nspname = w.name
              LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'i', 'm')
              LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-             WHERE n.nspname = ANY($1)
              GROUP BY n.nspname",
             &[&schemas],
         )
@@ -156,9 +156,9 @@ pub async fn table_counters(
                     coalesce(sum(pg_stat_get_numscans(c.oid)) FILTER (WHERE c.relkind <> 'i'), 0)::int8,
                     coalesce(sum(pg_stat_get_numscans(c.oid)) FILTER (WHERE c.relkind = 'i'), 0)::int8,
                     coalesce(sum(pg_stat_get_dead_tuples(c.oid)) FILTER (WHERE c.relkind <> 'i'), 0)::int8
-             FROM pg_namespace n
+             FROM unnest($1::text[]) AS w(name)
+             JOIN pg_namespace n ON n.nspname = w.name
              JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'i')
-             WHERE n.nspname = ANY($1)
              GROUP BY n.nspname",
             &[&schemas],
         )
@@ -347,12 +347,24 @@ pub async fn totals(client: &Client) -> Result<TotalsRow> {
     })
 }
 
-/// `pg_database_size` of the current database. It stats every file of the
-/// database (two or three per relation), so the collector runs it only
-/// every few ticks, outside the fast part.
-pub async fn database_size(client: &Client) -> Result<u64> {
+/// Relations above which the collector takes the database size from the
+/// catalog.
+pub const CATALOG_SIZE_ABOVE: i64 = 20_000;
+
+/// The size of the current database: `pg_database_size` (a `stat()` of
+/// every file, two or three per relation) up to `catalog_above` relations
+/// (the collector passes [`CATALOG_SIZE_ABOVE`]); above, the catalog's page counts (one `pg_class` scan; as
+/// fresh as the last VACUUM/ANALYZE, like the approximate tenant sizes).
+/// The collector runs it every few ticks, outside the fast part.
+pub async fn database_size(client: &Client, catalog_above: i64) -> Result<u64> {
     let r = client
-        .query_one("SELECT pg_database_size(current_database())", &[])
+        .query_one(
+            "SELECT CASE WHEN (SELECT count(*) FROM pg_class) > $1
+                         THEN (SELECT sum(relpages::int8) * current_setting('block_size')::int8
+                               FROM pg_class WHERE relkind IN ('r', 'i', 't', 'm', 'S'))::int8
+                         ELSE pg_database_size(current_database()) END",
+            &[&catalog_above],
+        )
         .await
         .map_err(|e| pg_error(&e, "cannot read the database size"))?;
     Ok(to_u64(r.get(0)))
@@ -390,7 +402,8 @@ pub async fn drift(
     let rows = client
         .query(
             "WITH here AS (
-                 SELECT n.oid, n.nspname::text AS s FROM pg_namespace n WHERE n.nspname = ANY($1)),
+                 SELECT n.oid, n.nspname::text AS s
+                 FROM unnest($1::text[]) AS w(name) JOIN pg_namespace n ON n.nspname = w.name),
              want AS (
                  SELECT s.s, n.name
                  FROM unnest($1::text[], $2::int4[]) AS s(s, g)
@@ -426,10 +439,10 @@ pub async fn exact_sizes(
              SELECT now(), n.nspname::text,
                     coalesce(sum(pg_total_relation_size(c.oid)) FILTER (WHERE l.relation IS NULL), 0)::int8,
                     count(l.relation)::int4
-             FROM pg_namespace n
+             FROM unnest($1::text[]) AS w(name)
+             JOIN pg_namespace n ON n.nspname = w.name
              LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'm')
              LEFT JOIN locked l ON l.relation = c.oid
-             WHERE n.nspname = ANY($1)
              GROUP BY n.nspname",
             &[&schemas],
         )
@@ -442,41 +455,4 @@ pub async fn exact_sizes(
             .map(|r| (r.get(1), to_u64(r.get(2)), to_u32(r.get(3))))
             .collect(),
     })
-}
-
-/// Tenants to monitor (active and suspended) from the control schema.
-/// A small stand-in until the tenant repository offers the same.
-pub async fn monitored_tenants(db: &Db) -> Result<Vec<MonitoredTenant>> {
-    let client = db.client().await?;
-    let sql = format!(
-        "SELECT id, name, domain, schema_name, role_name, status, connection_limit,
-                storage_quota_bytes, template_version, created_at
-         FROM {}.tenants WHERE status IN ('active', 'suspended') ORDER BY name, id",
-        db.q_schema()
-    );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .map_err(|e| pg_error(&e, "cannot list tenants"))?;
-    rows.iter()
-        .map(|r| {
-            let status: String = r.get(5);
-            Ok(MonitoredTenant {
-                id: r.get(0),
-                name: r.get(1),
-                domain: r.get(2),
-                schema_name: r.get(3),
-                role_name: r.get(4),
-                status: TenantStatus::parse(&status)
-                    .map_err(|e| Error::failure(format!("bad tenant row: {e}")))?,
-                connection_limit: r.get(6),
-                storage_quota_bytes: r.get::<_, Option<i64>>(7).map(to_u64),
-                template_version: r.get(8),
-                latest_template_version: None,
-                expected_tables: std::sync::Arc::from([]),
-                expected_indexes: std::sync::Arc::from([]),
-                created_at: Some(r.get(9)),
-            })
-        })
-        .collect()
 }

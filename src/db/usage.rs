@@ -11,7 +11,7 @@ use crate::error::Result;
 
 /// How long the usage writer's lease lasts without renewal: a writer that
 /// is gone is replaced after this.
-pub const USAGE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+pub const USAGE_LEASE: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// One row of `usage_samples`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

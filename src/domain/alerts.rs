@@ -8,38 +8,47 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::config::Thresholds;
-use crate::domain::metrics::{Alert, MonitoredTenant, Severity, TenantMetrics};
+use crate::domain::metrics::{
+    Alert, AlertKind, ClusterTotals, MonitoredTenant, Severity, TenantMetrics,
+};
+use crate::domain::thresholds::Thresholds;
 use crate::domain::units::{format_duration, format_size};
-
-/// Stable alert kinds (the de-duplication key together with the tenant).
-pub mod kind {
-    pub const QUOTA: &str = "quota";
-    pub const LONG_RUNNING: &str = "long_running";
-    pub const IDLE_IN_TRANSACTION: &str = "idle_in_transaction";
-    pub const CONNECTIONS: &str = "connections";
-    pub const CLUSTER_CONNECTIONS: &str = "cluster_connections";
-    pub const CONNECTION_LOST: &str = "connection_lost";
-    pub const CREATION_SLOW: &str = "creation_slow";
-    pub const OPERATION_FAILED: &str = "operation_failed";
-}
-
-/// Kinds evaluated from each snapshot; the others come from events.
-pub const TICK_KINDS: &[&str] = &[
-    kind::QUOTA,
-    kind::LONG_RUNNING,
-    kind::IDLE_IN_TRANSACTION,
-    kind::CONNECTIONS,
-    kind::CLUSTER_CONNECTIONS,
-];
 
 /// A condition that holds now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     pub tenant_id: Option<Uuid>,
-    pub kind: &'static str,
+    pub kind: AlertKind,
+    /// What within the kind, for kinds with several subjects (the failed
+    /// operation or monitoring lane); empty otherwise.
+    pub scope: &'static str,
     pub severity: Severity,
     pub message: String,
+}
+
+/// The conditions the cluster's totals meet now.
+pub fn cluster_conditions(c: &ClusterTotals, t: &Thresholds) -> Vec<Condition> {
+    let mut out = Vec::new();
+    if c.max_connections > 0
+        && f64::from(c.connections) * 100.0
+            >= t.cluster_connections_pct * f64::from(c.max_connections)
+    {
+        out.push(Condition {
+            tenant_id: None,
+            kind: AlertKind::ClusterConnections,
+            scope: "",
+            severity: if c.connections >= c.max_connections {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            message: format!(
+                "cluster connections {} of max_connections {}",
+                c.connections, c.max_connections
+            ),
+        });
+    }
+    out
 }
 
 /// The conditions one tenant's metrics meet now.
@@ -53,6 +62,7 @@ pub fn tenant_conditions(
         out.push(Condition {
             tenant_id: Some(tenant.id),
             kind,
+            scope: "",
             severity,
             message,
         });
@@ -61,7 +71,7 @@ pub fn tenant_conditions(
         let pct = m.size_bytes as f64 * 100.0 / quota as f64;
         if m.size_bytes >= quota {
             push(
-                kind::QUOTA,
+                AlertKind::Quota,
                 Severity::Critical,
                 format!(
                     "{}: storage {} over quota {}",
@@ -72,7 +82,7 @@ pub fn tenant_conditions(
             );
         } else if pct >= t.storage_warn_pct {
             push(
-                kind::QUOTA,
+                AlertKind::Quota,
                 Severity::Warning,
                 format!(
                     "{}: storage {} is {pct:.0}% of quota {}",
@@ -85,7 +95,7 @@ pub fn tenant_conditions(
     }
     if let Some(d) = m.longest_running.filter(|d| *d >= t.long_running.0) {
         push(
-            kind::LONG_RUNNING,
+            AlertKind::LongRunning,
             Severity::Warning,
             format!(
                 "{}: a statement has run for {}",
@@ -99,7 +109,7 @@ pub fn tenant_conditions(
         .filter(|d| *d >= t.idle_in_transaction.0)
     {
         push(
-            kind::IDLE_IN_TRANSACTION,
+            AlertKind::IdleInTransaction,
             Severity::Warning,
             format!(
                 "{}: a session has been idle in transaction for {}",
@@ -118,7 +128,7 @@ pub fn tenant_conditions(
                 Severity::Warning
             };
             push(
-                kind::CONNECTIONS,
+                AlertKind::Connections,
                 severity,
                 format!(
                     "{}: {} of {limit} connections in use",
@@ -130,7 +140,7 @@ pub fn tenant_conditions(
     out
 }
 
-type Key = (Option<Uuid>, &'static str);
+type Key = (Option<Uuid>, AlertKind, &'static str);
 
 /// Every alert raised, newest last, with the open ones indexed by key.
 #[derive(Debug, Clone)]
@@ -160,29 +170,30 @@ impl AlertBook {
         }
     }
 
-    /// Evaluate the full set of conditions of the `kinds` a snapshot covers:
-    /// new ones raise, persisting ones stay one alert, absent ones clear.
-    pub fn observe(&mut self, now: DateTime<Utc>, kinds: &[&str], current: Vec<Condition>) {
+    /// Evaluate the full set of conditions of the kinds a snapshot covers
+    /// ([`AlertKind::from_snapshot`]): new ones raise, persisting ones stay
+    /// one alert, absent ones clear.
+    pub fn observe(&mut self, now: DateTime<Utc>, current: Vec<Condition>) {
         let mut seen: HashSet<Key> = HashSet::with_capacity(current.len());
         for c in current {
-            seen.insert((c.tenant_id, c.kind));
+            seen.insert((c.tenant_id, c.kind, c.scope));
             self.raise(now, c);
         }
         let to_clear: Vec<Key> = self
             .open
             .keys()
-            .filter(|k| kinds.contains(&k.1) && !seen.contains(k))
+            .filter(|k| k.1.from_snapshot() && !seen.contains(k))
             .copied()
             .collect();
-        for (tenant, k) in to_clear {
-            self.clear(now, tenant, k);
+        for (tenant, k, scope) in to_clear {
+            self.clear(now, tenant, k, scope);
         }
     }
 
     /// Raise unless the same (tenant, kind) is already open; a rise in
     /// severity updates the open alert instead of raising another.
     pub fn raise(&mut self, now: DateTime<Utc>, c: Condition) -> bool {
-        let key = (c.tenant_id, c.kind);
+        let key = (c.tenant_id, c.kind, c.scope);
         if let Some(id) = self.open.get(&key).copied() {
             if let Some(a) = self.alerts.iter_mut().find(|a| a.id == id) {
                 if c.severity > a.severity {
@@ -200,7 +211,7 @@ impl AlertBook {
             raised_at: now,
             cleared_at: None,
             tenant_id: c.tenant_id,
-            kind: c.kind.to_string(),
+            kind: c.kind,
             severity: c.severity,
             message: c.message,
         });
@@ -211,16 +222,14 @@ impl AlertBook {
     }
 
     /// Record that a condition ended. Returns whether an alert was open.
-    pub fn clear(&mut self, now: DateTime<Utc>, tenant: Option<Uuid>, kind: &str) -> bool {
-        let Some(key) = self
-            .open
-            .keys()
-            .find(|k| k.0 == tenant && k.1 == kind)
-            .copied()
-        else {
-            return false;
-        };
-        let Some(id) = self.open.remove(&key) else {
+    pub fn clear(
+        &mut self,
+        now: DateTime<Utc>,
+        tenant: Option<Uuid>,
+        kind: AlertKind,
+        scope: &'static str,
+    ) -> bool {
+        let Some(id) = self.open.remove(&(tenant, kind, scope)) else {
             return false;
         };
         if let Some(a) = self.alerts.iter_mut().find(|a| a.id == id) {
@@ -239,7 +248,7 @@ impl AlertBook {
             raised_at: now,
             cleared_at: Some(now),
             tenant_id: c.tenant_id,
-            kind: c.kind.to_string(),
+            kind: c.kind,
             severity: c.severity,
             message: c.message,
         });
@@ -253,7 +262,8 @@ impl AlertBook {
             now,
             Condition {
                 tenant_id: None,
-                kind: kind::CONNECTION_LOST,
+                kind: AlertKind::ConnectionLost,
+                scope: "",
                 severity: Severity::Critical,
                 message: format!("lost the database connection: {error}"),
             },
@@ -262,7 +272,7 @@ impl AlertBook {
 
     /// The backend is connected again.
     pub fn connection_restored(&mut self, now: DateTime<Utc>) {
-        self.clear(now, None, kind::CONNECTION_LOST);
+        self.clear(now, None, AlertKind::ConnectionLost, "");
     }
 
     /// A tenant creation took longer than the configured limit.
@@ -277,7 +287,8 @@ impl AlertBook {
             now,
             Condition {
                 tenant_id: Some(tenant),
-                kind: kind::CREATION_SLOW,
+                kind: AlertKind::CreationSlow,
+                scope: "",
                 severity: Severity::Warning,
                 message: format!(
                     "tenant creation took {} (limit {})",
@@ -288,17 +299,36 @@ impl AlertBook {
         );
     }
 
-    /// An operation (create, suspend, delete...) failed.
-    pub fn operation_failed(&mut self, now: DateTime<Utc>, tenant: Option<Uuid>, what: &str) {
-        self.event(
+    /// An operation (create, suspend, delete...) or a monitoring lane
+    /// failed: one open alert per (tenant, operation) until
+    /// [`Self::operation_succeeded`] clears it; a repeat keeps the one alert.
+    pub fn operation_failed(
+        &mut self,
+        now: DateTime<Utc>,
+        tenant: Option<Uuid>,
+        operation: &'static str,
+        message: String,
+    ) {
+        self.raise(
             now,
             Condition {
                 tenant_id: tenant,
-                kind: kind::OPERATION_FAILED,
+                kind: AlertKind::OperationFailed,
+                scope: operation,
                 severity: Severity::Warning,
-                message: what.to_string(),
+                message,
             },
         );
+    }
+
+    /// The operation (or lane) worked again: its failure alert clears.
+    pub fn operation_succeeded(
+        &mut self,
+        now: DateTime<Utc>,
+        tenant: Option<Uuid>,
+        operation: &'static str,
+    ) -> bool {
+        self.clear(now, tenant, AlertKind::OperationFailed, operation)
     }
 
     /// A tenant disappeared: clear whatever it had open.
@@ -309,8 +339,8 @@ impl AlertBook {
             .filter(|k| k.0 == Some(tenant))
             .copied()
             .collect();
-        for (t, k) in keys {
-            self.clear(now, t, k);
+        for (t, k, scope) in keys {
+            self.clear(now, t, k, scope);
         }
     }
 
@@ -387,24 +417,19 @@ mod tests {
         let t = tenant();
         let mut book = AlertBook::default();
         for s in 0..10 {
-            book.observe(at(s), TICK_KINDS, tenant_conditions(&t, &over_quota(), &th));
+            book.observe(at(s), tenant_conditions(&t, &over_quota(), &th));
         }
         let all = book.alerts();
         assert_eq!(all.len(), 1, "{all:?}");
         assert_eq!(all[0].raised_at, at(0));
-        assert_eq!(all[0].kind, "quota");
+        assert_eq!(all[0].kind, AlertKind::Quota);
         assert_eq!(all[0].tenant_id, Some(t.id));
         assert_eq!(all[0].severity, Severity::Critical);
         assert!(book.take_changed());
-        book.observe(
-            at(11),
-            TICK_KINDS,
-            tenant_conditions(&t, &over_quota(), &th),
-        );
+        book.observe(at(11), tenant_conditions(&t, &over_quota(), &th));
         assert!(!book.take_changed(), "nothing changed while it persists");
         book.observe(
             at(12),
-            TICK_KINDS,
             tenant_conditions(&t, &TenantMetrics::default(), &th),
         );
         let all = book.alerts();
@@ -413,11 +438,7 @@ mod tests {
         assert!(book.take_changed());
         assert!(book.open_alerts().is_empty());
         // It comes back: a new alert.
-        book.observe(
-            at(20),
-            TICK_KINDS,
-            tenant_conditions(&t, &over_quota(), &th),
-        );
+        book.observe(at(20), tenant_conditions(&t, &over_quota(), &th));
         assert_eq!(book.alerts().len(), 2);
         assert_eq!(book.open_alerts().len(), 1);
     }
@@ -431,9 +452,9 @@ mod tests {
             size_bytes: 900,
             ..TenantMetrics::default()
         };
-        book.observe(at(0), TICK_KINDS, tenant_conditions(&t, &near, &th));
+        book.observe(at(0), tenant_conditions(&t, &near, &th));
         assert_eq!(book.alerts()[0].severity, Severity::Warning);
-        book.observe(at(1), TICK_KINDS, tenant_conditions(&t, &over_quota(), &th));
+        book.observe(at(1), tenant_conditions(&t, &over_quota(), &th));
         assert_eq!(book.alerts().len(), 1);
         assert_eq!(book.alerts()[0].severity, Severity::Critical);
     }
@@ -449,17 +470,17 @@ mod tests {
             idle_in_tx_longest: Some(Duration::from_secs(120)),
             ..TenantMetrics::default()
         };
-        let kinds: Vec<&str> = tenant_conditions(&t, &m, &th)
+        let kinds: Vec<AlertKind> = tenant_conditions(&t, &m, &th)
             .iter()
             .map(|c| c.kind)
             .collect();
         assert_eq!(
             kinds,
             vec![
-                kind::QUOTA,
-                kind::LONG_RUNNING,
-                kind::IDLE_IN_TRANSACTION,
-                kind::CONNECTIONS
+                AlertKind::Quota,
+                AlertKind::LongRunning,
+                AlertKind::IdleInTransaction,
+                AlertKind::Connections
             ]
         );
     }
@@ -472,7 +493,7 @@ mod tests {
         book.connection_lost(at(4), "timed out");
         assert_eq!(book.open_alerts().len(), 1);
         // Tick evaluation does not clear event-driven alerts.
-        book.observe(at(5), TICK_KINDS, vec![]);
+        book.observe(at(5), vec![]);
         assert_eq!(book.open_alerts().len(), 1);
         book.connection_restored(at(6));
         assert!(book.open_alerts().is_empty());
@@ -484,13 +505,76 @@ mod tests {
         let mut book = AlertBook::default();
         let id = Uuid::from_u128(9);
         book.creation_slow(at(0), id, Duration::from_secs(14), Duration::from_secs(10));
-        book.operation_failed(at(1), Some(id), "suspend failed: permission denied");
+        book.creation_slow(at(1), id, Duration::from_secs(15), Duration::from_secs(10));
         let all = book.alerts();
-        assert_eq!(all.len(), 2);
-        assert_eq!(all[1].kind, kind::CREATION_SLOW);
+        assert_eq!(all.len(), 2, "each slow creation is its own event");
+        assert_eq!(all[1].kind, AlertKind::CreationSlow);
         assert_eq!(all[1].message, "tenant creation took 14.0s (limit 10.0s)");
-        assert_eq!(all[0].kind, kind::OPERATION_FAILED);
+        assert_eq!(all[1].cleared_at, Some(at(0)));
         assert!(book.open_alerts().is_empty());
+    }
+
+    #[test]
+    fn failed_operation_stays_one_alert_until_its_next_success() {
+        let mut book = AlertBook::default();
+        let a = Uuid::from_u128(9);
+        let b = Uuid::from_u128(10);
+        book.operation_failed(at(0), Some(a), "suspend", "suspend failed: denied".into());
+        book.operation_failed(at(1), Some(a), "suspend", "suspend failed: denied".into());
+        book.operation_failed(at(1), Some(b), "suspend", "suspend failed: denied".into());
+        book.operation_failed(at(2), None, "sizes", "sizes: timed out".into());
+        let open = book.open_alerts();
+        assert_eq!(open.len(), 3, "{open:?}");
+        assert!(open.iter().all(|x| x.kind == AlertKind::OperationFailed));
+        // A snapshot does not clear them: only a success does.
+        book.observe(at(3), vec![]);
+        assert_eq!(book.open_alerts().len(), 3);
+        assert!(
+            !book.operation_succeeded(at(4), Some(a), "resume"),
+            "another operation"
+        );
+        assert!(book.operation_succeeded(at(4), Some(a), "suspend"));
+        assert!(book.operation_succeeded(at(5), None, "sizes"));
+        let open = book.open_alerts();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].tenant_id, Some(b));
+        let first = book
+            .alerts()
+            .into_iter()
+            .find(|x| x.tenant_id == Some(a))
+            .expect("a");
+        assert_eq!((first.raised_at, first.cleared_at), (at(0), Some(at(4))));
+    }
+
+    #[test]
+    fn cluster_connections_alert_at_the_configured_share() {
+        let mut th = Thresholds::default();
+        let totals = |connections| ClusterTotals {
+            connections,
+            max_connections: 100,
+            ..ClusterTotals::default()
+        };
+        assert!(cluster_conditions(&totals(89), &th).is_empty());
+        let at_90 = cluster_conditions(&totals(90), &th);
+        assert_eq!(at_90.len(), 1);
+        assert_eq!(at_90[0].kind, AlertKind::ClusterConnections);
+        assert_eq!(at_90[0].severity, Severity::Warning);
+        assert_eq!(
+            at_90[0].message,
+            "cluster connections 90 of max_connections 100"
+        );
+        assert_eq!(
+            cluster_conditions(&totals(100), &th)[0].severity,
+            Severity::Critical
+        );
+        th.cluster_connections_pct = 50.0;
+        assert_eq!(cluster_conditions(&totals(50), &th).len(), 1);
+        assert!(cluster_conditions(&totals(49), &th).is_empty());
+        let unknown = ClusterTotals::default();
+        assert!(
+            cluster_conditions(&unknown, &th).is_empty(),
+            "no max_connections yet"
+        );
     }
 
     #[test]
@@ -498,11 +582,16 @@ mod tests {
         let th = Thresholds::default();
         let t = tenant();
         let mut book = AlertBook::new(3);
-        book.observe(at(0), TICK_KINDS, tenant_conditions(&t, &over_quota(), &th));
+        book.observe(at(0), tenant_conditions(&t, &over_quota(), &th));
         book.forget_tenant(at(1), t.id);
         assert!(book.open_alerts().is_empty());
         for i in 0..10 {
-            book.operation_failed(at(2 + i), None, "x");
+            book.creation_slow(
+                at(2 + i),
+                t.id,
+                Duration::from_secs(20),
+                Duration::from_secs(10),
+            );
         }
         assert_eq!(book.alerts().len(), 3);
     }

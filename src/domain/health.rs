@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Thresholds;
 use crate::domain::metrics::{Health, HealthReason, MonitoredTenant, TenantMetrics};
 use crate::domain::tenant::TenantStatus;
+use crate::domain::thresholds::Thresholds;
 use crate::domain::units::{format_duration, format_size};
 
 /// Points for each rule. Two grades where the issue names "near" and "over".
@@ -162,7 +162,7 @@ pub fn score(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Dur;
+    use crate::domain::units::Dur;
     use uuid::Uuid;
 
     fn tenant() -> MonitoredTenant {

@@ -175,12 +175,82 @@ pub struct HistoryPoint {
     pub value: Option<f64>,
 }
 
-/// Named series for one tenant (or the cluster when `tenant_id` is `None`).
+/// A history series: the one name the store, the History tab and the
+/// monitor's metric share. Tenant series first, in ring order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Series {
+    /// A tenant's statements per second.
+    Calls,
+    /// A tenant's rows written per second.
+    Writes,
+    /// A tenant's size (exact when measured).
+    Size,
+    /// A tenant's sessions.
+    Connections,
+    /// A tenant's health score.
+    Health,
+    /// The cluster's commits per second.
+    ClusterCommits,
+    /// The cluster's connections.
+    ClusterConnections,
+    /// The cluster's cache hit ratio, in percent.
+    ClusterCacheHit,
+    /// The database size.
+    ClusterSize,
+}
+
+impl Series {
+    /// Per-tenant series, in the store's ring order.
+    pub const TENANT: [Series; 5] = [
+        Series::Calls,
+        Series::Writes,
+        Series::Size,
+        Series::Connections,
+        Series::Health,
+    ];
+    /// Cluster series, in the store's order.
+    pub const CLUSTER: [Series; 4] = [
+        Series::ClusterCommits,
+        Series::ClusterConnections,
+        Series::ClusterCacheHit,
+        Series::ClusterSize,
+    ];
+
+    /// The label a sparkline shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            Series::Calls => "calls/s",
+            Series::Writes => "writes/s",
+            Series::Size | Series::ClusterSize => "size",
+            Series::Connections | Series::ClusterConnections => "connections",
+            Series::Health => "health",
+            Series::ClusterCommits => "commits/s",
+            Series::ClusterCacheHit => "cache hit %",
+        }
+    }
+
+    /// Whether values are bytes (shown as sizes).
+    pub fn is_bytes(self) -> bool {
+        matches!(self, Series::Size | Series::ClusterSize)
+    }
+}
+
+/// Series for one tenant (or the cluster when `tenant_id` is `None`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct History {
     pub tenant_id: Option<Uuid>,
-    /// e.g. "calls/s", "writes/s", "size", "connections".
-    pub series: Vec<(String, Vec<HistoryPoint>)>,
+    pub series: Vec<(Series, Vec<HistoryPoint>)>,
+}
+
+impl History {
+    /// The points of one series, when present.
+    pub fn points(&self, series: Series) -> Option<&[HistoryPoint]> {
+        self.series
+            .iter()
+            .find(|(s, _)| *s == series)
+            .map(|(_, p)| p.as_slice())
+    }
 }
 
 /// Alert severity.
@@ -192,6 +262,76 @@ pub enum Severity {
     Critical,
 }
 
+/// What an alert is about; with the tenant, the de-duplication key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Storage near or over the tenant's quota.
+    Quota,
+    /// A statement running longer than the threshold.
+    LongRunning,
+    /// A session idle in a transaction longer than the threshold.
+    IdleInTransaction,
+    /// A tenant's connections near its limit.
+    Connections,
+    /// The cluster's connections near `max_connections`.
+    ClusterConnections,
+    /// The console lost its database connection.
+    ConnectionLost,
+    /// A tenant creation slower than the configured limit.
+    CreationSlow,
+    /// A mutation or a monitoring lane failed; cleared by its next success.
+    OperationFailed,
+}
+
+impl AlertKind {
+    /// Every kind, for exhaustive listings.
+    pub const ALL: [AlertKind; 8] = [
+        AlertKind::Quota,
+        AlertKind::LongRunning,
+        AlertKind::IdleInTransaction,
+        AlertKind::Connections,
+        AlertKind::ClusterConnections,
+        AlertKind::ConnectionLost,
+        AlertKind::CreationSlow,
+        AlertKind::OperationFailed,
+    ];
+
+    /// Stable snake_case name (JSON, the alerts pane).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Quota => "quota",
+            AlertKind::LongRunning => "long_running",
+            AlertKind::IdleInTransaction => "idle_in_transaction",
+            AlertKind::Connections => "connections",
+            AlertKind::ClusterConnections => "cluster_connections",
+            AlertKind::ConnectionLost => "connection_lost",
+            AlertKind::CreationSlow => "creation_slow",
+            AlertKind::OperationFailed => "operation_failed",
+        }
+    }
+
+    /// Whether each snapshot re-evaluates it (absent from a snapshot: cleared).
+    pub fn from_snapshot(self) -> bool {
+        match self {
+            AlertKind::Quota
+            | AlertKind::LongRunning
+            | AlertKind::IdleInTransaction
+            | AlertKind::Connections
+            | AlertKind::ClusterConnections => true,
+            AlertKind::ConnectionLost | AlertKind::CreationSlow | AlertKind::OperationFailed => {
+                false
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A threshold crossing; `cleared_at` is set when the condition ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
@@ -199,8 +339,8 @@ pub struct Alert {
     pub raised_at: DateTime<Utc>,
     pub cleared_at: Option<DateTime<Utc>>,
     pub tenant_id: Option<Uuid>,
-    /// Stable key for de-duplication, e.g. "quota", "long_running".
-    pub kind: String,
+    /// De-duplication key together with the tenant.
+    pub kind: AlertKind,
     pub severity: Severity,
     pub message: String,
 }

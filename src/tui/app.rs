@@ -198,7 +198,7 @@ async fn event_loop(
             },
         };
         for action in actions {
-            if let Some(cmd) = update(state, action) {
+            for cmd in update(state, action) {
                 if commands.send(cmd).is_err() && backend_alive {
                     backend_alive = false;
                 }

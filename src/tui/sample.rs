@@ -16,8 +16,9 @@ use crate::backend::{Event, TemplateSummary};
 use crate::config::{Config, ThemeName};
 use crate::domain::audit::AuditEntry;
 use crate::domain::metrics::{
-    Alert, ClusterTotals, Health, HealthReason, History, HistoryPoint, SessionDetail, Severity,
-    Snapshot, StatementDetail, TableDetail, TenantDetail, TenantMap, TenantMetrics,
+    Alert, AlertKind, ClusterTotals, Health, HealthReason, History, HistoryPoint, Series,
+    SessionDetail, Severity, Snapshot, StatementDetail, TableDetail, TenantDetail, TenantMap,
+    TenantMetrics,
 };
 use crate::domain::tenant::{Tenant, TenantStatus, object_name};
 use crate::tui::Action;
@@ -189,17 +190,21 @@ pub fn snapshot(n: usize, generation: u64) -> Snapshot {
 
 /// A sparkline series of 60 points.
 pub fn history(tenant: Option<Uuid>, seed: usize) -> History {
-    let series = ["calls/s", "writes/s", "size", "connections"]
+    let series = Series::TENANT
         .iter()
         .enumerate()
         .map(|(k, name)| {
             let pts = (0..60)
                 .map(|j| HistoryPoint {
                     at: t0() + chrono::TimeDelta::seconds(2 * j as i64),
-                    value: Some((((j * (k + 3) + seed * 11) % 37) as f64) * (k as f64 + 1.0)),
+                    value: Some(if *name == Series::Health {
+                        (100 - (j * 7 + seed * 11) % 40) as f64
+                    } else {
+                        (((j * (k + 3) + seed * 11) % 37) as f64) * (k as f64 + 1.0)
+                    }),
                 })
                 .collect();
-            ((*name).to_string(), pts)
+            (*name, pts)
         })
         .collect();
     History {
@@ -294,7 +299,7 @@ pub fn alerts() -> Vec<Alert> {
             raised_at: t0() - chrono::TimeDelta::minutes(4),
             cleared_at: None,
             tenant_id: Some(id(5)),
-            kind: "quota".into(),
+            kind: AlertKind::Quota,
             severity: Severity::Critical,
             message: "storage 9.6 GiB of 10 GiB (96%)".into(),
         },
@@ -303,7 +308,7 @@ pub fn alerts() -> Vec<Alert> {
             raised_at: t0() - chrono::TimeDelta::minutes(12),
             cleared_at: Some(t0() - chrono::TimeDelta::minutes(2)),
             tenant_id: Some(id(0)),
-            kind: "long_running".into(),
+            kind: AlertKind::LongRunning,
             severity: Severity::Warning,
             message: "a statement ran for 6m12s".into(),
         },

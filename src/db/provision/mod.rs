@@ -30,9 +30,9 @@ pub use lifecycle::{
 
 use super::tenants::{TENANT_COLUMNS, from_row};
 use super::{Db, pg_error};
-use crate::backend::ProgressStep;
 use crate::config::{Config, TimescaleMode};
-use crate::domain::template::{self, Template};
+use crate::domain::progress::ProgressStep;
+use crate::domain::template::Template;
 use crate::domain::tenant::{
     NewTenant, Tenant, object_name, owner_name, validate_connection_limit, validate_domain,
     validate_name, validate_template_name,
@@ -228,7 +228,7 @@ pub async fn create_tenant(
     let start = Instant::now();
     ensure_writable(opts, "create")?;
     let req = validate_new(req)?;
-    let tpl = template::load(&opts.template_dir, &req.template)?;
+    let tpl = crate::template_files::load(&opts.template_dir, &req.template)?;
     let id = Uuid::new_v4();
     ensure_privileges(db, "create").await?;
     let mut steps = Steps::new(progress, start);

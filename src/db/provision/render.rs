@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn default_template_renders_quoted() {
         let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let t = crate::domain::template::load(&dir, "default").expect("default");
+        let t = crate::template_files::load(&dir, "default").expect("default");
         let sql = template(&t, "tenant_x", "tenant_x", None);
         assert!(sql.starts_with("SET LOCAL ROLE \"tenant_x\";"));
         assert!(sql.contains("CREATE TABLE \"tenant_x\".\"trades\" ("));

@@ -17,7 +17,7 @@ fn shipped_dir() -> PathBuf {
 
 #[test]
 fn default_template_loads() {
-    let t = load(&shipped_dir(), "default").expect("default loads");
+    let t = crate::template_files::load(&shipped_dir(), "default").expect("default loads");
     assert_eq!(t.version, 1);
     assert_eq!(
         t.table_names(),
@@ -37,7 +37,12 @@ fn default_template_loads() {
         t.expected_index_names()
             .contains(&"trades_pkey".to_string())
     );
-    assert_eq!(list(&shipped_dir()).expect("list").len(), 1);
+    assert_eq!(
+        crate::template_files::list(&shipped_dir())
+            .expect("list")
+            .len(),
+        1
+    );
 }
 
 fn base() -> Value {

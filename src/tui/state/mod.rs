@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::backend::RequestId;
 use crate::config::Config;
 use crate::domain::audit::AuditEntry;
-use crate::domain::metrics::{Alert, History, Snapshot, TenantDetail, TenantMetrics};
+use crate::domain::metrics::{Alert, History, Series, Snapshot, TenantDetail, TenantMetrics};
 use crate::domain::tenant::Tenant;
 use crate::tui::keymap::{InputMode, Keymap};
 use crate::tui::theme::Theme;
@@ -132,14 +132,14 @@ impl MonitorMetric {
         }
     }
 
-    /// The history series name the backend uses for this metric.
-    pub fn series(self) -> &'static str {
+    /// The history series the store keeps for this metric.
+    pub fn series(self) -> Series {
         match self {
-            MonitorMetric::Calls => "calls/s",
-            MonitorMetric::Writes => "writes/s",
-            MonitorMetric::Size => "size",
-            MonitorMetric::Connections => "connections",
-            MonitorMetric::Health => "health",
+            MonitorMetric::Calls => Series::Calls,
+            MonitorMetric::Writes => Series::Writes,
+            MonitorMetric::Size => Series::Size,
+            MonitorMetric::Connections => Series::Connections,
+            MonitorMetric::Health => Series::Health,
         }
     }
 

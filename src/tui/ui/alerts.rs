@@ -42,7 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
             Cell::from(al.raised_at.format("%m-%d %H:%M").to_string()),
             Cell::from(sev),
             Cell::from(tenant),
-            Cell::from(clean(&al.kind)),
+            Cell::from(al.kind.as_str()),
             Cell::from(al.cleared_at.map_or_else(
                 || "open".into(),
                 |c| format!("cleared {}", c.format("%H:%M")),

@@ -7,6 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, Tabs, Wrap};
 
+use crate::domain::metrics::Series;
 use crate::domain::sanitize::{clean, clean_truncate};
 use crate::domain::tenant::Tenant;
 use crate::domain::units::{format_duration, format_size};
@@ -448,15 +449,17 @@ fn history(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
         let (data, max) = spark_data(points, usize::from(area.width));
         let last = points.last().and_then(|p| p.value);
         let fmt = |v: f64| {
-            if name == "size" {
+            if name.is_bytes() {
                 format_size(v.max(0.0) as u64)
+            } else if *name == Series::Health {
+                format!("{v:.0}")
             } else {
                 rate(Some(v))
             }
         };
         frame.render_widget(
             Paragraph::new(Line::from(vec![
-                Span::styled(clean(name), state.theme.header),
+                Span::styled(name.label(), state.theme.header),
                 Span::styled(
                     format!(
                         "  now {}  max {}",

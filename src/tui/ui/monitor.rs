@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 
-use crate::domain::metrics::HistoryPoint;
+use crate::domain::metrics::{HistoryPoint, Series};
 use crate::domain::sanitize::clean_truncate;
 use crate::domain::tenant::TenantStatus;
 use crate::domain::units::format_size;
@@ -25,18 +25,8 @@ fn value_text(metric: MonitorMetric, m: &crate::domain::metrics::TenantMetrics) 
     }
 }
 
-fn series<'a>(
-    state: &'a State,
-    tenant: Option<uuid::Uuid>,
-    name: &str,
-) -> Option<&'a [HistoryPoint]> {
-    state
-        .monitor_history
-        .get(&tenant)?
-        .series
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, p)| p.as_slice())
+fn series(state: &State, tenant: Option<uuid::Uuid>, series: Series) -> Option<&[HistoryPoint]> {
+    state.monitor_history.get(&tenant)?.points(series)
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {

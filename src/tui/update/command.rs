@@ -357,7 +357,7 @@ pub(super) fn run(state: &mut State, c: ConsoleCommand) -> Option<Command> {
             Some(Command::RefreshNow)
         }
         ConsoleCommand::Interval(d) => set_interval(state, d),
-        ConsoleCommand::Pause => super::update(state, Action::Pause),
+        ConsoleCommand::Pause => super::update_one(state, Action::Pause),
         ConsoleCommand::Help => {
             state.modal = Some(Modal::Help { scroll: 0 });
             None

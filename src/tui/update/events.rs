@@ -14,37 +14,56 @@ use crate::tui::state::{
 
 use super::{complain, load_detail, load_monitor_history, recompute_list, recompute_monitor, say};
 
-pub(super) fn apply(state: &mut State, ev: Event) -> Option<Command> {
+/// A backend event: what it changes, and every request it leads to.
+pub(super) fn apply(state: &mut State, ev: Event) -> Vec<Command> {
     match ev {
         Event::Connected {
             cluster,
             server_version,
             read_only,
-        } => {
-            if cluster != state.cluster {
-                switch_cluster_data(state, &cluster);
-            }
-            let was_down = matches!(state.connection, Connection::Disconnected { .. });
-            state.connection = Connection::Connected {
-                server_version: clean(&server_version),
-            };
-            state.server_read_only = read_only;
-            state.last_generation = None;
-            state.tenants_loading = false;
-            if was_down {
-                say(state, format!("reconnected to {}", clean(&state.cluster)));
-            }
-            if let Some(Modal::Wizard(w)) = &state.modal {
-                if w.templates.is_none() {
-                    return Some(Command::LoadTemplates);
-                }
-            }
-            match state.pane {
-                Pane::Detail => load_detail(state, true),
-                Pane::Audit => super::load_audit(state),
-                _ => None,
-            }
+        } => connected(state, &cluster, &server_version, read_only),
+        other => apply_one(state, other).into_iter().collect(),
+    }
+}
+
+/// Connected (or reconnected): reload what the open pane and an open
+/// wizard show, both when both need it.
+fn connected(
+    state: &mut State,
+    cluster: &str,
+    server_version: &str,
+    read_only: bool,
+) -> Vec<Command> {
+    if cluster != state.cluster {
+        switch_cluster_data(state, cluster);
+    }
+    let was_down = matches!(state.connection, Connection::Disconnected { .. });
+    state.connection = Connection::Connected {
+        server_version: clean(server_version),
+    };
+    state.server_read_only = read_only;
+    state.last_generation = None;
+    state.tenants_loading = false;
+    if was_down {
+        say(state, format!("reconnected to {}", clean(&state.cluster)));
+    }
+    let mut out = Vec::new();
+    if let Some(Modal::Wizard(w)) = &state.modal {
+        if w.templates.is_none() {
+            out.push(Command::LoadTemplates);
         }
+    }
+    out.extend(match state.pane {
+        Pane::Detail => load_detail(state, true),
+        Pane::Audit => super::load_audit(state),
+        _ => None,
+    });
+    out
+}
+
+fn apply_one(state: &mut State, ev: Event) -> Option<Command> {
+    match ev {
+        Event::Connected { .. } => None,
         Event::Disconnected { error, retry_in } => {
             let retry_at = state.now
                 + chrono::TimeDelta::from_std(retry_in).unwrap_or(chrono::TimeDelta::zero());
@@ -190,9 +209,9 @@ pub(super) fn apply(state: &mut State, ev: Event) -> Option<Command> {
             }
             None
         }
-        Event::Failed { id, message } => {
+        Event::Failed { id, error } => {
             state.pending.remove(&id);
-            let message = clean(&message);
+            let message = clean(&error.message);
             match state.modal.as_mut() {
                 Some(Modal::Wizard(w)) if w.request == Some(id) => {
                     w.step = WizardStep::Result;

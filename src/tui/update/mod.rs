@@ -1,4 +1,4 @@
-//! `update(&mut State, Action) -> Option<Command>`: the console's only state
+//! `update(&mut State, Action) -> Vec<Command>`: the console's only state
 //! transition. Pure: no I/O, no clock (time arrives in `Action::Tick`), so it
 //! is tested with plain unit tests.
 #![allow(clippy::needless_pass_by_value)] // reason: handlers take the Action by value as update() does; most consume it
@@ -32,7 +32,19 @@ const INTERVAL_STEPS_MS: [u64; 9] = [
 pub const MONITOR_TOP: usize = 10;
 
 /// Apply one action. Returns the command to send to the backend, if any.
-pub fn update(state: &mut State, action: Action) -> Option<Command> {
+pub fn update(state: &mut State, action: Action) -> Vec<Command> {
+    match action {
+        Action::Backend(ev) => {
+            state.dirty = true;
+            events::apply(state, ev)
+        }
+        other => update_one(state, other).into_iter().collect(),
+    }
+}
+
+/// Every action but backend events (which [`update`] applies), each leading
+/// to at most one request.
+fn update_one(state: &mut State, action: Action) -> Option<Command> {
     match action {
         Action::Tick(now) => {
             tick(state, now);
@@ -44,10 +56,6 @@ pub fn update(state: &mut State, action: Action) -> Option<Command> {
             state.list.scroll_into_view(page);
             state.dirty = true;
             None
-        }
-        Action::Backend(ev) => {
-            state.dirty = true;
-            events::apply(state, ev)
         }
         Action::SuspendProcess => {
             state.suspend = true;

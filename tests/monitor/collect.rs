@@ -2,15 +2,13 @@
 //! over the server clock, counter resets, missing pg_stat_statements,
 //! dropped tenants, stale sources, the exact-size sweep.
 
-mod common;
-mod support_mon;
-
 use std::time::Duration;
 
-use common::fresh_db_init;
-use support_mon::{connect_as, create_tenant, flush_stats, monitoring, thresholds};
+use crate::common::fresh_db_init;
+use crate::support::{connect_as, create_tenant, flush_stats, monitoring, thresholds};
 use tenantctl::backend::collector::Collector;
 use tenantctl::db::Db;
+use tenantctl::domain::metrics::AlertKind;
 use tenantctl::domain::metrics::MonitoredTenant;
 
 async fn exact_total(db: &Db, schema: &str) -> u64 {
@@ -97,35 +95,51 @@ async fn rates_follow_rows_written_over_the_server_clock() {
     let s = connect_as(&db, &a.role_name).await;
     insert_trades(&s, 5).await;
     flush_stats(&s).await;
-    let first = col.tick(&db, &all).await.expect("tick 1");
+    // Tick by hand so the test reads the table-statistics lane's own server
+    // time: the rate is over that clock, not the snapshot's.
+    let targets = std::sync::Arc::new(all.clone());
+    let tables_at = |r: &tenantctl::backend::collector::Readings| {
+        r.tables
+            .value
+            .as_ref()
+            .expect("table statistics")
+            .at
+            .expect("server time")
+    };
+    let plan = col.monitor.plan(&targets);
+    let r1 = col.sampler.sample(&db, &plan).await;
+    let t1 = tables_at(&r1);
+    let first = col.monitor.fold(r1, chrono::Utc::now()).expect("tick 1");
     assert_eq!(
         first.tenants[&a.id].writes_per_s, None,
         "no rate on the first sample"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Long enough that the lanes' few ms apart could not hide in the tolerance.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     insert_trades(&s, 600).await;
     s.execute("UPDATE trades SET qty = qty + 1 WHERE id <= 100", &[])
         .await
         .expect("update");
     flush_stats(&s).await;
-    let second = col.tick(&db, &all).await.expect("tick 2");
-    let elapsed = (second.taken_at - first.taken_at)
-        .to_std()
-        .expect("forward")
-        .as_secs_f64();
+    let plan = col.monitor.plan(&targets);
+    let r2 = col.sampler.sample(&db, &plan).await;
+    let t2 = tables_at(&r2);
+    let second = col.monitor.fold(r2, chrono::Utc::now()).expect("tick 2");
+    // In server milliseconds, as the store keeps readings.
+    let elapsed = (t2.timestamp_millis() - t1.timestamp_millis()) as f64 / 1000.0;
+    assert!(elapsed >= 1.0, "{elapsed}");
     let m = &second.tenants[&a.id];
     assert_eq!(m.rows_written, 705);
     let rate = m.writes_per_s.expect("rate");
-    // The table statistics carry their own server time, a few ms off the
-    // snapshot's (read on the other connection): allow 5%.
+    // Same clock as the code: only float rounding remains.
     assert!(
-        (rate * elapsed - 700.0).abs() < 35.0,
+        (rate * elapsed - 700.0).abs() < 1e-6,
         "rate {rate} over {elapsed}s should be 700 rows"
     );
-    let h = col.history(&[a.id]);
+    let h = col.monitor.history(&[a.id]);
     assert_eq!(h.len(), 2, "tenant and cluster");
     let writes = &h[0].series[1];
-    assert_eq!(writes.0, "writes/s");
+    assert_eq!(writes.0, tenantctl::domain::metrics::Series::Writes);
     assert_eq!(writes.1.len(), 2);
     assert!(writes.1[1].value.is_some());
 }
@@ -220,7 +234,11 @@ async fn dropped_tenant_disappears_cleanly() {
     assert!(snap.stale.is_empty(), "{:?}", snap.stale);
     assert_eq!(snap.tenants.len(), 1);
     assert!(snap.tenants.contains_key(&a.id));
-    assert_eq!(col.history(&[b.id]).len(), 1, "only the cluster series");
+    assert_eq!(
+        col.monitor.history(&[b.id]).len(),
+        1,
+        "only the cluster series"
+    );
     // And once the list drops it too.
     let snap = col.tick(&db, &tenants(&[&a])).await.expect("tick 3");
     assert_eq!(snap.tenants.len(), 1);
@@ -287,11 +305,11 @@ async fn exact_sweep_converges_and_skips_locked_tables() {
     let snap = col.tick(&db, &all).await.expect("tick 1");
     assert_eq!(snap.tenants[&a.id].size_exact_at, None, "locked: skipped");
     assert!(snap.tenants[&b.id].size_exact_at.is_some());
-    assert_eq!(col.exact_coverage(), (1, 2));
+    assert_eq!(col.monitor.exact_coverage(), (1, 2));
     tx.rollback().await.expect("rollback");
 
     let snap = col.tick(&db, &all).await.expect("tick 2");
-    assert_eq!(col.exact_coverage(), (2, 2));
+    assert_eq!(col.monitor.exact_coverage(), (2, 2));
     for t in [&a, &b] {
         let m = &snap.tenants[&t.id];
         assert!(m.size_exact_at.is_some());
@@ -311,19 +329,19 @@ async fn sweep_respects_the_per_tick_batch() {
     cfg.exact_sweep_batch = 2;
     let mut col = Collector::new(&cfg, &thresholds());
     col.tick(&db, &list).await.expect("tick");
-    assert_eq!(col.exact_coverage(), (2, 5));
-    assert_eq!(col.last_tick_stats().sweep_measured, 2);
+    assert_eq!(col.monitor.exact_coverage(), (2, 5));
+    assert_eq!(col.monitor.last_tick_stats().sweep_measured, 2);
     col.tick(&db, &list).await.expect("tick");
     col.tick(&db, &list).await.expect("tick");
-    assert_eq!(col.exact_coverage(), (5, 5));
+    assert_eq!(col.monitor.exact_coverage(), (5, 5));
 }
 
 #[tokio::test]
 async fn health_alerts_and_drift_come_from_the_tick() {
     let (_config, db) = fresh_db_init().await;
-    let a = support_mon::create_tenant_with(&db, "Alpha", 2, Some(1024)).await;
+    let a = crate::support::create_tenant_with(&db, "Alpha", 2, Some(1024)).await;
     let mut b = create_tenant(&db, "Beta").await;
-    support_mon::expect_table(&mut b, "market_data");
+    crate::support::expect_table(&mut b, "market_data");
     let all = vec![a.clone(), b.clone()];
     let mut col = Collector::new(&monitoring(), &thresholds());
     let c1 = connect_as(&db, &a.role_name).await;
@@ -331,7 +349,7 @@ async fn health_alerts_and_drift_come_from_the_tick() {
     for _ in 0..3 {
         col.tick(&db, &all).await.expect("tick");
     }
-    let snap = col.last_snapshot();
+    let snap = col.monitor.last_snapshot();
     let ha = &snap.tenants[&a.id].health;
     let texts: Vec<&str> = ha.reasons.iter().map(|r| r.text.as_str()).collect();
     assert!(texts.iter().any(|t| t.contains("over quota")), "{texts:?}");
@@ -346,12 +364,15 @@ async fn health_alerts_and_drift_come_from_the_tick() {
     assert_eq!(*snap.tenants[&b.id].drift, ["market_data".to_string()]);
 
     let alerts = col.alerts();
-    let quota: Vec<_> = alerts.iter().filter(|x| x.kind == "quota").collect();
+    let quota: Vec<_> = alerts
+        .iter()
+        .filter(|x| x.kind == AlertKind::Quota)
+        .collect();
     assert_eq!(quota.len(), 1, "one alert over three ticks: {alerts:?}");
     assert_eq!(quota[0].tenant_id, Some(a.id));
-    assert!(col.alerts_changed());
+    assert!(col.monitor.alerts_changed());
     col.tick(&db, &all).await.expect("tick");
-    assert!(!col.alerts_changed());
+    assert!(!col.monitor.alerts_changed());
     drop(c1);
     drop(c2);
 }
@@ -363,13 +384,13 @@ async fn frozen_history_stops_and_resumes() {
     let all = tenants(&[&a]);
     let mut col = Collector::new(&monitoring(), &thresholds());
     col.tick(&db, &all).await.expect("tick");
-    col.set_frozen(true);
+    col.monitor.set_frozen(true);
     let snap = col.tick(&db, &all).await.expect("tick");
     assert_eq!(snap.generation, 2, "still measuring while frozen");
-    assert_eq!(col.history(&[a.id])[0].series[0].1.len(), 1);
-    col.set_frozen(false);
+    assert_eq!(col.monitor.history(&[a.id])[0].series[0].1.len(), 1);
+    col.monitor.set_frozen(false);
     col.tick(&db, &all).await.expect("tick");
-    assert_eq!(col.history(&[a.id])[0].series[0].1.len(), 2);
+    assert_eq!(col.monitor.history(&[a.id])[0].series[0].1.len(), 2);
 }
 
 #[tokio::test]
@@ -385,7 +406,7 @@ async fn a_console_role_without_read_all_stats_still_gets_a_snapshot() {
         .await
         .expect("role");
     let plain_config = tenantctl::config::Config::for_url(
-        &common::cluster().conninfo_as(&db.params.dbname, &role),
+        &crate::common::cluster().conninfo_as(&db.params.dbname, &role),
     );
     let plain = Db::connect(&plain_config)
         .await
@@ -460,8 +481,8 @@ async fn equal_drift_lists_are_shared() {
     let mut a = create_tenant(&db, "Shared A").await;
     let mut b = create_tenant(&db, "Shared B").await;
     let c = create_tenant(&db, "Clean C").await;
-    support_mon::expect_table(&mut a, "market_data");
-    support_mon::expect_table(&mut b, "market_data");
+    crate::support::expect_table(&mut a, "market_data");
+    crate::support::expect_table(&mut b, "market_data");
     let mut col = Collector::new(&monitoring(), &thresholds());
     let snap = col
         .tick(&db, &[a.clone(), b.clone(), c.clone()])
@@ -471,4 +492,33 @@ async fn equal_drift_lists_are_shared() {
     assert_eq!(**da, ["market_data".to_string()]);
     assert!(std::sync::Arc::ptr_eq(da, db_), "one list for both");
     assert!(snap.tenants[&c.id].drift.is_empty());
+}
+
+#[tokio::test]
+async fn database_size_from_files_or_from_the_catalog() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let s = connect_as(&db, &a.role_name).await;
+    insert_trades(&s, 2000).await;
+    let c = db.client().await.expect("client");
+    c.batch_execute("VACUUM ANALYZE").await.expect("vacuum");
+    let files: i64 = c
+        .query_one("SELECT pg_database_size(current_database())", &[])
+        .await
+        .expect("size")
+        .get(0);
+    let small = tenantctl::db::metrics::database_size(&c, i64::MAX)
+        .await
+        .expect("from files");
+    assert_eq!(small, u64::try_from(files).expect("positive"));
+    // Above the threshold: the catalog's pages, a little under the files
+    // (free space maps, visibility maps and the WAL-logged init forks).
+    let catalog = tenantctl::db::metrics::database_size(&c, 0)
+        .await
+        .expect("from the catalog");
+    assert_ne!(catalog, small, "the other way of measuring");
+    assert!(
+        catalog > small / 2 && catalog <= small,
+        "catalog {catalog} vs files {small}"
+    );
 }

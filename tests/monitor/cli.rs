@@ -1,10 +1,7 @@
 //! `tenantctl top`, `health` and `usage export` through the real binary.
 
-mod common;
-mod support_mon;
-
-use common::{bin, fresh_db, fresh_db_init};
-use support_mon::create_tenant;
+use crate::common::{bin, fresh_db, fresh_db_init};
+use crate::support::create_tenant;
 
 fn config_file() -> tempfile::NamedTempFile {
     let f = tempfile::NamedTempFile::new().expect("temp config");
@@ -28,7 +25,7 @@ async fn top_json_has_real_rates_and_sorts() {
     let (config, db) = fresh_db_init().await;
     let a = create_tenant(&db, "Alpha").await;
     let b = create_tenant(&db, "Beta").await;
-    let s = support_mon::connect_as(&db, &a.role_name).await;
+    let s = crate::support::connect_as(&db, &a.role_name).await;
     s.batch_execute(
         "INSERT INTO trades (symbol, qty, price) SELECT 'X', g, 1 FROM generate_series(1, 2000) g",
     )
@@ -69,7 +66,7 @@ async fn top_json_has_real_rates_and_sorts() {
 #[tokio::test]
 async fn health_for_one_tenant_and_unknown_tenant() {
     let (config, db) = fresh_db_init().await;
-    let a = support_mon::create_tenant_with(&db, "Alpha", -1, Some(1)).await;
+    let a = crate::support::create_tenant_with(&db, "Alpha", -1, Some(1)).await;
     let cfg = config_file();
     let out = run(&config.cluster.url, &cfg, &["health", &a.domain, "--json"]);
     assert!(

@@ -1,0 +1,457 @@
+//! The sampler: owns the two monitoring connections and does every await of
+//! a tick, following a [`Plan`] the monitor made, and returns the raw
+//! [`Readings`] with the server time each lane read them at. It judges
+//! nothing: rates, health and alerts are the monitor's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::{AsyncMessage, Client};
+use uuid::Uuid;
+
+use crate::config::MonitoringConfig;
+use crate::db::Db;
+use crate::db::metrics::{
+    self as q, Sample, SessionRow, SizeRow, StatementsRead, StatementsSource, TableCounters,
+    TotalsRow,
+};
+use crate::db::usage::{self, UsageRow};
+use crate::domain::metrics::MonitoredTenant;
+use crate::error::{Error, Result};
+
+/// How often (in ticks) pg_stat_statements is looked for again.
+const DETECT_EVERY: u64 = 30;
+
+/// A source of monitoring readings. Its label names it in
+/// [`crate::domain::metrics::Snapshot::stale`] and in the failure alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    Sessions,
+    Sizes,
+    Totals,
+    TableStatistics,
+    Statements,
+    ExactSizes,
+    Drift,
+    DatabaseSize,
+    Usage,
+}
+
+impl Source {
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Sessions => "sessions",
+            Source::Sizes => "sizes",
+            Source::Totals => "totals",
+            Source::TableStatistics => "table statistics",
+            Source::Statements => "statements",
+            Source::ExactSizes => "exact sizes",
+            Source::Drift => "drift",
+            Source::DatabaseSize => "database size",
+            Source::Usage => "usage",
+        }
+    }
+}
+
+/// What one source gave: its value or error, and how long it took.
+#[derive(Debug)]
+pub struct Read<T> {
+    pub took: Duration,
+    pub value: Result<T>,
+}
+
+impl<T> Read<T> {
+    fn lost() -> Self {
+        Self {
+            took: Duration::ZERO,
+            value: Err(Error::failure("monitoring connection lost")),
+        }
+    }
+}
+
+/// Template objects missing per schema: `(schema, missing names)`.
+pub type Missing = Vec<(String, Vec<String>)>;
+/// Drift groups: the schemas, and the names each of them should have.
+pub type DriftGroups = Vec<(Vec<String>, Vec<String>)>;
+
+/// What the monitor asks of one tick.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub targets: Arc<Vec<MonitoredTenant>>,
+    /// Tenants to measure exactly, in order, at most the per-tick batch.
+    pub sweep: Vec<(Uuid, String)>,
+    /// Drift groups (schemas, names each should have), when a check is due.
+    pub drift: Option<DriftGroups>,
+    pub database_size: bool,
+    /// Read the last activity of each tenant within this window from
+    /// recorded usage (the first tick).
+    pub activity_seed: Option<Duration>,
+    /// Read the usage writer lock's state and write these closed-period rows.
+    pub usage: Option<Vec<UsageRow>>,
+}
+
+/// The exact sizes measured this tick.
+#[derive(Debug, Default)]
+pub struct SweepReading {
+    /// (tenant, bytes, relations skipped as locked, server ms).
+    pub measured: Vec<(Uuid, u64, u32, Option<DateTime<Utc>>)>,
+    /// Tenants of a failed chunk.
+    pub failed: Vec<Uuid>,
+    pub error: Option<Error>,
+    pub took: Duration,
+}
+
+/// Everything a tick read, raw.
+#[derive(Debug)]
+pub struct Readings {
+    /// The targets of the plan these readings follow.
+    pub targets: Arc<Vec<MonitoredTenant>>,
+    /// `Err` when no monitoring connection could be opened.
+    pub connection: Result<()>,
+    /// Whether both connections were gone at the end of the fast lanes.
+    pub lanes_lost: bool,
+    pub sessions: Read<Sample<SessionRow>>,
+    pub sizes: Read<Sample<SizeRow>>,
+    pub totals: Read<TotalsRow>,
+    pub tables: Read<Sample<(String, TableCounters)>>,
+    pub statements: Read<StatementsRead>,
+    /// Wall time of the fast lanes (both at once).
+    pub fast_wall: Duration,
+    pub sweep: SweepReading,
+    pub drift: Option<Read<Missing>>,
+    pub database_size: Option<Read<u64>>,
+    pub activity_seed: Option<HashMap<Uuid, i64>>,
+    /// Whether this console holds the usage writer lock, and rows written.
+    pub usage: Option<Read<u64>>,
+    pub usage_leader: bool,
+    /// Wall time of drift and database size.
+    pub slow_wall: Duration,
+}
+
+impl Readings {
+    /// Readings of a tick that found no connection.
+    pub fn unconnected(targets: Arc<Vec<MonitoredTenant>>, e: Error) -> Self {
+        Self {
+            targets,
+            connection: Err(e),
+            lanes_lost: true,
+            sessions: Read::lost(),
+            sizes: Read::lost(),
+            totals: Read::lost(),
+            tables: Read::lost(),
+            statements: Read::lost(),
+            fast_wall: Duration::ZERO,
+            sweep: SweepReading::default(),
+            drift: None,
+            database_size: None,
+            activity_seed: None,
+            usage: None,
+            usage_leader: false,
+            slow_wall: Duration::ZERO,
+        }
+    }
+}
+
+struct Lane {
+    client: Client,
+    _messages: tokio::sync::mpsc::UnboundedReceiver<AsyncMessage>,
+}
+
+/// The monitoring connections and what is known about the server.
+pub struct Sampler {
+    monitoring: MonitoringConfig,
+    lanes: [Option<Lane>; 2],
+    statements: Option<StatementsSource>,
+    ticks: u64,
+    usage_leader: bool,
+}
+
+impl std::fmt::Debug for Sampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sampler")
+            .field("ticks", &self.ticks)
+            .field("lanes", &self.lanes.iter().filter(|l| l.is_some()).count())
+            .finish_non_exhaustive()
+    }
+}
+
+async fn timed<T>(limit: Duration, f: impl std::future::Future<Output = Result<T>>) -> Read<T> {
+    let start = Instant::now();
+    let value = match tokio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::failure(format!(
+            "no answer within {} ms",
+            limit.as_millis()
+        ))),
+    };
+    Read {
+        took: start.elapsed(),
+        value,
+    }
+}
+
+impl Sampler {
+    pub fn new(monitoring: &MonitoringConfig) -> Self {
+        Self {
+            monitoring: monitoring.clone(),
+            lanes: [None, None],
+            statements: None,
+            ticks: 0,
+            usage_leader: false,
+        }
+    }
+
+    /// Drop the connections (the usage writer lock goes with them); the next
+    /// tick reconnects.
+    pub fn disconnect(&mut self) {
+        self.lanes = [None, None];
+        self.usage_leader = false;
+    }
+
+    /// Whether this sampler holds the usage writer lock.
+    pub fn is_usage_writer(&self) -> bool {
+        self.usage_leader
+    }
+
+    fn drop_closed_lanes(&mut self) {
+        for i in 0..2 {
+            if self.lanes[i].as_ref().is_some_and(|l| l.client.is_closed()) {
+                self.lanes[i] = None;
+                if i == 0 {
+                    self.usage_leader = false;
+                }
+            }
+        }
+    }
+
+    async fn ensure_lanes(&mut self, db: &Db) -> Result<()> {
+        let timeout_ms = self.monitoring.query_timeout.0.as_millis();
+        self.drop_closed_lanes();
+        let mut last_err = None;
+        for lane in &mut self.lanes {
+            if lane.is_none() {
+                match db.dedicated().await {
+                    Ok((client, rx)) => match q::prepare_session(&client, timeout_ms).await {
+                        Ok(()) => {
+                            *lane = Some(Lane {
+                                client,
+                                _messages: rx,
+                            });
+                        }
+                        Err(e) => last_err = Some(e),
+                    },
+                    Err(e) => last_err = Some(e),
+                }
+            }
+        }
+        match (&self.lanes, last_err) {
+            ([None, None], Some(e)) => Err(e),
+            ([None, None], None) => Err(Error::failure("no monitoring connection")),
+            _ => Ok(()),
+        }
+    }
+
+    fn any_lane(&self, prefer: usize) -> Option<&Client> {
+        self.lanes[prefer]
+            .as_ref()
+            .or(self.lanes[1 - prefer].as_ref())
+            .map(|l| &l.client)
+    }
+
+    /// Run one tick's queries as planned. Never fails: what failed is in
+    /// the readings.
+    pub async fn sample(&mut self, db: &Db, plan: &Plan) -> Readings {
+        if let Err(e) = self.ensure_lanes(db).await {
+            return Readings::unconnected(Arc::clone(&plan.targets), e);
+        }
+        self.ticks += 1;
+        let limit = self.monitoring.query_timeout.0 + Duration::from_secs(1);
+        let schemas: Vec<&str> = plan
+            .targets
+            .iter()
+            .map(|t| t.schema_name.as_str())
+            .collect();
+
+        // pg_stat_statements: detect now and then, and after it vanished.
+        if self.statements.is_none() || self.ticks % DETECT_EVERY == 1 {
+            if let Some(c) = self.any_lane(1) {
+                match q::detect_statements(c).await {
+                    Ok(src) => self.statements = Some(src),
+                    Err(e) => tracing::warn!("cannot detect pg_stat_statements: {e}"),
+                }
+            }
+        }
+        let src = self.statements.clone().unwrap_or(StatementsSource::Absent);
+
+        let started = Instant::now();
+        let lane_a = self.lanes[0].as_ref().map(|l| &l.client);
+        let lane_b = self.lanes[1].as_ref().map(|l| &l.client);
+        let ((sessions, sizes, totals), (tables, statements)) = tokio::join!(
+            async {
+                let Some(c) = lane_a else {
+                    return (Read::lost(), Read::lost(), Read::lost());
+                };
+                let s = timed(limit, q::sessions(c)).await;
+                let z = timed(limit, q::approx_sizes(c, &schemas)).await;
+                let t = timed(limit, q::totals(c)).await;
+                (s, z, t)
+            },
+            async {
+                let Some(c) = lane_b else {
+                    return (Read::lost(), Read::lost());
+                };
+                let t = timed(limit, q::table_counters(c, &schemas)).await;
+                let s = timed(limit, q::statements(c, &src)).await;
+                (t, s)
+            }
+        );
+        let fast_wall = started.elapsed();
+        if let Ok(StatementsRead::Vanished) = &statements.value {
+            self.statements = Some(StatementsSource::Absent);
+        }
+        self.drop_closed_lanes();
+        let lanes_lost = self.lanes.iter().all(Option::is_none);
+        let mut out = Readings {
+            targets: Arc::clone(&plan.targets),
+            connection: Ok(()),
+            lanes_lost,
+            sessions,
+            sizes,
+            totals,
+            tables,
+            statements,
+            fast_wall,
+            sweep: SweepReading::default(),
+            drift: None,
+            database_size: None,
+            activity_seed: None,
+            usage: None,
+            usage_leader: self.usage_leader,
+            slow_wall: Duration::ZERO,
+        };
+        if lanes_lost {
+            return out;
+        }
+        if let Some(window) = plan.activity_seed {
+            out.activity_seed = Some(self.activity_seed(db, window).await);
+        }
+        out.sweep = self.sweep(&plan.sweep).await;
+        let slow_start = Instant::now();
+        if let Some(groups) = &plan.drift {
+            out.drift = Some(self.drift(groups, limit).await);
+        }
+        if plan.database_size {
+            out.database_size = Some(match self.any_lane(0) {
+                Some(c) => timed(limit, q::database_size(c, q::CATALOG_SIZE_ABOVE)).await,
+                None => Read::lost(),
+            });
+        }
+        out.slow_wall = slow_start.elapsed();
+        if let Some(rows) = &plan.usage {
+            out.usage = Some(self.write_usage(db, rows).await);
+            out.usage_leader = self.usage_leader;
+        }
+        out
+    }
+
+    async fn drift(&self, groups: &[(Vec<String>, Vec<String>)], limit: Duration) -> Read<Missing> {
+        let Some(c) = self.any_lane(0) else {
+            return Read::lost();
+        };
+        let refs: Vec<Vec<&str>> = groups
+            .iter()
+            .map(|(s, _)| s.iter().map(String::as_str).collect())
+            .collect();
+        let query: Vec<q::DriftGroup<'_>> = refs
+            .iter()
+            .zip(groups)
+            .map(|(schemas, (_, names))| q::DriftGroup { schemas, names })
+            .collect();
+        timed(limit, q::drift(c, &query)).await
+    }
+
+    /// Recorded usage tells when each tenant was last active, so the
+    /// inactivity rule does not wait a day after every console start.
+    async fn activity_seed(&self, db: &Db, window: Duration) -> HashMap<Uuid, i64> {
+        let Some(c) = self.any_lane(0) else {
+            return HashMap::new();
+        };
+        match usage::recent_activity(c, &db.schema, window).await {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|(id, at)| (id, at.timestamp_millis()))
+                .collect(),
+            Err(e) => {
+                tracing::info!("no activity history from usage samples: {e}");
+                HashMap::new()
+            }
+        }
+    }
+
+    /// Measure the planned tenants exactly, in chunks, while within
+    /// `exact_sweep_budget`; those not reached stay for the next tick.
+    async fn sweep(&self, planned: &[(Uuid, String)]) -> SweepReading {
+        let mut out = SweepReading::default();
+        let budget = self.monitoring.exact_sweep_budget.0;
+        if budget.is_zero() || planned.is_empty() {
+            return out;
+        }
+        let Some(c) = self.any_lane(1) else {
+            out.failed = planned.iter().map(|(id, _)| *id).collect();
+            out.error = Some(Error::failure("monitoring connection lost"));
+            return out;
+        };
+        let start = Instant::now();
+        for chunk in planned.chunks(25) {
+            if start.elapsed() >= budget {
+                break;
+            }
+            let schemas: Vec<String> = chunk.iter().map(|(_, s)| s.clone()).collect();
+            let by_schema: HashMap<&str, Uuid> =
+                chunk.iter().map(|(id, s)| (s.as_str(), *id)).collect();
+            match q::exact_sizes(c, &schemas).await {
+                Ok(sample) => {
+                    for (schema, bytes, locked) in sample.rows {
+                        if let Some(id) = by_schema.get(schema.as_str()) {
+                            out.measured.push((*id, bytes, locked, sample.at));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("exact size sweep failed: {e}");
+                    out.failed.extend(chunk.iter().map(|(id, _)| *id));
+                    out.error = Some(e);
+                    break;
+                }
+            }
+        }
+        out.took = start.elapsed();
+        out
+    }
+
+    /// Write closed-period usage rows when this sampler is (or becomes) the
+    /// elected writer; 0 rows otherwise.
+    pub async fn write_usage(&mut self, db: &Db, rows: &[UsageRow]) -> Read<u64> {
+        let start = Instant::now();
+        let Some(c) = self.lanes[0].as_ref().map(|l| &l.client) else {
+            return Read::lost();
+        };
+        let value = async {
+            // Renewed at every period: a lease that lapses (a hung console)
+            // goes to another one; a closed session frees it at once.
+            self.usage_leader = usage::try_elect(c, &db.schema).await?;
+            if self.usage_leader {
+                usage::write(c, &db.schema, rows).await
+            } else {
+                Ok(0)
+            }
+        }
+        .await;
+        Read {
+            took: start.elapsed(),
+            value,
+        }
+    }
+}
