@@ -27,7 +27,7 @@ fn shipped_templates() -> PathBuf {
 
 fn options(config: &Config, dir: &Path) -> ProvisionOptions {
     let mut o = ProvisionOptions::from_config(config);
-    o.template_dir = shipped_templates();
+    o.template_dir = shipped_templates().into();
     o.backup_dir = dir.join("backups");
     o.actor = "tester@ci".into();
     o
@@ -369,7 +369,7 @@ async fn a_template_naming_another_schema_fails_and_leaves_nothing() {
     {
         let name = format!("hostile{i}");
         let dir = template_dir(&small_template(&name, std::slice::from_ref(stmt)));
-        o.template_dir = dir.path().to_path_buf();
+        o.template_dir = dir.path().to_path_buf().into();
         let before = census(&db).await;
         let mut r = req("Evil", &format!("evil{i}.example.com"));
         r.template = name;
@@ -438,19 +438,20 @@ async fn a_template_failing_at_its_kth_statement_leaves_nothing() {
     let mut o = options(&config, tmp.path());
     let stmts = vec![
         "CREATE VIEW v AS SELECT id FROM items".to_string(),
-        "INSERT INTO items (id) VALUES (1)".to_string(),
-        "INSERT INTO items (id) VALUES (1)".to_string(), // duplicate key: statement 3 fails
+        "CREATE INDEX items_again ON items (id)".to_string(),
+        "CREATE INDEX items_again ON items (id)".to_string(), // exists already: statement 3 fails
         "CREATE TABLE never (x int)".to_string(),
     ];
     let dir = template_dir(&small_template("third", &stmts));
-    o.template_dir = dir.path().to_path_buf();
+    o.template_dir = dir.path().to_path_buf().into();
     let before = census(&db).await;
     let mut r = req("K", "k.example.com");
     r.template = "third".into();
     let e = provision::create_tenant(&db, &o, &r, &noop)
         .await
         .expect_err("fails");
-    assert!(e.message.contains("duplicate key"), "{e}");
+    assert!(e.message.contains("statements[2]: "), "{e}");
+    assert!(e.message.contains("already exists"), "{e}");
     let entry = last_failed_create(&db).await.0;
     assert_eq!(entry.detail["domain"], "k.example.com");
     assert!(entry.detail["error"].as_str().is_some());
@@ -468,7 +469,7 @@ async fn a_template_failing_at_its_kth_statement_leaves_nothing() {
         ]
     });
     let dir = template_dir(&bad);
-    o.template_dir = dir.path().to_path_buf();
+    o.template_dir = dir.path().to_path_buf().into();
     let mut r = req("K2", "k2.example.com");
     r.template = "baddefault".into();
     provision::create_tenant(&db, &o, &r, &noop)

@@ -37,6 +37,10 @@ pub struct Cli {
     /// Capture the mouse in the console.
     #[arg(long, global = true)]
     pub mouse: bool,
+    /// Template directory searched first (then the config's template_dir,
+    /// $XDG_DATA_HOME/tenantctl/templates and the built-in templates).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub template_dir: Option<PathBuf>,
     /// Log file (default: $XDG_STATE_HOME/tenantctl/tenantctl.log).
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
@@ -148,6 +152,7 @@ impl Cli {
             read_only: self.read_only,
             no_color: self.no_color,
             mouse: self.mouse,
+            template_dir: self.template_dir.clone(),
         }
     }
 
