@@ -221,7 +221,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Restore(a) => tenants::restore(&config, &a).await,
         Command::Credentials(a) => tenants::credentials(&config, &a).await,
         Command::Audit(a) => tenants::audit(&config, &a).await,
-        Command::Templates { command } => templates::run(&config, &command),
+        Command::Templates { command } => templates::run(&config, &command).await,
         Command::Top { sort, limit, json } => monitor::top(&config, sort, limit, json).await,
         Command::Health { tenant, json } => monitor::health(&config, tenant.as_deref(), json).await,
         Command::Usage {

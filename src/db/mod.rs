@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod notify;
 pub mod provision;
 pub mod seed;
+pub mod template_probe;
 pub mod tenants;
 pub mod usage;
 

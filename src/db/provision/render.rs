@@ -77,19 +77,45 @@ END $tenantctl$;\n",
 /// statement that names another schema fails for lack of rights.
 pub fn template(t: &Template, role: &str, schema: &str, timescale_schema: Option<&str>) -> String {
     let s = quote_ident(schema);
-    let mut steps: Vec<(String, String)> = Vec::new();
+    let (main, extra) = statements(t, schema);
+    let mut hypertables = Vec::new();
+    if let Some(ts) = timescale_schema {
+        for (i, h) in t.timescale_tables.iter().enumerate() {
+            hypertables.push((
+                format!("timescale_tables[{i}]"),
+                create_hypertable(ts, schema, &h.name, &h.time_column, h.chunk_interval, true),
+                create_hypertable(ts, schema, &h.name, &h.time_column, h.chunk_interval, false),
+            ));
+        }
+    }
+    let mut sql = format!(
+        "SET LOCAL ROLE {};\nSET LOCAL search_path = {s};\n",
+        quote_ident(role)
+    );
+    sql.push_str(&run_steps(&main, &hypertables, &extra, timescale_schema, schema));
+    sql.push_str("RESET ROLE;\nSET LOCAL search_path TO DEFAULT;\n");
+    sql
+}
+
+/// The statements a template runs, each with its field path: first its
+/// tables and indexes (verbatim for a SQL-string template, written here with
+/// quoted identifiers for a structured one), then — after the hypertables —
+/// its extra `statements`. Also what `templates show` prints.
+pub fn statements(t: &Template, schema: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let s = quote_ident(schema);
+    let mut main: Vec<(String, String)> = Vec::new();
     match t.format {
         Format::Sql => {
             for st in &t.sql {
-                steps.push((st.path.clone(), st.sql.clone()));
+                main.push((st.path.clone(), st.sql.clone()));
             }
         }
         Format::Structured => {
             for (i, table) in t.tables.iter().enumerate() {
-                steps.push((format!("tables[{i}]"), create_table(table, &s)));
+                main.push((format!("tables[{i}]"), create_table(table, &s)));
             }
             for (i, ix) in t.indexes.iter().enumerate() {
-                steps.push((
+                main.push((
                     format!("indexes[{i}]"),
                     format!(
                         "CREATE {}INDEX {} ON {s}.{} ({})",
@@ -102,31 +128,13 @@ pub fn template(t: &Template, role: &str, schema: &str, timescale_schema: Option
             }
         }
     }
-    let mut hypertables = Vec::new();
-    if let Some(ts) = timescale_schema {
-        for (i, h) in t.timescale_tables.iter().enumerate() {
-            hypertables.push((
-                format!("timescale_tables[{i}]"),
-                create_hypertable(ts, schema, &h.name, &h.time_column, h.chunk_interval, true),
-                create_hypertable(ts, schema, &h.name, &h.time_column, h.chunk_interval, false),
-            ));
-        }
-    }
-    for (i, st) in t.statements.iter().enumerate() {
-        steps.push((format!("statements[{i}]"), st.clone()));
-    }
-    // Extra statements run after the hypertables, as the original service
-    // ran nothing after them; keep tables and indexes first.
-    let (extra, main): (Vec<_>, Vec<_>) = steps
-        .into_iter()
-        .partition(|(p, _)| p.starts_with("statements["));
-    let mut sql = format!(
-        "SET LOCAL ROLE {};\nSET LOCAL search_path = {s};\n",
-        quote_ident(role)
-    );
-    sql.push_str(&run_steps(&main, &hypertables, &extra, timescale_schema, schema));
-    sql.push_str("RESET ROLE;\nSET LOCAL search_path TO DEFAULT;\n");
-    sql
+    let extra = t
+        .statements
+        .iter()
+        .enumerate()
+        .map(|(i, st)| (format!("statements[{i}]"), st.clone()))
+        .collect();
+    (main, extra)
 }
 
 fn create_table(table: &Table, s: &str) -> String {

@@ -21,7 +21,7 @@
 //! [`Template`], `sql` checks the pieces of structured templates that become
 //! SQL text and `statement` checks SQL-string entries.
 
-mod lookup;
+pub mod lookup;
 mod parse;
 mod sql;
 mod statement;
