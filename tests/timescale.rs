@@ -191,3 +191,55 @@ async fn the_original_template_is_refused_where_trades_cannot_be_a_hypertable() 
     assert!(e.message.contains("timescale_tables[0]: "), "{e}");
     assert_eq!(tenant_schemas(&db).await, before, "nothing created");
 }
+
+#[tokio::test]
+async fn both_create_hypertable_signatures_run_on_this_timescaledb() {
+    // The version switch picks by_range() from 2.13 on; the old signature is
+    // what servers before 2.13 get. Both statements as written run here
+    // (2.x keeps the old signature), as the table's owner.
+    let Some((_config, db, _)) = with_timescale().await else {
+        return;
+    };
+    let c = db.client().await.expect("client");
+    let ts: String = c
+        .query_one(
+            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb'",
+            &[],
+        )
+        .await
+        .expect("schema")
+        .get(0);
+    for (new_api, table, hours) in [(true, "a_new", 6_u64), (false, "a_old", 12)] {
+        let sql = provision::render::create_hypertable(
+            &ts,
+            "ts_owned",
+            table,
+            "at",
+            std::time::Duration::from_secs(hours * 3600),
+            new_api,
+        );
+        c.batch_execute(&format!(
+            "BEGIN;
+             CREATE ROLE ts_owner_{table} NOLOGIN; GRANT ts_owner_{table} TO CURRENT_USER;
+             CREATE SCHEMA IF NOT EXISTS ts_owned;
+             GRANT CREATE, USAGE ON SCHEMA ts_owned TO ts_owner_{table};
+             SET LOCAL ROLE ts_owner_{table};
+             CREATE TABLE ts_owned.{table} (at timestamptz NOT NULL, v int);
+             {sql};
+             RESET ROLE;
+             COMMIT;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        let iv: String = c
+            .query_one(
+                "SELECT time_interval::text FROM timescaledb_information.dimensions
+                 WHERE hypertable_schema = 'ts_owned' AND hypertable_name = $1",
+                &[&table],
+            )
+            .await
+            .expect("dimension")
+            .get(0);
+        assert_eq!(iv, format!("{hours:02}:00:00"), "{sql}");
+    }
+}
