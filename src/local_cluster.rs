@@ -297,6 +297,12 @@ impl LocalCluster {
             {
                 s.1 = format!("{},{extra}", s.1);
             }
+            if extra.split(',').any(|l| l == "timescaledb") {
+                // Its job schedulers connect to every database, which makes
+                // CREATE DATABASE ... TEMPLATE fail at random; tests need no jobs.
+                settings.push(("timescaledb.max_background_workers".into(), "0".into()));
+                settings.push(("timescaledb.telemetry_level".into(), "off".into()));
+            }
         }
         settings.extend(self.options.settings.iter().cloned());
         for (k, v) in settings {
