@@ -307,8 +307,14 @@ async fn a_statement_past_validation_still_cannot_leave_the_schema() {
     .expect("template");
     for (stmt, needle) in [
         ("CREATE TABLE public.evil (x int)", "permission denied"),
-        ("CREATE TABLE tenant_admin.evil (x int)", "permission denied"),
-        ("SELECT set_config('role', 'postgres', true)", "security-definer"),
+        (
+            "CREATE TABLE tenant_admin.evil (x int)",
+            "permission denied",
+        ),
+        (
+            "SELECT set_config('role', 'postgres', true)",
+            "security-definer",
+        ),
         ("SET SESSION AUTHORIZATION postgres", "security-definer"),
     ] {
         t.sql.push(template::SqlStep {
@@ -327,7 +333,10 @@ async fn a_statement_past_validation_still_cannot_leave_the_schema() {
             .batch_execute(&provision::render::template(&t, "t_owner", "t_s", None))
             .await
             .expect_err(stmt);
-        let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+        let msg = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
         assert!(msg.starts_with("tables[1]: "), "{stmt}: {msg}");
         assert!(msg.contains(needle), "{stmt}: {msg}");
         drop(tx);
@@ -417,9 +426,13 @@ fn create_from_another_directory_uses_the_built_in_default() {
     assert!(stdout.contains("by_range('timestamp'"), "{stdout}");
 
     // A missing --template-dir is one clear sentence.
-    let (code, _, err) = out(&cli.run(&["--template-dir", "/nonexistent/tpl", "templates", "list"]));
+    let (code, _, err) =
+        out(&cli.run(&["--template-dir", "/nonexistent/tpl", "templates", "list"]));
     assert_eq!(code, 3, "{err}");
-    assert!(err.contains("/nonexistent/tpl (from --template-dir) does not exist"), "{err}");
+    assert!(
+        err.contains("/nonexistent/tpl (from --template-dir) does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -471,7 +484,10 @@ fn validate_against_catches_what_only_the_server_sees() {
         "--against",
     ]));
     assert_eq!(code, 5, "{err}");
-    assert!(err.contains("indexes[0]: column \"nope\" does not exist"), "{err}");
+    assert!(
+        err.contains("indexes[0]: column \"nope\" does not exist"),
+        "{err}"
+    );
     // The original default runs on the server too (as plain tables here, or
     // it fails on its trades key where TimescaleDB is installed).
     let orig = fixtures().join("original/default.json");
@@ -482,8 +498,14 @@ fn validate_against_catches_what_only_the_server_sees() {
         "--against",
     ]));
     if code == 0 {
-        assert!(stdout.contains("market_data, portfolios, positions, trades"), "{stdout}");
-        assert!(stdout.contains("warning: timescale_tables[0].time_column"), "{stdout}");
+        assert!(
+            stdout.contains("market_data, portfolios, positions, trades"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("warning: timescale_tables[0].time_column"),
+            "{stdout}"
+        );
     } else {
         assert!(err.contains("timescale_tables[0]: "), "{err}");
     }
@@ -494,14 +516,10 @@ async fn dry_runs_leave_nothing_behind() {
     let (config, db) = fresh_db_init().await;
     let before = census(&db).await;
     let t = template::load(&Lookup::built_in(), "default").expect("default");
-    let report = tenantctl::db::template_probe::probe(
-        &db,
-        &t,
-        config.provisioning.timescaledb,
-        10_000,
-    )
-    .await
-    .expect("the default runs");
+    let report =
+        tenantctl::db::template_probe::probe(&db, &t, config.provisioning.timescaledb, 10_000)
+            .await
+            .expect("the default runs");
     assert_eq!(
         report.tables,
         ["market_data", "portfolios", "positions", "trades"]
@@ -540,7 +558,10 @@ fn the_lookup_chain_and_config_relative_template_dir() {
     );
     // The flag's directory does not exist: said, not skipped.
     let e = template::load(&c.provisioning.template_dir, "default").expect_err("missing flag dir");
-    assert!(e.message.contains("(from --template-dir) does not exist"), "{e}");
+    assert!(
+        e.message.contains("(from --template-dir) does not exist"),
+        "{e}"
+    );
     // Without the flag, the config's (empty) directory and the missing data
     // home fall through to the built-in default.
     let ov = Overrides {

@@ -30,12 +30,17 @@ async fn with_timescale() -> Option<(Config, Db, String)> {
     let (config, db) = fresh_db_init().await;
     let c = db.client().await.expect("client");
     match c
-        .batch_execute("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS timescaledb")
+        .batch_execute(
+            "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS timescaledb",
+        )
         .await
     {
         Ok(()) => {
             let v: String = c
-                .query_one("SELECT extversion::text FROM pg_extension WHERE extname = 'timescaledb'", &[])
+                .query_one(
+                    "SELECT extversion::text FROM pg_extension WHERE extname = 'timescaledb'",
+                    &[],
+                )
                 .await
                 .expect("version")
                 .get(0);
@@ -45,7 +50,8 @@ async fn with_timescale() -> Option<(Config, Db, String)> {
         Err(e) => {
             eprintln!(
                 "skipped: TimescaleDB is not available here ({}); run with TENANTCTL_PG_PRELOAD=timescaledb where it is installed",
-                e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string())
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string())
             );
             None
         }
@@ -120,29 +126,40 @@ async fn default_template_makes_hypertables_and_inserts_make_chunks() {
     assert_eq!(
         hts,
         [
-            ("market_data".into(), owner.clone(), "timestamp".into(), "1 day".into()),
-            ("trades".into(), owner.clone(), "timestamp".into(), "1 day".into()),
+            (
+                "market_data".into(),
+                owner.clone(),
+                "timestamp".into(),
+                "1 day".into()
+            ),
+            (
+                "trades".into(),
+                owner.clone(),
+                "timestamp".into(),
+                "1 day".into()
+            ),
         ],
         "TimescaleDB {version}"
     );
 
     // A login role that is not the owner, with the template's table
     // privileges only, inserts three days of trades: three chunks.
-    let s = &t.schema_name;
-    let writer = format!("w_{}", &s[7..20]);
+    let sch = &t.schema_name;
+    let writer = format!("w_{}", &sch[7..20]);
     c.batch_execute(&format!(
         "CREATE ROLE \"{writer}\" LOGIN;
-         GRANT USAGE ON SCHEMA \"{s}\" TO \"{writer}\";
-         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{s}\" TO \"{writer}\";"
+         GRANT USAGE ON SCHEMA \"{sch}\" TO \"{writer}\";
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{sch}\" TO \"{writer}\";"
     ))
     .await
     .expect("writer role");
-    let (wc, conn) = tokio_postgres::connect(&cluster().conninfo_as(&db.params.dbname, &writer), NoTls)
-        .await
-        .expect("connect as the writer");
+    let (wc, conn) =
+        tokio_postgres::connect(&cluster().conninfo_as(&db.params.dbname, &writer), NoTls)
+            .await
+            .expect("connect as the writer");
     tokio::spawn(conn);
     wc.batch_execute(&format!(
-        "SET search_path = \"{s}\";
+        "SET search_path = \"{sch}\";
          INSERT INTO portfolios (user_id, name) VALUES (gen_random_uuid(), 'p');
          INSERT INTO trades (portfolio_id, symbol, side, quantity, price, timestamp)
              SELECT p.id, 'AAPL', 'BUY', 1, 10, now() - make_interval(days => g)
@@ -171,7 +188,9 @@ async fn default_template_makes_hypertables_and_inserts_make_chunks() {
         .collect();
     assert_eq!(chunks.len(), 3, "{chunks:?}");
     assert!(
-        chunks.iter().all(|(sch, own)| sch == "_timescaledb_internal" && *own == owner),
+        chunks
+            .iter()
+            .all(|(sch, own)| sch == "_timescaledb_internal" && *own == owner),
         "chunks carry the hypertable's owner: {chunks:?}"
     );
 }

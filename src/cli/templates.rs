@@ -2,6 +2,7 @@
 //! needed, except for `validate --against` (a dry run on the connected
 //! cluster, rolled back).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -101,9 +102,9 @@ fn describe(t: &Template) -> String {
         table(&["KIND", "NAME", "DEFINITION"], &rows)
     );
     for w in &t.warnings {
-        out.push_str(&format!("warning: {w}\n"));
+        let _ = writeln!(out, "warning: {w}");
     }
-    out.push_str(&format!("\n{}", sql_text(t)));
+    let _ = write!(out, "\n{}", sql_text(t));
     out
 }
 
@@ -113,20 +114,27 @@ fn describe(t: &Template) -> String {
 fn sql_text(t: &Template) -> String {
     let schema = "<schema>";
     let (main, extra) = render::statements(t, schema);
-    let mut out = String::from(
-        "-- The SQL it runs, as the schema's owner with search_path = <schema>:\n",
-    );
+    let mut out =
+        String::from("-- The SQL it runs, as the schema's owner with search_path = <schema>:\n");
     for (path, sql) in &main {
-        out.push_str(&format!("-- {path}\n{sql};\n"));
+        let _ = write!(out, "-- {path}\n{sql};\n");
     }
     for (i, h) in t.timescale_tables.iter().enumerate() {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "-- timescale_tables[{i}] (where TimescaleDB is installed; before 2.13: create_hypertable(..., chunk_time_interval => ...))\n{};\n",
-            render::create_hypertable("<timescaledb>", schema, &h.name, &h.time_column, h.chunk_interval, true)
-        ));
+            render::create_hypertable(
+                "<timescaledb>",
+                schema,
+                &h.name,
+                &h.time_column,
+                h.chunk_interval,
+                true
+            )
+        );
     }
     for (path, sql) in &extra {
-        out.push_str(&format!("-- {path}\n{sql};\n"));
+        let _ = write!(out, "-- {path}\n{sql};\n");
     }
     out
 }
@@ -241,10 +249,10 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                     println!(
                         "dry run on PostgreSQL {}{}: created {} as a probe role, then rolled back",
                         p.server_version,
-                        p.timescaledb
-                            .as_deref()
-                            .map(|v| format!(" with TimescaleDB {v}"))
-                            .unwrap_or_else(|| " (no TimescaleDB: hypertables as plain tables)".into()),
+                        p.timescaledb.as_deref().map_or_else(
+                            || " (no TimescaleDB: hypertables as plain tables)".into(),
+                            |v| format!(" with TimescaleDB {v}")
+                        ),
                         p.tables.join(", ")
                     );
                 }

@@ -423,7 +423,10 @@ impl Config {
             .var("XDG_DATA_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
-            .or_else(|| env.var("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+            .or_else(|| {
+                env.var("HOME")
+                    .map(|h| PathBuf::from(h).join(".local/share"))
+            });
         provisioning.template_dir = provisioning.template_dir.resolve(
             ov.template_dir.as_deref(),
             source.as_deref(),

@@ -26,7 +26,12 @@ pub struct ProbeReport {
 }
 
 /// Run `t` as a probe role inside a rolled-back transaction.
-pub async fn probe(db: &Db, t: &Template, mode: TimescaleMode, timeout_ms: u128) -> Result<ProbeReport> {
+pub async fn probe(
+    db: &Db,
+    t: &Template,
+    mode: TimescaleMode,
+    timeout_ms: u128,
+) -> Result<ProbeReport> {
     let what = format!("template {} fails on the server", t.name);
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let name = format!("tenantctl_probe_{}", &suffix[..16]);
@@ -72,7 +77,10 @@ pub async fn probe(db: &Db, t: &Template, mode: TimescaleMode, timeout_ms: u128)
     tx.batch_execute(&render::template(t, &name, &name, ts_schema.as_deref()))
         .await
         .map_err(|e| match e.as_db_error() {
-            Some(d) => Error::invalid(format!("{what}: {}", crate::domain::sanitize::clean(d.message()))),
+            Some(d) => Error::invalid(format!(
+                "{what}: {}",
+                crate::domain::sanitize::clean(d.message())
+            )),
             None => pg_error(&e, &what),
         })?;
     let tables = tx

@@ -92,16 +92,25 @@ pub fn template(t: &Template, role: &str, schema: &str, timescale_schema: Option
         "SET LOCAL ROLE {};\nSET LOCAL search_path = {s};\n",
         quote_ident(role)
     );
-    sql.push_str(&run_steps(&main, &hypertables, &extra, timescale_schema, schema));
+    sql.push_str(&run_steps(
+        &main,
+        &hypertables,
+        &extra,
+        timescale_schema,
+        schema,
+    ));
     sql.push_str("RESET ROLE;\nSET LOCAL search_path TO DEFAULT;\n");
     sql
 }
+
+/// One statement with its field path: `("tables[0]", "CREATE TABLE ...")`.
+pub type Step = (String, String);
 
 /// The statements a template runs, each with its field path: first its
 /// tables and indexes (verbatim for a SQL-string template, written here with
 /// quoted identifiers for a structured one), then — after the hypertables —
 /// its extra `statements`. Also what `templates show` prints.
-pub fn statements(t: &Template, schema: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub fn statements(t: &Template, schema: &str) -> (Vec<Step>, Vec<Step>) {
     let s = quote_ident(schema);
     let mut main: Vec<(String, String)> = Vec::new();
     match t.format {
@@ -188,7 +197,10 @@ pub fn create_hypertable(
     let ts = quote_ident(ts_schema);
     let rel = quote_literal(&format!("{}.{}", quote_ident(schema), quote_ident(table)));
     let col = quote_literal(time_column);
-    let every = format!("interval {}", quote_literal(&format!("{} seconds", chunk.as_secs())));
+    let every = format!(
+        "interval {}",
+        quote_literal(&format!("{} seconds", chunk.as_secs()))
+    );
     if new_api {
         format!("SELECT {ts}.create_hypertable({rel}::regclass, {ts}.by_range({col}, {every}))")
     } else {
@@ -214,7 +226,8 @@ fn run_steps(
 ) -> String {
     let s = quote_ident(schema);
     let f = format!("{s}.{}", quote_ident(APPLY_FN));
-    let mut body = String::from("DECLARE\n  step text := '';\n  new_api boolean := false;\nBEGIN\n");
+    let mut body =
+        String::from("DECLARE\n  step text := '';\n  new_api boolean := false;\nBEGIN\n");
     let exec = |body: &mut String, path: &str, sql: &str| {
         let _ = writeln!(
             body,
@@ -276,7 +289,9 @@ mod tests {
     fn default_template_runs_its_statements_verbatim_as_the_owner() {
         let t = load(&Lookup::built_in(), "default").expect("default");
         let sql = template(&t, "owner_x", "tenant_x", None);
-        assert!(sql.starts_with("SET LOCAL ROLE \"owner_x\";\nSET LOCAL search_path = \"tenant_x\";"));
+        assert!(
+            sql.starts_with("SET LOCAL ROLE \"owner_x\";\nSET LOCAL search_path = \"tenant_x\";")
+        );
         assert!(sql.contains("SECURITY DEFINER SET search_path = \"tenant_x\""));
         // The original statements, verbatim (quoted as a literal for EXECUTE).
         assert!(sql.contains("step := 'tables[0]';\n  EXECUTE 'CREATE TABLE IF NOT EXISTS portfolios (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), user_id UUID NOT NULL"));
@@ -293,12 +308,26 @@ mod tests {
 
     #[test]
     fn hypertable_calls_in_both_apis() {
-        let new = create_hypertable("ts", "tenant_x", "trades", "timestamp", Duration::from_secs(86_400), true);
+        let new = create_hypertable(
+            "ts",
+            "tenant_x",
+            "trades",
+            "timestamp",
+            Duration::from_secs(86_400),
+            true,
+        );
         assert_eq!(
             new,
             "SELECT \"ts\".create_hypertable('\"tenant_x\".\"trades\"'::regclass, \"ts\".by_range('timestamp', interval '86400 seconds'))"
         );
-        let old = create_hypertable("ts", "tenant_x", "trades", "timestamp", Duration::from_secs(3_600), false);
+        let old = create_hypertable(
+            "ts",
+            "tenant_x",
+            "trades",
+            "timestamp",
+            Duration::from_secs(3_600),
+            false,
+        );
         assert_eq!(
             old,
             "SELECT \"ts\".create_hypertable('\"tenant_x\".\"trades\"'::regclass, 'timestamp', chunk_time_interval => interval '3600 seconds')"

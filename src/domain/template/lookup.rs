@@ -17,7 +17,8 @@ use super::{Template, parse_bytes};
 use crate::error::{Error, Result};
 
 /// The templates built into the binary: `(name, JSON text)`.
-pub const BUILT_IN: &[(&str, &str)] = &[("default", include_str!("../../../templates/default.json"))];
+pub const BUILT_IN: &[(&str, &str)] =
+    &[("default", include_str!("../../../templates/default.json"))];
 
 /// Where a directory of the chain (or a template) came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

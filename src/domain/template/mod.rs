@@ -182,7 +182,7 @@ pub fn validate_file(path: &Path) -> Result<Template> {
 pub fn parse_bytes(bytes: &[u8]) -> Result<Template> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
-        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        let line = bytes[..at].split(|b| *b == b'\n').count();
         Error::invalid(format!(
             "not UTF-8 text (invalid byte at offset {at}, line {line}): save the file as UTF-8"
         ))

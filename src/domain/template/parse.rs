@@ -40,7 +40,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entry<T> {
             fn visit_str<E: de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
                 Ok(Entry::Sql(s.to_string()))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
                 T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry::Obj)
             }
         }
@@ -222,11 +225,18 @@ fn check(raw: RawTemplate) -> Result<Template> {
     Ok(t)
 }
 
-fn structured(t: &mut Template, tables: Vec<Entry<RawTable>>, indexes: Vec<Entry<RawIndex>>) -> Result<()> {
+fn structured(
+    t: &mut Template,
+    tables: Vec<Entry<RawTable>>,
+    indexes: Vec<Entry<RawIndex>>,
+) -> Result<()> {
     for (i, e) in tables.into_iter().enumerate() {
         let p = format!("tables[{i}]");
         let Entry::Obj(rt) = e else {
-            return Err(err(&p, "expected an object like tables[0] (a template uses either SQL strings or objects)"));
+            return Err(err(
+                &p,
+                "expected an object like tables[0] (a template uses either SQL strings or objects)",
+            ));
         };
         let table = table(rt, &p, &t.tables)?;
         t.tables.push(table);
@@ -234,9 +244,12 @@ fn structured(t: &mut Template, tables: Vec<Entry<RawTable>>, indexes: Vec<Entry
     for (i, e) in indexes.into_iter().enumerate() {
         let p = format!("indexes[{i}]");
         let Entry::Obj(ri) = e else {
-            return Err(err(&p, "expected an object (tables are objects, so indexes are too)"));
+            return Err(err(
+                &p,
+                "expected an object (tables are objects, so indexes are too)",
+            ));
         };
-        let ix = index(ri, &p, &t.tables, &t.indexes)?;
+        let ix = index(&ri, &p, &t.tables, &t.indexes)?;
         t.indexes.push(ix);
     }
     Ok(())
@@ -252,17 +265,28 @@ fn sql_strings(
         .into_iter()
         .enumerate()
         .map(|(i, e)| ("tables", i, e.map_obj()))
-        .chain(indexes.into_iter().enumerate().map(|(i, e)| ("indexes", i, e.map_obj())));
+        .chain(
+            indexes
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| ("indexes", i, e.map_obj())),
+        );
     for (field, i, e) in entries {
         let p = format!("{field}[{i}]");
         let Some(text) = e else {
-            return Err(err(&p, "expected a SQL string like tables[0] (a template uses either SQL strings or objects)"));
+            return Err(err(
+                &p,
+                "expected a SQL string like tables[0] (a template uses either SQL strings or objects)",
+            ));
         };
         let text = check_statement(&text).map_err(|m| err(&p, m))?;
         match statement::check(&text).map_err(|m| err(&p, m))? {
             Parsed::Table(table, sets) => {
                 if t.tables.iter().any(|x| x.name == table.name) {
-                    return Err(err(&p, format!("table \"{}\" is created twice", table.name)));
+                    return Err(err(
+                        &p,
+                        format!("table \"{}\" is created twice", table.name),
+                    ));
                 }
                 for s in sets {
                     unique_sets.push((p.clone(), table.name.clone(), s));
@@ -322,7 +346,7 @@ fn idents(list: &[String], p: &str) -> Result<Vec<String>> {
         .collect()
 }
 
-fn index(ri: RawIndex, p: &str, tables: &[Table], earlier: &[Index]) -> Result<Index> {
+fn index(ri: &RawIndex, p: &str, tables: &[Table], earlier: &[Index]) -> Result<Index> {
     let name = ident(&ri.name).map_err(|m| err(&format!("{p}.name"), m))?;
     if earlier.iter().any(|x| x.name == name)
         || tables

@@ -69,7 +69,9 @@ pub(super) fn check(text: &str) -> Result<Parsed, String> {
         Statement::CreateTable(ct) => create_table(ct)?,
         Statement::CreateIndex(ci) => {
             if ci.concurrently {
-                return Err("CREATE INDEX CONCURRENTLY cannot run inside the creation transaction".into());
+                return Err(
+                    "CREATE INDEX CONCURRENTLY cannot run inside the creation transaction".into(),
+                );
             }
             let table = unqualified(&ci.table_name, "the indexed table")?;
             let name = ci
@@ -274,7 +276,10 @@ fn create_table(ct: &CreateTable) -> Result<Parsed, String> {
         };
         for o in &c.options {
             match &o.option {
-                ColumnOption::Null | ColumnOption::Check(_) => {}
+                ColumnOption::Null
+                | ColumnOption::Check(_)
+                | ColumnOption::Generated { .. }
+                | ColumnOption::Identity(_) => {}
                 ColumnOption::NotNull => col.nullable = false,
                 ColumnOption::Default(e) => col.default = Some(e.to_string()),
                 ColumnOption::PrimaryKey(_) => {
@@ -291,7 +296,6 @@ fn create_table(ct: &CreateTable) -> Result<Parsed, String> {
                             .map_or_else(|| "no action".into(), |a| a.to_string().to_lowercase()),
                     });
                 }
-                ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {}
                 _ => {
                     return Err(format!(
                         "column \"{cname}\": only NULL, NOT NULL, DEFAULT, PRIMARY KEY, UNIQUE, REFERENCES, CHECK and GENERATED are allowed"
@@ -304,7 +308,11 @@ fn create_table(ct: &CreateTable) -> Result<Parsed, String> {
     for tc in &ct.constraints {
         match tc {
             TableConstraint::PrimaryKey(pk) => {
-                primary_key = pk.columns.iter().map(|c| c.column.expr.to_string().to_ascii_lowercase()).collect();
+                primary_key = pk
+                    .columns
+                    .iter()
+                    .map(|c| c.column.expr.to_string().to_ascii_lowercase())
+                    .collect();
             }
             TableConstraint::Unique(u) => unique_sets.push(
                 u.columns
@@ -316,7 +324,12 @@ fn create_table(ct: &CreateTable) -> Result<Parsed, String> {
                 unqualified(&fk.foreign_table, "a referenced table")?;
             }
             TableConstraint::Check(_) => {}
-            _ => return Err("only PRIMARY KEY, UNIQUE, FOREIGN KEY and CHECK table constraints are allowed".into()),
+            _ => {
+                return Err(
+                    "only PRIMARY KEY, UNIQUE, FOREIGN KEY and CHECK table constraints are allowed"
+                        .into(),
+                );
+            }
         }
     }
     for c in &mut columns {

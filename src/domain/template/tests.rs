@@ -78,7 +78,10 @@ fn the_original_default_json_differs_from_ours_only_in_trades_key() {
     for (a, b) in orig.tables.iter().zip(&ours.tables) {
         assert_eq!(a.name, b.name);
         let names = |t: &Table| -> Vec<(String, String)> {
-            t.columns.iter().map(|c| (c.name.clone(), c.ty.clone())).collect()
+            t.columns
+                .iter()
+                .map(|c| (c.name.clone(), c.ty.clone()))
+                .collect()
         };
         assert_eq!(names(a), names(b), "columns of {}", a.name);
     }
@@ -190,7 +193,11 @@ fn statements_are_single_and_of_allowed_kinds() {
         "CREATE TABLE b (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), a_id int REFERENCES a(x) ON DELETE CASCADE, CHECK (a_id > 0))",
         "CREATE VIEW w AS SELECT a.x FROM a JOIN b ON b.a_id = a.x",
     ] {
-        assert!(check_statement(ok).is_ok(), "{ok}: {:?}", check_statement(ok));
+        assert!(
+            check_statement(ok).is_ok(),
+            "{ok}: {:?}",
+            check_statement(ok)
+        );
     }
     for (bad, why) in [
         ("RESET ROLE", "allowed"),
@@ -198,10 +205,22 @@ fn statements_are_single_and_of_allowed_kinds() {
         ("SELECT set_config('role', 'postgres', true)", "allowed"),
         ("COMMIT", "allowed"),
         ("CREATE TABLE a (x int); RESET ROLE", "one statement"),
-        ("CREATE TABLE a (x int); CREATE TABLE b (y int)", "one statement"),
-        ("CREATE FUNCTION f() RETURNS int AS $$ select 1 $$ LANGUAGE sql", "dollar"),
-        ("CREATE FUNCTION f() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'select 1'", "allowed"),
-        ("CREATE TABLE a (x text default E'\\x41'); DROP TABLE a", "one statement"),
+        (
+            "CREATE TABLE a (x int); CREATE TABLE b (y int)",
+            "one statement",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS int AS $$ select 1 $$ LANGUAGE sql",
+            "dollar",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'select 1'",
+            "allowed",
+        ),
+        (
+            "CREATE TABLE a (x text default E'\\x41'); DROP TABLE a",
+            "one statement",
+        ),
         ("DO 'begin end'", "allowed"),
         ("COPY a FROM PROGRAM 'id'", "allowed"),
         ("COPY a TO PROGRAM 'id'", "allowed"),
@@ -210,16 +229,28 @@ fn statements_are_single_and_of_allowed_kinds() {
         ("CREATE TABLE pg_temp.a (x int)", "another schema"),
         ("CREATE TEMP TABLE a (x int)", "temporary"),
         ("CREATE INDEX i ON public.a (x)", "another schema"),
-        ("CREATE VIEW v AS SELECT * FROM other.trades", "another schema"),
-        ("CREATE VIEW v AS SELECT pg_catalog.set_config('role', 'x', true)", "schema-qualified"),
-        ("CREATE TABLE b (x int REFERENCES other.a(x))", "another schema"),
+        (
+            "CREATE VIEW v AS SELECT * FROM other.trades",
+            "another schema",
+        ),
+        (
+            "CREATE VIEW v AS SELECT pg_catalog.set_config('role', 'x', true)",
+            "schema-qualified",
+        ),
+        (
+            "CREATE TABLE b (x int REFERENCES other.a(x))",
+            "another schema",
+        ),
         ("ALTER TABLE a OWNER TO postgres", "ALTER TABLE may"),
         ("ALTER TABLE other.a ADD COLUMN y int", "another schema"),
         ("CREATE TABLE a (x int) INHERITS (other.b)", "INHERITS"),
         ("CREATE TABLE a AS SELECT 1 AS x", "AS"),
         ("CREATE MATERIALIZED VIEW v AS SELECT 1", "MATERIALIZED"),
         ("COMMENT ON FUNCTION f() IS 'x'", "allowed"),
-        ("COMMENT ON SCHEMA public IS 'x'", "COMMENT ON is allowed for"),
+        (
+            "COMMENT ON SCHEMA public IS 'x'",
+            "COMMENT ON is allowed for",
+        ),
         ("GRANT ALL ON a TO PUBLIC", "allowed"),
         ("DROP SCHEMA public CASCADE", "allowed"),
         ("INSERT INTO a (x) VALUES (1)", "allowed"),
@@ -252,28 +283,65 @@ fn sql_string_templates_refuse_with_their_field_path() {
         serde_json::json!({}),
     );
     assert!(problem(&v).starts_with("tables[1]: "), "{}", problem(&v));
-    let v = sql(ok.clone(), serde_json::json!({"indexes": ["CREATE INDEX i ON public.a (id)"]}));
+    let v = sql(
+        ok.clone(),
+        serde_json::json!({"indexes": ["CREATE INDEX i ON public.a (id)"]}),
+    );
     assert!(problem(&v).starts_with("indexes[0]: "), "{}", problem(&v));
-    let v = sql(ok.clone(), serde_json::json!({"statements": ["DO 'begin end'"]}));
-    assert!(problem(&v).starts_with("statements[0]: "), "{}", problem(&v));
+    let v = sql(
+        ok.clone(),
+        serde_json::json!({"statements": ["DO 'begin end'"]}),
+    );
+    assert!(
+        problem(&v).starts_with("statements[0]: "),
+        "{}",
+        problem(&v)
+    );
     // Mixed formats are refused.
     let v = sql(
         serde_json::json!(["CREATE TABLE a (x int)", {"name": "b", "columns": [{"name": "x", "type": "int"}]}]),
         serde_json::json!({}),
     );
-    assert!(problem(&v).starts_with("tables[1]: expected a SQL string"), "{}", problem(&v));
-    let v = sql(ok.clone(), serde_json::json!({"indexes": [{"name": "i", "table": "a", "columns": ["id"]}]}));
-    assert!(problem(&v).starts_with("indexes[0]: expected a SQL string"), "{}", problem(&v));
+    assert!(
+        problem(&v).starts_with("tables[1]: expected a SQL string"),
+        "{}",
+        problem(&v)
+    );
+    let v = sql(
+        ok.clone(),
+        serde_json::json!({"indexes": [{"name": "i", "table": "a", "columns": ["id"]}]}),
+    );
+    assert!(
+        problem(&v).starts_with("indexes[0]: expected a SQL string"),
+        "{}",
+        problem(&v)
+    );
     // Hypertables: missing time column, bad interval, unknown table.
     let ht = |h: Value| sql(ok.clone(), serde_json::json!({"timescale_tables": [h]}));
     let v = ht(serde_json::json!({"name": "a", "time_column": "nope"}));
-    assert!(problem(&v).starts_with("timescale_tables[0].time_column: "), "{}", problem(&v));
+    assert!(
+        problem(&v).starts_with("timescale_tables[0].time_column: "),
+        "{}",
+        problem(&v)
+    );
     let v = ht(serde_json::json!({"name": "a", "time_column": "ts", "chunk_interval": "one day"}));
-    assert!(problem(&v).starts_with("timescale_tables[0].chunk_interval: "), "{}", problem(&v));
+    assert!(
+        problem(&v).starts_with("timescale_tables[0].chunk_interval: "),
+        "{}",
+        problem(&v)
+    );
     let v = ht(serde_json::json!({"name": "zz", "time_column": "ts"}));
-    assert!(problem(&v).starts_with("timescale_tables[0].name: "), "{}", problem(&v));
+    assert!(
+        problem(&v).starts_with("timescale_tables[0].name: "),
+        "{}",
+        problem(&v)
+    );
     let v = ht(serde_json::json!({"name": "a", "time_column": "id"}));
-    assert!(problem(&v).contains("must be a timestamp"), "{}", problem(&v));
+    assert!(
+        problem(&v).contains("must be a timestamp"),
+        "{}",
+        problem(&v)
+    );
     // A key without the time column: a warning for SQL strings.
     let t = from_value(&ht(serde_json::json!({"name": "a", "time_column": "ts"}))).expect("loads");
     assert_eq!(t.warnings.len(), 1);
@@ -287,7 +355,10 @@ fn sql_string_templates_refuse_with_their_field_path() {
     assert!(t.warnings[0].contains("indexes[0]"), "{:?}", t.warnings);
     // Twice the same table.
     let v = sql(
-        serde_json::json!(["CREATE TABLE a (x int)", "CREATE TABLE IF NOT EXISTS A (y int)"]),
+        serde_json::json!([
+            "CREATE TABLE a (x int)",
+            "CREATE TABLE IF NOT EXISTS A (y int)"
+        ]),
         serde_json::json!({}),
     );
     assert!(problem(&v).starts_with("tables[1]: "), "{}", problem(&v));
@@ -314,7 +385,8 @@ fn documents_refused_with_their_path() {
     assert!(e.message.contains("unknown field `tabels`"), "{e}");
     let e = parse(r#"{"name": "t", "tables": [42]}"#).expect_err("type");
     assert!(e.message.starts_with("tables[0]: "), "{e}");
-    let e = parse(r#"{"name": "t", "tables": ["CREATE TABLE a (x int)"]} trailing"#).expect_err("trailing");
+    let e = parse(r#"{"name": "t", "tables": ["CREATE TABLE a (x int)"]} trailing"#)
+        .expect_err("trailing");
     assert!(e.message.contains("not valid JSON"), "{e}");
     // Not UTF-8.
     let e = parse_bytes(b"{\"name\": \"t\xff\"}").expect_err("utf8");
