@@ -582,3 +582,51 @@ fn the_lookup_chain_and_config_relative_template_dir() {
     let e = template::load(&c.provisioning.template_dir, "nosuch").expect_err("unknown");
     assert!(e.message.contains("known: default"), "{e}");
 }
+
+#[tokio::test]
+async fn drift_of_a_sql_template_is_judged_against_its_reference_catalog() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = template::load(&Lookup::built_in(), "default").expect("default");
+    let reference =
+        tenantctl::db::template_probe::probe(&db, &t, config.provisioning.timescaledb, 10_000)
+            .await
+            .expect("dry run")
+            .catalog;
+    assert!(
+        reference
+            .indexes
+            .contains(&"idx_trades_portfolio_id_timestamp".to_string())
+    );
+    let o = options(&config, Lookup::built_in(), tmp.path());
+    let tenant = provision::create_tenant(&db, &o, &req("drift.example.com", "default"), &noop)
+        .await
+        .expect("create");
+    let s = &tenant.schema_name;
+    let drift = tenantctl::db::template_probe::schema_drift(&db, s, &reference)
+        .await
+        .expect("drift");
+    assert!(drift.is_empty(), "{drift:?}");
+    let c = db.client().await.expect("client");
+    c.batch_execute(&format!(
+        "ALTER TABLE \"{s}\".positions DROP COLUMN avg_price;
+         ALTER TABLE \"{s}\".market_data ALTER COLUMN volume TYPE numeric;
+         DROP INDEX \"{s}\".idx_portfolios_user_id;
+         CREATE TABLE \"{s}\".scratch (x int);"
+    ))
+    .await
+    .expect("alter");
+    let drift = tenantctl::db::template_probe::schema_drift(&db, s, &reference)
+        .await
+        .expect("drift");
+    assert_eq!(
+        drift,
+        [
+            "table scratch is not in the template",
+            "column market_data.volume is numeric, the template says bigint",
+            "column positions.avg_price is missing",
+            "index idx_portfolios_user_id is missing",
+        ],
+        "{drift:?}"
+    );
+}

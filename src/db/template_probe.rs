@@ -5,6 +5,11 @@
 //! set, hypertables when TimescaleDB is installed), so a template that parses
 //! but fails on the server is caught before any tenant depends on it.
 //! Nothing remains afterwards: no role, no schema, no audit row.
+//!
+//! The same dry run yields the reference [`Catalog`] of a template (the
+//! columns and indexes PostgreSQL made from it), and [`schema_drift`]
+//! compares a tenant's schema with it: drift checks for SQL-string
+//! templates, whose columns are not data tenantctl could compare directly.
 
 use serde::Serialize;
 
@@ -13,6 +18,18 @@ use super::{Db, pg_error, quote_ident};
 use crate::config::TimescaleMode;
 use crate::domain::template::Template;
 use crate::error::{Error, Result};
+
+/// The catalog of a schema built from a template: what drift checks of a
+/// SQL-string template compare a tenant against (its columns cannot be read
+/// from the statements as PostgreSQL will store them, so they are read from
+/// a schema PostgreSQL built). Build it once per template version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Catalog {
+    /// `(table, column, type as format_type prints it, NOT NULL)`, sorted.
+    pub columns: Vec<(String, String, String, bool)>,
+    /// Index names, sorted.
+    pub indexes: Vec<String>,
+}
 
 /// What a successful dry run did.
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +40,100 @@ pub struct ProbeReport {
     pub timescaledb: Option<String>,
     /// Tables present in the probe schema after the run.
     pub tables: Vec<String>,
+    /// The probe schema's catalog, the reference for drift checks.
+    pub catalog: Catalog,
+}
+
+const CATALOG_COLUMNS: &str = "SELECT c.relname::text, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull
+     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+     WHERE c.relnamespace = $1::text::regnamespace AND c.relkind IN ('r', 'p')
+       AND a.attnum > 0 AND NOT a.attisdropped
+     ORDER BY 1, 2";
+const CATALOG_INDEXES: &str = "SELECT c.relname::text FROM pg_catalog.pg_class c
+     WHERE c.relnamespace = $1::text::regnamespace AND c.relkind IN ('i', 'I') ORDER BY 1";
+
+/// The catalog of `schema` (catalog reads only: no function runs on tenant
+/// data).
+async fn catalog(client: &impl deadpool_postgres::GenericClient, schema: &str) -> Result<Catalog> {
+    let columns = client
+        .query(CATALOG_COLUMNS, &[&schema])
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the schema's columns"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let indexes = client
+        .query(CATALOG_INDEXES, &[&schema])
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the schema's indexes"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(Catalog { columns, indexes })
+}
+
+/// How `schema` differs from the reference catalog of its template: one
+/// sentence per missing table, column or index, per column whose type or
+/// nullability changed, and per extra table. Empty when it matches.
+pub async fn schema_drift(db: &Db, schema: &str, reference: &Catalog) -> Result<Vec<String>> {
+    let client = db.client().await?;
+    let have = catalog(&client, schema).await?;
+    Ok(compare(reference, &have))
+}
+
+/// The comparison behind [`schema_drift`].
+pub fn compare(reference: &Catalog, have: &Catalog) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let by_col = |c: &Catalog| -> BTreeMap<(String, String), (String, bool)> {
+        c.columns
+            .iter()
+            .map(|(t, n, ty, nn)| ((t.clone(), n.clone()), (ty.clone(), *nn)))
+            .collect()
+    };
+    let (want, got) = (by_col(reference), by_col(have));
+    let tables = |m: &BTreeMap<(String, String), (String, bool)>| -> BTreeSet<String> {
+        m.keys().map(|(t, _)| t.clone()).collect()
+    };
+    let (want_t, got_t) = (tables(&want), tables(&got));
+    let mut out = Vec::new();
+    for t in want_t.difference(&got_t) {
+        out.push(format!("table {t} is missing"));
+    }
+    for t in got_t.difference(&want_t) {
+        out.push(format!("table {t} is not in the template"));
+    }
+    for ((t, c), (ty, nn)) in &want {
+        if !got_t.contains(t) {
+            continue;
+        }
+        match got.get(&(t.clone(), c.clone())) {
+            None => out.push(format!("column {t}.{c} is missing")),
+            Some((gty, gnn)) => {
+                if gty != ty {
+                    out.push(format!("column {t}.{c} is {gty}, the template says {ty}"));
+                }
+                if gnn != nn {
+                    out.push(format!(
+                        "column {t}.{c} is {}, the template says {}",
+                        if *gnn { "NOT NULL" } else { "nullable" },
+                        if *nn { "NOT NULL" } else { "nullable" }
+                    ));
+                }
+            }
+        }
+    }
+    for (t, c) in got.keys() {
+        if want_t.contains(t) && !want.contains_key(&(t.clone(), c.clone())) {
+            out.push(format!("column {t}.{c} is not in the template"));
+        }
+    }
+    let got_ix: BTreeSet<&String> = have.indexes.iter().collect();
+    for ix in &reference.indexes {
+        if !got_ix.contains(ix) {
+            out.push(format!("index {ix} is missing"));
+        }
+    }
+    out
 }
 
 /// Run `t` as a probe role inside a rolled-back transaction.
@@ -95,6 +206,7 @@ pub async fn probe(
         .iter()
         .map(|r| r.get(0))
         .collect();
+    let catalog = catalog(&tx, &name).await?;
     tx.rollback()
         .await
         .map_err(|e| pg_error(&e, "cannot roll the dry run back"))?;
@@ -102,5 +214,6 @@ pub async fn probe(
         server_version,
         timescaledb: ts_schema.and(ts_version),
         tables,
+        catalog,
     })
 }
