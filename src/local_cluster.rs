@@ -1,7 +1,8 @@
 //! A throwaway PostgreSQL for tests, benches and the demo.
 //!
 //! `initdb` into a short temporary directory, a server listening on a Unix
-//! socket only, `pg_stat_statements` preloaded. The server runs under a tiny
+//! socket only, `pg_stat_statements` preloaded (plus the libraries named in
+//! `TENANTCTL_PG_PRELOAD`, e.g. `timescaledb`). The server runs under a tiny
 //! `sh` watchdog whose stdin is a pipe from this process: when this process
 //! exits for any reason (even SIGKILL) the pipe closes, the watchdog stops the
 //! server and removes the directory, so no server process is ever left behind.
@@ -15,6 +16,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+
+/// Extra libraries to preload, from `TENANTCTL_PG_PRELOAD` (for example
+/// `timescaledb`), comma-separated; only plain library names are taken.
+pub fn preload_extra() -> Option<String> {
+    let v = std::env::var("TENANTCTL_PG_PRELOAD").ok()?;
+    let libs: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+        .collect();
+    (!libs.is_empty()).then(|| libs.join(","))
+}
 
 /// The port number only names the socket file; nothing listens on TCP.
 pub const PORT: u16 = 5432;
@@ -273,6 +290,20 @@ impl LocalCluster {
         .iter()
         .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
         .collect();
+        if let Some(extra) = preload_extra() {
+            if let Some(s) = settings
+                .iter_mut()
+                .find(|(k, _)| k == "shared_preload_libraries")
+            {
+                s.1 = format!("{},{extra}", s.1);
+            }
+            if extra.split(',').any(|l| l == "timescaledb") {
+                // Its job schedulers connect to every database, which makes
+                // CREATE DATABASE ... TEMPLATE fail at random; tests need no jobs.
+                settings.push(("timescaledb.max_background_workers".into(), "0".into()));
+                settings.push(("timescaledb.telemetry_level".into(), "off".into()));
+            }
+        }
         settings.extend(self.options.settings.iter().cloned());
         for (k, v) in settings {
             args.push("-c".into());

@@ -26,7 +26,9 @@ fn noop(_: ProgressStep) {}
 
 fn options(config: &Config, dir: &Path) -> ProvisionOptions {
     let mut o = ProvisionOptions::from_config(config);
-    o.template_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates");
+    o.template_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("templates")
+        .into();
     o.backup_dir = dir.join("backups");
     o.actor = "tester@ci".into();
     o
@@ -871,7 +873,7 @@ async fn the_storage_quota_withholds_writes_until_the_tenant_is_back_under() {
     let tmp = tempfile::tempdir().expect("tmp");
     let templates = docs_template();
     let mut o = options(&config, tmp.path());
-    o.template_dir = templates.path().to_path_buf();
+    o.template_dir = templates.path().to_path_buf().into();
     let t = provision::create_tenant(&db, &o, &docs_req("hoarder"), &noop)
         .await
         .expect("create");

@@ -10,8 +10,6 @@ mod task;
 
 pub use task::{BackendHandle, spawn};
 
-use std::path::Path;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,7 +144,7 @@ pub enum Event {
 /// The templates of `dir` as the expectations monitoring judges drift and
 /// template versions against. Reading the directory is the edge's job; an
 /// unreadable directory or template is the error to report.
-pub fn load_template_set(dir: &Path) -> crate::Result<TemplateSet> {
+pub fn load_template_set(dir: &crate::template_files::Lookup) -> crate::Result<TemplateSet> {
     Ok(TemplateSet::new(crate::template_files::list(dir)?.iter()))
 }
 
@@ -154,7 +152,10 @@ pub fn load_template_set(dir: &Path) -> crate::Result<TemplateSet> {
 /// `top`, `health`, the demo): the tenant rows with their templates'
 /// expectations. Templates that cannot be read leave drift checks off and
 /// are logged.
-pub fn monitoring_targets(tenants: &[Tenant], template_dir: &Path) -> Arc<Vec<MonitoredTenant>> {
+pub fn monitoring_targets(
+    tenants: &[Tenant],
+    template_dir: &crate::template_files::Lookup,
+) -> Arc<Vec<MonitoredTenant>> {
     let set = load_template_set(template_dir).unwrap_or_else(|e| {
         tracing::warn!("templates unavailable (drift checks off): {e}");
         TemplateSet::default()

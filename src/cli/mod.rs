@@ -38,6 +38,10 @@ pub struct Cli {
     /// Capture the mouse in the console.
     #[arg(long, global = true)]
     pub mouse: bool,
+    /// Template directory searched first (then the config's template_dir,
+    /// $XDG_DATA_HOME/tenantctl/templates and the built-in templates).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub template_dir: Option<PathBuf>,
     /// Log file (default: $XDG_STATE_HOME/tenantctl/tenantctl.log).
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
@@ -162,6 +166,7 @@ impl Cli {
             read_only: self.read_only,
             no_color: self.no_color,
             mouse: self.mouse,
+            template_dir: self.template_dir.clone(),
         }
     }
 
@@ -234,7 +239,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Convert(a) => tenants::convert(&config, &a).await,
         Command::Credentials(a) => tenants::credentials(&config, &a).await,
         Command::Audit(a) => tenants::audit(&config, &a).await,
-        Command::Templates { command } => templates::run(&config, &command),
+        Command::Templates { command } => templates::run(&config, &command).await,
         Command::Top { sort, limit, json } => monitor::top(&config, sort, limit, json).await,
         Command::Health { tenant, json } => monitor::health(&config, tenant.as_deref(), json).await,
         Command::Usage {

@@ -1,22 +1,28 @@
-//! `templates list | show NAME | validate FILE`: no database needed.
+//! `templates list | show NAME | validate FILE [--against]`: no database
+//! needed, except for `validate --against` (a dry run on the connected
+//! cluster, rolled back).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
 use super::output::{print_json, table};
 use crate::config::Config;
-use crate::domain::template::{self, Template};
+use crate::db::provision::render;
+use crate::domain::template::{self, Format, Template};
 use crate::error::Result;
+use crate::template_files::Origin;
 
 #[derive(Debug, Subcommand)]
 pub enum TemplatesCommand {
-    /// Templates in the template directory.
+    /// Every template found (--template-dir, the config's template_dir,
+    /// $XDG_DATA_HOME/tenantctl/templates, built-in) and where it came from.
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Tables, indexes and hypertables of one template.
+    /// Tables, indexes and hypertables of one template, and the SQL it runs.
     Show {
         name: String,
         #[arg(long)]
@@ -25,6 +31,10 @@ pub enum TemplatesCommand {
     /// Check a template file and report its first problem.
     Validate {
         file: PathBuf,
+        /// Also run it on the connected cluster, as a throwaway probe role
+        /// inside a transaction that is rolled back.
+        #[arg(long)]
+        against: bool,
         #[arg(long)]
         json: bool,
     },
@@ -81,33 +91,89 @@ fn describe(t: &Template) -> String {
     for (i, s) in t.statements.iter().enumerate() {
         rows.push(vec!["statement".into(), format!("#{}", i + 1), s.clone()]);
     }
-    format!(
-        "{} v{}: {}\n{}",
+    let mut out = format!(
+        "{} v{} ({}): {}\n{}",
         t.name,
         t.version,
+        match t.format {
+            Format::Sql => "SQL statements",
+            Format::Structured => "structured",
+        },
         t.description,
         table(&["KIND", "NAME", "DEFINITION"], &rows)
-    )
+    );
+    for w in &t.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    let _ = write!(out, "\n{}", sql_text(t));
+    out
 }
 
-pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
-    let dir = &config.provisioning.template_dir;
+/// The SQL the template runs for a tenant, in order, each statement under its
+/// field path. `<schema>` stands for the tenant's schema; every statement
+/// runs as the schema's owner with `search_path` set to it.
+fn sql_text(t: &Template) -> String {
+    let schema = "<schema>";
+    let (main, extra) = render::statements(t, schema);
+    let mut out =
+        String::from("-- The SQL it runs, as the schema's owner with search_path = <schema>:\n");
+    for (path, sql) in &main {
+        let _ = write!(out, "-- {path}\n{sql};\n");
+    }
+    for (i, h) in t.timescale_tables.iter().enumerate() {
+        let _ = write!(
+            out,
+            "-- timescale_tables[{i}] (where TimescaleDB is installed; before 2.13: create_hypertable(..., chunk_time_interval => ...))\n{};\n",
+            render::create_hypertable(
+                "<timescaledb>",
+                schema,
+                &h.name,
+                &h.time_column,
+                h.chunk_interval,
+                true
+            )
+        );
+    }
+    for (path, sql) in &extra {
+        let _ = write!(out, "-- {path}\n{sql};\n");
+    }
+    out
+}
+
+fn origin_text(f: &crate::template_files::Found) -> String {
+    match (&f.path, f.origin) {
+        (_, Origin::BuiltIn) | (None, _) => "built-in".to_string(),
+        (Some(p), o) => format!("{} ({o})", p.display()),
+    }
+}
+
+pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
+    let lookup = &config.provisioning.template_dir;
     match cmd {
         TemplatesCommand::List { json } => {
-            let all = crate::template_files::list(dir)?;
+            let all = crate::template_files::list_found(lookup)?;
             if *json {
                 print_json(&all);
             } else {
                 let rows: Vec<Vec<String>> = all
                     .iter()
-                    .map(|t| {
+                    .map(|f| {
+                        let t = &f.template;
                         vec![
                             t.name.clone(),
                             t.version.to_string(),
+                            match t.format {
+                                Format::Sql => "sql".into(),
+                                Format::Structured => "structured".into(),
+                            },
                             t.tables.len().to_string(),
-                            t.indexes.len().to_string(),
                             t.timescale_tables.len().to_string(),
-                            t.description.clone(),
+                            origin_text(f),
+                            if f.shadows.is_empty() {
+                                String::new()
+                            } else {
+                                format!("hides {}", f.shadows.join(", "))
+                            },
                         ]
                     })
                     .collect();
@@ -117,10 +183,11 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                         &[
                             "NAME",
                             "VERSION",
+                            "FORMAT",
                             "TABLES",
-                            "INDEXES",
                             "HYPERTABLES",
-                            "DESCRIPTION"
+                            "FROM",
+                            "NOTE"
                         ],
                         &rows
                     )
@@ -128,17 +195,44 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             }
         }
         TemplatesCommand::Show { name, json } => {
-            let t = crate::template_files::load(dir, name)?;
+            let f = crate::template_files::load_found(lookup, name)?;
             if *json {
-                print_json(&t);
+                let (main, extra) = render::statements(&f.template, "<schema>");
+                print_json(&serde_json::json!({
+                    "template": f.template,
+                    "origin": f.origin,
+                    "path": f.path,
+                    "sql": main.iter().chain(extra.iter())
+                        .map(|(p, s)| serde_json::json!({"path": p, "sql": s}))
+                        .collect::<Vec<_>>(),
+                }));
             } else {
-                print!("{}", describe(&t));
+                println!("from: {}", origin_text(&f));
+                print!("{}", describe(&f.template));
             }
         }
-        TemplatesCommand::Validate { file, json } => {
+        TemplatesCommand::Validate {
+            file,
+            against,
+            json,
+        } => {
             let t = crate::template_files::validate_file(file)?;
+            let probe = if *against {
+                let db = crate::db::Db::connect(config).await?;
+                Some(
+                    crate::db::template_probe::probe(
+                        &db,
+                        &t,
+                        config.provisioning.timescaledb,
+                        config.provisioning.creation_timeout.0.as_millis(),
+                    )
+                    .await?,
+                )
+            } else {
+                None
+            };
             if *json {
-                print_json(&serde_json::json!({ "valid": true, "template": t }));
+                print_json(&serde_json::json!({ "valid": true, "template": t, "dry_run": probe }));
             } else {
                 println!(
                     "{} is valid: template {} v{} with {} tables, {} indexes, {} hypertables",
@@ -149,6 +243,20 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                     t.indexes.len(),
                     t.timescale_tables.len()
                 );
+                for w in &t.warnings {
+                    println!("warning: {w}");
+                }
+                if let Some(p) = probe {
+                    println!(
+                        "dry run on PostgreSQL {}{}: created {} as a probe role, then rolled back",
+                        p.server_version,
+                        p.timescaledb.as_deref().map_or_else(
+                            || " (no TimescaleDB: hypertables as plain tables)".into(),
+                            |v| format!(" with TimescaleDB {v}")
+                        ),
+                        p.tables.join(", ")
+                    );
+                }
             }
         }
     }

@@ -95,7 +95,10 @@ impl Default for ClusterConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProvisioningConfig {
-    pub template_dir: PathBuf,
+    /// The template search path: `template_dir = "PATH"` in the file
+    /// (relative to the file), completed by [`Config::from_parts`] with
+    /// `--template-dir` before it and the data home and built-ins after it.
+    pub template_dir: crate::template_files::Lookup,
     pub default_template: String,
     pub creation_timeout: Dur,
     pub timescaledb: TimescaleMode,
@@ -115,7 +118,7 @@ pub struct ProvisioningConfig {
 impl Default for ProvisioningConfig {
     fn default() -> Self {
         Self {
-            template_dir: PathBuf::from("templates"),
+            template_dir: crate::template_files::Lookup::default(),
             default_template: "default".into(),
             creation_timeout: Dur(Duration::from_secs(10)),
             timescaledb: TimescaleMode::Auto,
@@ -238,6 +241,8 @@ pub struct Overrides {
     pub read_only: bool,
     pub no_color: bool,
     pub mouse: bool,
+    /// `--template-dir`: searched before every other template directory.
+    pub template_dir: Option<PathBuf>,
 }
 
 /// The resolved configuration every command works from.
@@ -396,6 +401,19 @@ impl Config {
         if no_color {
             ui.theme = ThemeName::Mono;
         }
+        let data_home = env
+            .var("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| {
+                env.var("HOME")
+                    .map(|h| PathBuf::from(h).join(".local/share"))
+            });
+        provisioning.template_dir = provisioning.template_dir.resolve(
+            ov.template_dir.as_deref(),
+            source.as_deref(),
+            data_home.as_deref(),
+        );
         let log_level = env.var("RUST_LOG").or_else(|| env.var("LOG_LEVEL"));
         let read_only = ov.read_only || cluster.read_only;
         validate_ident(&cluster.control_schema, "control_schema")?;
@@ -445,7 +463,8 @@ impl Config {
         let env: BTreeMap<String, String> = BTreeMap::new();
         let mut c = Self::from_parts(FileConfig::default(), None, &ov, &env)
             .unwrap_or_else(|_| unreachable!("defaults always validate"));
-        c.provisioning.template_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates");
+        // Only the built-in templates: tests do not see the user's data home.
+        c.provisioning.template_dir = crate::template_files::Lookup::built_in();
         c
     }
 }

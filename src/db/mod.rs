@@ -13,6 +13,7 @@ pub mod notify;
 pub mod provision;
 pub mod runner;
 pub mod seed;
+pub mod template_probe;
 pub mod tenants;
 pub mod usage;
 

@@ -28,11 +28,12 @@ pub async fn fill_tenant(db: &Db, tenant: &Tenant, trades: usize) -> Result<()> 
     let portfolios = (trades / 400).clamp(2, 40);
     let bars = (trades / 4).max(10);
     let sql = format!(
-        "INSERT INTO {s}.portfolios (name, description, base_currency)
-             SELECT 'Portfolio ' || g, 'Demo book ' || g, (ARRAY['USD','EUR','GBP'])[1 + g % 3]
+        "INSERT INTO {s}.portfolios (user_id, name, description)
+             SELECT gen_random_uuid(), 'Portfolio ' || g, 'Demo book ' || g
              FROM generate_series(1, {portfolios}) g;
-         INSERT INTO {s}.positions (portfolio_id, symbol, quantity, average_price)
-             SELECT p.id, sym, round((random() * 5000)::numeric, 2), round((20 + random() * 480)::numeric, 4)
+         INSERT INTO {s}.positions (portfolio_id, symbol, quantity, avg_price, current_price)
+             SELECT p.id, sym, round((random() * 5000)::numeric, 2), round((20 + random() * 480)::numeric, 4),
+                    round((20 + random() * 480)::numeric, 4)
              FROM {s}.portfolios p CROSS JOIN unnest({SYMBOLS}) sym;
          WITH p AS (SELECT array_agg(id) AS ids FROM {s}.portfolios)
          INSERT INTO {s}.trades (portfolio_id, symbol, side, quantity, price, \"timestamp\")
@@ -43,7 +44,7 @@ pub async fn fill_tenant(db: &Db, tenant: &Tenant, trades: usize) -> Result<()> 
              FROM p, generate_series(1, {trades}) g;
          INSERT INTO {s}.market_data (symbol, \"timestamp\", open, high, low, close, volume)
              SELECT ({SYMBOLS})[1 + g % 12], date_trunc('minute', now()) - make_interval(mins => g / 12),
-                    100 + random(), 101 + random(), 99 + random(), 100 + random(), round((random() * 1e6)::numeric)
+                    100 + random(), 101 + random(), 99 + random(), 100 + random(), (random() * 1e6)::bigint
              FROM generate_series(0, {bars} - 1) g;"
     );
     let run = super::runner::Runner::start(db, tenant).await?;
@@ -168,13 +169,13 @@ pub async fn work_session(
     }
     let insert = client
         .prepare(
-            "INSERT INTO trades (portfolio_id, symbol, side, quantity, price)
-             VALUES ($1, $2, $3, round((1 + random() * 500)::numeric, 2), round((20 + random() * 480)::numeric, 4))",
+            "INSERT INTO trades (portfolio_id, symbol, side, quantity, price, \"timestamp\")
+             VALUES ($1, $2, $3, round((1 + random() * 500)::numeric, 2), round((20 + random() * 480)::numeric, 4), now())",
         )
         .await
         .map_err(err)?;
     let read = client
-        .prepare("SELECT symbol, quantity, average_price FROM positions WHERE portfolio_id = $1 ORDER BY symbol")
+        .prepare("SELECT symbol, quantity, avg_price FROM positions WHERE portfolio_id = $1 ORDER BY symbol")
         .await
         .map_err(err)?;
     let update = client

@@ -42,7 +42,8 @@ use crate::error::{Error, Result};
 /// What provisioning needs from the configuration, plus who is acting.
 #[derive(Debug, Clone)]
 pub struct ProvisionOptions {
-    pub template_dir: PathBuf,
+    /// Where templates are looked up (see `domain::template::Lookup`).
+    pub template_dir: crate::template_files::Lookup,
     pub timescaledb: TimescaleMode,
     /// A creation is cancelled by `statement_timeout` past this, and one that
     /// takes longer in all is logged and flagged on the tenant.

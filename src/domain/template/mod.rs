@@ -1,21 +1,29 @@
-//! Tenant schema templates: `templates/NAME.json` in the original service's
-//! format (`name`, `description`, `tables`, `indexes`, `timescale_tables`)
-//! plus `version` (default 1) and optional raw `statements`.
+//! Tenant schema templates, `NAME.json`, in two formats side by side:
 //!
-//! Loading walks the JSON by hand so the first problem is reported with its
-//! field path (`tables[2].columns[0].type: ...`). Everything that later
-//! becomes SQL text is either an identifier (always quoted by `db`), a type
-//! from an allow-list, a default from a tiny expression grammar, or a raw
-//! statement that passed [`check_statement`] — and `db` still runs all of it
-//! as the tenant role, so a template can only build inside its own schema.
+//! - the original service's: `tables` and `indexes` are arrays of SQL
+//!   statements, run verbatim as the schema's owner with `search_path` set
+//!   to the tenant's schema (each one checked by [`check_statement`]);
+//! - the structured one: tables, columns, keys and indexes as data, from
+//!   which `db` writes the SQL with every identifier quoted.
 //!
-//! This module holds the public types and [`parse`] (text to a validated
-//! [`Template`]); `parse` walks the JSON and `sql` checks the pieces that
-//! become SQL text. Reading template files is the edge's job
-//! ([`crate::template_files`]): `domain` does no I/O.
+//! Both carry `name`, `description`, `version` (default 1),
+//! `timescale_tables` (`name`, `time_column`, `chunk_interval`) and optional
+//! extra `statements`. Templates are deserialized with serde, refusing
+//! unknown and duplicate keys, and every problem is reported with its field
+//! path (`tables[2].columns[0].type: ...`); the cross-field checks follow.
+//!
+//! Templates are found by [`crate::template_files`] (the edge): a lookup
+//! chain of `--template-dir`, the config's `template_dir`,
+//! `$XDG_DATA_HOME/tenantctl/templates`, then the set built into the binary.
+//!
+//! This module holds the public types and [`parse`]/[`parse_bytes`]; `parse`
+//! turns the JSON into a [`Template`], `sql` checks the pieces of structured
+//! templates that become SQL text and `statement` checks SQL-string entries.
+//! `domain` does no I/O.
 
 mod parse;
 mod sql;
+mod statement;
 #[cfg(test)]
 mod tests;
 
@@ -28,19 +36,48 @@ use crate::error::{Error, Result};
 
 pub use sql::{check_statement, parse_interval};
 
+/// Which of the two formats a template is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `tables` and `indexes` as data.
+    Structured,
+    /// `tables` and `indexes` as SQL statements (the original service's format).
+    Sql,
+}
+
 /// A validated template.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Template {
     pub name: String,
     pub description: String,
     pub version: i32,
+    pub format: Format,
+    /// The tables it creates: as declared (structured) or as read from the
+    /// CREATE TABLE statements (SQL), for previews and drift checks.
     pub tables: Vec<Table>,
+    /// Named indexes: declared, or read from the CREATE INDEX statements.
     pub indexes: Vec<Index>,
     pub timescale_tables: Vec<Hypertable>,
-    /// Extra single statements (views, comments, seed rows), run after the
-    /// tables and indexes, as the tenant role, inside a security-definer
-    /// function so that no statement can change the role.
+    /// SQL format: the `tables` and `indexes` statements, verbatim, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sql: Vec<SqlStep>,
+    /// Extra single statements (views, comments, ...), run after the tables,
+    /// indexes and hypertables, with the same checks as SQL-string entries.
     pub statements: Vec<String>,
+    /// Problems that do not stop loading but will stop creation where they
+    /// matter (a SQL-string table that cannot become a hypertable fails only
+    /// where TimescaleDB is installed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One SQL statement of a SQL-string template, with its field path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SqlStep {
+    /// `tables[0]`, `indexes[3]`.
+    pub path: String,
+    pub sql: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,7 +133,7 @@ impl Template {
         self.tables.iter().map(|t| t.name.as_str()).collect()
     }
 
-    /// Names of the declared indexes.
+    /// Names of the named indexes.
     pub fn index_names(&self) -> Vec<&str> {
         self.indexes.iter().map(|i| i.name.as_str()).collect()
     }
@@ -126,14 +163,24 @@ pub fn pkey_name(table: &str) -> String {
     n
 }
 
-/// Parse and validate template text.
-pub fn parse(text: &str) -> Result<Template> {
-    let v: Value = serde_json::from_str(text).map_err(|e| {
+/// Parse template bytes: UTF-8 first, then [`parse`].
+pub fn parse_bytes(bytes: &[u8]) -> Result<Template> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = bytes[..at].split(|b| *b == b'\n').count();
         Error::invalid(format!(
-            "not valid JSON at line {} column {}: {e}",
-            e.line(),
-            e.column()
+            "not UTF-8 text (invalid byte at offset {at}, line {line}): save the file as UTF-8"
         ))
     })?;
-    parse::from_value(&v)
+    parse(text)
+}
+
+/// Parse and validate template text.
+pub fn parse(text: &str) -> Result<Template> {
+    parse::from_str(text)
+}
+
+/// Parse and validate a JSON value (tests and callers that build templates).
+pub fn from_value(v: &Value) -> Result<Template> {
+    parse::from_str(&v.to_string())
 }

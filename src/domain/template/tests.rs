@@ -7,25 +7,51 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::parse::from_value;
 use super::sql::{default_expr, sql_type};
 use super::*;
+use crate::template_files::{Lookup, list, load, validate_file};
 
 fn shipped_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates")
 }
 
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
 #[test]
-fn default_template_loads() {
-    let t = crate::template_files::load(&shipped_dir(), "default").expect("default loads");
-    assert_eq!(t.version, 1);
+fn default_template_is_the_platform_schema() {
+    // The shipped file and the built-in copy are the same template.
+    let t = load(&Lookup::from(shipped_dir()), "default").expect("default loads");
+    let built = load(&Lookup::built_in(), "default").expect("built-in default");
+    assert_eq!(t, built);
+    assert_eq!(t.format, Format::Sql);
     assert_eq!(
         t.table_names(),
         ["portfolios", "positions", "trades", "market_data"]
     );
-    assert_eq!(t.indexes.len(), 4);
+    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+    let cols = |table: &str| -> Vec<(String, String)> {
+        t.table(table)
+            .expect("table")
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.ty.clone()))
+            .collect()
+    };
+    let pf = cols("portfolios");
+    assert!(pf.contains(&("user_id".into(), "uuid".into())));
+    assert!(pf.contains(&("is_active".into(), "boolean".into())));
+    let pos = cols("positions");
+    assert!(pos.contains(&("avg_price".into(), "decimal(20,8)".into())));
+    assert!(pos.contains(&("current_price".into(), "decimal(20,8)".into())));
+    assert!(cols("trades").contains(&("created_at".into(), "timestamptz".into())));
+    assert!(cols("market_data").contains(&("volume".into(), "bigint".into())));
     let trades = t.table("trades").expect("trades");
     assert_eq!(trades.primary_key, ["id", "timestamp"]);
+    assert!(t.description.contains("primary key is (id, timestamp)"));
     let ht: Vec<&str> = t.timescale_tables.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(ht, ["trades", "market_data"]);
     assert!(
@@ -33,16 +59,42 @@ fn default_template_loads() {
             .iter()
             .all(|h| h.chunk_interval == Duration::from_secs(86_400))
     );
+    let expected = t.expected_index_names();
+    for ix in [
+        "portfolios_pkey",
+        "trades_pkey",
+        "idx_portfolios_user_id",
+        "idx_market_data_symbol_timestamp",
+    ] {
+        assert!(expected.contains(&ix.to_string()), "{ix}: {expected:?}");
+    }
+    assert_eq!(list(&Lookup::from(shipped_dir())).expect("list").len(), 1);
+}
+
+#[test]
+fn the_original_default_json_differs_from_ours_only_in_trades_key() {
+    let orig = validate_file(&fixture("original/default.json")).expect("original loads");
+    let ours = load(&Lookup::built_in(), "default").expect("default");
+    assert_eq!(orig.format, Format::Sql);
+    for (a, b) in orig.tables.iter().zip(&ours.tables) {
+        assert_eq!(a.name, b.name);
+        let names = |t: &Table| -> Vec<(String, String)> {
+            t.columns
+                .iter()
+                .map(|c| (c.name.clone(), c.ty.clone()))
+                .collect()
+        };
+        assert_eq!(names(a), names(b), "columns of {}", a.name);
+    }
+    assert_eq!(orig.table("trades").expect("t").primary_key, ["id"]);
+    // The original cannot make trades a hypertable: said, not refused.
+    assert_eq!(orig.warnings.len(), 1, "{:?}", orig.warnings);
     assert!(
-        t.expected_index_names()
-            .contains(&"trades_pkey".to_string())
+        orig.warnings[0].starts_with("timescale_tables[0].time_column: "),
+        "{}",
+        orig.warnings[0]
     );
-    assert_eq!(
-        crate::template_files::list(&shipped_dir())
-            .expect("list")
-            .len(),
-        1
-    );
+    assert_eq!(orig.indexes.len(), 4);
 }
 
 fn base() -> Value {
@@ -79,7 +131,11 @@ fn problems_name_their_field_path() {
 
     let mut v = base();
     v["tables"][0]["colums"] = serde_json::json!([]);
-    assert!(problem(&v).starts_with("tables[0].colums: unknown field"));
+    assert!(
+        problem(&v).starts_with("tables[0].colums: unknown field"),
+        "{}",
+        problem(&v)
+    );
 
     let mut v = base();
     v["indexes"] = serde_json::json!([{"name": "i", "table": "a", "columns": ["nope"]}]);
@@ -127,22 +183,215 @@ fn types_and_defaults() {
 
 #[test]
 fn statements_are_single_and_of_allowed_kinds() {
-    assert!(check_statement("CREATE VIEW v AS SELECT 1").is_ok());
-    assert!(check_statement("insert into a (id) values ('x;y')").is_ok());
-    for bad in [
-        "RESET ROLE",
-        "SET ROLE postgres",
-        "SELECT set_config('role', 'postgres', true)",
-        "COMMIT",
-        "CREATE TABLE a (x int); RESET ROLE",
-        "CREATE FUNCTION f() RETURNS int AS $$ select 1 $$ LANGUAGE sql",
-        "CREATE TABLE a (x int) -- hi",
-        "CREATE TABLE a (x text default E'\\x41')",
-        "DO 'begin end'",
-        "",
+    for ok in [
+        "CREATE VIEW v AS SELECT 1",
+        "CREATE TABLE a (x int);",
+        "CREATE UNIQUE INDEX i ON a (x)",
+        "CREATE SEQUENCE s",
+        "COMMENT ON TABLE a IS 'the a''s'",
+        "COMMENT ON COLUMN a.x IS 'x'",
+        "ALTER TABLE a ADD COLUMN y text",
+        "CREATE TABLE b (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), a_id int REFERENCES a(x) ON DELETE CASCADE, CHECK (a_id > 0))",
+        "CREATE VIEW w AS SELECT a.x FROM a JOIN b ON b.a_id = a.x",
     ] {
-        assert!(check_statement(bad).is_err(), "{bad}");
+        assert!(
+            check_statement(ok).is_ok(),
+            "{ok}: {:?}",
+            check_statement(ok)
+        );
     }
+    for (bad, why) in [
+        ("RESET ROLE", "allowed"),
+        ("SET ROLE postgres", "allowed"),
+        ("SELECT set_config('role', 'postgres', true)", "allowed"),
+        ("COMMIT", "allowed"),
+        ("CREATE TABLE a (x int); RESET ROLE", "one statement"),
+        (
+            "CREATE TABLE a (x int); CREATE TABLE b (y int)",
+            "one statement",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS int AS $$ select 1 $$ LANGUAGE sql",
+            "dollar",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'select 1'",
+            "allowed",
+        ),
+        (
+            "CREATE TABLE a (x text default E'\\x41'); DROP TABLE a",
+            "one statement",
+        ),
+        ("DO 'begin end'", "allowed"),
+        ("COPY a FROM PROGRAM 'id'", "allowed"),
+        ("COPY a TO PROGRAM 'id'", "allowed"),
+        ("CREATE TABLE public.a (x int)", "another schema"),
+        ("CREATE TABLE other_tenant.a (x int)", "another schema"),
+        ("CREATE TABLE pg_temp.a (x int)", "another schema"),
+        ("CREATE TEMP TABLE a (x int)", "temporary"),
+        ("CREATE INDEX i ON public.a (x)", "another schema"),
+        (
+            "CREATE VIEW v AS SELECT * FROM other.trades",
+            "another schema",
+        ),
+        (
+            "CREATE VIEW v AS SELECT pg_catalog.set_config('role', 'x', true)",
+            "schema-qualified",
+        ),
+        (
+            "CREATE TABLE b (x int REFERENCES other.a(x))",
+            "another schema",
+        ),
+        ("ALTER TABLE a OWNER TO postgres", "ALTER TABLE may"),
+        ("ALTER TABLE other.a ADD COLUMN y int", "another schema"),
+        ("CREATE TABLE a (x int) INHERITS (other.b)", "INHERITS"),
+        ("CREATE TABLE a AS SELECT 1 AS x", "AS"),
+        ("CREATE MATERIALIZED VIEW v AS SELECT 1", "MATERIALIZED"),
+        ("COMMENT ON FUNCTION f() IS 'x'", "allowed"),
+        (
+            "COMMENT ON SCHEMA public IS 'x'",
+            "COMMENT ON is allowed for",
+        ),
+        ("GRANT ALL ON a TO PUBLIC", "allowed"),
+        ("DROP SCHEMA public CASCADE", "allowed"),
+        ("INSERT INTO a (x) VALUES (1)", "allowed"),
+        ("CREATE INDEX CONCURRENTLY i ON a (x)", "CONCURRENTLY"),
+        ("CREATE TABLE \u{1b}[2Ja (x int)", "control"),
+        ("", "empty"),
+    ] {
+        let e = check_statement(bad).expect_err(bad);
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn sql_string_templates_refuse_with_their_field_path() {
+    let sql = |tables: Value, extra: Value| -> Value {
+        let mut v = serde_json::json!({"name": "t", "tables": tables});
+        if let Value::Object(m) = extra {
+            for (k, x) in m {
+                v[k] = x;
+            }
+        }
+        v
+    };
+    let ok = serde_json::json!(["CREATE TABLE a (id uuid PRIMARY KEY, ts timestamptz NOT NULL)"]);
+    let t = from_value(&sql(ok.clone(), serde_json::json!({}))).expect("ok");
+    assert_eq!(t.sql[0].path, "tables[0]");
+
+    let v = sql(
+        serde_json::json!(["CREATE TABLE a (x int)", "SET ROLE postgres"]),
+        serde_json::json!({}),
+    );
+    assert!(problem(&v).starts_with("tables[1]: "), "{}", problem(&v));
+    let v = sql(
+        ok.clone(),
+        serde_json::json!({"indexes": ["CREATE INDEX i ON public.a (id)"]}),
+    );
+    assert!(problem(&v).starts_with("indexes[0]: "), "{}", problem(&v));
+    let v = sql(
+        ok.clone(),
+        serde_json::json!({"statements": ["DO 'begin end'"]}),
+    );
+    assert!(
+        problem(&v).starts_with("statements[0]: "),
+        "{}",
+        problem(&v)
+    );
+    // Mixed formats are refused.
+    let v = sql(
+        serde_json::json!(["CREATE TABLE a (x int)", {"name": "b", "columns": [{"name": "x", "type": "int"}]}]),
+        serde_json::json!({}),
+    );
+    assert!(
+        problem(&v).starts_with("tables[1]: expected a SQL string"),
+        "{}",
+        problem(&v)
+    );
+    let v = sql(
+        ok.clone(),
+        serde_json::json!({"indexes": [{"name": "i", "table": "a", "columns": ["id"]}]}),
+    );
+    assert!(
+        problem(&v).starts_with("indexes[0]: expected a SQL string"),
+        "{}",
+        problem(&v)
+    );
+    // Hypertables: missing time column, bad interval, unknown table.
+    let ht = |h: Value| sql(ok.clone(), serde_json::json!({"timescale_tables": [h]}));
+    let v = ht(serde_json::json!({"name": "a", "time_column": "nope"}));
+    assert!(
+        problem(&v).starts_with("timescale_tables[0].time_column: "),
+        "{}",
+        problem(&v)
+    );
+    let v = ht(serde_json::json!({"name": "a", "time_column": "ts", "chunk_interval": "one day"}));
+    assert!(
+        problem(&v).starts_with("timescale_tables[0].chunk_interval: "),
+        "{}",
+        problem(&v)
+    );
+    let v = ht(serde_json::json!({"name": "zz", "time_column": "ts"}));
+    assert!(
+        problem(&v).starts_with("timescale_tables[0].name: "),
+        "{}",
+        problem(&v)
+    );
+    let v = ht(serde_json::json!({"name": "a", "time_column": "id"}));
+    assert!(
+        problem(&v).contains("must be a timestamp"),
+        "{}",
+        problem(&v)
+    );
+    // A key without the time column: a warning for SQL strings.
+    let t = from_value(&ht(serde_json::json!({"name": "a", "time_column": "ts"}))).expect("loads");
+    assert_eq!(t.warnings.len(), 1);
+    assert!(t.warnings[0].contains("(id)"), "{}", t.warnings[0]);
+    // ... also from a unique index in `indexes`.
+    let v = sql(
+        serde_json::json!(["CREATE TABLE a (id uuid, ts timestamptz NOT NULL)"]),
+        serde_json::json!({"indexes": ["CREATE UNIQUE INDEX a_id ON a (id)"], "timescale_tables": [{"name": "a", "time_column": "ts"}]}),
+    );
+    let t = from_value(&v).expect("loads");
+    assert!(t.warnings[0].contains("indexes[0]"), "{:?}", t.warnings);
+    // Twice the same table.
+    let v = sql(
+        serde_json::json!([
+            "CREATE TABLE a (x int)",
+            "CREATE TABLE IF NOT EXISTS A (y int)"
+        ]),
+        serde_json::json!({}),
+    );
+    assert!(problem(&v).starts_with("tables[1]: "), "{}", problem(&v));
+}
+
+#[test]
+fn documents_refused_with_their_path() {
+    // Duplicate keys: serde refuses the second, where it is.
+    let e = parse(r#"{"name": "t", "name": "u", "tables": []}"#).expect_err("dup");
+    assert!(e.message.contains("duplicate field `name`"), "{e}");
+    let e = parse(
+        r#"{"name": "t", "tables": [{"name": "a", "columns": [{"name": "x", "type": "int", "type": "text"}]}]}"#,
+    )
+    .expect_err("dup");
+    assert!(e.message.starts_with("tables[0].columns[0]"), "{e}");
+    assert!(e.message.contains("duplicate field `type`"), "{e}");
+    let e = parse(
+        r#"{"name": "t", "tables": ["CREATE TABLE a (x int)"], "timescale_tables": [{"name": "a", "time_column": "x", "time_column": "x"}]}"#,
+    )
+    .expect_err("dup");
+    assert!(e.message.starts_with("timescale_tables[0]"), "{e}");
+    // Unknown keys, wrong types.
+    let e = parse(r#"{"name": "t", "tabels": []}"#).expect_err("unknown");
+    assert!(e.message.contains("unknown field `tabels`"), "{e}");
+    let e = parse(r#"{"name": "t", "tables": [42]}"#).expect_err("type");
+    assert!(e.message.starts_with("tables[0]: "), "{e}");
+    let e = parse(r#"{"name": "t", "tables": ["CREATE TABLE a (x int)"]} trailing"#)
+        .expect_err("trailing");
+    assert!(e.message.contains("not valid JSON"), "{e}");
+    // Not UTF-8.
+    let e = parse_bytes(b"{\"name\": \"t\xff\"}").expect_err("utf8");
+    assert!(e.message.starts_with("not UTF-8"), "{e}");
 }
 
 #[test]
