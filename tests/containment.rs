@@ -157,13 +157,52 @@ fn log_len() -> u64 {
 
 #[tokio::test]
 async fn tenant_code_never_runs_as_the_operator() {
+    hooks_hold(false).await;
+}
+
+#[tokio::test]
+async fn tenant_code_never_runs_as_the_operator_even_with_tenant_ddl() {
+    hooks_hold(true).await;
+}
+
+/// Plant every hook, run every command and action over the tenant, and
+/// check that no hook ran as anything but the tenant. With `ddl`, the
+/// template opts into tenant DDL and the tenant plants the hooks itself,
+/// logged in as its own role.
+async fn hooks_hold(ddl: bool) {
     let (config, db) = fresh_db_init().await;
     let tmp = tempfile::tempdir().expect("tmp");
-    let o = options(&config, tmp.path());
-    let t = create(&db, &o, "hooks").await;
+    let mut o = options(&config, tmp.path());
+    let templates = tempfile::tempdir().expect("templates");
+    if ddl {
+        let mut v: serde_json::Value =
+            serde_json::from_str(tenantctl::template_files::BUILT_IN[0].1).expect("default");
+        v["name"] = "ddl".into();
+        v["tenant_ddl"] = true.into();
+        std::fs::write(templates.path().join("ddl.json"), v.to_string()).expect("write");
+        o.template_dir = templates.path().to_path_buf().into();
+    }
+    let mut r = req("hooks", "hooks.example.com");
+    if ddl {
+        r.template = "ddl".into();
+    }
+    let t = provision::create_tenant(&db, &o, &r, &noop)
+        .await
+        .expect("create");
+    assert_eq!(
+        ddl,
+        t.owner() == t.role_name,
+        "tenant DDL: the login role owns it"
+    );
     let marker = t.id.simple().to_string();
     let su = superuser(&db).await;
-    su.batch_execute(&hook_sql(&t, &marker))
+    let planter = if ddl {
+        login_as(&db, &t.role_name).await
+    } else {
+        superuser(&db).await
+    };
+    planter
+        .batch_execute(&hook_sql(&t, &marker))
         .await
         .expect("plant the hooks");
     // Lines logged while planting (run by the superuser acting as the owner)
@@ -175,7 +214,8 @@ async fn tenant_code_never_runs_as_the_operator() {
     tenantctl::db::seed::fill_tenant(&db, &t, 50)
         .await
         .expect("demo seeding");
-    su.batch_execute(&cast_sql(&t))
+    planter
+        .batch_execute(&cast_sql(&t))
         .await
         .expect("plant the cast");
     let mut mt = MonitoredTenant::from(&t);

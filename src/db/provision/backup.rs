@@ -310,7 +310,7 @@ async fn foreign_grants(db: &Db, t: &Tenant) -> Result<Vec<Grant>> {
 
 fn own_roles(t: &Tenant) -> Vec<String> {
     let mut v = vec![t.role_name.clone(), runner::runner_name(t)];
-    if let Some(o) = &t.owner_role {
+    if let Some(o) = t.owner_role.as_ref().filter(|o| **o != t.role_name) {
         v.push(o.clone());
     }
     v
@@ -476,11 +476,13 @@ pub async fn delete_tenant(
         super::terminate_sessions(&tx, &t.role_name, &what).await?;
         runner::drop_leftover(&tx, &t).await?;
         let own = own_roles(&t);
-        let drop_roles: Vec<&str> = own
+        let runner = runner::runner_name(&t);
+        let mut drop_roles: Vec<&str> = own
             .iter()
             .map(String::as_str)
-            .filter(|r| *r != runner::runner_name(&t))
+            .filter(|r| *r != runner)
             .collect();
+        drop_roles.dedup();
         tx.batch_execute(&roles::drop_all(&t.schema_name, &drop_roles))
             .await
             .map_err(|e| pg_error(&e, &what))?;
@@ -592,11 +594,17 @@ pub async fn restore_tenant(
             backup_file.display()
         )));
     }
-    // Restored tenants always get an owner role, whatever they had.
+    // Restored tenants get an owner role, whatever they had, except those
+    // whose template gave the login role the schema (tenant DDL).
+    let owner = if t.owner_role.as_deref() == Some(t.role_name.as_str()) {
+        t.role_name.clone()
+    } else {
+        owner_name(&t.id)
+    };
     let t = Tenant {
         name: crate::domain::tenant::validate_name(&t.name)?,
         domain: crate::domain::tenant::validate_domain(&t.domain)?,
-        owner_role: Some(owner_name(&t.id)),
+        owner_role: Some(owner),
         ..t
     };
     ensure_privileges(db, "restore").await?;

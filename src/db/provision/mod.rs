@@ -299,7 +299,12 @@ async fn create_in_tx(
     let timeout_ms = check_timeout(req.statement_timeout)?;
     let quota = check_quota(req.storage_quota_bytes)?;
     let op = roles::operator(&tx).await?;
-    let owner = owner_name(&id);
+    // A template that opts into tenant DDL gives the login role the schema.
+    let owner = if tpl.tenant_ddl {
+        obj.clone()
+    } else {
+        owner_name(&id)
+    };
     let idle_ms = check_timeout(opts.idle_in_transaction_timeout)?;
     let temp_limit = if op.can_set_temp_file_limit {
         check_quota(opts.temp_file_limit)?

@@ -52,6 +52,12 @@ pub struct Template {
     pub name: String,
     pub description: String,
     pub version: i32,
+    /// The tenant may define its own objects (functions, types, triggers):
+    /// its login role owns the schema, no separate owner role is made, and
+    /// only running tenant code as the tenant (DESIGN.md §4 rule 2) protects
+    /// the operator. Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tenant_ddl: bool,
     pub format: Format,
     /// The tables it creates: as declared (structured) or as read from the
     /// CREATE TABLE statements (SQL), for previews and drift checks.

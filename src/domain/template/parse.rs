@@ -67,6 +67,8 @@ struct RawTemplate {
     timescale_tables: Vec<RawHypertable>,
     #[serde(default)]
     statements: Vec<String>,
+    #[serde(default)]
+    tenant_ddl: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +205,7 @@ fn check(raw: RawTemplate) -> Result<Template> {
         sql: Vec::new(),
         statements: Vec::new(),
         warnings: Vec::new(),
+        tenant_ddl: raw.tenant_ddl,
     };
     // Unique column sets per table (SQL format: keys, UNIQUE constraints and
     // unique indexes), for the hypertable checks.
