@@ -5,6 +5,7 @@ pub mod audit;
 pub mod connect;
 pub mod detail;
 pub mod doctor;
+pub mod harden;
 pub mod metrics;
 pub mod migrate;
 pub mod notify;
