@@ -321,7 +321,9 @@ fn harden_closes_every_item_and_doctor_then_reports_them_closed() {
     let v: serde_json::Value = serde_json::from_str(&report).expect("json");
     for check in v["checks"].as_array().expect("checks") {
         let name = check["name"].as_str().expect("name");
-        if name.starts_with("isolation") {
+        // harden changes this database and cluster-wide privileges; schema
+        // public of other databases (open on PostgreSQL 14) is for their owners.
+        if name.starts_with("isolation") && name != "isolation: public in other databases" {
             assert_eq!(check["status"], "ok", "{check}");
         }
     }

@@ -369,7 +369,9 @@ struct Step {
 /// a schema owned by it, `SET ROLE` and a table, the grant to the
 /// application role, the role changes of suspend, and the drops of delete.
 /// Terminating sessions is checked in the catalog (there is nothing to try
-/// it on). Nothing is left behind.
+/// it on). Nothing is left behind. Work on the schema runs after `SET ROLE`
+/// to its owner: from 16 the operator's membership is `INHERIT FALSE`, so
+/// it has none of the owner's privileges without it.
 async fn probe(db: &Db, who: &Who, app_role: Option<&str>) -> Result<Vec<Check>> {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let role = quote_ident(&format!("tenantctl_probe_{}", &tag[..12]));
@@ -424,14 +426,16 @@ async fn probe(db: &Db, who: &Who, app_role: Option<&str>) -> Result<Vec<Check>>
         name: "suspend",
         proves: "ALTER ROLE ... NOLOGIN, its limits and settings, REVOKE on the schema",
         sql: format!(
-            "ALTER ROLE {role} NOLOGIN CONNECTION LIMIT 1; ALTER ROLE {role} SET statement_timeout = '1s'; REVOKE USAGE ON SCHEMA {schema} FROM PUBLIC"
+            "ALTER ROLE {role} NOLOGIN CONNECTION LIMIT 1; ALTER ROLE {role} SET statement_timeout = '1s'; SET LOCAL ROLE {role}; REVOKE USAGE ON SCHEMA {schema} FROM PUBLIC; RESET ROLE"
         ),
         fix: createrole.clone(),
     });
     steps.push(Step {
         name: "delete",
         proves: "DROP SCHEMA ... CASCADE and DROP ROLE",
-        sql: format!("DROP SCHEMA {schema} CASCADE; DROP ROLE {role}"),
+        sql: format!(
+            "SET LOCAL ROLE {role}; DROP SCHEMA {schema} CASCADE; RESET ROLE; DROP ROLE {role}"
+        ),
         fix: createrole,
     });
 
