@@ -81,7 +81,10 @@ async fn a_managed_postgres_administrator_passes_with_its_own_grants() {
     let c = cluster();
     let ops = c.create_operator().expect("operator");
     let db = c.create_database().expect("db");
-    superuser_exec("postgres", &format!("ALTER DATABASE \"{db}\" OWNER TO \"{ops}\""));
+    superuser_exec(
+        "postgres",
+        &format!("ALTER DATABASE \"{db}\" OWNER TO \"{ops}\""),
+    );
     let checks = doctor_as(&c.conninfo_as(&db, &ops)).await;
     for name in CAPABILITIES {
         let k = find(&checks, name);
@@ -113,7 +116,10 @@ async fn a_role_without_createrole_fails_with_the_statement_that_fixes_it() {
         &format!("CREATE ROLE \"{weak}\" LOGIN; GRANT pg_monitor TO \"{weak}\""),
     );
     let db = c.create_database().expect("db");
-    superuser_exec("postgres", &format!("ALTER DATABASE \"{db}\" OWNER TO \"{weak}\""));
+    superuser_exec(
+        "postgres",
+        &format!("ALTER DATABASE \"{db}\" OWNER TO \"{weak}\""),
+    );
     let checks = doctor_as(&c.conninfo_as(&db, &weak)).await;
     let k = find(&checks, "create roles");
     assert_eq!(k.status, Status::Fail, "{}", k.detail);
@@ -148,7 +154,10 @@ async fn create_on_the_database_is_proved_not_assumed() {
     let c = cluster();
     let ops = c.create_operator().expect("operator");
     let db = c.create_database().expect("db");
-    superuser_exec(&db, &format!("REVOKE CREATE ON DATABASE \"{db}\" FROM PUBLIC"));
+    superuser_exec(
+        &db,
+        &format!("REVOKE CREATE ON DATABASE \"{db}\" FROM PUBLIC"),
+    );
     let checks = doctor_as_without_init(&c.conninfo_as(&db, &ops)).await;
     let k = find(&checks, "create schemas");
     assert_eq!(k.status, Status::Fail, "{}", k.detail);
@@ -194,9 +203,9 @@ async fn doctor_warns_about_what_weakens_isolation() {
     let temp = find(&checks, "isolation: temporary tables");
     assert_eq!(temp.status, Status::Warn);
     assert!(
-        temp.fix
-            .as_deref()
-            .is_some_and(|f| f.contains(&format!("REVOKE TEMPORARY ON DATABASE \"{db}\" FROM PUBLIC"))),
+        temp.fix.as_deref().is_some_and(|f| f.contains(&format!(
+            "REVOKE TEMPORARY ON DATABASE \"{db}\" FROM PUBLIC"
+        ))),
         "{temp:?}"
     );
     let lo = find(&checks, "isolation: large objects");
@@ -225,14 +234,13 @@ async fn doctor_warns_about_what_weakens_isolation() {
 fn an_unsupported_server_is_refused_in_one_sentence() {
     let e = doctor::ensure_supported("13.16", 130_016).expect_err("13 refused");
     assert_eq!(e.kind, tenantctl::error::ErrorKind::Refused);
-    assert!(e.message.contains("PostgreSQL 13.16 is not supported"), "{e}");
+    assert!(
+        e.message.contains("PostgreSQL 13.16 is not supported"),
+        "{e}"
+    );
     assert!(e.message.contains("14 or newer"), "{e}");
     assert!(doctor::ensure_supported("14.0", 140_000).is_ok());
-    let (v, n) = (
-        "18.4",
-        i32::try_from(180_004).expect("fits"),
-    );
-    assert!(doctor::ensure_supported(v, n).is_ok());
+    assert!(doctor::ensure_supported("18.4", 180_004).is_ok());
 }
 
 fn run_cli(url: &str, args: &[&str]) -> (i32, String, String) {
@@ -263,8 +271,11 @@ fn harden_closes_every_item_and_doctor_then_reports_them_closed() {
     let c = LocalCluster::start().expect("own cluster");
     let db = c.create_database().expect("db");
     let other = c.create_database().expect("other db");
-    c.exec_sync("postgres", &format!("ALTER DATABASE \"{db}\" SET lo_compat_privileges = on"))
-        .expect("lo_compat on");
+    c.exec_sync(
+        "postgres",
+        &format!("ALTER DATABASE \"{db}\" SET lo_compat_privileges = on"),
+    )
+    .expect("lo_compat on");
     let url = c.conninfo(&db);
     let (code, _, err) = run_cli(&url, &["init"]);
     assert_eq!(code, 0, "{err}");
@@ -293,25 +304,45 @@ fn harden_closes_every_item_and_doctor_then_reports_them_closed() {
     assert!(!done.contains("FAILED"), "{done}");
     assert_eq!(one(&c, "postgres", &connect_sql), "f");
     assert_eq!(
-        one(&c, &db, &format!("SELECT has_database_privilege('public', '{db}', 'TEMPORARY')")),
+        one(
+            &c,
+            &db,
+            &format!("SELECT has_database_privilege('public', '{db}', 'TEMPORARY')")
+        ),
         "f"
     );
     assert_eq!(
-        one(&c, &db, "SELECT has_function_privilege('public', 'lo_create(oid)', 'EXECUTE')"),
+        one(
+            &c,
+            &db,
+            "SELECT has_function_privilege('public', 'lo_create(oid)', 'EXECUTE')"
+        ),
         "f"
     );
     assert_eq!(
-        one(&c, &db, "SELECT has_table_privilege('public', 'pg_stat_statements', 'SELECT')"),
+        one(
+            &c,
+            &db,
+            "SELECT has_table_privilege('public', 'pg_stat_statements', 'SELECT')"
+        ),
         "f"
     );
     assert_eq!(
-        one(&c, &db, "SELECT has_function_privilege('public', 'pg_stat_statements(boolean)', 'EXECUTE')"),
+        one(
+            &c,
+            &db,
+            "SELECT has_function_privilege('public', 'pg_stat_statements(boolean)', 'EXECUTE')"
+        ),
         "f"
     );
     assert_eq!(one(&c, &db, "SHOW lo_compat_privileges"), "off");
     // The tenants' own database stays open to them.
     assert_eq!(
-        one(&c, "postgres", &format!("SELECT has_database_privilege('public', '{db}', 'CONNECT')")),
+        one(
+            &c,
+            "postgres",
+            &format!("SELECT has_database_privilege('public', '{db}', 'CONNECT')")
+        ),
         "t"
     );
 
@@ -369,7 +400,11 @@ fn harden_as_a_least_privilege_operator_says_what_it_may_not_change() {
         assert_eq!(k[0]["outcome"], "skipped", "{kind}: {out}");
     }
     assert_eq!(
-        one(&c, &db, &format!("SELECT has_database_privilege('public', '{db}', 'TEMPORARY')")),
+        one(
+            &c,
+            &db,
+            &format!("SELECT has_database_privilege('public', '{db}', 'TEMPORARY')")
+        ),
         "f"
     );
     // The operator still reads pg_stat_statements and its own session works.

@@ -153,6 +153,7 @@ async fn counter_reset_gives_no_rate_never_a_negative_one() {
         )
         .await
         .expect("reset");
+    flush_stats(&admin).await;
     let snap = col.tick(&db, &all).await.expect("tick 3");
     let m = &snap.tenants[&a.id];
     assert_eq!(m.writes_per_s, None, "reset: {m:?}");

@@ -24,6 +24,7 @@ async fn detail_shows_tables_sessions_statements_and_trades() {
     )
     .await
     .expect("seed");
+    support_mon::flush_stats(&s).await;
     let idle = connect_as(&db, &a.role_name).await;
     idle.batch_execute("BEGIN; SELECT count(*) FROM positions")
         .await
@@ -159,10 +160,11 @@ async fn one_usage_writer_is_elected_and_another_takes_over() {
     let mut written = (0, 0);
     for i in 0..8 {
         s.batch_execute(&format!(
-            "INSERT INTO trades (symbol, qty, price) VALUES ('X', {i}, 1); SELECT pg_stat_force_next_flush()"
+            "INSERT INTO trades (symbol, qty, price) VALUES ('X', {i}, 1)"
         ))
         .await
         .expect("write");
+        support_mon::flush_stats(&s).await;
         one.tick(&db, &all).await.expect("tick one");
         written.0 += one.last_tick_stats().usage_written;
         two.tick(&db, &all).await.expect("tick two");

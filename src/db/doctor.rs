@@ -1,6 +1,7 @@
 //! `tenantctl doctor`: what a console needs from a cluster, each check with a
 //! status and a one-line fix.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -377,7 +378,9 @@ async fn probe(db: &Db, who: &Who, app_role: Option<&str>) -> Result<Vec<Check>>
     let role = quote_ident(&format!("tenantctl_probe_{}", &tag[..12]));
     let schema = role.clone();
     let u = &who.user;
-    let createrole = format!("ALTER ROLE {u} CREATEROLE (run as a superuser or the provider's administrator role)");
+    let createrole = format!(
+        "ALTER ROLE {u} CREATEROLE (run as a superuser or the provider's administrator role)"
+    );
     let membership = if who.superuser {
         None
     } else if who.version_num >= 160_000 {
@@ -408,9 +411,7 @@ async fn probe(db: &Db, who: &Who, app_role: Option<&str>) -> Result<Vec<Check>>
     steps.push(Step {
         name: "set role and create tables",
         proves: "SET ROLE to a tenant role and CREATE TABLE in its schema",
-        sql: format!(
-            "SET LOCAL ROLE {role}; CREATE TABLE {schema}.probe (id int); RESET ROLE"
-        ),
+        sql: format!("SET LOCAL ROLE {role}; CREATE TABLE {schema}.probe (id int); RESET ROLE"),
         fix: createrole.clone(),
     });
     if let Some(app) = app_role {
@@ -625,7 +626,7 @@ async fn isolation(db: &Db) -> Result<Vec<Check>> {
             .collect::<Vec<_>>()
             .join("; ");
         if statements.len() > SHOWN {
-            fix.push_str(&format!("; and {} more", statements.len() - SHOWN));
+            let _ = write!(fix, "; and {} more", statements.len() - SHOWN);
         }
         fix.push_str(" — `tenantctl harden` applies what this role may");
         out.push(check(name, Status::Warn, detail, Some(&fix)));
@@ -692,7 +693,7 @@ async fn other_public_schemas(db: &Db) -> Result<Check> {
         note = format!(" ({OTHER_DBS} of {} other databases checked)", names.len());
     }
     if unreachable > 0 {
-        note.push_str(&format!(" ({unreachable} could not be reached)"));
+        let _ = write!(note, " ({unreachable} could not be reached)");
     }
     Ok(if open.is_empty() {
         check(

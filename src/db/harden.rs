@@ -141,7 +141,11 @@ pub async fn plan(db: &Db) -> Result<Vec<Change>> {
             )
         });
         out.push(Change {
-            kind: if here { Kind::Temp } else { Kind::OtherDatabase },
+            kind: if here {
+                Kind::Temp
+            } else {
+                Kind::OtherDatabase
+            },
             finding: format!(
                 "PUBLIC holds {} on database {}",
                 privs.join(" and "),
@@ -225,7 +229,9 @@ pub async fn plan(db: &Db) -> Result<Vec<Change>> {
             let s = quote_ident(&schema);
             let mut statements = Vec::new();
             if view {
-                statements.push(format!("GRANT SELECT ON {s}.pg_stat_statements TO {q_user}"));
+                statements.push(format!(
+                    "GRANT SELECT ON {s}.pg_stat_statements TO {q_user}"
+                ));
             }
             if func {
                 statements.push(format!(

@@ -96,13 +96,27 @@ pub async fn connect_as(db: &Db, role: &str) -> tokio_postgres::Client {
     client
 }
 
-/// Make this session's table statistics visible to others now.
+/// Make this session's table statistics visible to others now. PostgreSQL
+/// 15+ flushes on request; 14 sends them to its statistics collector at
+/// most every 500 ms, when the session goes idle: wait that out, then
+/// give the collector a moment.
 pub async fn flush_stats(client: &tokio_postgres::Client) {
-    client
-        .batch_execute("SELECT pg_stat_force_next_flush()")
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await
-        .expect("force flush");
-    client.batch_execute("SELECT 1").await.expect("round trip");
+        .expect("server version")
+        .get(0);
+    if version >= 150_000 {
+        client
+            .batch_execute("SELECT pg_stat_force_next_flush()")
+            .await
+            .expect("force flush");
+        client.batch_execute("SELECT 1").await.expect("round trip");
+    } else {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        client.batch_execute("SELECT 1").await.expect("round trip");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
 
 /// Monitoring settings for tests: short timeouts, a generous sweep.

@@ -38,6 +38,9 @@ pub struct BackupSidecar {
     pub taken_by: String,
     /// File name of the dump, in the same directory.
     pub dump: String,
+    /// The pg_dump that wrote it, with its version (the newest found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_dump: Option<String>,
     pub tenant: Tenant,
 }
 
@@ -94,6 +97,80 @@ async fn run_tool(mut cmd: tokio::process::Command, tool: &str) -> Result<()> {
     )))
 }
 
+/// pg_restore 17 and newer send `SET transaction_timeout = 0`, which servers
+/// before 17 reject (and with it the whole single transaction). For those,
+/// pg_restore writes the script, that one line is dropped, and psql runs
+/// the rest in one transaction, stopping at the first error.
+async fn restore_through_psql(db: &Db, pg_restore: &Path, dump: &Path) -> Result<()> {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let psql = crate::local_cluster::client_tool("psql")?;
+    let mut restore = tokio::process::Command::new(pg_restore);
+    pg_env(&mut restore, db);
+    restore
+        .kill_on_drop(true)
+        .arg("--single-transaction")
+        .arg("--exit-on-error")
+        .arg("--file=-")
+        .arg(dump)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut apply = tokio::process::Command::new(&psql.path);
+    pg_env(&mut apply, db);
+    apply
+        .kill_on_drop(true)
+        .args([
+            "--no-psqlrc",
+            "--quiet",
+            "--set",
+            "ON_ERROR_STOP=1",
+            "--dbname",
+        ])
+        .arg(&db.params.dbname)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut restore = restore
+        .spawn()
+        .map_err(|e| Error::failure(format!("cannot run pg_restore: {e}")))?;
+    let mut apply = apply
+        .spawn()
+        .map_err(|e| Error::failure(format!("cannot run psql: {e}")))?;
+    let (Some(out), Some(mut input)) = (restore.stdout.take(), apply.stdin.take()) else {
+        return Err(Error::failure("cannot connect pg_restore to psql"));
+    };
+    let pump = async move {
+        let mut reader = tokio::io::BufReader::new(out);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).await? == 0 {
+                break;
+            }
+            if line.as_slice() != b"SET transaction_timeout = 0;\n" {
+                input.write_all(&line).await?;
+            }
+        }
+        input.shutdown().await
+    };
+    let pumped = pump.await;
+    let restored = restore.wait_with_output().await;
+    let applied = apply.wait_with_output().await;
+    for (tool, result) in [("pg_restore", restored), ("psql", applied)] {
+        let out = result.map_err(|e| Error::failure(format!("cannot run {tool}: {e}")))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = crate::domain::sanitize::last_line(&err, "no output");
+            return Err(Error::failure(format!(
+                "{tool} failed: {}",
+                crate::domain::sanitize::clean(last)
+            )));
+        }
+    }
+    pumped.map_err(|e| Error::failure(format!("cannot feed the restore script to psql: {e}")))
+}
+
 /// Dump the tenant's schema and write the sidecar; returns the dump path.
 async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<PathBuf> {
     // Backups hold tenant data: only the owner may read them.
@@ -114,7 +191,17 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
     );
     let dump = opts.backup_dir.join(format!("{stem}.dump"));
     let sidecar = opts.backup_dir.join(format!("{stem}.json"));
-    let mut cmd = tokio::process::Command::new(crate::local_cluster::find_pg_binary("pg_dump")?);
+    let tool = crate::local_cluster::client_tool("pg_dump")?;
+    let server: i32 = db
+        .client()
+        .await?
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the server version"))?
+        .get(0);
+    tool.check_server(server)
+        .map_err(|e| e.context(&format!("cannot back up tenant {}", t.domain)))?;
+    let mut cmd = tokio::process::Command::new(&tool.path);
     pg_env(&mut cmd, db);
     cmd.kill_on_drop(true)
         .arg("--format=custom")
@@ -136,6 +223,7 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
         taken_at: now,
         taken_by: opts.actor.clone(),
         dump: format!("{stem}.dump"),
+        pg_dump: Some(tool.describe()),
         tenant: t.clone(),
     };
     let text = serde_json::to_string_pretty(&side)
@@ -378,14 +466,25 @@ async fn restore_inner(
             ))
             .await;
     };
-    let mut cmd = tokio::process::Command::new(crate::local_cluster::find_pg_binary("pg_restore")?);
-    pg_env(&mut cmd, db);
-    cmd.arg("--single-transaction")
-        .arg("--exit-on-error")
-        .arg("--dbname")
-        .arg(&db.params.dbname)
-        .arg(dump);
-    if let Err(e) = run_tool(cmd, "pg_restore").await {
+    let tool = crate::local_cluster::client_tool("pg_restore")?;
+    let server: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| pg_error(&e, &what))?
+        .get(0);
+    let restored = if tool.version.0 >= 17 && server < 170_000 {
+        restore_through_psql(db, &tool.path, dump).await
+    } else {
+        let mut cmd = tokio::process::Command::new(&tool.path);
+        pg_env(&mut cmd, db);
+        cmd.arg("--single-transaction")
+            .arg("--exit-on-error")
+            .arg("--dbname")
+            .arg(&db.params.dbname)
+            .arg(dump);
+        run_tool(cmd, "pg_restore").await
+    };
+    if let Err(e) = restored {
         cleanup.await;
         return Err(e.context(&what));
     }
