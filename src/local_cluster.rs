@@ -145,11 +145,13 @@ fn parse_tool_version(text: &str) -> Option<(u32, u32)> {
     let word = text
         .split_whitespace()
         .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
-    let mut parts = word
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let digits = |s: &str| -> String { s.chars().take_while(char::is_ascii_digit).collect() };
+    let major_text = digits(word);
+    let major = major_text.parse().ok()?;
+    let minor = word[major_text.len()..]
+        .strip_prefix('.')
+        .and_then(|rest| digits(rest).parse().ok())
+        .unwrap_or(0);
     Some((major, minor))
 }
 
@@ -805,4 +807,67 @@ async fn connect_raw(conninfo: &str) -> Result<tokio_postgres::Client> {
         let _ = conn.await;
     });
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_tool(dir: &Path, name: &str, version_line: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).expect("dir");
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho '{version_line}'\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    #[test]
+    fn tool_versions_parse() {
+        assert_eq!(
+            parse_tool_version("pg_dump (PostgreSQL) 18.6"),
+            Some((18, 6))
+        );
+        assert_eq!(
+            parse_tool_version("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"),
+            Some((15, 14))
+        );
+        assert_eq!(
+            parse_tool_version("pg_restore (PostgreSQL) 17beta1"),
+            Some((17, 0))
+        );
+        assert_eq!(parse_tool_version("no version here"), None);
+    }
+
+    #[test]
+    fn the_newest_client_wins_and_an_older_one_is_refused_for_a_newer_server() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (old, new, broken) = (
+            tmp.path().join("15"),
+            tmp.path().join("18"),
+            tmp.path().join("x"),
+        );
+        fake_tool(&old, "pg_dump", "pg_dump (PostgreSQL) 15.14");
+        fake_tool(&new, "pg_dump", "pg_dump (PostgreSQL) 18.6");
+        fake_tool(&broken, "pg_dump", "garbage");
+        let dirs = vec![old.clone(), broken, new.clone()];
+        let t = newest_in("pg_dump", &dirs).expect("found");
+        assert_eq!(t.path, new.join("pg_dump"));
+        assert_eq!(t.version, (18, 6));
+        assert_eq!(
+            t.describe(),
+            format!("pg_dump 18.6 ({})", new.join("pg_dump").display())
+        );
+        assert!(t.check_server(180_004).is_ok());
+        assert!(t.check_server(140_023).is_ok());
+
+        let old_tool = newest_in("pg_dump", std::slice::from_ref(&old)).expect("found");
+        let e = old_tool.check_server(170_010).expect_err("refused");
+        assert!(
+            e.message
+                .contains("cannot work with a PostgreSQL 17 server")
+                && e.message.contains(CLIENT_BINDIR_VAR),
+            "{e}"
+        );
+        assert!(newest_in("pg_restore", &dirs).is_none());
+    }
 }
