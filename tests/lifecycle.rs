@@ -792,6 +792,13 @@ async fn delete_needs_suspension_and_confirmation_and_restore_brings_data_back()
     let dump = out.backup_path.expect("backup");
     assert!(dump.is_file());
     assert!(dump.with_extension("json").is_file());
+    // The sidecar names the pg_dump that wrote it: the newest found.
+    let side: provision::BackupSidecar = serde_json::from_str(
+        &std::fs::read_to_string(dump.with_extension("json")).expect("read sidecar"),
+    )
+    .expect("sidecar json");
+    let newest = tenantctl::local_cluster::client_tool("pg_dump").expect("pg_dump");
+    assert_eq!(side.pg_dump, Some(newest.describe()));
     assert_eq!(
         leftovers(&db, t.id).await,
         (false, false, true),

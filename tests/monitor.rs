@@ -145,7 +145,11 @@ async fn counter_reset_gives_no_rate_never_a_negative_one() {
     let snap = col.tick(&db, &all).await.expect("tick 2");
     assert!(snap.tenants[&a.id].writes_per_s.expect("rate") > 0.0);
 
-    let admin = db.client().await.expect("client");
+    // Resetting statistics is a superuser's (a setup step, not tenantctl).
+    let admin = Db::connect(&common::superuser_config(&db.params.dbname))
+        .await
+        .expect("superuser");
+    let admin = admin.client().await.expect("client");
     admin
         .execute(
             "SELECT pg_stat_reset(), pg_stat_statements_reset((SELECT oid FROM pg_roles WHERE rolname = $1), 0, 0)",
@@ -175,12 +179,8 @@ async fn missing_pg_stat_statements_shows_na_and_nothing_else_breaks() {
     let snap = col.tick(&db, &all).await.expect("tick 1");
     assert!(snap.statements_available);
     // Dropped between ticks.
-    db.client()
-        .await
-        .expect("client")
-        .batch_execute("DROP EXTENSION pg_stat_statements")
-        .await
-        .expect("drop extension");
+    // The extension belongs to the superuser who installed it.
+    common::superuser_exec(&db.params.dbname, "DROP EXTENSION pg_stat_statements");
     let snap = col.tick(&db, &all).await.expect("tick 2");
     assert!(!snap.statements_available);
     assert!(snap.stale.is_empty(), "{:?}", snap.stale);
@@ -242,7 +242,11 @@ async fn a_query_that_times_out_keeps_the_other_values() {
     col.tick(&db, &all).await.expect("tick 1");
     // Hold pg_authid: everything reading roles or sessions waits, the
     // catalog-only queries (sizes, table statistics) do not.
-    let mut locker = db.client().await.expect("client");
+    // Locking a shared catalog takes a superuser (a setup step, not tenantctl).
+    let admin = Db::connect(&common::superuser_config(&db.params.dbname))
+        .await
+        .expect("superuser");
+    let mut locker = admin.client().await.expect("client");
     let tx = locker.transaction().await.expect("begin");
     tx.batch_execute("LOCK TABLE pg_catalog.pg_authid IN ACCESS EXCLUSIVE MODE")
         .await
