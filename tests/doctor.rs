@@ -417,3 +417,43 @@ fn harden_as_a_least_privilege_operator_says_what_it_may_not_change() {
         "t"
     );
 }
+
+#[test]
+fn a_read_only_session_proves_nothing_and_harden_only_plans() {
+    let c = cluster();
+    let db = c.create_database().expect("db");
+    let url = c.conninfo(&db);
+    let (code, _, err) = run_cli(&url, &["init"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run_cli(&url, &["--read-only", "harden"]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+    assert!(err.contains("read-only"), "{err}");
+    let temp = format!("SELECT has_database_privilege('public', '{db}', 'TEMPORARY')");
+    assert_eq!(one(c, &db, &temp), "t", "refused harden changed nothing");
+    let (code, out, err) = run_cli(&url, &["--read-only", "harden", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "REVOKE TEMPORARY ON DATABASE \"{db}\" FROM PUBLIC;"
+        )),
+        "{out}"
+    );
+    assert_eq!(one(c, &db, &temp), "t", "dry run changed nothing");
+    let (code, out, err) = run_cli(&url, &["--read-only", "doctor", "--json"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let privileges = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|k| k["name"] == "privileges")
+        .expect("privileges check");
+    assert_eq!(privileges["status"], "warn", "{privileges}");
+    assert!(
+        privileges["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("not proved")),
+        "{privileges}"
+    );
+}

@@ -180,7 +180,11 @@ async fn create_builds_role_schema_and_template_in_one_go() {
     assert!(names.contains(&"template".to_string()), "{names:?}");
     assert_eq!(names.last().map(String::as_str), Some("commit"));
 
-    let c = db.client().await.expect("client");
+    // pg_authid is for superusers: the test reads it as one.
+    let admin = Db::connect(&common::superuser_config(&db.params.dbname))
+        .await
+        .expect("superuser");
+    let c = admin.client().await.expect("client");
     let row = c
         .query_one(
             "SELECT r.rolcanlogin, r.rolconnlimit, r.rolpassword IS NULL,
@@ -881,7 +885,11 @@ async fn credentials_set_a_scram_verifier_and_store_no_password() {
     let pw = secret.expose().to_string();
     assert_eq!(pw.len(), 32);
     assert!(!format!("{secret:?}").contains(&pw));
-    let c = db.client().await.expect("c");
+    // pg_authid is for superusers: the test reads it as one.
+    let admin = Db::connect(&common::superuser_config(&db.params.dbname))
+        .await
+        .expect("superuser");
+    let c = admin.client().await.expect("c");
     let verifier: String = c
         .query_one(
             "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
