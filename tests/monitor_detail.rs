@@ -59,12 +59,10 @@ async fn detail_shows_tables_sessions_statements_and_trades() {
 
     // A tenant without a trades table, with drift.
     let mut b = create_tenant(&db, "Beta").await;
-    db.client()
-        .await
-        .expect("client")
-        .batch_execute(&format!("DROP TABLE {}.trades", b.schema_name))
-        .await
-        .expect("drop");
+    common::superuser_exec(
+        &db.params.dbname,
+        &format!("DROP TABLE {}.trades", b.schema_name),
+    );
     support_mon::expect_table(&mut b, "market_data");
     let d = detail::tenant_detail(&db, &b).await.expect("detail");
     assert_eq!(d.trades_today, None);

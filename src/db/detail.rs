@@ -155,7 +155,7 @@ pub async fn tenant_detail(db: &Db, tenant: &MonitoredTenant) -> Result<TenantDe
         }
     };
 
-    let (trades_today, last_activity) = trades(tx, &tenant.schema_name).await?;
+    let (trades_today, last_activity) = trades(tx, &tenant.schema_name, &tenant.role_name).await?;
 
     let expected: Vec<String> = tenant
         .expected_tables
@@ -195,9 +195,13 @@ pub async fn tenant_detail(db: &Db, tenant: &MonitoredTenant) -> Result<TenantDe
 /// Trades since midnight (server time zone) and the newest trade, from the
 /// tenant's own `trades` table and its `timestamp` column; `None` when the
 /// table or column is missing or cannot be read in time.
+/// Read as the tenant's role when the operator may `SET ROLE` to it (rule
+/// 2; and from PostgreSQL 16 an operator whose membership is `INHERIT FALSE`
+/// has no other way in), else as the operator.
 async fn trades(
     tx: &Transaction<'_>,
     schema: &str,
+    role: &str,
 ) -> Result<(Option<i64>, Option<DateTime<Utc>>)> {
     let has = tx
         .query_one(
@@ -220,10 +224,33 @@ async fn trades(
         "SELECT (SELECT count(*) FROM {table} WHERE \"timestamp\" >= date_trunc('day', now())),
                 (SELECT max(\"timestamp\")::timestamptz FROM {table})"
     );
+    // 'SET' is a privilege of role membership from 16; before, members may SET ROLE.
+    let may_set: bool = tx
+        .query_opt(
+            "SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+                         THEN pg_has_role(current_user, r.oid, 'SET')
+                         ELSE pg_has_role(current_user, r.oid, 'MEMBER') END
+             FROM pg_roles r WHERE r.rolname = $1",
+            &[&role],
+        )
+        .await
+        .map_err(|e| pg_error(&e, "cannot read role membership"))?
+        .is_some_and(|r| r.get(0));
     tx.execute("SAVEPOINT trades", &[])
         .await
         .map_err(|e| pg_error(&e, "cannot read trades"))?;
-    match tx.query_one(&sql, &[]).await {
+    let read = async {
+        if may_set {
+            tx.batch_execute(&format!("SET LOCAL ROLE {}", quote_ident(role)))
+                .await?;
+        }
+        let r = tx.query_one(&sql, &[]).await?;
+        if may_set {
+            tx.batch_execute("RESET ROLE").await?;
+        }
+        Ok::<_, tokio_postgres::Error>(r)
+    };
+    match read.await {
         Ok(r) => Ok((r.get(0), r.get(1))),
         Err(e) => {
             tracing::debug!("trades unavailable: {e}");
