@@ -7,12 +7,19 @@
 //! exits for any reason (even SIGKILL) the pipe closes, the watchdog stops the
 //! server and removes the directory, so no server process is ever left behind.
 //! As root, `initdb` and `postgres` run as the `postgres` system user.
+//!
+//! The server comes from `$TENANTCTL_PG_BINDIR` (else `PATH`, `pg_config`,
+//! `/usr/lib/postgresql/*/bin`); client programs such as `pg_dump` from
+//! `$TENANTCTL_PG_CLIENT_BINDIR`, else the newest found. In least-privilege
+//! mode every fresh database is owned by an operator role made like a
+//! managed-PostgreSQL administrator, and connections go out as that role.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -36,10 +43,22 @@ pub fn preload_extra() -> Option<String> {
 /// The port number only names the socket file; nothing listens on TCP.
 pub const PORT: u16 = 5432;
 
-/// Where server binaries are searched: `PATH`, `pg_config --bindir`, then
-/// `/usr/lib/postgresql/*/bin` newest first. Returns the directory holding
-/// both `initdb` and `postgres`.
-pub fn find_bindir() -> Result<PathBuf> {
+/// The variable naming the server's `bin` directory (initdb, postgres).
+pub const BINDIR_VAR: &str = "TENANTCTL_PG_BINDIR";
+/// The variable naming the directory of the client programs (pg_dump, pg_restore).
+pub const CLIENT_BINDIR_VAR: &str = "TENANTCTL_PG_CLIENT_BINDIR";
+
+/// A directory named by `var`, when it is set and not empty.
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Directories that may hold PostgreSQL programs, in search order: `PATH`
+/// (and the real directory of an `initdb` found there), `pg_config
+/// --bindir`, then `/usr/lib/postgresql/*/bin` newest first.
+fn search_dirs() -> Vec<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
@@ -50,8 +69,8 @@ pub fn find_bindir() -> Result<PathBuf> {
                         candidates.push(parent.to_path_buf());
                     }
                 }
-                candidates.push(dir);
             }
+            candidates.push(dir);
         }
     }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
@@ -71,33 +90,147 @@ pub fn find_bindir() -> Result<PathBuf> {
     versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
     candidates.extend(versioned.into_iter().map(|(_, p)| p));
     candidates
+}
+
+fn is_server_dir(d: &Path) -> bool {
+    d.join("initdb").is_file() && d.join("postgres").is_file()
+}
+
+/// The server's `bin` directory (holding both `initdb` and `postgres`):
+/// `$TENANTCTL_PG_BINDIR` when set, else the first of `PATH`, `pg_config
+/// --bindir` and `/usr/lib/postgresql/*/bin` (newest first).
+pub fn find_bindir() -> Result<PathBuf> {
+    if let Some(dir) = env_dir(BINDIR_VAR) {
+        return if is_server_dir(&dir) {
+            Ok(dir)
+        } else {
+            Err(Error::failure(format!(
+                "{BINDIR_VAR}={} holds no initdb and postgres: point it at a PostgreSQL server's bin directory",
+                dir.display()
+            )))
+        };
+    }
+    search_dirs()
         .into_iter()
-        .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
+        .find(|d| is_server_dir(d))
         .ok_or_else(|| {
             Error::failure(
-                "no PostgreSQL server binaries found (initdb and postgres) on PATH, via pg_config or in /usr/lib/postgresql/*/bin: install the server, for example `apt-get install postgresql`",
+                "no PostgreSQL server binaries found (initdb and postgres) on PATH, via pg_config or in /usr/lib/postgresql/*/bin: install the server, for example `apt-get install postgresql`, or set TENANTCTL_PG_BINDIR",
             )
         })
 }
 
-/// A client program (`pg_dump`, `pg_restore`, `psql`) from the server's bindir or PATH.
-pub fn find_pg_binary(name: &str) -> Result<PathBuf> {
-    if let Ok(dir) = find_bindir() {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Ok(p);
-        }
+/// A client program chosen for a job, with the version it reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTool {
+    pub path: PathBuf,
+    /// `(major, minor)`, e.g. `(18, 6)`; 9.6 style versions give `(9, 6)`.
+    pub version: (u32, u32),
+}
+
+impl ClientTool {
+    /// `pg_dump 18.6 (/usr/lib/postgresql/18/bin/pg_dump)`, for sidecars and messages.
+    pub fn describe(&self) -> String {
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        format!(
+            "{name} {}.{} ({})",
+            self.version.0,
+            self.version.1,
+            self.path.display()
+        )
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if dir.join(name).is_file() {
-                return Ok(dir.join(name));
+
+    /// Refuse a server newer than this client (an older pg_dump refuses
+    /// newer servers; a newer one reads every older server).
+    pub fn check_server(&self, server_version_num: i32) -> Result<()> {
+        let server_major = u32::try_from(server_version_num / 10_000).unwrap_or(0);
+        if server_major > self.version.0 {
+            return Err(Error::failure(format!(
+                "{} cannot work with a PostgreSQL {server_major} server: install the PostgreSQL {server_major} client programs (or newer) or point {CLIENT_BINDIR_VAR} at them",
+                self.describe()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `pg_dump (PostgreSQL) 18.6 (Debian 18.6-1)` -> `(18, 6)`.
+fn parse_tool_version(text: &str) -> Option<(u32, u32)> {
+    let word = text
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    let digits = |s: &str| -> String { s.chars().take_while(char::is_ascii_digit).collect() };
+    let major_text = digits(word);
+    let major = major_text.parse().ok()?;
+    let minor = word[major_text.len()..]
+        .strip_prefix('.')
+        .and_then(|rest| digits(rest).parse().ok())
+        .unwrap_or(0);
+    Some((major, minor))
+}
+
+fn tool_version(path: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    parse_tool_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The newest `name` among `dirs` that runs and reports a version.
+fn newest_in(name: &str, dirs: &[PathBuf]) -> Option<ClientTool> {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut best: Option<ClientTool> = None;
+    for dir in dirs {
+        let path = dir.join(name);
+        if !path.is_file() {
+            continue;
+        }
+        let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if seen.contains(&real) {
+            continue;
+        }
+        seen.push(real);
+        if let Some(version) = tool_version(&path) {
+            if best.as_ref().is_none_or(|b| version > b.version) {
+                best = Some(ClientTool { path, version });
             }
         }
     }
-    Err(Error::failure(format!(
-        "{name} not found on PATH or beside the PostgreSQL server binaries: install the PostgreSQL client programs"
-    )))
+    best
+}
+
+/// A client program (`pg_dump`, `pg_restore`, `psql`): from
+/// `$TENANTCTL_PG_CLIENT_BINDIR` when set, else the newest found in the
+/// server's bindir, `PATH`, `pg_config --bindir` and `/usr/lib/postgresql/*/bin`.
+pub fn client_tool(name: &str) -> Result<ClientTool> {
+    if let Some(dir) = env_dir(CLIENT_BINDIR_VAR) {
+        return newest_in(name, std::slice::from_ref(&dir)).ok_or_else(|| {
+            Error::failure(format!(
+                "{CLIENT_BINDIR_VAR}={} holds no working {name}: point it at the PostgreSQL client programs",
+                dir.display()
+            ))
+        });
+    }
+    let mut dirs: Vec<PathBuf> = find_bindir().into_iter().collect();
+    dirs.extend(search_dirs());
+    newest_in(name, &dirs).ok_or_else(|| {
+        Error::failure(format!(
+            "{name} not found on PATH, beside the PostgreSQL server binaries or in /usr/lib/postgresql/*/bin: install the PostgreSQL client programs or set {CLIENT_BINDIR_VAR}"
+        ))
+    })
+}
+
+/// The path of [`client_tool`].
+pub fn find_pg_binary(name: &str) -> Result<PathBuf> {
+    client_tool(name).map(|t| t.path)
 }
 
 /// The unprivileged user to run the server as, when we are root.
@@ -131,6 +264,11 @@ pub struct LocalCluster {
     stdin: Option<ChildStdin>,
     log_path: PathBuf,
     options: Options,
+    /// Whether [`Self::create_database`] makes each database owned by a
+    /// least-privilege operator of its own (see [`Self::set_least_privilege`]).
+    least_privilege: AtomicBool,
+    /// Database name -> the operator role that owns it.
+    operators: Mutex<HashMap<String, String>>,
 }
 
 static SHARED: OnceLock<std::result::Result<LocalCluster, Error>> = OnceLock::new();
@@ -200,6 +338,8 @@ impl LocalCluster {
             stdin: None,
             log_path,
             options,
+            least_privilege: AtomicBool::new(false),
+            operators: Mutex::new(HashMap::new()),
         };
         if !cluster.data_dir.join("PG_VERSION").exists() {
             cluster.initdb(user.as_ref())?;
@@ -425,6 +565,16 @@ rm -rf "$base"
         Ok(())
     }
 
+    /// The server's `server_version_num` (e.g. `170002`).
+    pub fn server_version_num(&self) -> Result<i32> {
+        self.query_sync("postgres", "SHOW server_version_num")?
+            .into_iter()
+            .flatten()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::failure("local cluster: cannot read server_version_num"))
+    }
+
     /// The Unix socket directory (the `host`).
     pub fn socket_dir(&self) -> &Path {
         &self.socket_dir
@@ -440,8 +590,18 @@ rm -rf "$base"
         &self.log_path
     }
 
-    /// A keyword conninfo for `dbname` as the superuser.
+    /// A keyword conninfo for `dbname` as the role tenantctl runs as there:
+    /// its operator when [`Self::create_database`] made one (least-privilege
+    /// mode), else the superuser.
     pub fn conninfo(&self, dbname: &str) -> String {
+        match self.operator_of(dbname) {
+            Some(op) => self.conninfo_as(dbname, &op),
+            None => self.superuser_conninfo(dbname),
+        }
+    }
+
+    /// A keyword conninfo for `dbname` as the superuser, whatever the mode.
+    pub fn superuser_conninfo(&self, dbname: &str) -> String {
         self.conninfo_as(dbname, "postgres")
     }
 
@@ -453,14 +613,56 @@ rm -rf "$base"
         )
     }
 
-    /// A `postgres://` URL for `dbname` as the superuser.
+    /// A `postgres://` URL for `dbname`, as the same role as [`Self::conninfo`].
     pub fn url(&self, dbname: &str) -> String {
         let host: String = percent_encoding::utf8_percent_encode(
             &self.socket_dir.display().to_string(),
             percent_encoding::NON_ALPHANUMERIC,
         )
         .collect();
-        format!("postgres://postgres@{host}:{PORT}/{dbname}?sslmode=disable")
+        let user = self
+            .operator_of(dbname)
+            .unwrap_or_else(|| "postgres".to_string());
+        format!("postgres://{user}@{host}:{PORT}/{dbname}?sslmode=disable")
+    }
+
+    /// From now on, every database made by [`Self::create_database`] is owned
+    /// by an operator role of its own made like a managed-PostgreSQL
+    /// administrator (see [`Self::create_operator`]), and [`Self::conninfo`]
+    /// and [`Self::url`] connect as that role.
+    pub fn set_least_privilege(&self, on: bool) {
+        self.least_privilege.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether [`Self::set_least_privilege`] is on.
+    pub fn least_privilege(&self) -> bool {
+        self.least_privilege.load(Ordering::Relaxed)
+    }
+
+    /// The operator role that owns `dbname`, when this cluster made one for it.
+    pub fn operator_of(&self, dbname: &str) -> Option<String> {
+        self.operators
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(dbname)
+            .cloned()
+    }
+
+    /// A new role made exactly like the administrator of a managed
+    /// PostgreSQL service (RDS, Cloud SQL, Azure, Supabase): LOGIN and
+    /// CREATEROLE, a member of `pg_monitor` and `pg_signal_backend`, not a
+    /// superuser. Returns its name.
+    pub fn create_operator(&self) -> Result<String> {
+        let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ops_{}_{n}", std::process::id());
+        self.exec_sync(
+            "postgres",
+            &format!(
+                "CREATE ROLE \"{name}\" LOGIN CREATEROLE;
+                 GRANT pg_monitor, pg_signal_backend TO \"{name}\";"
+            ),
+        )?;
+        Ok(name)
     }
 
     /// Create database `name` from the prepared template unless it exists.
@@ -481,20 +683,36 @@ rm -rf "$base"
     }
 
     /// A fresh database cloned from the prepared template; returns its name.
+    /// In least-privilege mode it is owned by a new operator role
+    /// ([`Self::create_operator`]), which [`Self::conninfo`] then connects as.
     pub fn create_database(&self) -> Result<String> {
+        let owner = if self.least_privilege() {
+            Some(self.create_operator()?)
+        } else {
+            None
+        };
         let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("t{}_{n}", std::process::id());
+        let owner_clause = owner
+            .as_ref()
+            .map_or_else(String::new, |o| format!(" OWNER \"{o}\""));
         self.exec_sync(
             "postgres",
-            &format!("CREATE DATABASE \"{name}\" TEMPLATE tenantctl_template"),
+            &format!("CREATE DATABASE \"{name}\"{owner_clause} TEMPLATE tenantctl_template"),
         )?;
+        if let Some(o) = owner {
+            self.operators
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(name.clone(), o);
+        }
         Ok(name)
     }
 
-    /// Run SQL (one or more statements) on a short-lived connection, from
-    /// sync code or from inside a runtime alike.
+    /// Run SQL (one or more statements) as the superuser on a short-lived
+    /// connection, from sync code or from inside a runtime alike.
     pub fn exec_sync(&self, dbname: &str, sql: &str) -> Result<()> {
-        let conninfo = self.conninfo(dbname);
+        let conninfo = self.superuser_conninfo(dbname);
         let sql = sql.to_string();
         run_blocking(async move {
             let client = connect_raw(&conninfo).await?;
@@ -505,9 +723,9 @@ rm -rf "$base"
         })
     }
 
-    /// Rows of the first column as text.
+    /// Rows of the first column as text, queried as the superuser.
     pub fn query_sync(&self, dbname: &str, sql: &str) -> Result<Vec<Option<String>>> {
-        let conninfo = self.conninfo(dbname);
+        let conninfo = self.superuser_conninfo(dbname);
         let sql = sql.to_string();
         run_blocking(async move {
             let client = connect_raw(&conninfo).await?;
@@ -620,4 +838,67 @@ async fn connect_raw(conninfo: &str) -> Result<tokio_postgres::Client> {
         let _ = conn.await;
     });
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_tool(dir: &Path, name: &str, version_line: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).expect("dir");
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho '{version_line}'\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    #[test]
+    fn tool_versions_parse() {
+        assert_eq!(
+            parse_tool_version("pg_dump (PostgreSQL) 18.6"),
+            Some((18, 6))
+        );
+        assert_eq!(
+            parse_tool_version("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"),
+            Some((15, 14))
+        );
+        assert_eq!(
+            parse_tool_version("pg_restore (PostgreSQL) 17beta1"),
+            Some((17, 0))
+        );
+        assert_eq!(parse_tool_version("no version here"), None);
+    }
+
+    #[test]
+    fn the_newest_client_wins_and_an_older_one_is_refused_for_a_newer_server() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (old, new, broken) = (
+            tmp.path().join("15"),
+            tmp.path().join("18"),
+            tmp.path().join("x"),
+        );
+        fake_tool(&old, "pg_dump", "pg_dump (PostgreSQL) 15.14");
+        fake_tool(&new, "pg_dump", "pg_dump (PostgreSQL) 18.6");
+        fake_tool(&broken, "pg_dump", "garbage");
+        let dirs = vec![old.clone(), broken, new.clone()];
+        let t = newest_in("pg_dump", &dirs).expect("found");
+        assert_eq!(t.path, new.join("pg_dump"));
+        assert_eq!(t.version, (18, 6));
+        assert_eq!(
+            t.describe(),
+            format!("pg_dump 18.6 ({})", new.join("pg_dump").display())
+        );
+        assert!(t.check_server(180_004).is_ok());
+        assert!(t.check_server(140_023).is_ok());
+
+        let old_tool = newest_in("pg_dump", std::slice::from_ref(&old)).expect("found");
+        let e = old_tool.check_server(170_010).expect_err("refused");
+        assert!(
+            e.message
+                .contains("cannot work with a PostgreSQL 17 server")
+                && e.message.contains(CLIENT_BINDIR_VAR),
+            "{e}"
+        );
+        assert!(newest_in("pg_restore", &dirs).is_none());
+    }
 }

@@ -180,7 +180,11 @@ async fn create_builds_role_schema_and_template_in_one_go() {
     assert!(names.contains(&"template".to_string()), "{names:?}");
     assert_eq!(names.last().map(String::as_str), Some("commit"));
 
-    let c = db.client().await.expect("client");
+    // pg_authid is for superusers: the test reads it as one.
+    let admin = Db::connect(&common::superuser_config(&db.params.dbname))
+        .await
+        .expect("superuser");
+    let c = admin.client().await.expect("client");
     let row = c
         .query_one(
             "SELECT r.rolcanlogin, r.rolconnlimit, r.rolpassword IS NULL,
@@ -823,6 +827,13 @@ async fn delete_needs_suspension_and_confirmation_and_restore_brings_data_back()
     let dump = out.backup_path.expect("backup");
     assert!(dump.is_file());
     assert!(dump.with_extension("json").is_file());
+    // The sidecar names the pg_dump that wrote it: the newest found.
+    let side: provision::BackupSidecar = serde_json::from_str(
+        &std::fs::read_to_string(dump.with_extension("json")).expect("read sidecar"),
+    )
+    .expect("sidecar json");
+    let newest = tenantctl::local_cluster::client_tool("pg_dump").expect("pg_dump");
+    assert_eq!(side.pg_dump, Some(newest.describe()));
     assert_eq!(
         leftovers(&db, t.id).await,
         (false, false, true),
@@ -905,7 +916,11 @@ async fn credentials_set_a_scram_verifier_and_store_no_password() {
     let pw = secret.expose().to_string();
     assert_eq!(pw.len(), 32);
     assert!(!format!("{secret:?}").contains(&pw));
-    let c = db.client().await.expect("c");
+    // pg_authid is for superusers: the test reads it as one.
+    let admin = Db::connect(&common::superuser_config(&db.params.dbname))
+        .await
+        .expect("superuser");
+    let c = admin.client().await.expect("c");
     let verifier: String = c
         .query_one(
             "SELECT rolpassword FROM pg_authid WHERE rolname = $1",

@@ -65,6 +65,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke what weakens tenant isolation on this cluster (each change shown).
+    Harden {
+        /// Show the statements without running them.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Start a throwaway local PostgreSQL, print how to reach it, and keep it
     /// until stdin closes or Ctrl-C.
     #[command(hide = true)]
@@ -177,6 +185,7 @@ impl Cli {
                 Command::Init { json }
                 | Command::Doctor { json }
                 | Command::Guard { json, .. }
+                | Command::Harden { json, .. }
                 | Command::Top { json, .. }
                 | Command::Health { json, .. },
             ) => *json,
@@ -228,6 +237,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Init { json } => setup::init(&config, json).await,
         Command::Doctor { json } => setup::doctor(&config, json).await,
         Command::Guard { once, json } => guard::run(&config, once, json).await,
+        Command::Harden { dry_run, json } => setup::harden(&config, dry_run, json).await,
         Command::List(a) => tenants::list(&config, &a).await,
         Command::Show(a) => tenants::show(&config, &a).await,
         Command::Create(a) => tenants::create(&config, &a).await,

@@ -13,6 +13,8 @@ pub async fn init(config: &Config, json: bool) -> Result<i32> {
         ));
     }
     let db = Db::connect(config).await?;
+    let (version, num) = db::doctor::server_version(&db).await?;
+    db::doctor::ensure_supported(&version, num)?;
     let report = db::migrate::init(&db).await?;
     if json {
         print_json(&report);
@@ -37,7 +39,15 @@ pub async fn init(config: &Config, json: bool) -> Result<i32> {
 
 pub async fn doctor(config: &Config, json: bool) -> Result<i32> {
     let db = Db::connect(config).await?;
-    let checks = db::doctor::run(&db, config.provisioning.timescaledb).await?;
+    let checks = db::doctor::run_with(
+        &db,
+        &db::doctor::Options {
+            timescale: config.provisioning.timescaledb,
+            app_role: config.provisioning.app_role.clone(),
+            read_only: config.read_only,
+        },
+    )
+    .await?;
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     if json {
         print_json(&serde_json::json!({ "ok": !failed, "checks": checks }));
@@ -59,6 +69,40 @@ pub async fn doctor(config: &Config, json: bool) -> Result<i32> {
             })
             .collect();
         print!("{}", table(&["STATUS", "CHECK", "DETAIL"], &rows));
+    }
+    Ok(i32::from(failed))
+}
+
+pub async fn harden(config: &Config, dry_run: bool, json: bool) -> Result<i32> {
+    use crate::db::harden::Outcome;
+    if config.read_only && !dry_run {
+        return Err(Error::refused(
+            "harden changes the cluster, but this session is read-only: add --dry-run to see the plan",
+        ));
+    }
+    let db = Db::connect(config).await?;
+    let items = db::harden::apply(&db, dry_run).await?;
+    let failed = items.iter().any(|i| i.outcome == Outcome::Failed);
+    if json {
+        print_json(&serde_json::json!({ "dry_run": dry_run, "changes": items }));
+    } else if items.is_empty() {
+        println!("nothing to harden: every check is already in place");
+    } else {
+        for item in &items {
+            let (label, note) = match item.outcome {
+                Outcome::Applied => ("applied", None),
+                Outcome::Planned => ("would apply", None),
+                Outcome::Skipped => ("skipped", item.change.not_permitted.as_deref()),
+                Outcome::Failed => ("FAILED", item.error.as_deref()),
+            };
+            println!("{label}: {}", item.change.finding);
+            for s in &item.change.statements {
+                println!("    {s};");
+            }
+            if let Some(n) = note {
+                println!("    ({n})");
+            }
+        }
     }
     Ok(i32::from(failed))
 }

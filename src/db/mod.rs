@@ -6,6 +6,7 @@ pub mod connect;
 pub mod detail;
 pub mod doctor;
 pub mod guard;
+pub mod harden;
 pub mod lease;
 pub mod metrics;
 pub mod migrate;

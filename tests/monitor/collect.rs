@@ -159,7 +159,11 @@ async fn counter_reset_gives_no_rate_never_a_negative_one() {
     let snap = col.tick(&db, &all).await.expect("tick 2");
     assert!(snap.tenants[&a.id].writes_per_s.expect("rate") > 0.0);
 
-    let admin = db.client().await.expect("client");
+    // Resetting statistics is a superuser's (a setup step, not tenantctl).
+    let admin = Db::connect(&crate::common::superuser_config(&db.params.dbname))
+        .await
+        .expect("superuser");
+    let admin = admin.client().await.expect("client");
     admin
         .execute(
             "SELECT pg_stat_reset(), pg_stat_statements_reset((SELECT oid FROM pg_roles WHERE rolname = $1), 0, 0)",
@@ -167,6 +171,7 @@ async fn counter_reset_gives_no_rate_never_a_negative_one() {
         )
         .await
         .expect("reset");
+    flush_stats(&admin).await;
     let snap = col.tick(&db, &all).await.expect("tick 3");
     let m = &snap.tenants[&a.id];
     assert_eq!(m.writes_per_s, None, "reset: {m:?}");
@@ -188,12 +193,8 @@ async fn missing_pg_stat_statements_shows_na_and_nothing_else_breaks() {
     let snap = col.tick(&db, &all).await.expect("tick 1");
     assert!(snap.statements_available);
     // Dropped between ticks.
-    db.client()
-        .await
-        .expect("client")
-        .batch_execute("DROP EXTENSION pg_stat_statements")
-        .await
-        .expect("drop extension");
+    // The extension belongs to the superuser who installed it.
+    crate::common::superuser_exec(&db.params.dbname, "DROP EXTENSION pg_stat_statements");
     let snap = col.tick(&db, &all).await.expect("tick 2");
     assert!(!snap.statements_available);
     assert!(snap.stale.is_empty(), "{:?}", snap.stale);
@@ -220,15 +221,11 @@ async fn dropped_tenant_disappears_cleanly() {
     let mut col = Collector::new(&monitoring(), &thresholds());
     let snap = col.tick(&db, &all).await.expect("tick 1");
     assert_eq!(snap.tenants.len(), 2);
-    db.client()
-        .await
-        .expect("client")
-        .batch_execute(&format!(
-            "DROP SCHEMA {0} CASCADE; DROP ROLE {0}",
-            b.schema_name
-        ))
-        .await
-        .expect("drop");
+    // Dropped behind tenantctl's back, by a superuser.
+    crate::common::superuser_exec(
+        &db.params.dbname,
+        &format!("DROP SCHEMA {0} CASCADE; DROP ROLE {0}", b.schema_name),
+    );
     // The tenant list still names B (the row is not updated yet).
     let snap = col.tick(&db, &all).await.expect("tick 2");
     assert!(snap.stale.is_empty(), "{:?}", snap.stale);
@@ -259,7 +256,11 @@ async fn a_query_that_times_out_keeps_the_other_values() {
     col.tick(&db, &all).await.expect("tick 1");
     // Hold pg_authid: everything reading roles or sessions waits, the
     // catalog-only queries (sizes, table statistics) do not.
-    let mut locker = db.client().await.expect("client");
+    // Locking a shared catalog takes a superuser (a setup step, not tenantctl).
+    let admin = Db::connect(&crate::common::superuser_config(&db.params.dbname))
+        .await
+        .expect("superuser");
+    let mut locker = admin.client().await.expect("client");
     let tx = locker.transaction().await.expect("begin");
     tx.batch_execute("LOCK TABLE pg_catalog.pg_authid IN ACCESS EXCLUSIVE MODE")
         .await

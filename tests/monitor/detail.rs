@@ -21,6 +21,7 @@ async fn detail_shows_tables_sessions_statements_and_trades() {
     )
     .await
     .expect("seed");
+    crate::support::flush_stats(&s).await;
     let idle = connect_as(&db, &a.role_name).await;
     idle.batch_execute("BEGIN; SELECT count(*) FROM positions")
         .await
@@ -55,12 +56,10 @@ async fn detail_shows_tables_sessions_statements_and_trades() {
 
     // A tenant without a trades table, with drift.
     let mut b = create_tenant(&db, "Beta").await;
-    db.client()
-        .await
-        .expect("client")
-        .batch_execute(&format!("DROP TABLE {}.trades", b.schema_name))
-        .await
-        .expect("drop");
+    crate::common::superuser_exec(
+        &db.params.dbname,
+        &format!("DROP TABLE {}.trades", b.schema_name),
+    );
     crate::support::expect_table(&mut b, "market_data");
     let d = detail::tenant_detail(&db, &b).await.expect("detail");
     assert_eq!(d.trades_today, None);
@@ -156,10 +155,11 @@ async fn one_usage_writer_is_elected_and_another_takes_over() {
     let mut written = (0, 0);
     for i in 0..8 {
         s.batch_execute(&format!(
-            "INSERT INTO trades (symbol, qty, price) VALUES ('X', {i}, 1); SELECT pg_stat_force_next_flush()"
+            "INSERT INTO trades (symbol, qty, price) VALUES ('X', {i}, 1)"
         ))
         .await
         .expect("write");
+        crate::support::flush_stats(&s).await;
         one.tick(&db, &all).await.expect("tick one");
         written.0 += one.monitor.last_tick_stats().usage_written;
         two.tick(&db, &all).await.expect("tick two");

@@ -42,13 +42,33 @@ pub async fn create_tenant_with(
         )
         .await
         .expect("insert tenant row");
+    // A least-privilege operator must be a member of the role to create its
+    // schema and SET ROLE to it: plainly up to 15; from 16 it holds ADMIN
+    // OPTION on the role it created and grants itself SET.
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int, rolsuper
+             FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .expect("operator");
+    let (version, superuser): (i32, bool) = (row.get(0), row.get(1));
+    let membership = if superuser {
+        String::new()
+    } else if version >= 160_000 {
+        format!("GRANT {obj} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE;")
+    } else {
+        format!("GRANT {obj} TO CURRENT_USER;")
+    };
     client
         .batch_execute(&format!(
             "CREATE ROLE {obj} LOGIN;
              ALTER ROLE {obj} SET search_path = {obj};
+             {membership}
              CREATE SCHEMA {obj} AUTHORIZATION {obj};
-             REVOKE ALL ON SCHEMA {obj} FROM PUBLIC;
              SET ROLE {obj};
+             REVOKE ALL ON SCHEMA {obj} FROM PUBLIC;
              CREATE TABLE {obj}.trades (id bigserial PRIMARY KEY, symbol text NOT NULL,
                  qty integer NOT NULL, price numeric NOT NULL, \"timestamp\" timestamptz NOT NULL DEFAULT now());
              CREATE INDEX trades_timestamp ON {obj}.trades (\"timestamp\");
@@ -96,13 +116,27 @@ pub async fn connect_as(db: &Db, role: &str) -> tokio_postgres::Client {
     client
 }
 
-/// Make this session's table statistics visible to others now.
+/// Make this session's table statistics visible to others now. PostgreSQL
+/// 15+ flushes on request; 14 sends them to its statistics collector at
+/// most every 500 ms, when the session goes idle: wait that out, then
+/// give the collector a moment.
 pub async fn flush_stats(client: &tokio_postgres::Client) {
-    client
-        .batch_execute("SELECT pg_stat_force_next_flush()")
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await
-        .expect("force flush");
-    client.batch_execute("SELECT 1").await.expect("round trip");
+        .expect("server version")
+        .get(0);
+    if version >= 150_000 {
+        client
+            .batch_execute("SELECT pg_stat_force_next_flush()")
+            .await
+            .expect("force flush");
+        client.batch_execute("SELECT 1").await.expect("round trip");
+    } else {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        client.batch_execute("SELECT 1").await.expect("round trip");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
 
 /// Monitoring settings for tests: short timeouts, a generous sweep.

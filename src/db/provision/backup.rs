@@ -187,9 +187,15 @@ pub fn file_sha256(path: &Path) -> Result<(String, u64)> {
 
 /// Run `pg_dump` as the runner, streaming its output into `dump` (0600)
 /// while hashing it. Returns (sha256, bytes).
-async fn dump_schema(db: &Db, run: &Runner, t: &Tenant, dump: &Path) -> Result<(String, u64)> {
+async fn dump_schema(
+    db: &Db,
+    tool: &crate::local_cluster::ClientTool,
+    run: &Runner,
+    t: &Tenant,
+    dump: &Path,
+) -> Result<(String, u64)> {
     let mut file = private_file(dump)?;
-    let mut cmd = tokio::process::Command::new(crate::local_cluster::find_pg_binary("pg_dump")?);
+    let mut cmd = tokio::process::Command::new(&tool.path);
     pg_env(&mut cmd, db);
     run.env(&mut cmd);
     cmd.kill_on_drop(true)
@@ -316,12 +322,87 @@ fn own_roles(t: &Tenant) -> Vec<String> {
     v
 }
 
-async fn pg_dump_version() -> Option<String> {
-    let bin = crate::local_cluster::find_pg_binary("pg_dump").ok()?;
-    let mut cmd = tokio::process::Command::new(bin);
-    cmd.arg("--version");
-    let out = run_tool(cmd, "pg_dump").await.ok()?;
-    Some(String::from_utf8_lossy(&out).trim().to_string())
+/// `server_version_num` of the connected server.
+async fn server_version(db: &Db) -> Result<i32> {
+    Ok(db
+        .client()
+        .await?
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the server version"))?
+        .get(0))
+}
+
+/// pg_restore 17 and newer send `SET transaction_timeout = 0`, which servers
+/// before 17 reject (and with it the whole single transaction). For those,
+/// pg_restore writes the script, that one line is dropped, and psql runs
+/// the rest in one transaction, stopping at the first error.
+/// `restore` is a pg_restore with its options and the dump, without a
+/// target; `apply` a psql with the connection's environment.
+async fn restore_through_psql(
+    mut restore: tokio::process::Command,
+    mut apply: tokio::process::Command,
+    dbname: &str,
+) -> Result<()> {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    restore
+        .kill_on_drop(true)
+        .arg("--file=-")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    apply
+        .kill_on_drop(true)
+        .args([
+            "--no-psqlrc",
+            "--quiet",
+            "--set",
+            "ON_ERROR_STOP=1",
+            "--dbname",
+        ])
+        .arg(dbname)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut restore = restore
+        .spawn()
+        .map_err(|e| Error::failure(format!("cannot run pg_restore: {e}")))?;
+    let mut apply = apply
+        .spawn()
+        .map_err(|e| Error::failure(format!("cannot run psql: {e}")))?;
+    let (Some(out), Some(mut input)) = (restore.stdout.take(), apply.stdin.take()) else {
+        return Err(Error::failure("cannot connect pg_restore to psql"));
+    };
+    let pump = async move {
+        let mut reader = tokio::io::BufReader::new(out);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).await? == 0 {
+                break;
+            }
+            if line.as_slice() != b"SET transaction_timeout = 0;\n" {
+                input.write_all(&line).await?;
+            }
+        }
+        input.shutdown().await
+    };
+    let pumped = pump.await;
+    let restored = restore.wait_with_output().await;
+    let applied = apply.wait_with_output().await;
+    for (tool, result) in [("pg_restore", restored), ("psql", applied)] {
+        let out = result.map_err(|e| Error::failure(format!("cannot run {tool}: {e}")))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = crate::domain::sanitize::last_line(&err, "no output");
+            return Err(Error::failure(format!(
+                "{tool} failed: {}",
+                crate::domain::sanitize::clean(last)
+            )));
+        }
+    }
+    pumped.map_err(|e| Error::failure(format!("cannot feed the restore script to psql: {e}")))
 }
 
 /// Dump the tenant's schema as the tenant and write the sidecar; returns
@@ -344,15 +425,21 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
     );
     let dump = opts.backup_dir.join(format!("{stem}.dump"));
     let sidecar = opts.backup_dir.join(format!("{stem}.json"));
+    // The newest pg_dump found; one older than the server refuses to dump it.
+    let tool = crate::local_cluster::client_tool("pg_dump")?;
+    tool.check_server(server_version(db).await?)
+        .map_err(|e| e.context(&format!("cannot back up tenant {}", t.domain)))?;
     let run = Runner::start(db, t).await?;
     let result = async {
-        let (sha, bytes) =
-            match tokio::time::timeout(Duration::from_secs(900), dump_schema(db, &run, t, &dump))
-                .await
-            {
-                Ok(r) => r?,
-                Err(_) => return Err(Error::failure("pg_dump did not finish within 15 minutes")),
-            };
+        let (sha, bytes) = match tokio::time::timeout(
+            Duration::from_secs(900),
+            dump_schema(db, &tool, &run, t, &dump),
+        )
+        .await
+        {
+            Ok(r) => r?,
+            Err(_) => return Err(Error::failure("pg_dump did not finish within 15 minutes")),
+        };
         let client = run.connect(db, Duration::from_secs(600)).await?;
         let tables = count_rows(&client, &t.schema_name).await?;
         Ok((sha, bytes, tables))
@@ -370,7 +457,7 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
         dump: format!("{stem}.dump"),
         dump_sha256: Some(sha),
         dump_bytes: Some(bytes),
-        pg_dump: pg_dump_version().await,
+        pg_dump: Some(tool.describe()),
         tables,
         grants: foreign_grants(db, t).await?,
         tenant: t.clone(),
@@ -868,7 +955,8 @@ async fn load_as_tenant(
     side: &BackupSidecar,
     dump: &Path,
 ) -> Result<()> {
-    let bin = crate::local_cluster::find_pg_binary("pg_restore")?;
+    let tool = crate::local_cluster::client_tool("pg_restore")?;
+    let bin = tool.path.clone();
     // The table of contents without the schema itself (it exists, owned by
     // the owner, who may not create schemas).
     let mut cmd = tokio::process::Command::new(&bin);
@@ -899,11 +987,20 @@ async fn load_as_tenant(
         .arg(format!("--role={}", run.owner))
         .arg(format!("--schema={}", t.schema_name))
         .arg("--use-list")
-        .arg(list_file.path())
-        .arg("--dbname")
-        .arg(&db.params.dbname)
-        .arg(dump);
-    run_tool(cmd, "pg_restore").await?;
+        .arg(list_file.path());
+    if tool.version.0 >= 17 && server_version(db).await? < 170_000 {
+        // Through psql, as the runner too: see `restore_through_psql`.
+        cmd.arg(dump);
+        let psql = crate::local_cluster::client_tool("psql")?;
+        let mut apply = tokio::process::Command::new(&psql.path);
+        pg_env(&mut apply, db);
+        run.env(&mut apply);
+        apply.env("PGAPPNAME", restore_app_name(t));
+        restore_through_psql(cmd, apply, &db.params.dbname).await?;
+    } else {
+        cmd.arg("--dbname").arg(&db.params.dbname).arg(dump);
+        run_tool(cmd, "pg_restore").await?;
+    }
 
     let client = run.connect(db, Duration::from_secs(600)).await?;
     let got = count_rows(&client, &t.schema_name).await?;
