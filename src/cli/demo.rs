@@ -1,6 +1,7 @@
 //! `tenantctl demo`: argument handling, the seeding progress bar, and the
 //! headless summary. The platform itself is in `crate::demo`.
 
+use crate::outln;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,7 +99,7 @@ async fn headless(demo: &mut Demo, duration: Duration, json: bool) -> Result<i32
         extra,
     );
     if !json {
-        println!(
+        outln!(
             "\nworkload: {} operations; {} active alerts",
             r.ops,
             live.len()
@@ -108,7 +109,7 @@ async fn headless(demo: &mut Demo, duration: Duration, json: bool) -> Result<i32
                 .tenant_id
                 .and_then(|id| r.tenants.iter().find(|t| t.id == id))
                 .map_or("cluster", |t| t.domain.as_str());
-            println!(
+            outln!(
                 "  {:?} {who}: {}",
                 a.severity,
                 crate::domain::sanitize::clean(&a.message)

@@ -1,9 +1,10 @@
 //! `top`, `health` and `usage export`: the collector and the usage table
 //! from the command line.
 
+use crate::out;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use serde::Serialize;
 
@@ -13,7 +14,7 @@ use crate::config::Config;
 use crate::db::{self, Db};
 use crate::domain::metrics::{Health, MonitoredTenant, Snapshot, TenantMetrics};
 use crate::domain::sanitize::clean;
-use crate::domain::units::{format_size, parse_duration};
+use crate::domain::units::format_size;
 use crate::error::{Error, Result};
 
 /// What `top` sorts by (largest first; health worst first; name A–Z).
@@ -119,7 +120,7 @@ pub fn print_top(
         print_json(&doc);
         return;
     }
-    print!("{}", totals_line(snap));
+    out!("{}", totals_line(snap));
     let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|(t, m)| {
@@ -140,7 +141,7 @@ pub fn print_top(
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -254,37 +255,13 @@ pub async fn health(config: &Config, tenant: Option<&str>, json: bool) -> Result
             ]
         })
         .collect();
-    print!("{}", table(&["NAME", "DOMAIN", "HEALTH", "REASONS"], &rows));
+    out!("{}", table(&["NAME", "DOMAIN", "HEALTH", "REASONS"], &rows));
     Ok(0)
 }
 
-/// A point in time: RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` (UTC), `now`, or a
-/// duration meaning that long ago (`24h`, `7d`).
+/// A point in time: see [`crate::domain::units::parse_time`].
 pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    let t = s.trim();
-    if t.eq_ignore_ascii_case("now") {
-        return Ok(now);
-    }
-    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Ok(d.with_timezone(&Utc));
-    }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"] {
-        if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
-            return Ok(d.and_utc());
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    if let Ok(d) = parse_duration(t.trim_end_matches(" ago")) {
-        let ago = chrono::Duration::from_std(d)
-            .map_err(|_| Error::invalid(format!("time \"{}\" is too far back", clean(t))))?;
-        return Ok(now - ago);
-    }
-    Err(Error::invalid(format!(
-        "invalid time \"{}\": use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01), now, or a duration ago (24h)",
-        clean(t)
-    )))
+    crate::domain::units::parse_time(s, now)
 }
 
 /// `tenantctl usage export`: usage rollups in `[from, to)` for billing.
@@ -320,7 +297,7 @@ pub async fn usage_export(
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 csv(
                     &[

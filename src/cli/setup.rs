@@ -1,5 +1,6 @@
 //! `init` and `doctor`.
 
+use crate::{outln, out};
 use super::output::{print_json, table};
 use crate::config::Config;
 use crate::db::doctor::Status;
@@ -17,7 +18,7 @@ pub async fn init(config: &Config, json: bool) -> Result<i32> {
     if json {
         print_json(&report);
     } else if report.applied.is_empty() {
-        println!(
+        outln!(
             "control schema {} is up to date (version {})",
             report.schema, report.to_version
         );
@@ -25,7 +26,7 @@ pub async fn init(config: &Config, json: bool) -> Result<i32> {
         let from = report
             .from_version
             .map_or_else(|| "nothing".to_string(), |v| format!("version {v}"));
-        println!(
+        outln!(
             "control schema {} upgraded from {from} to version {} ({})",
             report.schema,
             report.to_version,
@@ -58,7 +59,7 @@ pub async fn doctor(config: &Config, json: bool) -> Result<i32> {
                 vec![status.to_string(), c.name.to_string(), detail]
             })
             .collect();
-        print!("{}", table(&["STATUS", "CHECK", "DETAIL"], &rows));
+        out!("{}", table(&["STATUS", "CHECK", "DETAIL"], &rows));
     }
     Ok(i32::from(failed))
 }
@@ -90,5 +91,55 @@ pub async fn local_cluster(keep: Option<std::path::PathBuf>) -> Result<i32> {
     tokio::task::spawn_blocking(move || drop(cluster))
         .await
         .ok();
+    Ok(0)
+}
+
+/// `tenantctl config paths`: where config, logs, backups and templates are
+/// read and written.
+pub fn paths(
+    overrides: &crate::config::Overrides,
+    log_file: Option<&std::path::Path>,
+    json: bool,
+) -> Result<i32> {
+    let config_file = crate::config::config_file(overrides);
+    // A broken or absent config still gets its paths printed.
+    let config = Config::load(overrides).ok();
+    let defaults = crate::config::ProvisioningConfig::default();
+    let prov = config.as_ref().map_or(&defaults, |c| &c.provisioning);
+    let log = log_file.map_or_else(crate::logging::default_log_file, std::path::Path::to_path_buf);
+    let data_templates = dirs::data_dir().map(|d| d.join("tenantctl/templates"));
+    let exists = |p: &std::path::Path| if p.exists() { "" } else { " (absent)" };
+    let mut rows: Vec<(&str, String, String)> = Vec::new();
+    if let Some(c) = &config_file {
+        rows.push(("config", c.display().to_string(), exists(c).to_string()));
+    }
+    rows.push(("log", log.display().to_string(), exists(&log).to_string()));
+    rows.push((
+        "backups",
+        prov.backup_dir.display().to_string(),
+        exists(&prov.backup_dir).to_string(),
+    ));
+    rows.push((
+        "templates",
+        prov.template_dir.display().to_string(),
+        exists(&prov.template_dir).to_string(),
+    ));
+    if let Some(d) = &data_templates {
+        rows.push(("templates (user)", d.display().to_string(), exists(d).to_string()));
+    }
+    rows.push(("templates (built in)", "compiled into the binary".into(), String::new()));
+    if super::output::structured(json) {
+        let map: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(k, v, _)| ((*k).to_string(), serde_json::Value::String(v.clone())))
+            .collect();
+        print_json(&map);
+    } else {
+        let table_rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|(k, v, e)| vec![k.to_string(), format!("{v}{e}")])
+            .collect();
+        super::output::print_rows(&["WHAT", "PATH"], &table_rows);
+    }
     Ok(0)
 }

@@ -1,5 +1,6 @@
 //! `templates list | show NAME | validate FILE`: no database needed.
 
+use crate::{outln, out};
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -111,7 +112,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table(
                         &[
@@ -132,7 +133,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             if *json {
                 print_json(&t);
             } else {
-                print!("{}", describe(&t));
+                out!("{}", describe(&t));
             }
         }
         TemplatesCommand::Validate { file, json } => {
@@ -140,7 +141,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             if *json {
                 print_json(&serde_json::json!({ "valid": true, "template": t }));
             } else {
-                println!(
+                outln!(
                     "{} is valid: template {} v{} with {} tables, {} indexes, {} hypertables",
                     file.display(),
                     t.name,

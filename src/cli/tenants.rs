@@ -1,10 +1,11 @@
 //! Tenant subcommands: argument handling and output only; the work is done
 //! by `db::provision`, `db::tenants` and `db::audit`.
 
+use crate::{outln, out};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use clap::Args;
 
 use super::output::{csv, print_json, table};
@@ -12,7 +13,7 @@ use crate::config::Config;
 use crate::db::provision::{self, ProvisionOptions};
 use crate::db::{self, Db};
 use crate::domain::tenant::{
-    NewTenant, Tenant, TenantStatus, TenantUpdate, validate_connection_limit, validate_settings,
+    NewTenant, Tenant, TenantStatus, TenantUpdate, validate_connection_limit, validate_settings, validate_statement_timeout,
     validate_template_name,
 };
 use crate::domain::units::{format_duration, format_size, parse_duration, parse_size};
@@ -222,7 +223,7 @@ fn parse_limits(l: &LimitArgs) -> Result<TenantUpdate> {
         statement_timeout: l
             .statement_timeout
             .as_deref()
-            .map(parse_duration)
+            .map(|s| parse_duration(s).and_then(validate_statement_timeout))
             .transpose()?,
         storage_quota_bytes: l.storage_quota.as_deref().map(parse_size).transpose()?,
         settings: l.settings.as_deref().map(validate_settings).transpose()?,
@@ -262,7 +263,7 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
                 ]
             })
             .collect();
-        print!(
+        out!(
             "{}",
             csv(
                 &[
@@ -284,7 +285,7 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
         return Ok(0);
     }
     if tenants.is_empty() {
-        println!("no tenants");
+        outln!("no tenants");
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = tenants
@@ -302,7 +303,7 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -320,7 +321,7 @@ pub async fn show(config: &Config, a: &ShowArgs) -> Result<i32> {
     if a.json {
         print_json(&t);
     } else {
-        print!("{}", show_tenant(&t));
+        out!("{}", show_tenant(&t));
     }
     Ok(0)
 }
@@ -361,7 +362,7 @@ pub async fn create(config: &Config, a: &CreateArgs) -> Result<i32> {
         print_json(&t);
         return Ok(0);
     }
-    println!(
+    outln!(
         "created tenant {} ({}) in {} ms: schema and role {}",
         t.domain,
         t.id,
@@ -373,10 +374,10 @@ pub async fn create(config: &Config, a: &CreateArgs) -> Result<i32> {
             .iter()
             .map(|s| format!("{} {:.1}ms", s.name, s.elapsed.as_secs_f64() * 1000.0))
             .collect();
-        println!("  steps: {}", parts.join(", "));
+        outln!("  steps: {}", parts.join(", "));
     }
     for w in &t.warnings {
-        println!("  warning: {}", crate::domain::sanitize::clean(w));
+        outln!("  warning: {}", crate::domain::sanitize::clean(w));
     }
     Ok(0)
 }
@@ -402,8 +403,8 @@ pub async fn update(config: &Config, a: &UpdateArgs) -> Result<i32> {
     if a.json {
         print_json(&t);
     } else {
-        println!("updated tenant {}", t.domain);
-        print!("{}", show_tenant(&t));
+        outln!("updated tenant {}", t.domain);
+        out!("{}", show_tenant(&t));
     }
     Ok(0)
 }
@@ -416,7 +417,7 @@ pub async fn suspend(config: &Config, a: &SuspendArgs) -> Result<i32> {
     if a.json {
         print_json(&t);
     } else {
-        println!(
+        outln!(
             "suspended tenant {}: logins refused, sessions ended",
             t.domain
         );
@@ -432,7 +433,7 @@ pub async fn resume(config: &Config, a: &TenantArgs) -> Result<i32> {
     if a.json {
         print_json(&t);
     } else {
-        println!("resumed tenant {}: logins allowed again", t.domain);
+        outln!("resumed tenant {}: logins allowed again", t.domain);
     }
     Ok(0)
 }
@@ -446,12 +447,12 @@ pub async fn delete(config: &Config, a: &DeleteArgs) -> Result<i32> {
         print_json(&out);
     } else {
         match &out.backup_path {
-            Some(p) => println!(
+            Some(p) => outln!(
                 "deleted tenant {}; backup in {}",
                 out.tenant.domain,
                 p.display()
             ),
-            None => println!("deleted tenant {} (no backup taken)", out.tenant.domain),
+            None => outln!("deleted tenant {} (no backup taken)", out.tenant.domain),
         }
     }
     Ok(0)
@@ -464,7 +465,7 @@ pub async fn restore(config: &Config, a: &RestoreArgs) -> Result<i32> {
     if a.json {
         print_json(&t);
     } else {
-        println!(
+        outln!(
             "restored tenant {} ({}) as suspended: resume it to allow logins",
             t.domain, t.id
         );
@@ -482,36 +483,18 @@ pub async fn credentials(config: &Config, a: &TenantArgs) -> Result<i32> {
             "tenant": t.id, "domain": t.domain, "role": t.role_name, "password": secret.expose(),
         }));
     } else {
-        println!(
+        outln!(
             "new password for role {} (tenant {}), shown once and stored nowhere:",
             t.role_name, t.domain
         );
-        println!("{}", secret.expose());
+        outln!("{}", secret.expose());
     }
     Ok(0)
 }
 
-/// `--since`: RFC 3339, a date, or an age such as `2h`.
+/// `--since`: the one time grammar (`crate::domain::units::parse_time`).
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
-    }
-    let age = parse_duration(s).map_err(|_| {
-        Error::invalid(format!(
-            "invalid time \"{}\": use an RFC 3339 time (2024-05-01T12:00:00Z), a date (2024-05-01) or an age (2h, 7d)",
-            crate::domain::sanitize::clean(s)
-        ))
-    })?;
-    let age = chrono::Duration::from_std(age)
-        .map_err(|_| Error::invalid(format!("age \"{s}\" is too large")))?;
-    now.checked_sub_signed(age)
-        .ok_or_else(|| Error::invalid(format!("age \"{s}\" is too large")))
+    crate::domain::units::parse_time(s, now)
 }
 
 pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
@@ -534,7 +517,7 @@ pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
         return Ok(0);
     }
     if rows.is_empty() {
-        println!("no audit entries");
+        outln!("no audit entries");
         return Ok(0);
     }
     let table_rows: Vec<Vec<String>> = rows
@@ -556,7 +539,7 @@ pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -586,5 +569,9 @@ mod tests {
             "2024-05-01T00:00:00+00:00"
         );
         assert!(parse_since("yesterday", now).is_err());
+        assert_eq!(
+            parse_since("2026-12-01 10:00", now).expect("as usage export takes it").to_rfc3339(),
+            "2026-12-01T10:00:00+00:00"
+        );
     }
 }
