@@ -13,6 +13,7 @@
 //! - [`local_cluster`]: a throwaway PostgreSQL for tests, benches and the demo.
 //! - [`logging`]: tracing to a file, never to the console's terminal.
 
+pub mod actor;
 pub mod backend;
 pub mod cli;
 pub mod config;

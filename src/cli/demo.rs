@@ -32,7 +32,11 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
+/// The seeding progress bar, drawn only when stderr is a terminal (a
+/// redirected stderr gets no escape codes).
 fn progress_bar(quiet: bool) -> impl Fn(&str, usize, usize) + Send + Sync {
+    use std::io::IsTerminal;
+    let quiet = quiet || !std::io::stderr().is_terminal();
     move |what: &str, done: usize, total: usize| {
         if quiet {
             return;

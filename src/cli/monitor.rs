@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use serde::Serialize;
 
-use super::output::{csv, print_json, table};
+use super::output::{csv, print_json};
 use crate::backend::collector::Collector;
 use crate::config::Config;
 use crate::db::{self, Db};
@@ -104,7 +104,7 @@ pub fn print_top(
         .collect();
     rows.sort_by_key(|(t, m)| sort_key(sort, t, m));
     rows.truncate(limit);
-    if json {
+    if super::output::structured(json) {
         let out: Vec<Row> = rows.iter().map(|(t, m)| row(t, m)).collect();
         let mut doc = serde_json::json!({
             "taken_at": snap.taken_at,
@@ -141,16 +141,13 @@ pub fn print_top(
             ]
         })
         .collect();
-    out!(
-        "{}",
-        table(
+    super::output::print_rows(
             &[
                 "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S",
                 "MEAN MS"
             ],
             &lines
-        )
-    );
+        );
 }
 
 fn row<'a>(t: &'a MonitoredTenant, m: &'a TenantMetrics) -> Row<'a> {
@@ -218,7 +215,7 @@ pub async fn health(config: &Config, tenant: Option<&str>, json: bool) -> Result
         .filter_map(|t| snap.tenants.get(&t.id).map(|m| (t, &m.health)))
         .collect();
     out.sort_by_key(|(t, h)| (h.score, t.name.to_lowercase()));
-    if json {
+    if super::output::structured(json) {
         let v: Vec<serde_json::Value> = out
             .iter()
             .map(|(t, h)| {
@@ -255,7 +252,7 @@ pub async fn health(config: &Config, tenant: Option<&str>, json: bool) -> Result
             ]
         })
         .collect();
-    out!("{}", table(&["NAME", "DOMAIN", "HEALTH", "REASONS"], &rows));
+    super::output::print_rows(&["NAME", "DOMAIN", "HEALTH", "REASONS"], &rows);
     Ok(0)
 }
 

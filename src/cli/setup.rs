@@ -1,7 +1,7 @@
 //! `init` and `doctor`.
 
-use crate::{outln, out};
-use super::output::{print_json, table};
+use crate::outln;
+use super::output::print_json;
 use crate::config::Config;
 use crate::db::doctor::Status;
 use crate::db::{self, Db};
@@ -15,7 +15,7 @@ pub async fn init(config: &Config, json: bool) -> Result<i32> {
     }
     let db = Db::connect(config).await?;
     let report = db::migrate::init(&db).await?;
-    if json {
+    if super::output::structured(json) {
         print_json(&report);
     } else if report.applied.is_empty() {
         outln!(
@@ -40,7 +40,7 @@ pub async fn doctor(config: &Config, json: bool) -> Result<i32> {
     let db = Db::connect(config).await?;
     let checks = db::doctor::run(&db, config.provisioning.timescaledb).await?;
     let failed = checks.iter().any(|c| c.status == Status::Fail);
-    if json {
+    if super::output::structured(json) {
         print_json(&serde_json::json!({ "ok": !failed, "checks": checks }));
     } else {
         let rows: Vec<Vec<String>> = checks
@@ -59,7 +59,7 @@ pub async fn doctor(config: &Config, json: bool) -> Result<i32> {
                 vec![status.to_string(), c.name.to_string(), detail]
             })
             .collect();
-        out!("{}", table(&["STATUS", "CHECK", "DETAIL"], &rows));
+        super::output::print_rows(&["STATUS", "CHECK", "DETAIL"], &rows);
     }
     Ok(i32::from(failed))
 }

@@ -96,7 +96,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
     match cmd {
         TemplatesCommand::List { json } => {
             let all = template::list(dir)?;
-            if *json {
+            if super::output::structured(*json) {
                 print_json(&all);
             } else {
                 let rows: Vec<Vec<String>> = all
@@ -130,7 +130,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
         }
         TemplatesCommand::Show { name, json } => {
             let t = template::load(dir, name)?;
-            if *json {
+            if super::output::structured(*json) {
                 print_json(&t);
             } else {
                 out!("{}", describe(&t));
@@ -138,7 +138,7 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
         }
         TemplatesCommand::Validate { file, json } => {
             let t = template::validate_file(file)?;
-            if *json {
+            if super::output::structured(*json) {
                 print_json(&serde_json::json!({ "valid": true, "template": t }));
             } else {
                 outln!(

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::output::{csv, print_json, table};
+use super::output::{print_json, table};
 use crate::config::Config;
 use crate::db::provision::{self, ProvisionOptions};
 use crate::db::{self, Db};
@@ -236,11 +236,12 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
     let status = a.status.as_deref().map(TenantStatus::parse).transpose()?;
     let db = connect(config).await?;
     let tenants = db::tenants::list_tenants(&db, status).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&tenants);
         return Ok(0);
     }
-    if a.csv {
+    let format = super::output::format(false);
+    if a.csv || format == super::output::Format::Csv {
         let rows: Vec<Vec<String>> = tenants
             .iter()
             .map(|t| {
@@ -265,7 +266,7 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
             .collect();
         out!(
             "{}",
-            csv(
+            super::output::csv_opts(
                 &[
                     "id",
                     "name",
@@ -279,7 +280,8 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
                     "storage_quota_bytes",
                     "created_at",
                 ],
-                &rows
+                &rows,
+                !super::output::no_headers(),
             )
         );
         return Ok(0);
@@ -288,10 +290,11 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
         outln!("no tenants");
         return Ok(0);
     }
+    let wide = format == super::output::Format::Wide;
     let rows: Vec<Vec<String>> = tenants
         .iter()
         .map(|t| {
-            vec![
+            let mut r = vec![
                 crate::domain::sanitize::clean_truncate(&t.name, 40),
                 t.domain.clone(),
                 t.status.to_string(),
@@ -300,25 +303,30 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
                 ms(t.statement_timeout),
                 quota(t.storage_quota_bytes),
                 t.created_at.format("%Y-%m-%d %H:%M").to_string(),
-            ]
+            ];
+            if wide {
+                r.insert(0, t.id.to_string());
+                r.push(t.schema_name.clone());
+                r.push(t.created_by.clone());
+            }
+            r
         })
         .collect();
-    out!(
-        "{}",
-        table(
-            &[
-                "NAME", "DOMAIN", "STATUS", "TEMPLATE", "CONN", "TIMEOUT", "QUOTA", "CREATED"
-            ],
-            &rows
-        )
-    );
+    let mut headers = vec![
+        "NAME", "DOMAIN", "STATUS", "TEMPLATE", "CONN", "TIMEOUT", "QUOTA", "CREATED",
+    ];
+    if wide {
+        headers.insert(0, "ID");
+        headers.extend(["SCHEMA / ROLE", "CREATED BY"]);
+    }
+    super::output::print_rows(&headers, &rows);
     Ok(0)
 }
 
 pub async fn show(config: &Config, a: &ShowArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
         out!("{}", show_tenant(&t));
@@ -358,7 +366,7 @@ pub async fn create(config: &Config, a: &CreateArgs) -> Result<i32> {
         }
     })
     .await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
         return Ok(0);
     }
@@ -400,7 +408,7 @@ pub async fn update(config: &Config, a: &UpdateArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let t = provision::update_tenant(&db, &o, t.id, &upd).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
         outln!("updated tenant {}", t.domain);
@@ -414,7 +422,7 @@ pub async fn suspend(config: &Config, a: &SuspendArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let t = provision::suspend_tenant(&db, &o, t.id, a.reason.as_deref()).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
         outln!(
@@ -430,7 +438,7 @@ pub async fn resume(config: &Config, a: &TenantArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let t = provision::resume_tenant(&db, &o, t.id).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
         outln!("resumed tenant {}: logins allowed again", t.domain);
@@ -443,7 +451,7 @@ pub async fn delete(config: &Config, a: &DeleteArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let out = provision::delete_tenant(&db, &o, t.id, &a.confirm, !a.no_backup).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&out);
     } else {
         match &out.backup_path {
@@ -462,7 +470,7 @@ pub async fn restore(config: &Config, a: &RestoreArgs) -> Result<i32> {
     let o = opts(config, "restore")?;
     let db = connect(config).await?;
     let t = provision::restore_tenant(&db, &o, &a.backup_file).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
         outln!(
@@ -478,7 +486,7 @@ pub async fn credentials(config: &Config, a: &TenantArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let (t, secret) = provision::set_credentials(&db, &o, t.id).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&serde_json::json!({
             "tenant": t.id, "domain": t.domain, "role": t.role_name, "password": secret.expose(),
         }));
@@ -512,7 +520,7 @@ pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
         None => None,
     };
     let rows = db::audit::list_audit(&db, tenant, since, a.limit).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&rows);
         return Ok(0);
     }
@@ -539,15 +547,12 @@ pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
             ]
         })
         .collect();
-    out!(
-        "{}",
-        table(
+    super::output::print_rows(
             &[
                 "AT", "ACTOR", "ACTION", "TENANT", "OUTCOME", "TOOK", "DETAIL"
             ],
             &table_rows
-        )
-    );
+        );
     Ok(0)
 }
 

@@ -43,7 +43,7 @@ pub struct ProvisionOptions {
     pub creation_timeout: Duration,
     pub app_role: Option<String>,
     pub backup_dir: PathBuf,
-    /// `user@host (ssh from ...)`, written to every audit row.
+    /// `user@host (SSH_CLIENT claims ...)`, written to every audit row.
     pub actor: String,
     pub read_only: bool,
 }
@@ -56,7 +56,7 @@ impl ProvisionOptions {
             creation_timeout: c.provisioning.creation_timeout.0,
             app_role: c.provisioning.app_role.clone(),
             backup_dir: c.provisioning.backup_dir.clone(),
-            actor: crate::domain::audit::current_actor(),
+            actor: crate::actor::current_actor(),
             read_only: c.read_only,
         }
     }
