@@ -122,6 +122,12 @@ pub enum Command {
         /// Show at most this many tenants.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Keep sampling and redraw every interval (like `watch` or `kubectl get -w`); Ctrl-C ends.
+        #[arg(short, long)]
+        watch: bool,
+        /// Time between the samples (default: the config's monitoring interval), e.g. 2s.
+        #[arg(long, value_name = "DUR")]
+        interval: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -279,7 +285,25 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Credentials(a) => tenants::credentials(&config, &a).await,
         Command::Audit(a) => tenants::audit(&config, &a).await,
         Command::Templates { command } => templates::run(&config, &command),
-        Command::Top { sort, limit, json } => monitor::top(&config, sort, limit, json).await,
+        Command::Top {
+            sort,
+            limit,
+            watch,
+            interval,
+            json,
+        } => {
+            monitor::top(
+                &config,
+                &monitor::TopArgs {
+                    sort,
+                    limit,
+                    watch,
+                    interval,
+                    json,
+                },
+            )
+            .await
+        }
         Command::Health { tenant, json } => monitor::health(&config, tenant.as_deref(), json).await,
         Command::Usage {
             command: UsageCommand::Export { from, to, format },

@@ -1,7 +1,7 @@
 //! `top`, `health` and `usage export`: the collector and the usage table
 //! from the command line.
 
-use crate::out;
+use crate::{out, outln};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -77,15 +77,48 @@ fn sort_key(metric: SortMetric, t: &MonitoredTenant, m: &TenantMetrics) -> (i64,
     (-key, t.name.to_lowercase())
 }
 
-/// `tenantctl top`: two samples one interval apart, so rates are real.
-pub async fn top(config: &Config, sort: SortMetric, limit: usize, json: bool) -> Result<i32> {
+/// What `tenantctl top` was asked for.
+#[derive(Debug)]
+pub struct TopArgs {
+    pub sort: SortMetric,
+    pub limit: usize,
+    pub watch: bool,
+    pub interval: Option<String>,
+    pub json: bool,
+}
+
+/// `tenantctl top`: two samples one interval apart, so rates are real; with
+/// `--watch`, a new table every interval (the screen is cleared first on a
+/// terminal, as `watch` does; piped, the tables follow each other).
+pub async fn top(config: &Config, a: &TopArgs) -> Result<i32> {
+    let interval = match &a.interval {
+        Some(s) => {
+            let d = crate::domain::units::parse_duration(s)?;
+            if d < std::time::Duration::from_millis(100) {
+                return Err(Error::invalid("--interval must be at least 100ms"));
+            }
+            d
+        }
+        None => config.monitoring.interval.0,
+    };
     let (db, tenants) = prepare(config).await?;
     let mut col = collector(config);
     col.tick(&db, &tenants).await?;
-    tokio::time::sleep(config.monitoring.interval.0).await;
-    let snap = col.tick(&db, &tenants).await?;
-    print_top(&tenants, &snap, sort, limit, json, serde_json::Value::Null);
-    Ok(0)
+    let clear = a.watch && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        tokio::time::sleep(interval).await;
+        let snap = col.tick(&db, &tenants).await?;
+        if clear {
+            crate::out!("\x1b[H\x1b[2J");
+        }
+        print_top(&tenants, &snap, a.sort, a.limit, a.json, serde_json::Value::Null);
+        if !a.watch {
+            return Ok(0);
+        }
+        if !clear {
+            outln!();
+        }
+    }
 }
 
 /// Print the top table (or JSON) of one snapshot; `extra` fields are merged

@@ -100,6 +100,18 @@ macro_rules! out {
     ($($arg:tt)*) => { $crate::cli::output::emit(&format!($($arg)*)) };
 }
 
+/// All of stdin as text (for a `-` argument), at most 16 MiB.
+pub fn read_stdin(what: &str) -> crate::error::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::io::stdin()
+        .lock()
+        .take(16 << 20)
+        .read_to_string(&mut text)
+        .map_err(|e| crate::error::Error::invalid(format!("cannot read {what} from stdin: {e}")))?;
+    Ok(text)
+}
+
 /// Terminal cells a string takes (CJK and emoji take two, combining marks none).
 pub fn cells(s: &str) -> usize {
     UnicodeWidthStr::width(s)

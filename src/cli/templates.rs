@@ -23,7 +23,7 @@ pub enum TemplatesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check a template file and report its first problem.
+    /// Check a template file (`-` reads stdin) and report its first problem.
     Validate {
         file: PathBuf,
         #[arg(long)]
@@ -137,13 +137,18 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             }
         }
         TemplatesCommand::Validate { file, json } => {
-            let t = template::validate_file(file)?;
+            let t = if file.as_os_str() == "-" {
+                let text = super::output::read_stdin("the template")?;
+                template::parse(&text).map_err(|e| e.context("template on stdin"))?
+            } else {
+                template::validate_file(file)?
+            };
             if super::output::structured(*json) {
                 print_json(&serde_json::json!({ "valid": true, "template": t }));
             } else {
                 outln!(
                     "{} is valid: template {} v{} with {} tables, {} indexes, {} hypertables",
-                    file.display(),
+                    if file.as_os_str() == "-" { "stdin".into() } else { file.display().to_string() },
                     t.name,
                     t.version,
                     t.tables.len(),

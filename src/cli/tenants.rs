@@ -50,7 +50,7 @@ pub struct LimitArgs {
     /// Storage quota, e.g. 10GB.
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub storage_quota: Option<String>,
-    /// Settings as a JSON object.
+    /// Settings as a JSON object (`-` reads it from stdin).
     #[arg(long, value_name = "JSON", allow_hyphen_values = true)]
     pub settings: Option<String>,
 }
@@ -226,7 +226,11 @@ fn parse_limits(l: &LimitArgs) -> Result<TenantUpdate> {
             .map(|s| parse_duration(s).and_then(validate_statement_timeout))
             .transpose()?,
         storage_quota_bytes: l.storage_quota.as_deref().map(parse_size).transpose()?,
-        settings: l.settings.as_deref().map(validate_settings).transpose()?,
+        settings: match l.settings.as_deref() {
+            Some("-") => Some(validate_settings(&super::output::read_stdin("the settings")?)?),
+            Some(s) => Some(validate_settings(s)?),
+            None => None,
+        },
         clear_statement_timeout: false,
         clear_storage_quota: false,
     })
