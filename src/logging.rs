@@ -5,9 +5,9 @@
 //!
 //! Private by default: the file is created 0600 in a 0700 directory, and
 //! every line passes through [`redact`], so no password, SCRAM verifier or
-//! `PASSWORD` clause reaches it at any level. tokio-postgres's statement
-//! logging (`executing simple query: ...`, `preparing query ...`) is also
-//! kept below debug, since its text may carry one.
+//! `PASSWORD` clause reaches it at any level. tokio-postgres's batch
+//! logging (`executing statement batch: ...`), where such clauses travel, is
+//! also kept out.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -25,12 +25,11 @@ use crate::error::{Error, Result};
 /// Lines the log writer queues before it drops (it never blocks the caller).
 const LOG_QUEUE_LINES: usize = 4096;
 
-/// The driver's statement logging carries SQL text, never wanted in the file.
-const QUIET_DRIVER: &[&str] = &[
-    "tokio_postgres::simple_query=info",
-    "tokio_postgres::prepare=info",
-    "tokio_postgres::query=info",
-];
+/// The driver's batch logging (`executing statement batch: ...`) carries
+/// whole utility statements such as `ALTER ROLE ... PASSWORD`: never in the
+/// file, at any level. Prepared statements (`preparing query ...`) stay at
+/// debug; their text still passes [`redact`].
+const QUIET_DRIVER: &[&str] = &["tokio_postgres::simple_query=info"];
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);

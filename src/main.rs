@@ -51,7 +51,7 @@ fn main() {
         .or_else(|| std::env::var("LOG_LEVEL").ok());
     // -v writes log lines to stderr, which the console's screen would garble.
     let verbose = cli.verbose && cli.command.is_some() && !cli.opens_console();
-    let _guard = match tenantctl::logging::init(cli.log_file.as_deref(), level.as_deref(), verbose)
+    let guard = match tenantctl::logging::init(cli.log_file.as_deref(), level.as_deref(), verbose)
     {
         Ok(g) => Some(g),
         Err(e) => {
@@ -84,5 +84,7 @@ fn main() {
         }
     };
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    // exit() runs no destructors: flush the log writer first.
+    drop(guard);
     std::process::exit(code);
 }
