@@ -355,7 +355,12 @@ pub fn make_tls(params: &ConnParams) -> Result<Tls> {
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::failure(format!("cannot set up TLS: {e}")))?;
+    // Unix sockets never use TLS (libpq skips it there), so nothing is loaded.
+    let sockets_only = (0..params.hosts.len()).all(|i| params.is_socket(i));
     let builder = match params.sslmode {
+        _ if sockets_only => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
@@ -376,7 +381,12 @@ pub fn make_tls(params: &ConnParams) -> Result<Tls> {
             }
         }
     };
-    let config = match client_cert(params)? {
+    let cert = if sockets_only {
+        None
+    } else {
+        client_cert(params)?
+    };
+    let config = match cert {
         Some((certs, key)) => builder.with_client_auth_cert(certs, key).map_err(|e| {
             Error::invalid(format!(
                 "the client certificate and key do not fit together: {e}"
