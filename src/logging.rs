@@ -186,7 +186,10 @@ fn mask_password_clause(line: &str) -> String {
         let rest = &line[after..];
         let ws = rest.len() - rest.trim_start().len();
         let body = rest.trim_start();
-        let body = body.strip_prefix(['E', 'e']).filter(|b| b.starts_with('\'')).unwrap_or(body);
+        let body = body
+            .strip_prefix(['E', 'e'])
+            .filter(|b| b.starts_with('\''))
+            .unwrap_or(body);
         if ws > 0 && (body.starts_with('\'') || body.starts_with('$')) {
             let skip = rest.len() - body.len();
             let end = quoted_end(body);
@@ -287,11 +290,23 @@ mod tests {
     fn secrets_are_masked() {
         let v = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
         for (input, secret) in [
-            (format!("executing statement batch: ALTER ROLE \"r\" PASSWORD '{v}'"), v.to_string()),
-            ("alter role x password 'it''s hunter2' valid until 'x'".into(), "hunter2".into()),
-            ("ALTER ROLE x WITH PASSWORD $p$hunter2$p$".into(), "hunter2".into()),
+            (
+                format!("executing statement batch: ALTER ROLE \"r\" PASSWORD '{v}'"),
+                v.to_string(),
+            ),
+            (
+                "alter role x password 'it''s hunter2' valid until 'x'".into(),
+                "hunter2".into(),
+            ),
+            (
+                "ALTER ROLE x WITH PASSWORD $p$hunter2$p$".into(),
+                "hunter2".into(),
+            ),
             (format!("verifier {v}"), "c3RvcmVk".into()),
-            ("conn host=h password=hunter2 user=u".into(), "hunter2".into()),
+            (
+                "conn host=h password=hunter2 user=u".into(),
+                "hunter2".into(),
+            ),
             ("conn password = 'hun ter2' user=u".into(), "ter2".into()),
             ("url postgres://bob:hunter2@db/x".into(), "hunter2".into()),
         ] {
@@ -311,14 +326,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("a/b");
         create_private_dir(&sub).expect("mkdir");
-        assert_eq!(std::fs::metadata(&sub).expect("meta").permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&sub).expect("meta").permissions().mode() & 0o777,
+            0o700
+        );
         let f = sub.join("x.log");
         std::fs::write(&f, "").expect("write");
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         drop(open_private_append(&f).expect("open"));
-        assert_eq!(std::fs::metadata(&f).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&f).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
         let g = sub.join("y.log");
         drop(open_private_append(&g).expect("open"));
-        assert_eq!(std::fs::metadata(&g).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&g).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -51,8 +51,7 @@ fn main() {
         .or_else(|| std::env::var("LOG_LEVEL").ok());
     // -v writes log lines to stderr, which the console's screen would garble.
     let verbose = cli.verbose && cli.command.is_some() && !cli.opens_console();
-    let guard = match tenantctl::logging::init(cli.log_file.as_deref(), level.as_deref(), verbose)
-    {
+    let guard = match tenantctl::logging::init(cli.log_file.as_deref(), level.as_deref(), verbose) {
         Ok(g) => Some(g),
         Err(e) => {
             emit_err(&format!("warning: {e}; continuing without a log file"));

@@ -122,7 +122,11 @@ fn printed_timeout(cli: &Cli, domain: &str) -> String {
         .find(|l| l.contains(domain))
         .unwrap_or_else(|| panic!("{domain} in {out}"));
     // Columns are padded by cells; these lines are ASCII, so bytes = cells.
-    line[at..].split_whitespace().next().expect("value").to_string()
+    line[at..]
+        .split_whitespace()
+        .next()
+        .expect("value")
+        .to_string()
 }
 
 #[test]
@@ -139,7 +143,11 @@ fn every_duration_list_prints_parses_back() {
     ];
     for (i, (typed, shown)) in cases.iter().enumerate() {
         let domain = format!("dur-{i}.example");
-        cli.create(&format!("Dur {i}"), &domain, &["--statement-timeout", typed]);
+        cli.create(
+            &format!("Dur {i}"),
+            &domain,
+            &["--statement-timeout", typed],
+        );
         let printed = printed_timeout(&cli, &domain);
         assert_eq!(&printed, shown, "{typed}");
         // What list printed is accepted back, and prints the same again.
@@ -149,7 +157,11 @@ fn every_duration_list_prints_parses_back() {
     // Zero is refused with a pointer to the flag that removes the limit.
     let o = cli.run(&["update", "dur-0.example", "--statement-timeout", "0"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--no-statement-timeout"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--no-statement-timeout"),
+        "{}",
+        stderr(&o)
+    );
     cli.ok(&["update", "dur-0.example", "--no-statement-timeout"]);
     assert_eq!(printed_timeout(&cli, "dur-0.example"), "-");
     // Half a byte is not a quota.
@@ -168,7 +180,14 @@ fn every_duration_list_prints_parses_back() {
         .collect();
     cli.ok(&["audit", "--since", &first_at]);
     cli.ok(&["audit", "--since", "24h ago"]);
-    cli.ok(&["usage", "export", "--from", "2026-01-01 10:00", "--to", "now"]);
+    cli.ok(&[
+        "usage",
+        "export",
+        "--from",
+        "2026-01-01 10:00",
+        "--to",
+        "now",
+    ]);
 }
 
 #[test]
@@ -178,13 +197,18 @@ fn wide_characters_keep_columns_aligned() {
     cli.create("Acme", "acme.example", &[]);
     let out = cli.ok(&["list"]);
     let cell_col = |line: &str, needle: &str| {
-        let at = line.find(needle).unwrap_or_else(|| panic!("{needle} in {line}"));
+        let at = line
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {line}"));
         unicode_width::UnicodeWidthStr::width(&line[..at])
     };
     let lines: Vec<&str> = out.lines().collect();
     let header = cell_col(lines[0], "DOMAIN");
     let tokyo = lines.iter().find(|l| l.contains("tokyo")).expect("row");
-    let acme = lines.iter().find(|l| l.contains("acme.example")).expect("row");
+    let acme = lines
+        .iter()
+        .find(|l| l.contains("acme.example"))
+        .expect("row");
     assert_eq!(cell_col(tokyo, "tokyo.example"), header, "{out}");
     assert_eq!(cell_col(acme, "acme.example"), header, "{out}");
     let status = cell_col(lines[0], "STATUS");
@@ -207,14 +231,20 @@ fn output_formats() {
         serde_json::from_str(&cli.ok(&["list", "-o", "json"])).expect("json");
     assert_eq!(json[0]["domain"], "formula.example");
     let wide = cli.ok(&["list", "-o", "wide"]);
-    assert!(wide.lines().next().expect("header").starts_with("ID"), "{wide}");
+    assert!(
+        wide.lines().next().expect("header").starts_with("ID"),
+        "{wide}"
+    );
     let plain = cli.ok(&["list", "--no-headers"]);
     assert!(!plain.contains("DOMAIN"), "{plain}");
     let show = cli.ok(&["show", "formula.example", "-o", "yaml"]);
     assert!(show.contains("status: active"), "{show}");
     // Completions name the cluster's tenants.
     let script = cli.ok(&["completions", "bash"]);
-    assert!(script.contains("formula.example"), "domains in the completion script");
+    assert!(
+        script.contains("formula.example"),
+        "domains in the completion script"
+    );
 }
 
 #[test]
@@ -222,7 +252,10 @@ fn version_man_and_paths() {
     let o = bin().arg("--version").output().expect("run");
     let v = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(v.starts_with("tenantctl 0."), "{v}");
-    assert!(v.contains('(') && !v.contains("unknown commit"), "commit in {v}");
+    assert!(
+        v.contains('(') && !v.contains("unknown commit"),
+        "commit in {v}"
+    );
     let man = bin().arg("man").output().expect("run");
     let man = String::from_utf8_lossy(&man.stdout).into_owned();
     assert!(man.contains(".TH tenantctl"), "{man}");
@@ -235,8 +268,14 @@ fn version_man_and_paths() {
         .expect("run");
     let paths: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let log = paths["log"].as_str().expect("log path");
-    assert!(log.starts_with(state.path().to_str().expect("utf8")), "{paths}");
-    assert!(paths["backups"].is_string() && paths["templates"].is_string(), "{paths}");
+    assert!(
+        log.starts_with(state.path().to_str().expect("utf8")),
+        "{paths}"
+    );
+    assert!(
+        paths["backups"].is_string() && paths["templates"].is_string(),
+        "{paths}"
+    );
 }
 
 #[test]
@@ -247,20 +286,34 @@ fn logs_are_private_and_hold_no_secrets() {
     let log_dir = dir.path().join("logs");
     let log = log_dir.join("t.log");
     let o = cli
-        .cmd(&["--log-file", log.to_str().expect("utf8"), "credentials", "secret.example"])
+        .cmd(&[
+            "--log-file",
+            log.to_str().expect("utf8"),
+            "credentials",
+            "secret.example",
+        ])
         .env("LOG_LEVEL", "debug")
         .output()
         .expect("run");
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let password = out.lines().last().expect("password line").trim().to_string();
+    let password = out
+        .lines()
+        .last()
+        .expect("password line")
+        .trim()
+        .to_string();
     assert!(password.len() >= 24, "{out}");
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(text.contains("DEBUG"), "debug lines were written: {text}");
-    assert!(text.contains("preparing query"), "statement logging is on: {text}");
+    assert!(
+        text.contains("preparing query"),
+        "statement logging is on: {text}"
+    );
     assert!(!text.contains("SCRAM-SHA-256$"), "verifier in the log");
     assert!(!text.contains(&password), "password in the log");
-    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode(&log), 0o600);
     assert_eq!(mode(&log_dir), 0o700);
     // -v: the log lines on stderr too, just as clean.
@@ -303,7 +356,7 @@ fn sigterm_restores_the_terminal() {
         .set_window_size(100, 30)
         .expect("size");
     let mut screen = vt100::Parser::new(30, 100, 0);
-    let mut pump = |session: &mut expectrl::Session, screen: &mut vt100::Parser| {
+    let pump = |session: &mut expectrl::Session, screen: &mut vt100::Parser| {
         let mut buf = [0u8; 8192];
         while let Ok(n) = session.try_read(&mut buf) {
             if n == 0 {
@@ -322,7 +375,10 @@ fn sigterm_restores_the_terminal() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(screen.screen().alternate_screen(), "the console uses the alternate screen");
+    assert!(
+        screen.screen().alternate_screen(),
+        "the console uses the alternate screen"
+    );
     let pid = session.get_process().pid();
     // expectrl has its own nix; kill(1) keeps the test free of that version.
     let sent = std::process::Command::new("kill")
@@ -333,7 +389,10 @@ fn sigterm_restores_the_terminal() {
     let start = Instant::now();
     while session.is_alive().unwrap_or(false) {
         pump(&mut session, &mut screen);
-        assert!(start.elapsed() < Duration::from_secs(10), "console did not end");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "console did not end"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     pump(&mut session, &mut screen);

@@ -26,7 +26,14 @@ fn server_user() -> Option<nix::unistd::User> {
 }
 
 fn as_server_user(cmd: &mut Command, home: &Path) {
-    for var in ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE"] {
+    for var in [
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGPASSWORD",
+        "PGSERVICE",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("LC_ALL", "C");
@@ -62,7 +69,9 @@ impl Standby {
         let out = cmd
             .arg("-D")
             .arg(&data)
-            .args(["-R", "-X", "stream", "-c", "fast", "-U", "postgres", "-p", "5432", "-h"])
+            .args([
+                "-R", "-X", "stream", "-c", "fast", "-U", "postgres", "-p", "5432", "-h",
+            ])
             .arg(primary.socket_dir())
             .output()
             .expect("run pg_basebackup");
@@ -71,7 +80,10 @@ impl Standby {
             "pg_basebackup: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(data.join("standby.signal").exists(), "-R writes standby.signal");
+        assert!(
+            data.join("standby.signal").exists(),
+            "-R writes standby.signal"
+        );
         let log = std::fs::File::create(base.join("server.log")).expect("log");
         give_to_server_user(&base.join("server.log"));
         let mut cmd = Command::new(primary.bindir().join("postgres"));
@@ -204,11 +216,15 @@ async fn target_session_attrs_over_a_primary_and_a_standby() {
         .expect("fallback");
     assert!(!in_recovery(&db).await);
     // Nothing fits: one sentence naming every host and why.
-    let e = connect(&info(&s, "read-write")).await.expect_err("only a standby");
+    let e = connect(&info(&s, "read-write"))
+        .await
+        .expect_err("only a standby");
     assert!(e.message.contains("read-write"), "{}", e.message);
     assert!(e.message.contains("is read-only"), "{}", e.message);
     assert!(e.message.contains(&s), "{}", e.message);
-    let e = connect(&info(&p, "standby")).await.expect_err("only a primary");
+    let e = connect(&info(&p, "standby"))
+        .await
+        .expect_err("only a primary");
     assert!(e.message.contains("is a primary"), "{}", e.message);
 }
 
@@ -217,7 +233,7 @@ async fn target_session_attrs_over_a_primary_and_a_standby() {
 struct Guarded {
     cluster: LocalCluster,
     tcp: String,
-    _files: tempfile::TempDir,
+    files: tempfile::TempDir,
 }
 
 fn openssl(args: &[&str], dir: &Path) {
@@ -226,7 +242,11 @@ fn openssl(args: &[&str], dir: &Path) {
         .current_dir(dir)
         .output()
         .expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn guarded() -> Guarded {
@@ -237,15 +257,32 @@ fn guarded() -> Guarded {
     let dir = files.path();
     openssl(
         &[
-            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-subj",
-            "/CN=localhost", "-out", "server.csr",
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-subj",
+            "/CN=localhost",
+            "-out",
+            "server.csr",
         ],
         dir,
     );
     // `x509 -req` without extensions signs an X.509 v1 certificate.
     openssl(
         &[
-            "x509", "-req", "-in", "server.csr", "-signkey", "server.key", "-days", "30", "-out",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-signkey",
+            "server.key",
+            "-days",
+            "30",
+            "-out",
             "server.crt",
         ],
         dir,
@@ -268,12 +305,20 @@ fn guarded() -> Guarded {
     for f in ["server.key", "server.crt", "pg_hba.conf"] {
         give_to_server_user(&dir.join(f));
     }
-    std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600))
-        .expect("chmod");
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     // A loopback address of this run's own, so parallel runs do not collide on 5432.
     let n = std::process::id();
-    let tcp = format!("127.{}.{}.{}", 1 + (n >> 16) % 250, 1 + (n >> 8) % 250, 1 + n % 250);
+    let tcp = format!(
+        "127.{}.{}.{}",
+        1 + (n >> 16) % 250,
+        1 + (n >> 8) % 250,
+        1 + n % 250
+    );
     let path = |f: &str| dir.join(f).display().to_string();
     let cluster = LocalCluster::start_with(Options {
         keep_dir: None,
@@ -293,7 +338,7 @@ fn guarded() -> Guarded {
     Guarded {
         cluster,
         tcp,
-        _files: files,
+        files,
     }
 }
 
@@ -333,7 +378,11 @@ async fn pgpass_per_host_and_tls_without_verification() {
     std::fs::write(&passfile, format!("{sock}:5432:*:pgp:right-pw\n")).expect("pgpass");
     std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let o = common::bin()
-        .args(["--database-url", &format!("host={sock} user=pgp dbname=postgres"), "list"])
+        .args([
+            "--database-url",
+            &format!("host={sock} user=pgp dbname=postgres"),
+            "list",
+        ])
         .env("PGPASSFILE", &passfile)
         .output()
         .expect("run");
@@ -354,7 +403,10 @@ async fn pgpass_per_host_and_tls_without_verification() {
         .unwrap_or_else(|e| panic!("sslmode={mode}: {}", e.message));
         let c = db.client().await.expect("client");
         let ssl: bool = c
-            .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
             .await
             .expect("pg_stat_ssl")
             .get(0);
@@ -367,12 +419,18 @@ async fn pgpass_per_host_and_tls_without_verification() {
     ))
     .await
     .expect_err("no TLS, no entry");
-    assert!(e.message.contains("pg_hba") || e.message.contains("no encryption") || e.message.contains("reject"), "{}", e.message);
+    assert!(
+        e.message.contains("pg_hba")
+            || e.message.contains("no encryption")
+            || e.message.contains("reject"),
+        "{}",
+        e.message
+    );
     // verify-full checks: an unknown root is refused.
     let e = connect(&format!(
         "host={} port=5432 user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
         g.tcp,
-        g._files.path().join("pg_hba.conf").display()
+        g.files.path().join("pg_hba.conf").display()
     ))
     .await
     .expect_err("no certificates in that file");
@@ -442,10 +500,18 @@ fn pg_service_conf_service() {
         cmd.output().expect("run")
     };
     let o = run(&["--database-url", "service=prod", "init"], false);
-    assert!(o.status.success(), "service=: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "service=: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // PGSERVICE alone, no URL at all.
     let o = run(&["list", "--json"], true);
-    assert!(o.status.success(), "PGSERVICE: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "PGSERVICE: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
     let o = run(&["--database-url", "service=nope", "list"], false);
     assert_eq!(o.status.code(), Some(5));

@@ -93,7 +93,10 @@ mod tests {
             &["acme.example".into(), "evil;rm -rf".into()],
         );
         assert!(s.contains("acme.example"));
-        assert!(!s.contains("evil;rm"), "only domain-shaped values are embedded");
+        assert!(
+            !s.contains("evil;rm"),
+            "only domain-shaped values are embedded"
+        );
         assert!(!script(clap_complete::Shell::Bash, &[]).contains("acme.example"));
     }
 }

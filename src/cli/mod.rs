@@ -26,6 +26,10 @@ pub const VERSION: &str = concat!(
 
 /// Operations console for schema-per-tenant PostgreSQL.
 #[derive(Debug, Parser)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each bool is one command-line switch"
+)]
 #[command(name = "tenantctl", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Config file (default: $TENANTCTL_CONFIG or ~/.config/tenantctl/config.toml).
@@ -257,13 +261,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let mut buf = Vec::new();
             clap_mangen::Man::new(Cli::command())
                 .render(&mut buf)
-                .map_err(|e| crate::error::Error::failure(format!("cannot render the manual page: {e}")))?;
+                .map_err(|e| {
+                    crate::error::Error::failure(format!("cannot render the manual page: {e}"))
+                })?;
             output::emit(&String::from_utf8_lossy(&buf));
             return Ok(0);
         }
         Some(Command::Config {
             command: ConfigCommand::Paths { json },
-        }) => return setup::paths(&overrides, cli.log_file.as_deref(), json),
+        }) => return Ok(setup::paths(&overrides, cli.log_file.as_deref(), json)),
         Some(Command::LocalCluster { keep }) => return setup::local_cluster(keep).await,
         Some(Command::Demo(args)) => return demo::run(args).await,
         Some(c) => c,

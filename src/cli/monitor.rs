@@ -111,7 +111,14 @@ pub async fn top(config: &Config, a: &TopArgs) -> Result<i32> {
         if clear {
             crate::out!("\x1b[H\x1b[2J");
         }
-        print_top(&tenants, &snap, a.sort, a.limit, a.json, serde_json::Value::Null);
+        print_top(
+            &tenants,
+            &snap,
+            a.sort,
+            a.limit,
+            a.json,
+            serde_json::Value::Null,
+        );
         if !a.watch {
             return Ok(0);
         }
@@ -175,12 +182,11 @@ pub fn print_top(
         })
         .collect();
     super::output::print_rows(
-            &[
-                "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S",
-                "MEAN MS"
-            ],
-            &lines
-        );
+        &[
+            "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S", "MEAN MS",
+        ],
+        &lines,
+    );
 }
 
 fn row<'a>(t: &'a MonitoredTenant, m: &'a TenantMetrics) -> Row<'a> {

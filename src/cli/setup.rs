@@ -1,11 +1,11 @@
 //! `init` and `doctor`.
 
-use crate::outln;
 use super::output::print_json;
 use crate::config::Config;
 use crate::db::doctor::Status;
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
+use crate::outln;
 
 pub async fn init(config: &Config, json: bool) -> Result<i32> {
     if config.read_only {
@@ -20,7 +20,8 @@ pub async fn init(config: &Config, json: bool) -> Result<i32> {
     } else if report.applied.is_empty() {
         outln!(
             "control schema {} is up to date (version {})",
-            report.schema, report.to_version
+            report.schema,
+            report.to_version
         );
     } else {
         let from = report
@@ -100,13 +101,16 @@ pub fn paths(
     overrides: &crate::config::Overrides,
     log_file: Option<&std::path::Path>,
     json: bool,
-) -> Result<i32> {
+) -> i32 {
     let config_file = crate::config::config_file(overrides);
     // A broken or absent config still gets its paths printed.
     let config = Config::load(overrides).ok();
     let defaults = crate::config::ProvisioningConfig::default();
     let prov = config.as_ref().map_or(&defaults, |c| &c.provisioning);
-    let log = log_file.map_or_else(crate::logging::default_log_file, std::path::Path::to_path_buf);
+    let log = log_file.map_or_else(
+        crate::logging::default_log_file,
+        std::path::Path::to_path_buf,
+    );
     let data_templates = dirs::data_dir().map(|d| d.join("tenantctl/templates"));
     let exists = |p: &std::path::Path| if p.exists() { "" } else { " (absent)" };
     let mut rows: Vec<(&str, String, String)> = Vec::new();
@@ -125,9 +129,17 @@ pub fn paths(
         exists(&prov.template_dir).to_string(),
     ));
     if let Some(d) = &data_templates {
-        rows.push(("templates (user)", d.display().to_string(), exists(d).to_string()));
+        rows.push((
+            "templates (user)",
+            d.display().to_string(),
+            exists(d).to_string(),
+        ));
     }
-    rows.push(("templates (built in)", "compiled into the binary".into(), String::new()));
+    rows.push((
+        "templates (built in)",
+        "compiled into the binary".into(),
+        String::new(),
+    ));
     if super::output::structured(json) {
         let map: serde_json::Map<String, serde_json::Value> = rows
             .iter()
@@ -141,5 +153,5 @@ pub fn paths(
             .collect();
         super::output::print_rows(&["WHAT", "PATH"], &table_rows);
     }
-    Ok(0)
+    0
 }

@@ -1,6 +1,6 @@
 //! `templates list | show NAME | validate FILE`: no database needed.
 
-use crate::{outln, out};
+use crate::{out, outln};
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -148,7 +148,11 @@ pub fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             } else {
                 outln!(
                     "{} is valid: template {} v{} with {} tables, {} indexes, {} hypertables",
-                    if file.as_os_str() == "-" { "stdin".into() } else { file.display().to_string() },
+                    if file.as_os_str() == "-" {
+                        "stdin".into()
+                    } else {
+                        file.display().to_string()
+                    },
                     t.name,
                     t.version,
                     t.tables.len(),

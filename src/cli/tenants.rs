@@ -1,7 +1,7 @@
 //! Tenant subcommands: argument handling and output only; the work is done
 //! by `db::provision`, `db::tenants` and `db::audit`.
 
-use crate::{outln, out};
+use crate::{out, outln};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::db::provision::{self, ProvisionOptions};
 use crate::db::{self, Db};
 use crate::domain::tenant::{
-    NewTenant, Tenant, TenantStatus, TenantUpdate, validate_connection_limit, validate_settings, validate_statement_timeout,
-    validate_template_name,
+    NewTenant, Tenant, TenantStatus, TenantUpdate, validate_connection_limit, validate_settings,
+    validate_statement_timeout, validate_template_name,
 };
 use crate::domain::units::{format_duration, format_size, parse_duration, parse_size};
 use crate::error::{Error, Result};
@@ -227,7 +227,9 @@ fn parse_limits(l: &LimitArgs) -> Result<TenantUpdate> {
             .transpose()?,
         storage_quota_bytes: l.storage_quota.as_deref().map(parse_size).transpose()?,
         settings: match l.settings.as_deref() {
-            Some("-") => Some(validate_settings(&super::output::read_stdin("the settings")?)?),
+            Some("-") => Some(validate_settings(&super::output::read_stdin(
+                "the settings",
+            )?)?),
             Some(s) => Some(validate_settings(s)?),
             None => None,
         },
@@ -457,15 +459,14 @@ pub async fn delete(config: &Config, a: &DeleteArgs) -> Result<i32> {
     let out = provision::delete_tenant(&db, &o, t.id, &a.confirm, !a.no_backup).await?;
     if super::output::structured(a.json) {
         print_json(&out);
+    } else if let Some(p) = &out.backup_path {
+        outln!(
+            "deleted tenant {}; backup in {}",
+            out.tenant.domain,
+            p.display()
+        );
     } else {
-        match &out.backup_path {
-            Some(p) => outln!(
-                "deleted tenant {}; backup in {}",
-                out.tenant.domain,
-                p.display()
-            ),
-            None => outln!("deleted tenant {} (no backup taken)", out.tenant.domain),
-        }
+        outln!("deleted tenant {} (no backup taken)", out.tenant.domain);
     }
     Ok(0)
 }
@@ -479,7 +480,8 @@ pub async fn restore(config: &Config, a: &RestoreArgs) -> Result<i32> {
     } else {
         outln!(
             "restored tenant {} ({}) as suspended: resume it to allow logins",
-            t.domain, t.id
+            t.domain,
+            t.id
         );
     }
     Ok(0)
@@ -497,7 +499,8 @@ pub async fn credentials(config: &Config, a: &TenantArgs) -> Result<i32> {
     } else {
         outln!(
             "new password for role {} (tenant {}), shown once and stored nowhere:",
-            t.role_name, t.domain
+            t.role_name,
+            t.domain
         );
         outln!("{}", secret.expose());
     }
@@ -552,11 +555,11 @@ pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
         })
         .collect();
     super::output::print_rows(
-            &[
-                "AT", "ACTOR", "ACTION", "TENANT", "OUTCOME", "TOOK", "DETAIL"
-            ],
-            &table_rows
-        );
+        &[
+            "AT", "ACTOR", "ACTION", "TENANT", "OUTCOME", "TOOK", "DETAIL",
+        ],
+        &table_rows,
+    );
     Ok(0)
 }
 
@@ -579,7 +582,9 @@ mod tests {
         );
         assert!(parse_since("yesterday", now).is_err());
         assert_eq!(
-            parse_since("2026-12-01 10:00", now).expect("as usage export takes it").to_rfc3339(),
+            parse_since("2026-12-01 10:00", now)
+                .expect("as usage export takes it")
+                .to_rfc3339(),
             "2026-12-01T10:00:00+00:00"
         );
     }

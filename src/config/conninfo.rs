@@ -529,12 +529,11 @@ fn service_keywords(service: &str, env: &dyn Env) -> Result<BTreeMap<String, Str
     } else if let Some(h) = home_dir(env) {
         files.push(h.join(".pg_service.conf"));
     }
-    match env.var("PGSYSCONFDIR") {
-        Some(d) => files.push(PathBuf::from(d).join("pg_service.conf")),
-        None => {
-            files.push(PathBuf::from("/etc/postgresql-common/pg_service.conf"));
-            files.push(PathBuf::from("/etc/pg_service.conf"));
-        }
+    if let Some(d) = env.var("PGSYSCONFDIR") {
+        files.push(PathBuf::from(d).join("pg_service.conf"));
+    } else {
+        files.push(PathBuf::from("/etc/postgresql-common/pg_service.conf"));
+        files.push(PathBuf::from("/etc/pg_service.conf"));
     }
     for f in &files {
         if let Some(map) = read_service(f, service)? {
@@ -675,9 +674,11 @@ pub fn resolve(conninfo: &str, env: &dyn Env) -> Result<ConnParams> {
                     "invalid value for connection parameter connect_timeout: give whole seconds (0 waits forever)",
                 )
             })?;
-            Some(Duration::from_secs(u64::try_from(n.max(0)).unwrap_or(0).max(
-                if n == 1 { 2 } else { 0 },
-            )))
+            Some(Duration::from_secs(
+                u64::try_from(n.max(0))
+                    .unwrap_or(0)
+                    .max(if n == 1 { 2 } else { 0 }),
+            ))
         }
         None => None,
     };
@@ -843,7 +844,8 @@ pub fn pgpass_host(params: &ConnParams, i: usize) -> String {
         host
     };
     if host.is_empty()
-        || (host.starts_with('/') && (params.host_defaulted || host.trim_end_matches('/') == DEFAULT_SOCKET_DIR))
+        || (host.starts_with('/')
+            && (params.host_defaulted || host.trim_end_matches('/') == DEFAULT_SOCKET_DIR))
     {
         "localhost".to_string()
     } else {
@@ -886,7 +888,10 @@ pub fn pgpass_lookup_all(path: &Path, params: &ConnParams) -> Result<Vec<Option<
 
 /// The password of `params`' first host in `.pgpass` (see [`pgpass_lookup_all`]).
 pub fn pgpass_lookup(path: &Path, params: &ConnParams) -> Result<Option<Secret>> {
-    Ok(pgpass_lookup_all(path, params)?.into_iter().next().flatten())
+    Ok(pgpass_lookup_all(path, params)?
+        .into_iter()
+        .next()
+        .flatten())
 }
 
 /// Match one connection against `.pgpass` text: `host:port:db:user:password`,
@@ -1010,7 +1015,9 @@ impl ConnParams {
 
     /// Whether host `i` is a Unix socket directory (where TLS is skipped).
     pub fn is_socket(&self, i: usize) -> bool {
-        self.hosts.get(i).is_some_and(|h| h.starts_with('/') || h.starts_with('@'))
+        self.hosts
+            .get(i)
+            .is_some_and(|h| h.starts_with('/') || h.starts_with('@'))
             && self.hostaddrs.get(i).is_none_or(String::is_empty)
     }
 
@@ -1021,10 +1028,7 @@ impl ConnParams {
         // Notice a silently dropped network within about a minute, not two hours.
         c.keepalives(self.keepalives)
             .keepalives_idle(self.keepalives_idle.unwrap_or(Duration::from_secs(30)))
-            .keepalives_interval(
-                self.keepalives_interval
-                    .unwrap_or(Duration::from_secs(10)),
-            )
+            .keepalives_interval(self.keepalives_interval.unwrap_or(Duration::from_secs(10)))
             .keepalives_retries(self.keepalives_count.unwrap_or(3));
         if let Some(t) = self.tcp_user_timeout {
             c.tcp_user_timeout(t);
@@ -1170,7 +1174,10 @@ mod tests {
             ("port=99999", "invalid port"),
             ("sslmode=maybe", "invalid sslmode"),
             ("bogus=1", "libpq does not know"),
-            ("sslcrl=x", "sslcrl (the connection string) is not supported"),
+            (
+                "sslcrl=x",
+                "sslcrl (the connection string) is not supported",
+            ),
             ("password='open", "not closed"),
             ("target_session_attrs=writable", "read-write"),
             ("gssencmode=require", "not supported"),
@@ -1218,7 +1225,7 @@ mod tests {
         assert_eq!(p.target_session_attrs, TargetSessionAttrs::ReadWrite);
         assert!(p.keepalives && p.load_balance_hosts);
         assert_eq!(p.keepalives_idle, Some(Duration::from_secs(5)));
-        assert_eq!(p.tcp_user_timeout, Some(Duration::from_millis(9000)));
+        assert_eq!(p.tcp_user_timeout, Some(Duration::from_secs(9)));
         assert_eq!(p.channel_binding, ChannelBinding::Require);
         assert_eq!(p.sslcert.as_deref(), Some(Path::new("/c.pem")));
         assert_eq!(p.effective_connect_timeout(), None, "0 waits forever");
@@ -1232,15 +1239,23 @@ mod tests {
             ("read-only", TargetSessionAttrs::ReadOnly),
             ("prefer-standby", TargetSessionAttrs::PreferStandby),
         ] {
-            let p = resolve(&format!("host=h target_session_attrs={v}"), &env(&[]))
-                .expect("tsa");
+            let p = resolve(&format!("host=h target_session_attrs={v}"), &env(&[])).expect("tsa");
             assert_eq!(p.target_session_attrs, want);
         }
-        let p = resolve("host=h", &env(&[("PGTARGETSESSIONATTRS", "standby"), ("PGCONNECT_TIMEOUT", "0")])).expect("env");
+        let p = resolve(
+            "host=h",
+            &env(&[
+                ("PGTARGETSESSIONATTRS", "standby"),
+                ("PGCONNECT_TIMEOUT", "0"),
+            ]),
+        )
+        .expect("env");
         assert_eq!(p.target_session_attrs, TargetSessionAttrs::Standby);
         assert_eq!(p.effective_connect_timeout(), None);
         assert_eq!(
-            resolve("host=h", &env(&[])).expect("default").effective_connect_timeout(),
+            resolve("host=h", &env(&[]))
+                .expect("default")
+                .effective_connect_timeout(),
             Some(DEFAULT_CONNECT_TIMEOUT)
         );
     }
@@ -1287,7 +1302,11 @@ mod tests {
         // PGSERVICE; the string beats the service, the service beats PG*.
         let p = resolve(
             "dbname=mine",
-            &env(&[("PGSERVICEFILE", f), ("PGSERVICE", "prod"), ("PGPORT", "1111")]),
+            &env(&[
+                ("PGSERVICEFILE", f),
+                ("PGSERVICE", "prod"),
+                ("PGPORT", "1111"),
+            ]),
         )
         .expect("PGSERVICE");
         assert_eq!(p.dbname, "mine");
@@ -1297,19 +1316,33 @@ mod tests {
         std::fs::write(sys.path().join("pg_service.conf"), "[sys]\nhost=sysdb\n").expect("write");
         let p = resolve(
             "service=sys",
-            &env(&[("PGSERVICEFILE", f), ("PGSYSCONFDIR", sys.path().to_str().expect("utf8"))]),
+            &env(&[
+                ("PGSERVICEFILE", f),
+                ("PGSYSCONFDIR", sys.path().to_str().expect("utf8")),
+            ]),
         )
         .expect("sysconfdir");
         assert_eq!(p.hosts, vec!["sysdb"]);
-        let e = resolve("service=missing", &env(&[("PGSERVICEFILE", f), ("PGSYSCONFDIR", "/nonexistent")]))
-            .expect_err("unknown service");
-        assert!(e.message.contains("definition of service \"missing\" not found"), "{}", e.message);
+        let e = resolve(
+            "service=missing",
+            &env(&[("PGSERVICEFILE", f), ("PGSYSCONFDIR", "/nonexistent")]),
+        )
+        .expect_err("unknown service");
+        assert!(
+            e.message
+                .contains("definition of service \"missing\" not found"),
+            "{}",
+            e.message
+        );
         // HOME/.pg_service.conf by default.
         let home = tempfile::tempdir().expect("tempdir");
         std::fs::write(home.path().join(".pg_service.conf"), "[h]\nhost=homedb\n").expect("write");
         let p = resolve(
             "service=h",
-            &env(&[("HOME", home.path().to_str().expect("utf8")), ("PGSYSCONFDIR", "/nonexistent")]),
+            &env(&[
+                ("HOME", home.path().to_str().expect("utf8")),
+                ("PGSYSCONFDIR", "/nonexistent"),
+            ]),
         )
         .expect("home file");
         assert_eq!(p.hosts, vec!["homedb"]);
@@ -1338,7 +1371,11 @@ mod tests {
         let p = resolve("host=/tmp/other user=u", &env(&[("PGPASSFILE", pf)])).expect("ok");
         assert_eq!(p.password_of(0), None);
         // The default socket directory does.
-        let p = resolve(&format!("host={DEFAULT_SOCKET_DIR} user=u"), &env(&[("PGPASSFILE", pf)])).expect("ok");
+        let p = resolve(
+            &format!("host={DEFAULT_SOCKET_DIR} user=u"),
+            &env(&[("PGPASSFILE", pf)]),
+        )
+        .expect("ok");
         assert_eq!(p.password_of(0).map(Secret::expose), Some("localpw"));
     }
 
@@ -1348,7 +1385,10 @@ mod tests {
             mask_url_password("cannot use postgres://bob:s3cr%2Ft@db:5432/x now"),
             "cannot use postgres://bob:***@db:5432/x now"
         );
-        assert_eq!(mask_url_password("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(
+            mask_url_password("postgres://bob@db/x"),
+            "postgres://bob@db/x"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub struct AuditEntry {
 /// values come from the edge (`crate::actor`).
 pub fn actor_from_env(user: Option<&str>, host: Option<&str>, ssh_client: Option<&str>) -> String {
     let clean = |s: &str| crate::domain::sanitize::clean_truncate(s, 64);
-    let user = user.filter(|u| !u.is_empty()).map_or_else(|| "unknown".to_string(), clean);
+    let user = user
+        .filter(|u| !u.is_empty())
+        .map_or_else(|| "unknown".to_string(), clean);
     let host = host
         .filter(|h| !h.is_empty())
         .map_or_else(|| "unknown-host".to_string(), clean);

@@ -332,16 +332,33 @@ mod tests {
         assert!(validate_name(&"x".repeat(256)).is_err());
         assert!(validate_name(&"x".repeat(255)).is_ok());
         assert!(validate_name("a\u{1b}[31mb").is_err());
-        for invisible in ["\u{200B}", "\u{200B}\u{200D}\u{FEFF}", "\u{2060}\u{00AD}", "\u{3000}\u{200C}"] {
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{200D}\u{FEFF}",
+            "\u{2060}\u{00AD}",
+            "\u{3000}\u{200C}",
+        ] {
             let e = validate_name(invisible).expect_err("only invisible characters");
             assert!(e.message.contains("no visible character"), "{}", e.message);
         }
-        for bidi in ["abc\u{202E}fed", "x\u{2066}y", "a\u{200F}", "\u{061C}b", "\u{202A}q"] {
+        for bidi in [
+            "abc\u{202E}fed",
+            "x\u{2066}y",
+            "a\u{200F}",
+            "\u{061C}b",
+            "\u{202A}q",
+        ] {
             let e = validate_name(bidi).expect_err("bidi control");
             assert!(e.message.contains("bidirectional"), "{}", e.message);
         }
-        assert_eq!(validate_name("東京トレード").expect("CJK is visible"), "東京トレード");
-        assert_eq!(validate_name("a\u{200D}b").expect("a joiner between letters"), "a\u{200D}b");
+        assert_eq!(
+            validate_name("東京トレード").expect("CJK is visible"),
+            "東京トレード"
+        );
+        assert_eq!(
+            validate_name("a\u{200D}b").expect("a joiner between letters"),
+            "a\u{200D}b"
+        );
         assert_eq!(
             validate_name("'; DROP TABLE tenants; --").expect("data, not SQL"),
             "'; DROP TABLE tenants; --"

@@ -119,9 +119,7 @@ pub fn parse_time(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     if let Ok(d) = NaiveDate::parse_from_str(naive, "%Y-%m-%d") {
         return Ok(d.and_time(NaiveTime::MIN).and_utc());
     }
-    let age = t
-        .strip_suffix("ago")
-        .map_or(t, str::trim_end);
+    let age = t.strip_suffix("ago").map_or(t, str::trim_end);
     let age = parse_duration(age).map_err(|_| bad())?;
     let age = chrono::Duration::from_std(age).map_err(|_| bad())?;
     now.checked_sub_signed(age).ok_or_else(bad)
@@ -219,19 +217,43 @@ mod tests {
         );
         assert_eq!(parse_duration("10").expect("ok"), Duration::from_secs(10));
         for bad in [
-            "", "s", "-1s", "10 parsecs", "1e999s", "'; drop table x", "1m30", "5 5s", ".5s", "1..2s",
+            "",
+            "s",
+            "-1s",
+            "10 parsecs",
+            "1e999s",
+            "'; drop table x",
+            "1m30",
+            "5 5s",
+            ".5s",
+            "1..2s",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_duration("1m30s").expect("ok"), Duration::from_secs(90));
-        assert_eq!(parse_duration("1h30m").expect("ok"), Duration::from_secs(5400));
-        assert_eq!(parse_duration("1h 30m").expect("ok"), Duration::from_secs(5400));
+        assert_eq!(
+            parse_duration("1m30s").expect("ok"),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("1h30m").expect("ok"),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_duration("1h 30m").expect("ok"),
+            Duration::from_secs(5400)
+        );
         assert_eq!(
             parse_duration("2d04h").expect("ok"),
             Duration::from_secs(2 * 86_400 + 4 * 3600)
         );
-        assert_eq!(parse_duration("12.0s").expect("ok"), Duration::from_secs(12));
-        assert_eq!(parse_duration("2 minutes").expect("ok"), Duration::from_secs(120));
+        assert_eq!(
+            parse_duration("12.0s").expect("ok"),
+            Duration::from_secs(12)
+        );
+        assert_eq!(
+            parse_duration("2 minutes").expect("ok"),
+            Duration::from_secs(120)
+        );
     }
 
     #[test]
@@ -251,7 +273,10 @@ mod tests {
         assert_eq!(at("1h30m ago"), "2026-12-01T10:30:00+00:00");
         // What chrono's Display prints (tenantctl show) parses back.
         let printed = (now - chrono::Duration::milliseconds(1500)).to_string();
-        assert_eq!(parse_time(&printed, now).expect("display form"), now - chrono::Duration::milliseconds(1500));
+        assert_eq!(
+            parse_time(&printed, now).expect("display form"),
+            now - chrono::Duration::milliseconds(1500)
+        );
         for bad in ["yesterday-ish", "", "ago", "2026-13-01"] {
             assert!(parse_time(bad, now).is_err(), "{bad}");
         }
@@ -259,7 +284,9 @@ mod tests {
 
     #[test]
     fn printed_durations_parse_back() {
-        for secs in [0u64, 1, 59, 60, 90, 245, 3599, 3600, 5400, 11_520, 86_399, 86_400, 187_200] {
+        for secs in [
+            0u64, 1, 59, 60, 90, 245, 3599, 3600, 5400, 11_520, 86_399, 86_400, 187_200,
+        ] {
             let d = Duration::from_secs(secs);
             let printed = format_duration(d);
             let back = parse_duration(&printed).expect(&printed);
@@ -276,7 +303,12 @@ mod tests {
         for bad in ["", "GB", "-5MB", "10 XB", "0.5", "0.9B"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-        assert!(parse_size("0.5").expect_err("half a byte").message.contains("less than one byte"));
+        assert!(
+            parse_size("0.5")
+                .expect_err("half a byte")
+                .message
+                .contains("less than one byte")
+        );
         assert_eq!(parse_size("0.5kB").expect("ok"), 512);
         assert_eq!(format_size(1536), "1.5 kiB");
         assert_eq!(format_size(12), "12 B");
