@@ -29,9 +29,11 @@ fn one_malloc_arena() {}
 /// is not set.
 fn install_panic_report(no_color: bool) {
     use std::io::IsTerminal;
-    let plain = no_color
-        || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-        || !std::io::stderr().is_terminal();
+    let plain = tenantctl::cli::output::plain_stderr(
+        no_color,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::io::stderr().is_terminal(),
+    );
     let builder = color_eyre::config::HookBuilder::default();
     let builder = if plain {
         builder.theme(color_eyre::config::Theme::new())

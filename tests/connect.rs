@@ -517,3 +517,51 @@ fn pg_service_conf_service() {
     assert_eq!(o.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&o.stderr).contains("service \"nope\" not found"));
 }
+
+#[tokio::test]
+async fn any_port_finds_its_socket_in_the_default_directory() {
+    // psql with PGPORT=5433 and no host uses /var/run/postgresql/.s.PGSQL.5433
+    // (or /tmp's). Stand a socket up under an unused port in /tmp: a link to
+    // the test cluster's socket (the port only names the file).
+    let c = common::cluster();
+    let dbname = c.create_database().expect("db");
+    let port = 40_000 + std::process::id() % 20_000;
+    let link = PathBuf::from(format!("/tmp/.s.PGSQL.{port}"));
+    assert!(
+        !Path::new(&format!("/var/run/postgresql/.s.PGSQL.{port}")).exists(),
+        "port {port} is taken in /var/run/postgresql"
+    );
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(c.socket_dir().join(".s.PGSQL.5432"), &link).expect("symlink");
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _cleanup = Remove(link);
+    let env: std::collections::BTreeMap<String, String> = [
+        ("PGPORT", port.to_string()),
+        ("PGUSER", "postgres".into()),
+        ("PGDATABASE", dbname.clone()),
+        ("PGPASSFILE", "/nonexistent".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let params = tenantctl::config::conninfo::resolve("sslmode=require", &env).expect("resolve");
+    assert_eq!(
+        params.hosts,
+        vec!["/tmp".to_string()],
+        "the socket, not TCP localhost"
+    );
+    let db = Db::connect_params(params, "tenant_admin", 1, "test")
+        .await
+        .expect("connect through the default socket directory");
+    assert!(
+        db.params.describe().contains(&format!("/tmp:{port}")),
+        "{}",
+        db.params.describe()
+    );
+    db.ping().await.expect("ping");
+}

@@ -112,6 +112,16 @@ pub fn read_stdin(what: &str) -> crate::error::Result<String> {
     Ok(text)
 }
 
+/// Whether what goes to stderr (the panic report) must be plain: with
+/// `--no-color`, a non-empty `NO_COLOR` (no-color.org), or stderr not a terminal.
+pub fn plain_stderr(
+    no_color_flag: bool,
+    no_color_env: Option<&std::ffi::OsStr>,
+    tty: bool,
+) -> bool {
+    no_color_flag || no_color_env.is_some_and(|v| !v.is_empty()) || !tty
+}
+
 /// Terminal cells a string takes (CJK and emoji take two, combining marks none).
 pub fn cells(s: &str) -> usize {
     UnicodeWidthStr::width(s)
@@ -246,6 +256,19 @@ mod tests {
             .map(|l| cells(&l[..l.rfind(' ').map_or(0, |i| i + 1)]))
             .collect();
         assert_eq!(cols, vec![14, 14, 14], "{t}");
+    }
+
+    #[test]
+    fn plain_panic_reports() {
+        use std::ffi::OsStr;
+        assert!(!plain_stderr(false, None, true), "colour on a terminal");
+        assert!(plain_stderr(false, Some(OsStr::new("1")), true), "NO_COLOR");
+        assert!(
+            !plain_stderr(false, Some(OsStr::new("")), true),
+            "empty NO_COLOR is unset"
+        );
+        assert!(plain_stderr(false, None, false), "redirected stderr");
+        assert!(plain_stderr(true, None, true), "--no-color");
     }
 
     #[test]
