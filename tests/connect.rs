@@ -296,13 +296,46 @@ fn guarded() -> Guarded {
         String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
         "a v1 certificate"
     );
+    // A client certificate for certuser, self-signed, which the server trusts.
+    openssl(
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-subj",
+            "/CN=certuser",
+            "-out",
+            "client.csr",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-signkey",
+            "client.key",
+            "-days",
+            "30",
+            "-out",
+            "client.crt",
+        ],
+        dir,
+    );
     std::fs::write(
         dir.join("pg_hba.conf"),
         "local all postgres trust\nlocal replication all trust\nlocal all all scram-sha-256\n\
+         hostssl all certuser 127.0.0.0/8 cert\n\
          hostssl all all 127.0.0.0/8 trust\nhostnossl all all 127.0.0.0/8 reject\n",
     )
     .expect("hba");
-    for f in ["server.key", "server.crt", "pg_hba.conf"] {
+    for f in ["server.key", "server.crt", "pg_hba.conf", "client.crt"] {
         give_to_server_user(&dir.join(f));
     }
     std::fs::set_permissions(
@@ -328,12 +361,16 @@ fn guarded() -> Guarded {
             ("ssl".into(), "on".into()),
             ("ssl_cert_file".into(), path("server.crt")),
             ("ssl_key_file".into(), path("server.key")),
+            ("ssl_ca_file".into(), path("client.crt")),
             ("password_encryption".into(), "scram-sha-256".into()),
         ],
     })
     .expect("start the guarded cluster");
     cluster
-        .exec_sync("postgres", "CREATE ROLE pgp LOGIN PASSWORD 'right-pw'")
+        .exec_sync(
+            "postgres",
+            "CREATE ROLE pgp LOGIN PASSWORD 'right-pw'; CREATE ROLE certuser LOGIN",
+        )
         .expect("role");
     Guarded {
         cluster,
@@ -426,6 +463,50 @@ async fn pgpass_per_host_and_tls_without_verification() {
         "{}",
         e.message
     );
+    // Certificate authentication: sslcert/sslkey (and PGSSLCERT/PGSSLKEY) are sent.
+    let cert = g.files.path().join("client.crt").display().to_string();
+    let key = g.files.path().join("client.key").display().to_string();
+    let db = connect(&format!(
+        "host={} port=5432 user=certuser dbname=postgres sslmode=require sslcert={cert} sslkey={key}",
+        g.tcp
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("client certificate: {}", e.message));
+    let who: String = db
+        .client()
+        .await
+        .expect("client")
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert_eq!(who, "certuser");
+    let env: std::collections::BTreeMap<String, String> = [
+        ("PGSSLCERT", cert.clone()),
+        ("PGSSLKEY", key.clone()),
+        ("PGPASSFILE", "/nonexistent".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let params = tenantctl::config::conninfo::resolve(
+        &format!(
+            "host={} user=certuser dbname=postgres sslmode=require",
+            g.tcp
+        ),
+        &env,
+    )
+    .expect("resolve");
+    Db::connect_params(params, "tenant_admin", 1, "t")
+        .await
+        .unwrap_or_else(|e| panic!("PGSSLCERT/PGSSLKEY: {}", e.message));
+    let e = connect(&format!(
+        "host={} port=5432 user=certuser dbname=postgres sslmode=require sslcert=/nonexistent/x.crt sslkey={key}",
+        g.tcp
+    ))
+    .await
+    .expect_err("a named certificate must exist");
+    assert!(e.message.contains("sslcert"), "{}", e.message);
     // verify-full checks: an unknown root is refused.
     let e = connect(&format!(
         "host={} port=5432 user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",

@@ -352,6 +352,7 @@ impl tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> for Tls {
 /// `~/.postgresql/postgresql.crt` and `.key`) exist.
 pub fn make_tls(params: &ConnParams) -> Result<Tls> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key_provider = provider.key_provider;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::failure(format!("cannot set up TLS: {e}")))?;
@@ -387,11 +388,17 @@ pub fn make_tls(params: &ConnParams) -> Result<Tls> {
         client_cert(params)?
     };
     let config = match cert {
-        Some((certs, key)) => builder.with_client_auth_cert(certs, key).map_err(|e| {
-            Error::invalid(format!(
-                "the client certificate and key do not fit together: {e}"
-            ))
-        })?,
+        Some((certs, key)) => {
+            // CertifiedKey::new skips rustls's key/certificate consistency
+            // check, which parses the certificate with webpki and so refuses
+            // X.509 v1 ones that libpq (and the server) accept; the server
+            // checks the certificate itself.
+            let signer = key_provider.load_private_key(key).map_err(|e| {
+                Error::invalid(format!("the client key cannot be used ({e}): check sslkey"))
+            })?;
+            let certified = Arc::new(rustls::sign::CertifiedKey::new(certs, signer));
+            builder.with_client_cert_resolver(Arc::new(ClientCert(certified)))
+        }
         None => builder.with_no_client_auth(),
     };
     Ok(Tls {
@@ -491,6 +498,23 @@ fn load_roots(params: &ConnParams) -> Result<rustls::RootCertStore> {
         )));
     }
     Ok(store)
+}
+
+/// The client certificate of `sslcert`/`sslkey`, offered whenever asked.
+#[derive(Debug)]
+struct ClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// `sslmode=require`: encrypt, verify nothing (libpq's behaviour).
