@@ -599,6 +599,15 @@ fn pg_service_conf_service() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("service \"nope\" not found"));
 }
 
+/// Removes a file when dropped.
+struct Remove(PathBuf);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[tokio::test]
 async fn any_port_finds_its_socket_in_the_default_directory() {
     // psql with PGPORT=5433 and no host uses /var/run/postgresql/.s.PGSQL.5433
@@ -614,12 +623,6 @@ async fn any_port_finds_its_socket_in_the_default_directory() {
     );
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(c.socket_dir().join(".s.PGSQL.5432"), &link).expect("symlink");
-    struct Remove(PathBuf);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
     let _cleanup = Remove(link);
     let env: std::collections::BTreeMap<String, String> = [
         ("PGPORT", port.to_string()),
