@@ -271,7 +271,7 @@ pub fn audit(n: usize) -> Vec<AuditEntry> {
         .map(|k| AuditEntry {
             id: k as i64 + 1,
             at: t0() - chrono::TimeDelta::minutes(7 * k as i64),
-            actor: "ana@ops1 (SSH_CLIENT claims 10.1.2.3)".into(),
+            actor: "ana@ops1 (ssh from 10.1.2.3)".into(),
             db_role: "tenantctl_admin".into(),
             action: actions[k % actions.len()].into(),
             tenant_id: Some(id(k)),
