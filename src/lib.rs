@@ -15,6 +15,7 @@
 //! - [`template_files`]: template files read from disk (the edge), parsed by
 //!   `domain::template`.
 
+pub mod actor;
 pub mod backend;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,7 @@
 //! Parse the command line, install the error and log hooks, dispatch.
 
 use clap::Parser;
+use tenantctl::cli::output::emit_err;
 use tenantctl::cli::{self, Cli};
 
 /// One malloc arena for the whole process. glibc gives each thread that
@@ -24,21 +25,42 @@ fn one_malloc_arena() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn one_malloc_arena() {}
 
+/// The panic report: coloured only when stderr is a terminal and `NO_COLOR`
+/// is not set.
+fn install_panic_report(no_color: bool) {
+    use std::io::IsTerminal;
+    let plain = tenantctl::cli::output::plain_stderr(
+        no_color,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::io::stderr().is_terminal(),
+    );
+    let builder = color_eyre::config::HookBuilder::default();
+    let builder = if plain {
+        builder.theme(color_eyre::config::Theme::new())
+    } else {
+        builder
+    };
+    let _ = builder.install();
+}
+
 fn main() {
     one_malloc_arena();
     let cli = Cli::parse();
     let json = cli.wants_json();
+    tenantctl::logging::set_quiet(cli.quiet);
     let level = std::env::var("RUST_LOG")
         .ok()
         .or_else(|| std::env::var("LOG_LEVEL").ok());
-    let _guard = match tenantctl::logging::init(cli.log_file.as_deref(), level.as_deref()) {
+    // -v writes log lines to stderr, which the console's screen would garble.
+    let verbose = cli.verbose && cli.command.is_some() && !cli.opens_console();
+    let guard = match tenantctl::logging::init(cli.log_file.as_deref(), level.as_deref(), verbose) {
         Ok(g) => Some(g),
         Err(e) => {
-            eprintln!("warning: {e}; continuing without a log file");
+            emit_err(&format!("warning: {e}; continuing without a log file"));
             None
         }
     };
-    let _ = color_eyre::install();
+    install_panic_report(cli.no_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -46,7 +68,7 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            emit_err(&format!("error: cannot start the async runtime: {e}"));
             std::process::exit(1);
         }
     };
@@ -55,13 +77,15 @@ fn main() {
         Err(e) => {
             tracing::error!(kind = ?e.kind, "{}", e.message);
             if json {
-                println!("{}", e.to_json());
+                tenantctl::outln!("{}", e.to_json());
             } else {
-                eprintln!("error: {e}");
+                emit_err(&format!("error: {e}"));
             }
             e.exit_code()
         }
     };
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    // exit() runs no destructors: flush the log writer first.
+    drop(guard);
     std::process::exit(code);
 }

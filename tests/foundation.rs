@@ -331,7 +331,9 @@ fn bad_connections_get_one_clear_sentence() {
     one_sentence_error(
         &[
             "--database-url",
-            "host=/tmp sslmode=verify-full sslrootcert=/nonexistent.pem user=x dbname=y",
+            // A TCP host: on a Unix socket libpq (and tenantctl) skip TLS,
+            // so no root certificate is needed there.
+            "host=127.0.0.1 port=1 sslmode=verify-full sslrootcert=/nonexistent.pem user=x dbname=y",
             "doctor",
         ],
         5,

@@ -1,6 +1,7 @@
 //! `tenantctl demo`: argument handling, the seeding progress bar, and the
 //! headless summary. The platform itself is in `crate::demo`.
 
+use crate::outln;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,7 +32,11 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
+/// The seeding progress bar, drawn only when stderr is a terminal (a
+/// redirected stderr gets no escape codes).
 fn progress_bar(quiet: bool) -> impl Fn(&str, usize, usize) + Send + Sync {
+    use std::io::IsTerminal;
+    let quiet = quiet || !std::io::stderr().is_terminal();
     move |what: &str, done: usize, total: usize| {
         if quiet {
             return;
@@ -98,7 +103,7 @@ async fn headless(demo: &mut Demo, duration: Duration, json: bool) -> Result<i32
         extra,
     );
     if !json {
-        println!(
+        outln!(
             "\nworkload: {} operations; {} active alerts",
             r.ops,
             live.len()
@@ -108,7 +113,7 @@ async fn headless(demo: &mut Demo, duration: Duration, json: bool) -> Result<i32
                 .tenant_id
                 .and_then(|id| r.tenants.iter().find(|t| t.id == id))
                 .map_or("cluster", |t| t.domain.as_str());
-            println!(
+            outln!(
                 "  {:?} {who}: {}",
                 a.severity,
                 crate::domain::sanitize::clean(&a.message)

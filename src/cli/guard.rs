@@ -28,7 +28,7 @@ pub async fn run(config: &Config, once: bool, json: bool) -> Result<i32> {
                 .iter()
                 .map(|a| vec![a.domain.clone(), a.action.clone(), a.reason.clone()])
                 .collect();
-            print!("{}", table(&["TENANT", "ACTION", "REASON"], &rows));
+            crate::out!("{}", table(&["TENANT", "ACTION", "REASON"], &rows));
         }
         return Ok(0);
     }
@@ -54,9 +54,9 @@ pub async fn run(config: &Config, once: bool, json: bool) -> Result<i32> {
                 }
                 for a in actions {
                     if json {
-                        println!("{}", serde_json::to_string(&a).unwrap_or_default());
+                        crate::outln!("{}", serde_json::to_string(&a).unwrap_or_default());
                     } else {
-                        println!("{}  {}  {}", a.domain, a.action, a.reason);
+                        crate::outln!("{}  {}  {}", a.domain, a.action, a.reason);
                     }
                 }
             }

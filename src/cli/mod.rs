@@ -1,6 +1,7 @@
 //! The command line: argument parsing and output only. Every command calls
 //! the same `backend`/`db` functions the console uses.
 
+mod completions;
 mod demo;
 mod guard;
 pub mod monitor;
@@ -16,9 +17,21 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, Overrides};
 use crate::error::Result;
 
+/// The version with the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("TENANTCTL_COMMIT"),
+    ")"
+);
+
 /// Operations console for schema-per-tenant PostgreSQL.
 #[derive(Debug, Parser)]
-#[command(name = "tenantctl", version, about, long_about = None, propagate_version = true)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each bool is one command-line switch"
+)]
+#[command(name = "tenantctl", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Config file (default: $TENANTCTL_CONFIG or ~/.config/tenantctl/config.toml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -45,6 +58,18 @@ pub struct Cli {
     /// Log file (default: $XDG_STATE_HOME/tenantctl/tenantctl.log).
     #[arg(long, global = true, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Output format of commands that print data (--json is an alias of -o json).
+    #[arg(short, long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<output::Format>,
+    /// Leave out the header line of tables and CSV.
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+    /// Also write the log lines to stderr (commands, not the console).
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// No warnings on stderr (errors are still printed).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -127,6 +152,12 @@ pub enum Command {
         /// Show at most this many tenants.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Keep sampling and redraw every interval (like `watch` or `kubectl get -w`); Ctrl-C ends.
+        #[arg(short, long)]
+        watch: bool,
+        /// Time between the samples (default: the config's monitoring interval), e.g. 2s.
+        #[arg(long, value_name = "DUR")]
+        interval: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -142,10 +173,28 @@ pub enum Command {
         #[command(subcommand)]
         command: UsageCommand,
     },
-    /// Print shell completions.
+    /// Print shell completions (tenant domains complete from the configured
+    /// cluster when it is reachable).
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these definitions.
+    #[command(name = "man")]
+    Man,
+    /// Where tenantctl reads and writes its files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the paths of the config file, log file, backups and templates.
+    Paths {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -178,8 +227,17 @@ impl Cli {
         }
     }
 
+    /// Whether this command line opens the console (which owns the terminal).
+    pub fn opens_console(&self) -> bool {
+        matches!(self.command, None | Some(Command::Ui))
+            || matches!(&self.command, Some(Command::Demo(a)) if !a.headless)
+    }
+
     /// Whether errors should be printed as JSON.
     pub fn wants_json(&self) -> bool {
+        if matches!(self.output, Some(output::Format::Json)) {
+            return true;
+        }
         match &self.command {
             Some(
                 Command::Init { json }
@@ -206,7 +264,15 @@ impl Cli {
                 matches!(format, monitor::UsageFormat::Json)
             }
             Some(Command::Demo(a)) => a.json,
-            Some(Command::LocalCluster { .. } | Command::Completions { .. } | Command::Ui)
+            Some(Command::Config {
+                command: ConfigCommand::Paths { json },
+            }) => *json || output::structured(false),
+            Some(
+                Command::LocalCluster { .. }
+                | Command::Completions { .. }
+                | Command::Man
+                | Command::Ui,
+            )
             | None => false,
         }
     }
@@ -215,17 +281,25 @@ impl Cli {
 /// Run the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
     let overrides = cli.overrides();
+    output::set_format(cli.output.unwrap_or_default(), cli.no_headers);
     let command = match cli.command {
         Some(Command::Completions { shell }) => {
+            return completions::print(shell, &overrides).await;
+        }
+        Some(Command::Man) => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "tenantctl",
-                &mut std::io::stdout(),
-            );
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buf)
+                .map_err(|e| {
+                    crate::error::Error::failure(format!("cannot render the manual page: {e}"))
+                })?;
+            output::emit(&String::from_utf8_lossy(&buf));
             return Ok(0);
         }
+        Some(Command::Config {
+            command: ConfigCommand::Paths { json },
+        }) => return Ok(setup::paths(&overrides, cli.log_file.as_deref(), json)),
         Some(Command::LocalCluster { keep }) => return setup::local_cluster(keep).await,
         Some(Command::Demo(args)) => return demo::run(args).await,
         Some(c) => c,
@@ -250,11 +324,33 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Credentials(a) => tenants::credentials(&config, &a).await,
         Command::Audit(a) => tenants::audit(&config, &a).await,
         Command::Templates { command } => templates::run(&config, &command).await,
-        Command::Top { sort, limit, json } => monitor::top(&config, sort, limit, json).await,
+        Command::Top {
+            sort,
+            limit,
+            watch,
+            interval,
+            json,
+        } => {
+            monitor::top(
+                &config,
+                &monitor::TopArgs {
+                    sort,
+                    limit,
+                    watch,
+                    interval,
+                    json,
+                },
+            )
+            .await
+        }
         Command::Health { tenant, json } => monitor::health(&config, tenant.as_deref(), json).await,
         Command::Usage {
             command: UsageCommand::Export { from, to, format },
         } => monitor::usage_export(&config, &from, to.as_deref(), format).await,
-        Command::Completions { .. } | Command::LocalCluster { .. } | Command::Demo(_) => Ok(0),
+        Command::Completions { .. }
+        | Command::Man
+        | Command::Config { .. }
+        | Command::LocalCluster { .. }
+        | Command::Demo(_) => Ok(0),
     }
 }

@@ -1,19 +1,20 @@
 //! `top`, `health` and `usage export`: the collector and the usage table
 //! from the command line.
 
+use crate::{out, outln};
 use std::fmt::Write as _;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use serde::Serialize;
 
-use super::output::{csv, print_json, table};
+use super::output::{csv, print_json};
 use crate::backend::collector::Collector;
 use crate::config::Config;
 use crate::db::{self, Db};
 use crate::domain::metrics::{Health, MonitoredTenant, Snapshot, TenantMetrics};
 use crate::domain::sanitize::clean;
-use crate::domain::units::{format_size, parse_duration};
+use crate::domain::units::format_size;
 use crate::error::{Error, Result};
 
 /// What `top` sorts by (largest first; health worst first; name A–Z).
@@ -77,15 +78,55 @@ fn sort_key(metric: SortMetric, t: &MonitoredTenant, m: &TenantMetrics) -> (i64,
     (-key, t.name.to_lowercase())
 }
 
-/// `tenantctl top`: two samples one interval apart, so rates are real.
-pub async fn top(config: &Config, sort: SortMetric, limit: usize, json: bool) -> Result<i32> {
+/// What `tenantctl top` was asked for.
+#[derive(Debug)]
+pub struct TopArgs {
+    pub sort: SortMetric,
+    pub limit: usize,
+    pub watch: bool,
+    pub interval: Option<String>,
+    pub json: bool,
+}
+
+/// `tenantctl top`: two samples one interval apart, so rates are real; with
+/// `--watch`, a new table every interval (the screen is cleared first on a
+/// terminal, as `watch` does; piped, the tables follow each other).
+pub async fn top(config: &Config, a: &TopArgs) -> Result<i32> {
+    let interval = match &a.interval {
+        Some(s) => {
+            let d = crate::domain::units::parse_duration(s)?;
+            if d < std::time::Duration::from_millis(100) {
+                return Err(Error::invalid("--interval must be at least 100ms"));
+            }
+            d
+        }
+        None => config.monitoring.interval.0,
+    };
     let (db, tenants) = prepare(config).await?;
     let mut col = collector(config);
     col.tick(&db, &tenants).await?;
-    tokio::time::sleep(config.monitoring.interval.0).await;
-    let snap = col.tick(&db, &tenants).await?;
-    print_top(&tenants, &snap, sort, limit, json, serde_json::Value::Null);
-    Ok(0)
+    let clear = a.watch && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        tokio::time::sleep(interval).await;
+        let snap = col.tick(&db, &tenants).await?;
+        if clear {
+            crate::out!("\x1b[H\x1b[2J");
+        }
+        print_top(
+            &tenants,
+            &snap,
+            a.sort,
+            a.limit,
+            a.json,
+            serde_json::Value::Null,
+        );
+        if !a.watch {
+            return Ok(0);
+        }
+        if !clear {
+            outln!();
+        }
+    }
 }
 
 /// Print the top table (or JSON) of one snapshot; `extra` fields are merged
@@ -104,7 +145,7 @@ pub fn print_top(
         .collect();
     rows.sort_by_key(|(t, m)| sort_key(sort, t, m));
     rows.truncate(limit);
-    if json {
+    if super::output::structured(json) {
         let out: Vec<Row> = rows.iter().map(|(t, m)| row(t, m)).collect();
         let mut doc = serde_json::json!({
             "taken_at": snap.taken_at,
@@ -120,7 +161,7 @@ pub fn print_top(
         print_json(&doc);
         return;
     }
-    print!("{}", totals_line(snap));
+    out!("{}", totals_line(snap));
     let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|(t, m)| {
@@ -141,15 +182,11 @@ pub fn print_top(
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S",
-                "MEAN MS"
-            ],
-            &lines
-        )
+    super::output::print_rows(
+        &[
+            "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S", "MEAN MS",
+        ],
+        &lines,
     );
 }
 
@@ -218,7 +255,7 @@ pub async fn health(config: &Config, tenant: Option<&str>, json: bool) -> Result
         .filter_map(|t| snap.tenants.get(&t.id).map(|m| (t, &m.health)))
         .collect();
     out.sort_by_key(|(t, h)| (h.score, t.name.to_lowercase()));
-    if json {
+    if super::output::structured(json) {
         let v: Vec<serde_json::Value> = out
             .iter()
             .map(|(t, h)| {
@@ -255,37 +292,13 @@ pub async fn health(config: &Config, tenant: Option<&str>, json: bool) -> Result
             ]
         })
         .collect();
-    print!("{}", table(&["NAME", "DOMAIN", "HEALTH", "REASONS"], &rows));
+    super::output::print_rows(&["NAME", "DOMAIN", "HEALTH", "REASONS"], &rows);
     Ok(0)
 }
 
-/// A point in time: RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` (UTC), `now`, or a
-/// duration meaning that long ago (`24h`, `7d`).
+/// A point in time: see [`crate::domain::units::parse_time`].
 pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    let t = s.trim();
-    if t.eq_ignore_ascii_case("now") {
-        return Ok(now);
-    }
-    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Ok(d.with_timezone(&Utc));
-    }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"] {
-        if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
-            return Ok(d.and_utc());
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    if let Ok(d) = parse_duration(t.trim_end_matches(" ago")) {
-        let ago = chrono::Duration::from_std(d)
-            .map_err(|_| Error::invalid(format!("time \"{}\" is too far back", clean(t))))?;
-        return Ok(now - ago);
-    }
-    Err(Error::invalid(format!(
-        "invalid time \"{}\": use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01), now, or a duration ago (24h)",
-        clean(t)
-    )))
+    crate::domain::units::parse_time(s, now)
 }
 
 /// `tenantctl usage export`: usage rollups in `[from, to)` for billing.
@@ -321,7 +334,7 @@ pub async fn usage_export(
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 csv(
                     &[

@@ -1,10 +1,11 @@
 //! `init` and `doctor`.
 
-use super::output::{print_json, table};
+use super::output::print_json;
 use crate::config::Config;
 use crate::db::doctor::Status;
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
+use crate::outln;
 
 pub async fn init(config: &Config, json: bool) -> Result<i32> {
     if config.read_only {
@@ -16,18 +17,19 @@ pub async fn init(config: &Config, json: bool) -> Result<i32> {
     let (version, num) = db::doctor::server_version(&db).await?;
     db::doctor::ensure_supported(&version, num)?;
     let report = db::migrate::init(&db).await?;
-    if json {
+    if super::output::structured(json) {
         print_json(&report);
     } else if report.applied.is_empty() {
-        println!(
+        outln!(
             "control schema {} is up to date (version {})",
-            report.schema, report.to_version
+            report.schema,
+            report.to_version
         );
     } else {
         let from = report
             .from_version
             .map_or_else(|| "nothing".to_string(), |v| format!("version {v}"));
-        println!(
+        outln!(
             "control schema {} upgraded from {from} to version {} ({})",
             report.schema,
             report.to_version,
@@ -49,7 +51,7 @@ pub async fn doctor(config: &Config, json: bool) -> Result<i32> {
     )
     .await?;
     let failed = checks.iter().any(|c| c.status == Status::Fail);
-    if json {
+    if super::output::structured(json) {
         print_json(&serde_json::json!({ "ok": !failed, "checks": checks }));
     } else {
         let rows: Vec<Vec<String>> = checks
@@ -68,7 +70,7 @@ pub async fn doctor(config: &Config, json: bool) -> Result<i32> {
                 vec![status.to_string(), c.name.to_string(), detail]
             })
             .collect();
-        print!("{}", table(&["STATUS", "CHECK", "DETAIL"], &rows));
+        super::output::print_rows(&["STATUS", "CHECK", "DETAIL"], &rows);
     }
     Ok(i32::from(failed))
 }
@@ -86,7 +88,7 @@ pub async fn harden(config: &Config, dry_run: bool, json: bool) -> Result<i32> {
     if json {
         print_json(&serde_json::json!({ "dry_run": dry_run, "changes": items }));
     } else if items.is_empty() {
-        println!("nothing to harden: every check is already in place");
+        crate::outln!("nothing to harden: every check is already in place");
     } else {
         for item in &items {
             let (label, note) = match item.outcome {
@@ -95,12 +97,12 @@ pub async fn harden(config: &Config, dry_run: bool, json: bool) -> Result<i32> {
                 Outcome::Skipped => ("skipped", item.change.not_permitted.as_deref()),
                 Outcome::Failed => ("FAILED", item.error.as_deref()),
             };
-            println!("{label}: {}", item.change.finding);
+            crate::outln!("{label}: {}", item.change.finding);
             for s in &item.change.statements {
-                println!("    {s};");
+                crate::outln!("    {s};");
             }
             if let Some(n) = note {
-                println!("    ({n})");
+                crate::outln!("    ({n})");
             }
         }
     }
@@ -135,4 +137,75 @@ pub async fn local_cluster(keep: Option<std::path::PathBuf>) -> Result<i32> {
         .await
         .ok();
     Ok(0)
+}
+
+/// `tenantctl config paths`: where config, logs, backups and templates are
+/// read and written.
+pub fn paths(
+    overrides: &crate::config::Overrides,
+    log_file: Option<&std::path::Path>,
+    json: bool,
+) -> i32 {
+    let config_file = crate::config::config_file(overrides);
+    // A broken or absent config still gets its paths printed.
+    let config = Config::load(overrides).ok();
+    let defaults = crate::config::ProvisioningConfig::default();
+    let prov = config.as_ref().map_or(&defaults, |c| &c.provisioning);
+    let log = log_file.map_or_else(
+        crate::logging::default_log_file,
+        std::path::Path::to_path_buf,
+    );
+    let data_templates = dirs::data_dir().map(|d| d.join("tenantctl/templates"));
+    let exists = |p: &std::path::Path| if p.exists() { "" } else { " (absent)" };
+    let mut rows: Vec<(&str, String, String)> = Vec::new();
+    if let Some(c) = &config_file {
+        rows.push(("config", c.display().to_string(), exists(c).to_string()));
+    }
+    rows.push(("log", log.display().to_string(), exists(&log).to_string()));
+    rows.push((
+        "backups",
+        prov.backup_dir.display().to_string(),
+        exists(&prov.backup_dir).to_string(),
+    ));
+    // The template lookup chain, first match wins.
+    let mut any_data_home = false;
+    for (dir, origin) in prov.template_dir.dirs() {
+        any_data_home |= origin == crate::template_files::Origin::DataHome;
+        rows.push((
+            match origin {
+                crate::template_files::Origin::Flag => "templates (--template-dir)",
+                crate::template_files::Origin::Config => "templates (config)",
+                crate::template_files::Origin::DataHome => "templates (user)",
+                crate::template_files::Origin::BuiltIn => "templates (built in)",
+            },
+            dir.display().to_string(),
+            exists(dir).to_string(),
+        ));
+    }
+    if let Some(d) = data_templates.as_ref().filter(|_| !any_data_home) {
+        rows.push((
+            "templates (user)",
+            d.display().to_string(),
+            exists(d).to_string(),
+        ));
+    }
+    rows.push((
+        "templates (built in)",
+        "compiled into the binary".into(),
+        String::new(),
+    ));
+    if super::output::structured(json) {
+        let map: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(k, v, _)| ((*k).to_string(), serde_json::Value::String(v.clone())))
+            .collect();
+        print_json(&map);
+    } else {
+        let table_rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|(k, v, e)| vec![k.to_string(), format!("{v}{e}")])
+            .collect();
+        super::output::print_rows(&["WHAT", "PATH"], &table_rows);
+    }
+    0
 }

@@ -3,6 +3,8 @@
 //! cluster, rolled back).
 
 use std::fmt::Write as _;
+
+use crate::{out, outln};
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -28,7 +30,7 @@ pub enum TemplatesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check a template file and report its first problem.
+    /// Check a template file (`-` reads stdin) and report its first problem.
     Validate {
         file: PathBuf,
         /// Also run it on the connected cluster, as a throwaway probe role
@@ -152,7 +154,7 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
     match cmd {
         TemplatesCommand::List { json } => {
             let all = crate::template_files::list_found(lookup)?;
-            if *json {
+            if super::output::structured(*json) {
                 print_json(&all);
             } else {
                 let rows: Vec<Vec<String>> = all
@@ -177,7 +179,7 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table(
                         &[
@@ -196,7 +198,7 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
         }
         TemplatesCommand::Show { name, json } => {
             let f = crate::template_files::load_found(lookup, name)?;
-            if *json {
+            if super::output::structured(*json) {
                 let (main, extra) = render::statements(&f.template, "<schema>");
                 print_json(&serde_json::json!({
                     "template": f.template,
@@ -207,8 +209,8 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                         .collect::<Vec<_>>(),
                 }));
             } else {
-                println!("from: {}", origin_text(&f));
-                print!("{}", describe(&f.template));
+                outln!("from: {}", origin_text(&f));
+                out!("{}", describe(&f.template));
             }
         }
         TemplatesCommand::Validate {
@@ -216,7 +218,12 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             against,
             json,
         } => {
-            let t = crate::template_files::validate_file(file)?;
+            let t = if file.as_os_str() == "-" {
+                let text = super::output::read_stdin("the template")?;
+                template::parse(&text).map_err(|e| e.context("template on stdin"))?
+            } else {
+                crate::template_files::validate_file(file)?
+            };
             let probe = if *against {
                 let db = crate::db::Db::connect(config).await?;
                 Some(
@@ -231,12 +238,16 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             } else {
                 None
             };
-            if *json {
+            if super::output::structured(*json) {
                 print_json(&serde_json::json!({ "valid": true, "template": t, "dry_run": probe }));
             } else {
-                println!(
+                outln!(
                     "{} is valid: template {} v{} with {} tables, {} indexes, {} hypertables",
-                    file.display(),
+                    if file.as_os_str() == "-" {
+                        "stdin".into()
+                    } else {
+                        file.display().to_string()
+                    },
                     t.name,
                     t.version,
                     t.tables.len(),
@@ -244,10 +255,10 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                     t.timescale_tables.len()
                 );
                 for w in &t.warnings {
-                    println!("warning: {w}");
+                    outln!("warning: {w}");
                 }
                 if let Some(p) = probe {
-                    println!(
+                    outln!(
                         "dry run on PostgreSQL {}{}: created {} as a probe role, then rolled back",
                         p.server_version,
                         p.timescaledb.as_deref().map_or_else(

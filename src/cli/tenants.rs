@@ -1,19 +1,20 @@
 //! Tenant subcommands: argument handling and output only; the work is done
 //! by `db::provision`, `db::tenants` and `db::audit`.
 
+use crate::{out, outln};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::output::{csv, print_json, table};
+use super::output::{print_json, table};
 use crate::config::Config;
 use crate::db::provision::{self, ProvisionOptions};
 use crate::db::{self, Db};
 use crate::domain::tenant::{
     NewTenant, Tenant, TenantStatus, TenantUpdate, validate_connection_limit, validate_settings,
-    validate_template_name,
+    validate_statement_timeout, validate_template_name,
 };
 use crate::domain::units::{format_duration, format_size, parse_duration, parse_size};
 use crate::error::{Error, Result};
@@ -49,7 +50,7 @@ pub struct LimitArgs {
     /// Storage quota, e.g. 10GB.
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub storage_quota: Option<String>,
-    /// Settings as a JSON object.
+    /// Settings as a JSON object (`-` reads it from stdin).
     #[arg(long, value_name = "JSON", allow_hyphen_values = true)]
     pub settings: Option<String>,
 }
@@ -234,10 +235,16 @@ fn parse_limits(l: &LimitArgs) -> Result<TenantUpdate> {
         statement_timeout: l
             .statement_timeout
             .as_deref()
-            .map(parse_duration)
+            .map(|s| parse_duration(s).and_then(validate_statement_timeout))
             .transpose()?,
         storage_quota_bytes: l.storage_quota.as_deref().map(parse_size).transpose()?,
-        settings: l.settings.as_deref().map(validate_settings).transpose()?,
+        settings: match l.settings.as_deref() {
+            Some("-") => Some(validate_settings(&super::output::read_stdin(
+                "the settings",
+            )?)?),
+            Some(s) => Some(validate_settings(s)?),
+            None => None,
+        },
         clear_statement_timeout: false,
         clear_storage_quota: false,
     })
@@ -247,11 +254,12 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
     let status = a.status.as_deref().map(TenantStatus::parse).transpose()?;
     let db = connect(config).await?;
     let tenants = db::tenants::list_tenants(&db, status).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&tenants);
         return Ok(0);
     }
-    if a.csv {
+    let format = super::output::format(false);
+    if a.csv || format == super::output::Format::Csv {
         let rows: Vec<Vec<String>> = tenants
             .iter()
             .map(|t| {
@@ -274,9 +282,9 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
                 ]
             })
             .collect();
-        print!(
+        out!(
             "{}",
-            csv(
+            super::output::csv_opts(
                 &[
                     "id",
                     "name",
@@ -290,19 +298,21 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
                     "storage_quota_bytes",
                     "created_at",
                 ],
-                &rows
+                &rows,
+                !super::output::no_headers(),
             )
         );
         return Ok(0);
     }
     if tenants.is_empty() {
-        println!("no tenants");
+        outln!("no tenants");
         return Ok(0);
     }
+    let wide = format == super::output::Format::Wide;
     let rows: Vec<Vec<String>> = tenants
         .iter()
         .map(|t| {
-            vec![
+            let mut r = vec![
                 crate::domain::sanitize::clean_truncate(&t.name, 40),
                 t.domain.clone(),
                 t.status.to_string(),
@@ -311,28 +321,33 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
                 ms(t.statement_timeout),
                 quota(t.storage_quota_bytes),
                 t.created_at.format("%Y-%m-%d %H:%M").to_string(),
-            ]
+            ];
+            if wide {
+                r.insert(0, t.id.to_string());
+                r.push(t.schema_name.clone());
+                r.push(t.created_by.clone());
+            }
+            r
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "NAME", "DOMAIN", "STATUS", "TEMPLATE", "CONN", "TIMEOUT", "QUOTA", "CREATED"
-            ],
-            &rows
-        )
-    );
+    let mut headers = vec![
+        "NAME", "DOMAIN", "STATUS", "TEMPLATE", "CONN", "TIMEOUT", "QUOTA", "CREATED",
+    ];
+    if wide {
+        headers.insert(0, "ID");
+        headers.extend(["SCHEMA / ROLE", "CREATED BY"]);
+    }
+    super::output::print_rows(&headers, &rows);
     Ok(0)
 }
 
 pub async fn show(config: &Config, a: &ShowArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
-        print!("{}", show_tenant(&t));
+        out!("{}", show_tenant(&t));
     }
     Ok(0)
 }
@@ -369,11 +384,11 @@ pub async fn create(config: &Config, a: &CreateArgs) -> Result<i32> {
         }
     })
     .await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
         return Ok(0);
     }
-    println!(
+    outln!(
         "created tenant {} ({}) in {} ms: schema and role {}",
         t.domain,
         t.id,
@@ -385,10 +400,10 @@ pub async fn create(config: &Config, a: &CreateArgs) -> Result<i32> {
             .iter()
             .map(|s| format!("{} {:.1}ms", s.name, s.elapsed.as_secs_f64() * 1000.0))
             .collect();
-        println!("  steps: {}", parts.join(", "));
+        outln!("  steps: {}", parts.join(", "));
     }
     for w in &t.warnings {
-        println!("  warning: {}", crate::domain::sanitize::clean(w));
+        outln!("  warning: {}", crate::domain::sanitize::clean(w));
     }
     Ok(0)
 }
@@ -411,11 +426,11 @@ pub async fn update(config: &Config, a: &UpdateArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let t = provision::update_tenant(&db, &o, t.id, &upd).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
-        println!("updated tenant {}", t.domain);
-        print!("{}", show_tenant(&t));
+        outln!("updated tenant {}", t.domain);
+        out!("{}", show_tenant(&t));
     }
     Ok(0)
 }
@@ -425,10 +440,10 @@ pub async fn suspend(config: &Config, a: &SuspendArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let t = provision::suspend_tenant(&db, &o, t.id, a.reason.as_deref()).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
-        println!(
+        outln!(
             "suspended tenant {}: logins refused, sessions ended",
             t.domain
         );
@@ -441,10 +456,10 @@ pub async fn resume(config: &Config, a: &TenantArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let t = provision::resume_tenant(&db, &o, t.id).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
-        println!("resumed tenant {}: logins allowed again", t.domain);
+        outln!("resumed tenant {}: logins allowed again", t.domain);
     }
     Ok(0)
 }
@@ -466,7 +481,7 @@ pub async fn convert(config: &Config, a: &ConvertArgs) -> Result<i32> {
         match provision::convert_tenant(&db, &o, t.id).await {
             Ok(c) => {
                 if !a.json {
-                    println!(
+                    crate::outln!(
                         "converted tenant {}: owner role {}",
                         c.domain,
                         c.owner_role.as_deref().unwrap_or("")
@@ -484,7 +499,7 @@ pub async fn convert(config: &Config, a: &ConvertArgs) -> Result<i32> {
     if a.json {
         print_json(&serde_json::json!({ "converted": done, "failed": failed }));
     } else if targets.is_empty() {
-        println!("every tenant has an owner role already");
+        crate::outln!("every tenant has an owner role already");
     }
     Ok(i32::from(failed > 0))
 }
@@ -494,17 +509,16 @@ pub async fn delete(config: &Config, a: &DeleteArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let out = provision::delete_tenant(&db, &o, t.id, &a.confirm, !a.no_backup).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&out);
+    } else if let Some(p) = &out.backup_path {
+        outln!(
+            "deleted tenant {}; backup in {}",
+            out.tenant.domain,
+            p.display()
+        );
     } else {
-        match &out.backup_path {
-            Some(p) => println!(
-                "deleted tenant {}; backup in {}",
-                out.tenant.domain,
-                p.display()
-            ),
-            None => println!("deleted tenant {} (no backup taken)", out.tenant.domain),
-        }
+        outln!("deleted tenant {} (no backup taken)", out.tenant.domain);
     }
     Ok(0)
 }
@@ -513,12 +527,13 @@ pub async fn restore(config: &Config, a: &RestoreArgs) -> Result<i32> {
     let o = opts(config, "restore")?;
     let db = connect(config).await?;
     let t = provision::restore_tenant(&db, &o, &a.backup_file).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&t);
     } else {
-        println!(
+        outln!(
             "restored tenant {} ({}) as suspended: resume it to allow logins",
-            t.domain, t.id
+            t.domain,
+            t.id
         );
     }
     Ok(0)
@@ -529,41 +544,24 @@ pub async fn credentials(config: &Config, a: &TenantArgs) -> Result<i32> {
     let db = connect(config).await?;
     let t = db::tenants::find_tenant(&db, &a.tenant).await?;
     let (t, secret) = provision::set_credentials(&db, &o, t.id).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&serde_json::json!({
             "tenant": t.id, "domain": t.domain, "role": t.role_name, "password": secret.expose(),
         }));
     } else {
-        println!(
+        outln!(
             "new password for role {} (tenant {}), shown once and stored nowhere:",
-            t.role_name, t.domain
+            t.role_name,
+            t.domain
         );
-        println!("{}", secret.expose());
+        outln!("{}", secret.expose());
     }
     Ok(0)
 }
 
-/// `--since`: RFC 3339, a date, or an age such as `2h`.
+/// `--since`: the one time grammar (`crate::domain::units::parse_time`).
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
-    }
-    let age = parse_duration(s).map_err(|_| {
-        Error::invalid(format!(
-            "invalid time \"{}\": use an RFC 3339 time (2024-05-01T12:00:00Z), a date (2024-05-01) or an age (2h, 7d)",
-            crate::domain::sanitize::clean(s)
-        ))
-    })?;
-    let age = chrono::Duration::from_std(age)
-        .map_err(|_| Error::invalid(format!("age \"{s}\" is too large")))?;
-    now.checked_sub_signed(age)
-        .ok_or_else(|| Error::invalid(format!("age \"{s}\" is too large")))
+    crate::domain::units::parse_time(s, now)
 }
 
 pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
@@ -581,12 +579,12 @@ pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
         None => None,
     };
     let rows = db::audit::list_audit(&db, tenant, since, a.limit).await?;
-    if a.json {
+    if super::output::structured(a.json) {
         print_json(&rows);
         return Ok(0);
     }
     if rows.is_empty() {
-        println!("no audit entries");
+        outln!("no audit entries");
         return Ok(0);
     }
     let table_rows: Vec<Vec<String>> = rows
@@ -608,14 +606,11 @@ pub async fn audit(config: &Config, a: &AuditArgs) -> Result<i32> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "AT", "ACTOR", "ACTION", "TENANT", "OUTCOME", "TOOK", "DETAIL"
-            ],
-            &table_rows
-        )
+    super::output::print_rows(
+        &[
+            "AT", "ACTOR", "ACTION", "TENANT", "OUTCOME", "TOOK", "DETAIL",
+        ],
+        &table_rows,
     );
     Ok(0)
 }
@@ -638,5 +633,11 @@ mod tests {
             "2024-05-01T00:00:00+00:00"
         );
         assert!(parse_since("yesterday", now).is_err());
+        assert_eq!(
+            parse_since("2026-12-01 10:00", now)
+                .expect("as usage export takes it")
+                .to_rfc3339(),
+            "2026-12-01T10:00:00+00:00"
+        );
     }
 }

@@ -295,6 +295,12 @@ pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig> {
     })
 }
 
+/// The config file these overrides select (`--config`, `TENANTCTL_CONFIG`,
+/// else `~/.config/tenantctl/config.toml`), whether or not it exists.
+pub fn config_file(ov: &Overrides) -> Option<PathBuf> {
+    find_file(ov, &ProcessEnv).map(|(p, _)| p)
+}
+
 fn find_file(ov: &Overrides, env: &dyn Env) -> Option<(PathBuf, bool)> {
     if let Some(p) = &ov.config_path {
         return Some((p.clone(), true));

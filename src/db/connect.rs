@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::config::conninfo::TargetSessionAttrs;
 use crate::config::{Config, ConnParams, SslMode};
 use crate::error::{Error, Result};
 
@@ -48,13 +49,17 @@ impl Db {
         .await
     }
 
-    /// Open a pool from explicit parameters.
+    /// Open a pool from explicit parameters. With several hosts, they are
+    /// tried in order (shuffled with `load_balance_hosts=random`) until one
+    /// answers and meets `target_session_attrs`, as libpq does; the pool then
+    /// connects to that host, and `params` names it alone.
     pub async fn connect_params(
         params: ConnParams,
         schema: &str,
         pool_size: usize,
         cluster_name: &str,
     ) -> Result<Self> {
+        let params = choose_host(&params).await?;
         let tls = make_tls(&params)?;
         let pg = params.to_pg_config(APPLICATION_NAME);
         let mgr = Manager::from_config(
@@ -68,9 +73,7 @@ impl Db {
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(
-                params.connect_timeout.unwrap_or(Duration::from_secs(10)),
-            ))
+            .create_timeout(params.effective_connect_timeout())
             .build()
             .map_err(|e| Error::failure(format!("cannot build the connection pool: {e}")))?;
         let db = Db {
@@ -188,6 +191,86 @@ impl Db {
     }
 }
 
+/// Pick the host to use: the first (in libpq's order) that accepts a
+/// connection and meets `target_session_attrs`. One host with `any` is taken
+/// as it is (the pool's first connection tests it).
+pub async fn choose_host(params: &ConnParams) -> Result<ConnParams> {
+    let tsa = params.target_session_attrs;
+    if params.hosts.len() <= 1 && tsa == TargetSessionAttrs::Any {
+        return Ok(params.only_host(0));
+    }
+    let mut order: Vec<usize> = (0..params.hosts.len()).collect();
+    if params.load_balance_hosts {
+        use rand::seq::SliceRandom;
+        order.shuffle(&mut rand::rng());
+    }
+    let passes: &[TargetSessionAttrs] = if tsa == TargetSessionAttrs::PreferStandby {
+        &[TargetSessionAttrs::Standby, TargetSessionAttrs::Any]
+    } else {
+        std::slice::from_ref(&params.target_session_attrs)
+    };
+    let mut reasons: Vec<String> = Vec::new();
+    for want in passes {
+        for &i in &order {
+            let one = params.only_host(i);
+            let target = one.describe();
+            match session_meets(&one, *want).await {
+                Ok(None) => return Ok(one),
+                Ok(Some(why)) => reasons.push(format!("{target} {why}")),
+                Err(e) => reasons.push(e.message),
+            }
+        }
+    }
+    Err(Error::failure(format!(
+        "no server meets target_session_attrs={}: {}",
+        tsa.as_str(),
+        reasons.join("; ")
+    )))
+}
+
+/// Connect to the one host of `one` and check the session kind: `None` when
+/// it fits, else why not.
+async fn session_meets(one: &ConnParams, want: TargetSessionAttrs) -> Result<Option<String>> {
+    let tls = make_tls(one)?;
+    let (client, conn) = one
+        .to_pg_config(APPLICATION_NAME)
+        .connect(tls)
+        .await
+        .map_err(|e| connect_error(&e, one))?;
+    let driver = tokio::spawn(conn);
+    let q = |e: tokio_postgres::Error| super::pg_error(&e, "cannot check the session kind");
+    let verdict = match want {
+        TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => None,
+        TargetSessionAttrs::ReadWrite | TargetSessionAttrs::ReadOnly => {
+            let row = client
+                .query_one("SHOW transaction_read_only", &[])
+                .await
+                .map_err(q)?;
+            let read_only = row.get::<_, String>(0) == "on";
+            match (want, read_only) {
+                (TargetSessionAttrs::ReadWrite, true) => Some("is read-only".to_string()),
+                (TargetSessionAttrs::ReadOnly, false) => Some("is read-write".to_string()),
+                _ => None,
+            }
+        }
+        TargetSessionAttrs::Primary | TargetSessionAttrs::Standby => {
+            let row = client
+                .query_one("SELECT pg_catalog.pg_is_in_recovery()", &[])
+                .await
+                .map_err(q)?;
+            let standby: bool = row.get(0);
+            match (want, standby) {
+                (TargetSessionAttrs::Primary, true) => Some("is a standby".to_string()),
+                (TargetSessionAttrs::Standby, false) => Some("is a primary".to_string()),
+                _ => None,
+            }
+        }
+    };
+    drop(client);
+    let _ = driver.await;
+    Ok(verdict)
+}
+
 /// One sentence for a failed connection attempt.
 pub fn connect_error(e: &tokio_postgres::Error, params: &ConnParams) -> Error {
     let target = params.describe();
@@ -260,17 +343,28 @@ impl tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> for Tls {
     }
 }
 
-/// A rustls connector that behaves like libpq's `sslmode`.
+/// A rustls connector that behaves like libpq's `sslmode`: disable, allow,
+/// prefer and require encrypt without checking the certificate (any one,
+/// self-signed or X.509 v1, is accepted); verify-ca checks the chain against
+/// `sslrootcert` (a PEM file, default `~/.postgresql/root.crt`, or `system`
+/// for the operating system's store); verify-full also the host name. A client
+/// certificate is sent when `sslcert`/`sslkey` (default
+/// `~/.postgresql/postgresql.crt` and `.key`) exist.
 pub fn make_tls(params: &ConnParams) -> Result<Tls> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key_provider = provider.key_provider;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::failure(format!("cannot set up TLS: {e}")))?;
-    let config = match params.sslmode {
+    // Unix sockets never use TLS (libpq skips it there), so nothing is loaded.
+    let sockets_only = (0..params.hosts.len()).all(|i| params.is_socket(i));
+    let builder = match params.sslmode {
+        _ if sockets_only => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let roots = load_roots(params)?;
             let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -283,11 +377,29 @@ pub fn make_tls(params: &ConnParams) -> Result<Tls> {
                 builder
                     .dangerous()
                     .with_custom_certificate_verifier(Arc::new(CaOnly(verifier)))
-                    .with_no_client_auth()
             } else {
-                builder.with_webpki_verifier(verifier).with_no_client_auth()
+                builder.with_webpki_verifier(verifier)
             }
         }
+    };
+    let cert = if sockets_only {
+        None
+    } else {
+        client_cert(params)?
+    };
+    let config = match cert {
+        Some((certs, key)) => {
+            // CertifiedKey::new skips rustls's key/certificate consistency
+            // check, which parses the certificate with webpki and so refuses
+            // X.509 v1 ones that libpq (and the server) accept; the server
+            // checks the certificate itself.
+            let signer = key_provider.load_private_key(key).map_err(|e| {
+                Error::invalid(format!("the client key cannot be used ({e}): check sslkey"))
+            })?;
+            let certified = Arc::new(rustls::sign::CertifiedKey::new(certs, signer));
+            builder.with_client_cert_resolver(Arc::new(ClientCert(certified)))
+        }
+        None => builder.with_no_client_auth(),
     };
     Ok(Tls {
         inner: MakeRustlsConnect::new(config),
@@ -295,7 +407,54 @@ pub fn make_tls(params: &ConnParams) -> Result<Tls> {
     })
 }
 
+/// The client certificate chain and key: `sslcert`/`sslkey` when given (both
+/// must be readable), else `~/.postgresql/postgresql.crt` and `.key` when the
+/// certificate exists, as libpq does.
+fn client_cert(
+    params: &ConnParams,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
+    use rustls::pki_types::pem::PemObject;
+    let home = dirs::home_dir().map(|h| h.join(".postgresql"));
+    let (cert, explicit) = match &params.sslcert {
+        Some(c) => (c.clone(), true),
+        None => match &home {
+            Some(h) => (h.join("postgresql.crt"), false),
+            None => return Ok(None),
+        },
+    };
+    if !explicit && !cert.exists() {
+        return Ok(None);
+    }
+    let key = params
+        .sslkey
+        .clone()
+        .or_else(|| home.as_ref().map(|h| h.join("postgresql.key")))
+        .ok_or_else(|| Error::invalid("sslcert is set but sslkey is not: set sslkey"))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .and_then(Iterator::collect)
+        .map_err(|e| {
+            Error::invalid(format!(
+                "cannot read the client certificate {} ({e}): check sslcert",
+                cert.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(Error::invalid(format!(
+            "no PEM certificate in {}: check sslcert",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| {
+        Error::invalid(format!(
+            "cannot read the client key {} ({e}): check sslkey",
+            key.display()
+        ))
+    })?;
+    Ok(Some((certs, key)))
+}
+
 fn load_roots(params: &ConnParams) -> Result<rustls::RootCertStore> {
+    use rustls::pki_types::pem::PemObject;
     let path = params
         .sslrootcert
         .clone()
@@ -307,20 +466,26 @@ fn load_roots(params: &ConnParams) -> Result<rustls::RootCertStore> {
         })?;
     let mut store = rustls::RootCertStore::empty();
     if path.to_str() == Some("system") {
-        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = store.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err(Error::failure(
+                "sslrootcert=system, but no certificate was found in the operating system's trust store (install ca-certificates, or set SSL_CERT_FILE)",
+            ));
+        }
         return Ok(store);
     }
-    let data = std::fs::read(&path).map_err(|e| {
-        Error::invalid(format!(
-            "sslmode={} needs the root certificate {}, which cannot be read ({e}): set sslrootcert",
-            params.sslmode.as_str(),
-            path.display()
-        ))
-    })?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&path)
+        .and_then(Iterator::collect)
+        .map_err(|e| {
+            Error::invalid(format!(
+                "sslmode={} needs the root certificate {}, which cannot be read ({e}): set sslrootcert",
+                params.sslmode.as_str(),
+                path.display()
+            ))
+        })?;
     let mut added = 0;
-    for cert in rustls_pemfile::certs(&mut data.as_slice()) {
-        let cert = cert
-            .map_err(|e| Error::invalid(format!("bad certificate in {}: {e}", path.display())))?;
+    for cert in certs {
         store
             .add(cert)
             .map_err(|e| Error::invalid(format!("bad certificate in {}: {e}", path.display())))?;
@@ -333,6 +498,23 @@ fn load_roots(params: &ConnParams) -> Result<rustls::RootCertStore> {
         )));
     }
     Ok(store)
+}
+
+/// The client certificate of `sslcert`/`sslkey`, offered whenever asked.
+#[derive(Debug)]
+struct ClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// `sslmode=require`: encrypt, verify nothing (libpq's behaviour).
@@ -350,31 +532,25 @@ impl ServerCertVerifier for NoVerify {
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
+    // The handshake signature proves the server holds the key of a
+    // certificate nobody vouched for, which proves nothing; checking it would
+    // need the certificate parsed, and webpki refuses X.509 v1 ones, which
+    // libpq accepts here. So, like libpq, check nothing.
     fn verify_tls12_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        Ok(HandshakeSignatureValid::assertion())
     }
     fn verify_tls13_signature(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()

@@ -19,34 +19,23 @@ pub struct AuditEntry {
     pub duration_ms: Option<i32>,
 }
 
-/// Who is acting: `user@host`, plus the SSH client address when present.
+/// Who is acting, as written to `audit_log.actor`: the OS user of the
+/// process's real uid at the host, plus what `SSH_CLIENT` *claims* (any
+/// process can set it, so it is recorded as a claim, never as a fact). The
+/// database role is recorded beside it (`audit_log.db_role`). Pure: the
+/// values come from the edge (`crate::actor`).
 pub fn actor_from_env(user: Option<&str>, host: Option<&str>, ssh_client: Option<&str>) -> String {
-    let user = user.filter(|u| !u.is_empty()).unwrap_or("unknown");
-    let host = host.filter(|h| !h.is_empty()).unwrap_or("unknown-host");
+    let clean = |s: &str| crate::domain::sanitize::clean_truncate(s, 64);
+    let user = user
+        .filter(|u| !u.is_empty())
+        .map_or_else(|| "unknown".to_string(), clean);
+    let host = host
+        .filter(|h| !h.is_empty())
+        .map_or_else(|| "unknown-host".to_string(), clean);
     match ssh_client.and_then(|s| s.split_whitespace().next()) {
-        Some(ip) => format!("{user}@{host} (ssh from {ip})"),
+        Some(ip) => format!("{user}@{host} (SSH_CLIENT claims {})", clean(ip)),
         None => format!("{user}@{host}"),
     }
-}
-
-/// The actor of this process.
-pub fn current_actor() -> String {
-    let user = std::env::var("USER")
-        .ok()
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        });
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string());
-    let ssh = std::env::var("SSH_CLIENT")
-        .ok()
-        .or_else(|| std::env::var("SSH_CONNECTION").ok());
-    actor_from_env(user.as_deref(), host.as_deref(), ssh.as_deref())
 }
 
 #[cfg(test)]
@@ -58,7 +47,7 @@ mod tests {
         assert_eq!(actor_from_env(Some("ana"), Some("ops1"), None), "ana@ops1");
         assert_eq!(
             actor_from_env(Some("ana"), Some("ops1"), Some("10.1.2.3 51234 22")),
-            "ana@ops1 (ssh from 10.1.2.3)"
+            "ana@ops1 (SSH_CLIENT claims 10.1.2.3)"
         );
         assert_eq!(actor_from_env(None, None, None), "unknown@unknown-host");
     }

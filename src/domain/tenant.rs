@@ -213,7 +213,55 @@ pub fn validate_name(name: &str) -> Result<String> {
             "tenant name contains control characters: use printable text only",
         ));
     }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(Error::invalid(
+            "tenant name contains bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C): they can make text display in a misleading order",
+        ));
+    }
+    if !trimmed.chars().any(is_visible) {
+        return Err(Error::invalid(
+            "tenant name has no visible character: give a name with at least one letter, digit or symbol",
+        ));
+    }
     Ok(trimmed.to_string())
+}
+
+/// A statement timeout must be positive: zero would mean "no limit" to
+/// PostgreSQL, which is spelled `--no-statement-timeout` here.
+pub fn validate_statement_timeout(d: std::time::Duration) -> Result<std::time::Duration> {
+    if d.is_zero() {
+        return Err(Error::invalid(
+            "a statement timeout of 0 is refused: to remove the limit use --no-statement-timeout",
+        ));
+    }
+    Ok(d)
+}
+
+/// Bidirectional formatting controls, which reorder how text is displayed.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// A character that leaves a mark: not whitespace, not zero-width (ZWSP,
+/// joiners, word joiner, BOM, soft hyphen, variation selectors...).
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+        && unicode_width::UnicodeWidthChar::width(c).unwrap_or(0) > 0
 }
 
 /// A domain per RFC 1123: labels of letters, digits and inner hyphens, 1–63
@@ -317,6 +365,33 @@ mod tests {
         assert!(validate_name(&"x".repeat(256)).is_err());
         assert!(validate_name(&"x".repeat(255)).is_ok());
         assert!(validate_name("a\u{1b}[31mb").is_err());
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{200D}\u{FEFF}",
+            "\u{2060}\u{00AD}",
+            "\u{3000}\u{200C}",
+        ] {
+            let e = validate_name(invisible).expect_err("only invisible characters");
+            assert!(e.message.contains("no visible character"), "{}", e.message);
+        }
+        for bidi in [
+            "abc\u{202E}fed",
+            "x\u{2066}y",
+            "a\u{200F}",
+            "\u{061C}b",
+            "\u{202A}q",
+        ] {
+            let e = validate_name(bidi).expect_err("bidi control");
+            assert!(e.message.contains("bidirectional"), "{}", e.message);
+        }
+        assert_eq!(
+            validate_name("東京トレード").expect("CJK is visible"),
+            "東京トレード"
+        );
+        assert_eq!(
+            validate_name("a\u{200D}b").expect("a joiner between letters"),
+            "a\u{200D}b"
+        );
         assert_eq!(
             validate_name("'; DROP TABLE tenants; --").expect("data, not SQL"),
             "'; DROP TABLE tenants; --"

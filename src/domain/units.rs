@@ -1,8 +1,10 @@
-//! Sizes and durations as people type them (`10GB`, `512MiB`, `30s`, `5m`)
-//! and as the console shows them.
+//! Sizes, durations and times as people type them (`10GB`, `512MiB`, `30s`,
+//! `1m30s`, `2026-12-01 10:00`, `24h ago`) and as the console shows them:
+//! everything tenantctl prints parses back.
 
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -36,30 +38,111 @@ fn number_and_unit(input: &str) -> (&str, String) {
     (num, unit.trim().to_ascii_lowercase())
 }
 
-/// Parse a duration: a number with `ms`, `s`, `m`, `h` or `d`; a bare number is seconds.
+/// Milliseconds per duration unit, by every spelling accepted.
+fn unit_ms(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ns" | "nsec" => 1e-6,
+        "us" | "µs" | "usec" => 1e-3,
+        "ms" | "msec" | "msecs" | "millis" => 1.0,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000.0,
+        "d" | "day" | "days" => 86_400_000.0,
+        "w" | "week" | "weeks" => 604_800_000.0,
+        _ => return None,
+    })
+}
+
+/// Parse a duration: one or more numbers each with a unit (`ms`, `s`, `m`,
+/// `h`, `d`, `w` and their long forms), optionally separated by spaces, as in
+/// `30s`, `1m30s`, `2d04h`, `1h 30m`, `1.5h`, `12.0s`; a bare number is
+/// seconds. Every duration tenantctl prints parses back.
 pub fn parse_duration(input: &str) -> Result<Duration> {
-    let (num, unit) = number_and_unit(input);
     let bad = || {
         Error::invalid(format!(
-            "invalid duration \"{input}\": use a number with ms, s, m, h or d, for example 30s or 5m"
+            "invalid duration \"{}\": use a number with ms, s, m, h or d, for example 30s, 5m or 1h30m (a bare number is seconds)",
+            crate::domain::sanitize::clean_truncate(input.trim(), 40)
         ))
     };
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let factor_ms = match unit.as_str() {
-        "ms" => 1.0,
-        "" | "s" | "sec" | "secs" => 1_000.0,
-        "m" | "min" | "mins" => 60_000.0,
-        "h" | "hour" | "hours" => 3_600_000.0,
-        "d" | "day" | "days" => 86_400_000.0,
-        _ => return Err(bad()),
-    };
-    let ms = value * factor_ms;
-    if !ms.is_finite() || !(0.0..=1e13).contains(&ms) {
+    let s = input.trim();
+    let mut total_ms = 0.0_f64;
+    let mut rest = s;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, after) = rest.split_at(n_end);
+        if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
+            return Err(bad());
+        }
+        let value: f64 = num.parse().map_err(|_| bad())?;
+        let after = after.trim_start();
+        let u_end = after
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(u_end);
+        let factor = if unit.is_empty() {
+            // A bare number is seconds, and only on its own.
+            if parts > 0 || !after.trim().is_empty() {
+                return Err(bad());
+            }
+            1_000.0
+        } else {
+            unit_ms(&unit.to_lowercase()).ok_or_else(bad)?
+        };
+        total_ms += value * factor;
+        parts += 1;
+        rest = after.trim_start();
+    }
+    if parts == 0 || !total_ms.is_finite() || !(0.0..=1e13).contains(&total_ms) {
         return Err(bad());
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     // reason: bounded and non-negative above
-    Ok(Duration::from_millis(ms.round() as u64))
+    Ok(Duration::from_millis(total_ms.round() as u64))
+}
+
+/// Parse a point in time, given the current time: `now`; RFC 3339
+/// (`2026-12-01T10:00:00Z`); `YYYY-MM-DD HH:MM[:SS[.fff]]` or with `T`, in UTC,
+/// optionally followed by ` UTC` (as tenantctl prints times); a date
+/// (`2026-12-01`, midnight UTC); or a duration ago (`24h ago`, or just `24h`).
+pub fn parse_time(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let t = input.trim();
+    let bad = || {
+        Error::invalid(format!(
+            "invalid time \"{}\": use now, a date (2026-12-01), a UTC time (2026-12-01 10:00), RFC 3339 (2026-12-01T10:00:00Z) or a duration ago (24h ago)",
+            crate::domain::sanitize::clean_truncate(t, 40)
+        ))
+    };
+    if t.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    let naive = t
+        .strip_suffix(" UTC")
+        .or_else(|| t.strip_suffix('Z'))
+        .unwrap_or(t)
+        .trim();
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(naive, f) {
+            return Ok(d.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(naive, "%Y-%m-%d") {
+        return Ok(d.and_time(NaiveTime::MIN).and_utc());
+    }
+    let age = t.strip_suffix("ago").map_or(t, str::trim_end);
+    let age = parse_duration(age).map_err(|_| bad())?;
+    let age = chrono::Duration::from_std(age).map_err(|_| bad())?;
+    now.checked_sub_signed(age).ok_or_else(bad)
 }
 
 /// Parse a size: a number with `B`, `kB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`, `TB`/`TiB`.
@@ -83,6 +166,12 @@ pub fn parse_size(input: &str) -> Result<u64> {
     let bytes = value * factor;
     if !bytes.is_finite() || !(0.0..=9.0e18).contains(&bytes) {
         return Err(bad());
+    }
+    if bytes > 0.0 && bytes < 1.0 {
+        return Err(Error::invalid(format!(
+            "size \"{}\" is less than one byte: give a whole number of bytes or a unit, for example 500MB",
+            crate::domain::sanitize::clean_truncate(input.trim(), 40)
+        )));
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     // reason: bounded and non-negative above
@@ -147,8 +236,82 @@ mod tests {
             Duration::from_secs(5400)
         );
         assert_eq!(parse_duration("10").expect("ok"), Duration::from_secs(10));
-        for bad in ["", "s", "-1s", "10 parsecs", "1e999s", "'; drop table x"] {
+        for bad in [
+            "",
+            "s",
+            "-1s",
+            "10 parsecs",
+            "1e999s",
+            "'; drop table x",
+            "1m30",
+            "5 5s",
+            ".5s",
+            "1..2s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_duration("1m30s").expect("ok"),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("1h30m").expect("ok"),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_duration("1h 30m").expect("ok"),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_duration("2d04h").expect("ok"),
+            Duration::from_secs(2 * 86_400 + 4 * 3600)
+        );
+        assert_eq!(
+            parse_duration("12.0s").expect("ok"),
+            Duration::from_secs(12)
+        );
+        assert_eq!(
+            parse_duration("2 minutes").expect("ok"),
+            Duration::from_secs(120)
+        );
+    }
+
+    #[test]
+    fn times() {
+        let now = DateTime::parse_from_rfc3339("2026-12-01T12:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        let at = |s: &str| parse_time(s, now).expect(s).to_rfc3339();
+        assert_eq!(at("now"), "2026-12-01T12:00:00+00:00");
+        assert_eq!(at("2026-12-01 10:00"), "2026-12-01T10:00:00+00:00");
+        assert_eq!(at("2026-12-01 10:00:05"), "2026-12-01T10:00:05+00:00");
+        assert_eq!(at("2026-12-01T10:00"), "2026-12-01T10:00:00+00:00");
+        assert_eq!(at("2026-11-30"), "2026-11-30T00:00:00+00:00");
+        assert_eq!(at("2026-12-01T11:00:00+01:00"), "2026-12-01T10:00:00+00:00");
+        assert_eq!(at("24h ago"), "2026-11-30T12:00:00+00:00");
+        assert_eq!(at("24h"), "2026-11-30T12:00:00+00:00");
+        assert_eq!(at("1h30m ago"), "2026-12-01T10:30:00+00:00");
+        // What chrono's Display prints (tenantctl show) parses back.
+        let printed = (now - chrono::Duration::milliseconds(1500)).to_string();
+        assert_eq!(
+            parse_time(&printed, now).expect("display form"),
+            now - chrono::Duration::milliseconds(1500)
+        );
+        for bad in ["yesterday-ish", "", "ago", "2026-13-01"] {
+            assert!(parse_time(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn printed_durations_parse_back() {
+        for secs in [
+            0u64, 1, 59, 60, 90, 245, 3599, 3600, 5400, 11_520, 86_399, 86_400, 187_200,
+        ] {
+            let d = Duration::from_secs(secs);
+            let printed = format_duration(d);
+            let back = parse_duration(&printed).expect(&printed);
+            // The printed form rounds to its last unit; the round trip keeps it.
+            assert_eq!(format_duration(back), printed, "{secs}s");
         }
     }
 
@@ -157,9 +320,16 @@ mod tests {
         assert_eq!(parse_size("10GB").expect("ok"), 10 * 1024 * 1024 * 1024);
         assert_eq!(parse_size("512 MiB").expect("ok"), 512 * 1024 * 1024);
         assert_eq!(parse_size("100").expect("ok"), 100);
-        for bad in ["", "GB", "-5MB", "10 XB"] {
+        for bad in ["", "GB", "-5MB", "10 XB", "0.5", "0.9B"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+        assert!(
+            parse_size("0.5")
+                .expect_err("half a byte")
+                .message
+                .contains("less than one byte")
+        );
+        assert_eq!(parse_size("0.5kB").expect("ok"), 512);
         assert_eq!(format_size(1536), "1.5 kiB");
         assert_eq!(format_size(12), "12 B");
     }
@@ -183,6 +353,7 @@ mod tests {
         fn parsers_never_panic(s in "\\PC{0,20}") {
             let _ = parse_size(&s);
             let _ = parse_duration(&s);
+            let _ = parse_time(&s, Utc::now());
         }
     }
 }

@@ -82,6 +82,7 @@ fn enter(mouse: bool) -> Result<DefaultTerminal> {
         previous(info);
     }));
     let terminal = ratatui::try_init().map_err(io_err("cannot set up the terminal"))?;
+    crate::logging::set_terminal_taken(true);
     // Pasted text arrives as one Paste event, never as key presses that
     // could fire bindings such as `x` or `D`.
     execute!(stdout(), EnableBracketedPaste).map_err(io_err("cannot set up the terminal"))?;
@@ -97,6 +98,7 @@ fn leave(mouse: bool) {
         let _ = execute!(stdout(), DisableMouseCapture);
     }
     ratatui::restore();
+    crate::logging::set_terminal_taken(false);
 }
 
 /// Ctrl-Z: give the terminal back, stop, and take it again on `fg`.
@@ -119,6 +121,40 @@ fn suspend_process(terminal: &mut DefaultTerminal, mouse: bool) -> Result<()> {
         .resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
         .map_err(io_err("cannot repaint the terminal"))?;
     Ok(())
+}
+
+/// A stream that yields the name of each SIGTERM, SIGHUP or SIGQUIT.
+fn end_signals() -> Result<impl futures::Stream<Item = &'static str> + Unpin> {
+    use tokio::signal::unix::{SignalKind, signal};
+    use tokio_stream_lite::SignalStream;
+    let mk = |kind: SignalKind, name: &'static str| {
+        signal(kind)
+            .map(|s| SignalStream(s, name))
+            .map_err(|e| Error::failure(format!("cannot watch for {name}: {e}")))
+    };
+    Ok(futures::stream::select(
+        mk(SignalKind::terminate(), "SIGTERM")?,
+        futures::stream::select(
+            mk(SignalKind::hangup(), "SIGHUP")?,
+            mk(SignalKind::quit(), "SIGQUIT")?,
+        ),
+    ))
+}
+
+/// A tokio `Signal` as a stream of its name.
+mod tokio_stream_lite {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    pub struct SignalStream(pub tokio::signal::unix::Signal, pub &'static str);
+
+    impl futures::Stream for SignalStream {
+        type Item = &'static str;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            let name = self.1;
+            self.0.poll_recv(cx).map(|o| o.map(|()| name))
+        }
+    }
 }
 
 /// Run the console until the user quits.
@@ -170,8 +206,15 @@ async fn event_loop(
     let mut render = tokio::time::interval(config.ui.render.0.max(Duration::from_millis(10)));
     render.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut backend_alive = true;
+    // SIGTERM, SIGHUP (the SSH session went away) and SIGQUIT end the console
+    // like `q`: the caller restores the terminal on the way out.
+    let mut ending = end_signals()?;
     loop {
         let actions: Vec<Action> = tokio::select! {
+            sig = ending.next() => {
+                tracing::info!("ending the console on {}", sig.unwrap_or("a signal"));
+                return Ok(());
+            },
             ev = input.next() => match ev {
                 Some(Ok(ev)) => translate(state, &ev),
                 Some(Err(e)) => return Err(Error::failure(format!("terminal input failed: {e}"))),

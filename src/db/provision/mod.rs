@@ -50,7 +50,7 @@ pub struct ProvisionOptions {
     pub creation_timeout: Duration,
     pub app_role: Option<String>,
     pub backup_dir: PathBuf,
-    /// `user@host (ssh from ...)`, written to every audit row.
+    /// `user@host (SSH_CLIENT claims ...)`, written to every audit row.
     pub actor: String,
     pub read_only: bool,
     /// Set on every new tenant's login role.
@@ -66,7 +66,7 @@ impl ProvisionOptions {
             creation_timeout: c.provisioning.creation_timeout.0,
             app_role: c.provisioning.app_role.clone(),
             backup_dir: c.provisioning.backup_dir.clone(),
-            actor: crate::domain::audit::current_actor(),
+            actor: crate::actor::current_actor(),
             read_only: c.read_only,
             idle_in_transaction_timeout: Some(c.provisioning.idle_in_transaction_timeout.0)
                 .filter(|d| !d.is_zero()),
