@@ -273,7 +273,10 @@ fn version_man_and_paths() {
         "{paths}"
     );
     assert!(
-        paths["backups"].is_string() && paths["templates"].is_string(),
+        paths["backups"].is_string()
+            && paths["templates"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|d| d["from"] == "templates (built in)")),
         "{paths}"
     );
 }

@@ -61,7 +61,7 @@ async fn login_as(db: &Db, role: &str) -> tokio_postgres::Client {
 
 /// The cluster's superuser, for planting attacks only.
 async fn superuser(db: &Db) -> tokio_postgres::Client {
-    connect(&cluster().conninfo(&db.params.dbname))
+    connect(&cluster().superuser_conninfo(&db.params.dbname))
         .await
         .expect("superuser")
 }

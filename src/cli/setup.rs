@@ -195,10 +195,19 @@ pub fn paths(
         String::new(),
     ));
     if super::output::structured(json) {
-        let map: serde_json::Map<String, serde_json::Value> = rows
+        // The template lookup chain as one ordered list; the rest by name.
+        let mut map: serde_json::Map<String, serde_json::Value> = rows
             .iter()
+            .filter(|(k, _, _)| !k.starts_with("templates"))
             .map(|(k, v, _)| ((*k).to_string(), serde_json::Value::String(v.clone())))
             .collect();
+        map.insert(
+            "templates".into(),
+            rows.iter()
+                .filter(|(k, _, _)| k.starts_with("templates"))
+                .map(|(k, v, _)| serde_json::json!({ "from": k, "path": v }))
+                .collect(),
+        );
         print_json(&map);
     } else {
         let table_rows: Vec<Vec<String>> = rows
