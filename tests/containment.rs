@@ -165,6 +165,30 @@ async fn tenant_code_never_runs_as_the_operator_even_with_tenant_ddl() {
     hooks_hold(true).await;
 }
 
+/// No role of the tenant holds an attribute or a membership it was not given.
+async fn assert_contained(su: &tokio_postgres::Client, t: &Tenant) {
+    let row = su
+        .query_one(
+            "SELECT count(*) FILTER (WHERE rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication),
+                    (SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member
+                     WHERE r.rolname = ANY ($1) AND m.roleid NOT IN (SELECT oid FROM pg_roles WHERE rolname = ANY ($1)))
+             FROM pg_roles WHERE rolname = ANY ($1)",
+            &[&vec![t.role_name.clone(), t.owner().to_string()]],
+        )
+        .await
+        .expect("roles");
+    assert_eq!(
+        row.get::<_, i64>(0),
+        0,
+        "no tenant role gained an attribute"
+    );
+    assert_eq!(
+        row.get::<_, i64>(1),
+        0,
+        "no tenant role gained a membership"
+    );
+}
+
 /// Plant every hook, run every command and action over the tenant, and
 /// check that no hook ran as anything but the tenant. With `ddl`, the
 /// template opts into tenant DDL and the tenant plants the hooks itself,
@@ -196,10 +220,21 @@ async fn hooks_hold(ddl: bool) {
     );
     let marker = t.id.simple().to_string();
     let su = superuser(&db).await;
+    // The hooks fire while they are planted (the inserts): the planting
+    // session must itself hold no more than the tenant's rights, or the
+    // hooks would escalate there. Without tenant DDL, a login role that is
+    // a member of the owner role plays the tenant that could define code.
+    let planter_role = format!("{}_planter", t.schema_name);
     let planter = if ddl {
         login_as(&db, &t.role_name).await
     } else {
-        superuser(&db).await
+        su.batch_execute(&format!(
+            "CREATE ROLE \"{planter_role}\" LOGIN IN ROLE \"{}\"",
+            t.owner()
+        ))
+        .await
+        .expect("planter role");
+        login_as(&db, &planter_role).await
     };
     planter
         .batch_execute(&hook_sql(&t, &marker))
@@ -236,6 +271,7 @@ async fn hooks_hold(ddl: bool) {
     provision::suspend_tenant(&db, &o, t.id, None)
         .await
         .expect("suspend");
+    assert_contained(&su, &t).await;
     let out = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
         .await
         .expect("delete with backup");
@@ -275,15 +311,7 @@ async fn hooks_hold(ddl: bool) {
         !kinds.contains("cast"),
         "the detail read evaluated a tenant cast"
     );
-    let supers: i64 = su
-        .query_one(
-            "SELECT count(*) FROM pg_roles WHERE rolname = ANY ($1) AND (rolsuper OR rolcreaterole)",
-            &[&vec![t.role_name.clone(), t.owner().to_string()]],
-        )
-        .await
-        .expect("roles")
-        .get(0);
-    assert_eq!(supers, 0, "no tenant role gained a privilege");
+    assert_contained(&su, &t).await;
     let runners: i64 = su
         .query_one(
             "SELECT count(*) FROM pg_roles WHERE rolname = $1",
@@ -293,6 +321,9 @@ async fn hooks_hold(ddl: bool) {
         .expect("runner")
         .get(0);
     assert_eq!(runners, 0, "the runner role is gone");
+    su.batch_execute(&format!("DROP ROLE IF EXISTS \"{planter_role}\""))
+        .await
+        .expect("drop the planter");
 }
 
 #[tokio::test]
