@@ -1048,10 +1048,13 @@ async fn a_tenant_made_before_owner_roles_is_converted_in_one_go() {
     let id = uuid::Uuid::new_v4();
     let name = tenantctl::domain::tenant::object_name(&id);
     let su = superuser(&db).await;
-    su.batch_execute(&format!(
+    // Made by the operator, as tenantctl made them (as whoever it ran as).
+    let op = db.client().await.expect("operator");
+    op.batch_execute(&format!(
         "INSERT INTO {ctl}.tenants (id, name, domain, schema_name, role_name, status, template, created_by)
            VALUES ('{id}', 'Old', 'old.example.com', '{name}', '{name}', 'active', 'default', 'past');
          CREATE ROLE \"{name}\" LOGIN;
+         GRANT \"{name}\" TO CURRENT_USER;
          CREATE SCHEMA \"{name}\" AUTHORIZATION \"{name}\";
          SET ROLE \"{name}\";
          CREATE TABLE \"{name}\".books (id bigserial PRIMARY KEY, title text);

@@ -635,7 +635,13 @@ async fn timescale_require_refuses_and_off_is_silent() {
     let t = provision::create_tenant(&db, &o, &req("R", "r.example.com"), &noop)
         .await
         .expect("off");
-    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+    // Silent about TimescaleDB (a least-privilege operator still hears that
+    // it may not set temp_file_limit).
+    assert!(
+        !t.warnings.iter().any(|w| w.contains("TimescaleDB")),
+        "{:?}",
+        t.warnings
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -406,6 +406,26 @@ pub async fn convert_tenant(db: &Db, opts: &ProvisionOptions, id: Uuid) -> Resul
         let mut client = db.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e, what))?;
         let op = roles::operator(&tx).await?;
+        if !op.superuser && op.version >= 160_000 {
+            // From 16, only a role's ADMIN may grant it, and a role made by
+            // someone else (a superuser, before owner roles) has none for us.
+            let admin: bool = tx
+                .query_one(
+                    "SELECT pg_has_role(current_user, $1::text::regrole, 'MEMBER WITH ADMIN OPTION')",
+                    &[&t.role_name],
+                )
+                .await
+                .map_err(|e| pg_error(&e, what))?
+                .get(0);
+            if !admin {
+                return Err(Error::refused(format!(
+                    "cannot convert tenant {}: role {} was made by another role and this operator holds no ADMIN OPTION on it; have a superuser run GRANT {} TO CURRENT_USER WITH ADMIN OPTION for this operator, or convert as a superuser",
+                    t.domain,
+                    t.role_name,
+                    quote_ident(&t.role_name)
+                )));
+            }
+        }
         let (o, r) = (quote_ident(&owner), quote_ident(&t.role_name));
         let mut ddl = format!(
             "CREATE ROLE {o} NOLOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;\n"
