@@ -528,21 +528,25 @@ async fn approximate_sizes_count_heap_indexes_and_toast() {
     let (_config, db) = fresh_db_init().await;
     let a = create_tenant(&db, "Alpha").await;
     let b = create_tenant(&db, "Beta").await;
-    let s = connect_as(&db, &a.role_name).await;
+    let session = connect_as(&db, &a.role_name).await;
     // Incompressible text past the TOAST threshold: it lands in TOAST.
-    s.batch_execute(
-        "INSERT INTO trades (symbol, qty, price)
+    session
+        .batch_execute(
+            "INSERT INTO trades (symbol, qty, price)
          SELECT string_agg(md5(g::text || '-' || r::text), ''), 1, 1
          FROM generate_series(1, 20) r, generate_series(1, 400) g GROUP BY r",
-    )
-    .await
-    .expect("insert wide rows");
-    let c = db.client().await.expect("client");
-    c.batch_execute("VACUUM ANALYZE").await.expect("vacuum");
+        )
+        .await
+        .expect("insert wide rows");
+    let client = db.client().await.expect("client");
+    client
+        .batch_execute("VACUUM ANALYZE")
+        .await
+        .expect("vacuum");
     let expect = |schema: String| {
-        let c = &c;
+        let client = &client;
         async move {
-            let r = c
+            let r = client
                 .query_one(
                     "SELECT (sum(c.relpages::int8) * current_setting('block_size')::int8)::int8,
                             (coalesce(sum(t.relpages::int8), 0) * current_setting('block_size')::int8)::int8
@@ -559,7 +563,7 @@ async fn approximate_sizes_count_heap_indexes_and_toast() {
     let (a_main, a_toast) = expect(a.schema_name.clone()).await;
     assert!(a_toast > 0, "the wide rows went to TOAST");
     let sample =
-        tenantctl::db::metrics::approx_sizes(&c, &[&a.schema_name, &b.schema_name, "missing"])
+        tenantctl::db::metrics::approx_sizes(&client, &[&a.schema_name, &b.schema_name, "missing"])
             .await
             .expect("sizes");
     assert_eq!(sample.rows.len(), 2, "an absent schema is not listed");
