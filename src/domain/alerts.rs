@@ -486,6 +486,58 @@ mod tests {
     }
 
     #[test]
+    fn rules_hold_back_below_their_thresholds_and_without_limits() {
+        let th = Thresholds::default();
+        let mut t = tenant();
+        let quiet = TenantMetrics {
+            size_bytes: 799,
+            sessions_total: 7,
+            longest_running: Some(Duration::from_secs(299)),
+            idle_in_tx_longest: Some(Duration::from_secs(59)),
+            ..TenantMetrics::default()
+        };
+        assert_eq!(tenant_conditions(&t, &quiet, &th), vec![], "all just below");
+        let at_edges = TenantMetrics {
+            size_bytes: 800,
+            sessions_total: 8,
+            longest_running: Some(Duration::from_secs(300)),
+            idle_in_tx_longest: Some(Duration::from_secs(60)),
+            ..TenantMetrics::default()
+        };
+        let sev: Vec<(AlertKind, Severity)> = tenant_conditions(&t, &at_edges, &th)
+            .iter()
+            .map(|c| (c.kind, c.severity))
+            .collect();
+        assert_eq!(
+            sev,
+            vec![
+                (AlertKind::Quota, Severity::Warning),
+                (AlertKind::LongRunning, Severity::Warning),
+                (AlertKind::IdleInTransaction, Severity::Warning),
+                (AlertKind::Connections, Severity::Warning),
+            ]
+        );
+        let full = TenantMetrics {
+            sessions_total: 10,
+            ..TenantMetrics::default()
+        };
+        assert_eq!(
+            tenant_conditions(&t, &full, &th)[0].severity,
+            Severity::Critical,
+            "at the limit"
+        );
+        // A zero quota and a zero connection limit are not limits to alert on.
+        t.storage_quota_bytes = Some(0);
+        t.connection_limit = 0;
+        let busy = TenantMetrics {
+            size_bytes: 5,
+            sessions_total: 1,
+            ..TenantMetrics::default()
+        };
+        assert_eq!(tenant_conditions(&t, &busy, &th), vec![]);
+    }
+
+    #[test]
     fn connection_loss_is_one_alert_until_restored() {
         let mut book = AlertBook::default();
         book.connection_lost(at(0), "connection refused");
