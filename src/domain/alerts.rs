@@ -560,10 +560,15 @@ mod tests {
         book.creation_slow(at(1), id, Duration::from_secs(15), Duration::from_secs(10));
         let all = book.alerts();
         assert_eq!(all.len(), 2, "each slow creation is its own event");
+        assert_ne!(all[0].id, all[1].id, "each alert has its own id");
+
         assert_eq!(all[1].kind, AlertKind::CreationSlow);
         assert_eq!(all[1].message, "tenant creation took 14.0s (limit 10.0s)");
         assert_eq!(all[1].cleared_at, Some(at(0)));
         assert!(book.open_alerts().is_empty());
+        book.connection_lost(at(2), "x");
+        let ids: HashSet<u64> = book.alerts().iter().map(|a| a.id).collect();
+        assert_eq!(ids.len(), 3, "raised and one-off alerts share one id sequence");
     }
 
     #[test]
