@@ -538,6 +538,28 @@ mod tests {
     }
 
     #[test]
+    fn a_full_book_drops_the_oldest_and_keeps_the_others_open() {
+        let mut book = AlertBook::new(2);
+        let lost = |n: u128| Condition {
+            tenant_id: Some(Uuid::from_u128(n)),
+            kind: AlertKind::Connections,
+            scope: "",
+            severity: Severity::Warning,
+            message: format!("t{n}"),
+        };
+        for n in 1..=3 {
+            assert!(book.raise(at(0), lost(n)));
+        }
+        let kept: Vec<String> = book.alerts().iter().map(|a| a.message.clone()).collect();
+        assert_eq!(kept, ["t3", "t2"], "all open: the oldest goes");
+        // Those kept are still open: raising them again adds nothing.
+        assert!(!book.raise(at(1), lost(2)));
+        assert!(!book.raise(at(1), lost(3)));
+        // The dropped one is no longer open: it raises anew.
+        assert!(book.raise(at(2), lost(1)));
+    }
+
+    #[test]
     fn connection_loss_is_one_alert_until_restored() {
         let mut book = AlertBook::default();
         book.connection_lost(at(0), "connection refused");
@@ -568,7 +590,11 @@ mod tests {
         assert!(book.open_alerts().is_empty());
         book.connection_lost(at(2), "x");
         let ids: HashSet<u64> = book.alerts().iter().map(|a| a.id).collect();
-        assert_eq!(ids.len(), 3, "raised and one-off alerts share one id sequence");
+        assert_eq!(
+            ids.len(),
+            3,
+            "raised and one-off alerts share one id sequence"
+        );
     }
 
     #[test]

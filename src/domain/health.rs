@@ -236,6 +236,14 @@ mod tests {
                 .reasons
                 .is_empty()
         );
+        // 0 (no logins at all) is not a limit to be near.
+        unlimited.connection_limit = 0;
+        m.sessions_total = 1;
+        assert!(
+            score(&unlimited, &m, &Thresholds::default(), now())
+                .reasons
+                .is_empty()
+        );
     }
 
     #[test]
