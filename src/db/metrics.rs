@@ -108,21 +108,32 @@ pub async fn prepare_session(client: &Client, query_timeout_ms: u128) -> Result<
 }
 
 /// Approximate size per schema from `pg_class.relpages` (heap, its TOAST
-/// table, indexes). Reads only the catalog: ~0.1 s for 30k relations. The
-/// schema names are hash-joined (an `= ANY` of thousands of names would be
-/// tested against every namespace, N×M).
+/// table, indexes). Reads only the catalog, in one scan of `pg_class`
+/// aggregated by namespace oid (at 210,000 relations ~2.4x that bare scan,
+/// where joining each relation to its TOAST row by index was ~3.5x); the
+/// TOAST pages are found by a hash of the (few) TOAST tables with pages;
+/// the schema names are hash-joined at the end (an `= ANY` of thousands of
+/// names would be tested against every namespace, N×M).
 pub async fn approx_sizes(client: &Client, schemas: &[&str]) -> Result<Sample<SizeRow>> {
     let rows = client
         .query(
-            "SELECT now(), n.nspname::text,
-                    (coalesce(sum(c.relpages::int8 + coalesce(t.relpages, 0)::int8), 0)
-                       * current_setting('block_size')::int8)::int8,
-                    count(c.oid)::int4
+            "WITH r AS MATERIALIZED (
+                 SELECT oid, relnamespace, relkind, relpages, reltoastrelid FROM pg_class
+                 WHERE relkind IN ('r', 'i', 'm') OR (relkind = 't' AND relpages > 0)),
+             t AS (SELECT oid, relpages FROM r WHERE relkind = 't'),
+             agg AS (
+                 SELECT c.relnamespace AS nsp,
+                        sum(c.relpages::int8 + coalesce(t.relpages, 0)::int8) AS pages,
+                        count(*)::int4 AS rels
+                 FROM r c LEFT JOIN t ON t.oid = c.reltoastrelid
+                 WHERE c.relkind <> 't'
+                 GROUP BY c.relnamespace)
+             SELECT now(), n.nspname::text,
+                    (coalesce(a.pages, 0) * current_setting('block_size')::int8)::int8,
+                    coalesce(a.rels, 0)
              FROM unnest($1::text[]) AS w(name)
              JOIN pg_namespace n ON n.nspname = w.name
-             LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'i', 'm')
-             LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-             GROUP BY n.nspname",
+             LEFT JOIN agg a ON a.nsp = n.oid",
             &[&schemas],
         )
         .await

@@ -486,6 +486,80 @@ mod tests {
     }
 
     #[test]
+    fn rules_hold_back_below_their_thresholds_and_without_limits() {
+        let th = Thresholds::default();
+        let mut t = tenant();
+        let quiet = TenantMetrics {
+            size_bytes: 799,
+            sessions_total: 7,
+            longest_running: Some(Duration::from_secs(299)),
+            idle_in_tx_longest: Some(Duration::from_secs(59)),
+            ..TenantMetrics::default()
+        };
+        assert_eq!(tenant_conditions(&t, &quiet, &th), vec![], "all just below");
+        let at_edges = TenantMetrics {
+            size_bytes: 800,
+            sessions_total: 8,
+            longest_running: Some(Duration::from_secs(300)),
+            idle_in_tx_longest: Some(Duration::from_secs(60)),
+            ..TenantMetrics::default()
+        };
+        let sev: Vec<(AlertKind, Severity)> = tenant_conditions(&t, &at_edges, &th)
+            .iter()
+            .map(|c| (c.kind, c.severity))
+            .collect();
+        assert_eq!(
+            sev,
+            vec![
+                (AlertKind::Quota, Severity::Warning),
+                (AlertKind::LongRunning, Severity::Warning),
+                (AlertKind::IdleInTransaction, Severity::Warning),
+                (AlertKind::Connections, Severity::Warning),
+            ]
+        );
+        let full = TenantMetrics {
+            sessions_total: 10,
+            ..TenantMetrics::default()
+        };
+        assert_eq!(
+            tenant_conditions(&t, &full, &th)[0].severity,
+            Severity::Critical,
+            "at the limit"
+        );
+        // A zero quota and a zero connection limit are not limits to alert on.
+        t.storage_quota_bytes = Some(0);
+        t.connection_limit = 0;
+        let busy = TenantMetrics {
+            size_bytes: 5,
+            sessions_total: 1,
+            ..TenantMetrics::default()
+        };
+        assert_eq!(tenant_conditions(&t, &busy, &th), vec![]);
+    }
+
+    #[test]
+    fn a_full_book_drops_the_oldest_and_keeps_the_others_open() {
+        let mut book = AlertBook::new(2);
+        let lost = |n: u128| Condition {
+            tenant_id: Some(Uuid::from_u128(n)),
+            kind: AlertKind::Connections,
+            scope: "",
+            severity: Severity::Warning,
+            message: format!("t{n}"),
+        };
+        for n in 1..=3 {
+            assert!(book.raise(at(0), lost(n)));
+        }
+        let kept: Vec<String> = book.alerts().iter().map(|a| a.message.clone()).collect();
+        assert_eq!(kept, ["t3", "t2"], "all open: the oldest goes");
+        // Those kept are still open: raising them again adds nothing.
+        assert!(!book.raise(at(1), lost(2)));
+        assert!(!book.raise(at(1), lost(3)));
+        // The dropped one is no longer open: it raises anew.
+        assert!(book.raise(at(2), lost(1)));
+    }
+
+    #[test]
     fn connection_loss_is_one_alert_until_restored() {
         let mut book = AlertBook::default();
         book.connection_lost(at(0), "connection refused");
@@ -508,10 +582,19 @@ mod tests {
         book.creation_slow(at(1), id, Duration::from_secs(15), Duration::from_secs(10));
         let all = book.alerts();
         assert_eq!(all.len(), 2, "each slow creation is its own event");
+        assert_ne!(all[0].id, all[1].id, "each alert has its own id");
+
         assert_eq!(all[1].kind, AlertKind::CreationSlow);
         assert_eq!(all[1].message, "tenant creation took 14.0s (limit 10.0s)");
         assert_eq!(all[1].cleared_at, Some(at(0)));
         assert!(book.open_alerts().is_empty());
+        book.connection_lost(at(2), "x");
+        let ids: HashSet<u64> = book.alerts().iter().map(|a| a.id).collect();
+        assert_eq!(
+            ids.len(),
+            3,
+            "raised and one-off alerts share one id sequence"
+        );
     }
 
     #[test]

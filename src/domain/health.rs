@@ -236,6 +236,14 @@ mod tests {
                 .reasons
                 .is_empty()
         );
+        // 0 (no logins at all) is not a limit to be near.
+        unlimited.connection_limit = 0;
+        m.sessions_total = 1;
+        assert!(
+            score(&unlimited, &m, &Thresholds::default(), now())
+                .reasons
+                .is_empty()
+        );
     }
 
     #[test]
@@ -245,6 +253,12 @@ mod tests {
         let h = score(&tenant(), &m, &Thresholds::default(), now());
         assert_eq!(only(&h).points, points::SLOW_STATEMENTS);
         assert_eq!(only(&h).text, "slow statements: mean 812 ms over 500 ms");
+        m.mean_exec_ms = Some(500.0);
+        assert_eq!(
+            score(&tenant(), &m, &Thresholds::default(), now()).score,
+            100,
+            "at the threshold is not over it"
+        );
         m.mean_exec_ms = Some(499.0);
         assert_eq!(
             score(&tenant(), &m, &Thresholds::default(), now()).score,
@@ -273,6 +287,12 @@ mod tests {
         assert_eq!(
             score(&no_quota, &m, &Thresholds::default(), now()).score,
             100
+        );
+        no_quota.storage_quota_bytes = Some(0);
+        assert_eq!(
+            score(&no_quota, &m, &Thresholds::default(), now()).score,
+            100,
+            "a zero quota is no quota"
         );
     }
 
@@ -322,6 +342,12 @@ mod tests {
         let h = score(&t, &healthy(), &Thresholds::default(), now());
         assert_eq!(only(&h).points, points::TEMPLATE_BEHIND);
         assert_eq!(only(&h).text, "template version 1 behind latest 3");
+        t.latest_template_version = Some(t.template_version);
+        assert_eq!(
+            score(&t, &healthy(), &Thresholds::default(), now()).score,
+            100,
+            "on the latest version"
+        );
         t.latest_template_version = None;
         assert_eq!(
             score(&t, &healthy(), &Thresholds::default(), now()).score,

@@ -458,6 +458,9 @@ mod tests {
         assert_eq!(map.get(&Uuid::from_u128(3)).map(|m| m.size_bytes), Some(2));
         assert_eq!(map[&Uuid::from_u128(1)].size_bytes, 1);
         assert!(!map.contains_key(&Uuid::from_u128(4)));
+        assert!(map.contains_key(&Uuid::from_u128(2)));
+        assert!(!map.is_empty());
+        assert!(TenantMap::default().is_empty());
         let keys: Vec<u128> = map.keys().map(Uuid::as_u128).collect();
         assert_eq!(keys, vec![1, 2, 3]);
         let json = serde_json::to_value(&map).expect("json");
@@ -465,5 +468,43 @@ mod tests {
             json[Uuid::from_u128(3).to_string()]["size_bytes"],
             serde_json::json!(2)
         );
+    }
+
+    #[test]
+    fn series_and_alert_kinds_have_their_stable_names() {
+        let labels: Vec<&str> = Series::TENANT.iter().map(|s| s.label()).collect();
+        assert_eq!(
+            labels,
+            ["calls/s", "writes/s", "size", "connections", "health"]
+        );
+        let cluster: Vec<&str> = Series::CLUSTER.iter().map(|s| s.label()).collect();
+        assert_eq!(cluster, ["commits/s", "connections", "cache hit %", "size"]);
+        let bytes: Vec<Series> = Series::TENANT
+            .iter()
+            .chain(Series::CLUSTER.iter())
+            .copied()
+            .filter(|s| s.is_bytes())
+            .collect();
+        assert_eq!(bytes, [Series::Size, Series::ClusterSize]);
+        let names: Vec<String> = AlertKind::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "quota",
+                "long_running",
+                "idle_in_transaction",
+                "connections",
+                "cluster_connections",
+                "connection_lost",
+                "creation_slow",
+                "operation_failed"
+            ]
+        );
+        for k in AlertKind::ALL {
+            assert_eq!(
+                serde_json::to_value(k).expect("json"),
+                serde_json::json!(k.as_str())
+            );
+        }
     }
 }

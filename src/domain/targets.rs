@@ -118,8 +118,13 @@ mod tests {
     #[test]
     fn targets_carry_template_expectations_shared_and_skip_tombstones() {
         let tpl = default_template();
+        assert!(TemplateSet::default().is_empty());
         let set = TemplateSet::new([&tpl]);
         assert_eq!(set.len(), 1);
+        assert!(!set.is_empty());
+        let mut other = tpl.clone();
+        other.name = "other".into();
+        assert_eq!(TemplateSet::new([&tpl, &other]).len(), 2);
         let rows = [
             tenant(1, "default", tpl.version - 1, TenantStatus::Active),
             tenant(2, "default", tpl.version, TenantStatus::Suspended),

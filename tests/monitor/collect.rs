@@ -523,3 +523,65 @@ async fn database_size_from_files_or_from_the_catalog() {
         "catalog {catalog} vs files {small}"
     );
 }
+
+#[tokio::test]
+async fn approximate_sizes_count_heap_indexes_and_toast() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Alpha").await;
+    let b = create_tenant(&db, "Beta").await;
+    let session = connect_as(&db, &a.role_name).await;
+    // Incompressible text past the TOAST threshold: it lands in TOAST.
+    session
+        .batch_execute(
+            "INSERT INTO trades (symbol, qty, price)
+         SELECT string_agg(md5(g::text || '-' || r::text), ''), 1, 1
+         FROM generate_series(1, 20) r, generate_series(1, 400) g GROUP BY r",
+        )
+        .await
+        .expect("insert wide rows");
+    let client = db.client().await.expect("client");
+    client
+        .batch_execute("VACUUM ANALYZE")
+        .await
+        .expect("vacuum");
+    let expect = |schema: String| {
+        let client = &client;
+        async move {
+            let r = client
+                .query_one(
+                    "SELECT (sum(c.relpages::int8) * current_setting('block_size')::int8)::int8,
+                            (coalesce(sum(t.relpages::int8), 0) * current_setting('block_size')::int8)::int8
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+                     WHERE n.nspname = $1 AND c.relkind IN ('r', 'i', 'm')",
+                    &[&schema],
+                )
+                .await
+                .expect("expected size");
+            (r.get::<_, i64>(0), r.get::<_, i64>(1))
+        }
+    };
+    let (a_main, a_toast) = expect(a.schema_name.clone()).await;
+    assert!(a_toast > 0, "the wide rows went to TOAST");
+    let sample =
+        tenantctl::db::metrics::approx_sizes(&client, &[&a.schema_name, &b.schema_name, "missing"])
+            .await
+            .expect("sizes");
+    assert_eq!(sample.rows.len(), 2, "an absent schema is not listed");
+    let got = |schema: &str| {
+        sample
+            .rows
+            .iter()
+            .find(|r| r.schema == schema)
+            .map(|r| (r.bytes, r.relations))
+            .expect("schema listed")
+    };
+    let (a_bytes, a_rels) = got(&a.schema_name);
+    assert_eq!(a_bytes, u64::try_from(a_main + a_toast).expect("size"));
+    assert!(a_rels >= 4, "{a_rels}");
+    let (b_main, b_toast) = expect(b.schema_name.clone()).await;
+    assert_eq!(
+        got(&b.schema_name).0,
+        u64::try_from(b_main + b_toast).expect("size")
+    );
+}
