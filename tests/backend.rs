@@ -430,3 +430,54 @@ async fn a_failed_operation_alerts_until_it_succeeds() {
     assert!(failure[0].cleared_at.is_some());
     h.commands.send(Command::Shutdown).expect("shutdown");
 }
+
+/// The console's backend runs the limits guard: a tenant that lifts its own
+/// statement timeout has the statement cancelled, and the console gets an
+/// alert and a notice naming the tenant.
+#[tokio::test]
+async fn the_console_guards_limits_and_raises_an_alert() {
+    let (mut config, db) = common::fresh_db_init().await;
+    config.monitoring.interval = tenantctl::config::Dur(Duration::from_millis(500));
+    config.monitoring.guard_grace = tenantctl::config::Dur(Duration::ZERO);
+    let opts = ProvisionOptions::from_config(&config);
+    let mut req = new_tenant("Lifter", "lifter.example");
+    req.statement_timeout = Some(Duration::from_secs(1));
+    let t = create_tenant(&db, &opts, &req, &|_| {})
+        .await
+        .expect("create");
+    let (tenant, conn) = tokio_postgres::connect(
+        &common::cluster().conninfo_as(&db.params.dbname, &t.role_name),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("log in as the tenant");
+    tokio::spawn(conn);
+    let long = tokio::spawn(async move {
+        tenant
+            .batch_execute("SET statement_timeout = 0; SELECT pg_sleep(60)")
+            .await
+    });
+    let mut h = backend::spawn(config.clone());
+    let ev = next_matching(&mut h, "the guard's alert", |e| {
+        matches!(e, Event::Alerts(list) if list.iter().any(|a| a.kind == tenantctl::domain::metrics::AlertKind::LimitEnforced))
+    })
+    .await;
+    let Event::Alerts(list) = ev else {
+        unreachable!()
+    };
+    let a = list
+        .iter()
+        .find(|a| a.kind == tenantctl::domain::metrics::AlertKind::LimitEnforced)
+        .expect("the alert");
+    assert_eq!(a.tenant_id, Some(t.id));
+    assert!(a.message.contains("statement timeout"), "{}", a.message);
+    let e = tokio::time::timeout(Duration::from_secs(10), long)
+        .await
+        .expect("the statement ended")
+        .expect("task")
+        .expect_err("cancelled by the guard");
+    assert_eq!(
+        e.code(),
+        Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+    );
+}

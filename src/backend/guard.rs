@@ -1,13 +1,11 @@
 //! The limits guard's loop inside a console (and `tenantctl guard`): one
 //! round per monitoring interval while this process holds the guard lease,
 //! the quota measured every `quota_interval`. What it does is audited by
-//! [`crate::db::guard`] and told to the console as a notice.
+//! [`crate::db::guard`] and handed to `report` (the console raises an
+//! alert and a notice for each action).
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-
-use super::Event;
 use crate::config::MonitoringConfig;
 use crate::db::{Db, guard};
 
@@ -26,7 +24,7 @@ pub fn spawn(
     db: &Db,
     monitoring: &MonitoringConfig,
     read_only: bool,
-    events: mpsc::UnboundedSender<Event>,
+    report: impl Fn(Vec<guard::GuardAction>) + Send + 'static,
 ) -> Option<GuardTask> {
     if !monitoring.guard || read_only {
         return None;
@@ -62,9 +60,8 @@ pub fn spawn(
                     if with_quota {
                         last_quota = Some(Instant::now());
                     }
-                    for a in actions {
-                        let _ = events
-                            .send(Event::Notice(format!("guard: {}: {}", a.domain, a.reason)));
+                    if !actions.is_empty() {
+                        report(actions);
                     }
                 }
                 Err(e) => tracing::warn!("guard round failed: {}", e.message),

@@ -270,6 +270,8 @@ enum Internal {
     TickTimedOut(Duration, u64),
     Tenants(Result<Vec<Tenant>, Error>),
     Operation(Outcome),
+    /// What the limits guard did in one round.
+    Guarded(Vec<crate::db::guard::GuardAction>),
 }
 
 /// The templates of the template directory, read at the edge; a problem is
@@ -323,7 +325,10 @@ async fn session(
             None
         }
     };
-    let _guard = super::guard::spawn(db, &config.monitoring, opts.read_only, events.clone());
+    let gtx = itx.clone();
+    let _guard = super::guard::spawn(db, &config.monitoring, opts.read_only, move |actions| {
+        let _ = gtx.send(Internal::Guarded(actions));
+    });
     let mut ticker = tokio::time::interval(shared.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut tenants_loaded = false;
@@ -417,6 +422,14 @@ async fn session(
                             reload_tenants(&db, &itx);
                         });
                     }
+                }
+                Some(Internal::Guarded(actions)) => {
+                    let now = Utc::now();
+                    for a in actions {
+                        send(events, Event::Notice(format!("guard: {}: {}", a.domain, a.reason)));
+                        shared.monitor.limit_enforced(now, a.tenant_id, &a.action, a.reason);
+                    }
+                    shared.send_alerts(events);
                 }
                 Some(Internal::Operation(o)) => {
                     let now = Utc::now();

@@ -275,6 +275,31 @@ impl AlertBook {
         self.clear(now, None, AlertKind::ConnectionLost, "");
     }
 
+    /// The limits guard acted on a tenant (`reason` says what and why);
+    /// writes withheld at the quota are critical, the rest warnings.
+    pub fn limit_enforced(
+        &mut self,
+        now: DateTime<Utc>,
+        tenant: Uuid,
+        action: &str,
+        reason: String,
+    ) {
+        self.event(
+            now,
+            Condition {
+                tenant_id: Some(tenant),
+                kind: AlertKind::LimitEnforced,
+                scope: "",
+                severity: if action == "quota_block" {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                message: format!("guard: {reason}"),
+            },
+        );
+    }
+
     /// A tenant creation took longer than the configured limit.
     pub fn creation_slow(
         &mut self,

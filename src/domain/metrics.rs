@@ -282,11 +282,15 @@ pub enum AlertKind {
     CreationSlow,
     /// A mutation or a monitoring lane failed; cleared by its next success.
     OperationFailed,
+    /// The limits guard acted on a tenant: a statement cancelled, an idle
+    /// transaction ended, role settings put back, writes withheld or allowed
+    /// again at the storage quota.
+    LimitEnforced,
 }
 
 impl AlertKind {
     /// Every kind, for exhaustive listings.
-    pub const ALL: [AlertKind; 8] = [
+    pub const ALL: [AlertKind; 9] = [
         AlertKind::Quota,
         AlertKind::LongRunning,
         AlertKind::IdleInTransaction,
@@ -295,6 +299,7 @@ impl AlertKind {
         AlertKind::ConnectionLost,
         AlertKind::CreationSlow,
         AlertKind::OperationFailed,
+        AlertKind::LimitEnforced,
     ];
 
     /// Stable snake_case name (JSON, the alerts pane).
@@ -308,6 +313,7 @@ impl AlertKind {
             AlertKind::ConnectionLost => "connection_lost",
             AlertKind::CreationSlow => "creation_slow",
             AlertKind::OperationFailed => "operation_failed",
+            AlertKind::LimitEnforced => "limit_enforced",
         }
     }
 
@@ -319,9 +325,10 @@ impl AlertKind {
             | AlertKind::IdleInTransaction
             | AlertKind::Connections
             | AlertKind::ClusterConnections => true,
-            AlertKind::ConnectionLost | AlertKind::CreationSlow | AlertKind::OperationFailed => {
-                false
-            }
+            AlertKind::ConnectionLost
+            | AlertKind::CreationSlow
+            | AlertKind::OperationFailed
+            | AlertKind::LimitEnforced => false,
         }
     }
 }
@@ -497,7 +504,8 @@ mod tests {
                 "cluster_connections",
                 "connection_lost",
                 "creation_slow",
-                "operation_failed"
+                "operation_failed",
+                "limit_enforced"
             ]
         );
         for k in AlertKind::ALL {

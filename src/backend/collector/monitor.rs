@@ -177,6 +177,17 @@ impl Monitor {
     }
 
     /// A tenant creation took longer than `provisioning.creation_timeout`.
+    /// The limits guard acted on a tenant.
+    pub fn limit_enforced(
+        &mut self,
+        now: DateTime<Utc>,
+        tenant: Uuid,
+        action: &str,
+        reason: String,
+    ) {
+        self.alerts.limit_enforced(now, tenant, action, reason);
+    }
+
     pub fn creation_slow(
         &mut self,
         now: DateTime<Utc>,
