@@ -427,7 +427,7 @@ async fn session(
                     let now = Utc::now();
                     for a in actions {
                         send(events, Event::Notice(format!("guard: {}: {}", a.domain, a.reason)));
-                        shared.monitor.limit_enforced(now, a.tenant_id, &a.action, a.reason);
+                        shared.monitor.limit_enforced(now, a.tenant_id, &a.action, &a.reason);
                     }
                     shared.send_alerts(events);
                 }

@@ -277,13 +277,7 @@ impl AlertBook {
 
     /// The limits guard acted on a tenant (`reason` says what and why);
     /// writes withheld at the quota are critical, the rest warnings.
-    pub fn limit_enforced(
-        &mut self,
-        now: DateTime<Utc>,
-        tenant: Uuid,
-        action: &str,
-        reason: String,
-    ) {
+    pub fn limit_enforced(&mut self, now: DateTime<Utc>, tenant: Uuid, action: &str, reason: &str) {
         self.event(
             now,
             Condition {

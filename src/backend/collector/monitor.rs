@@ -178,13 +178,7 @@ impl Monitor {
 
     /// A tenant creation took longer than `provisioning.creation_timeout`.
     /// The limits guard acted on a tenant.
-    pub fn limit_enforced(
-        &mut self,
-        now: DateTime<Utc>,
-        tenant: Uuid,
-        action: &str,
-        reason: String,
-    ) {
+    pub fn limit_enforced(&mut self, now: DateTime<Utc>, tenant: Uuid, action: &str, reason: &str) {
         self.alerts.limit_enforced(now, tenant, action, reason);
     }
 
