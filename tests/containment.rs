@@ -1109,3 +1109,39 @@ async fn a_tenant_made_before_owner_roles_is_converted_in_one_go() {
             .any(|e| e.action == "convert" && e.outcome == "ok")
     );
 }
+
+#[tokio::test]
+async fn objects_in_another_database_are_found_before_anything_is_dropped() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "roamer").await;
+    // Another database where PUBLIC may create in `public` (PostgreSQL 14
+    // and older, or an upgraded database), reachable since CONNECT is PUBLIC's.
+    let other = cluster().create_database().expect("other database");
+    common::superuser_exec(&other, "GRANT CREATE ON SCHEMA public TO PUBLIC");
+    let away = connect(&cluster().conninfo_as(&other, &t.role_name))
+        .await
+        .expect("the tenant connects to another database");
+    away.batch_execute("CREATE TABLE public.stash (x int)")
+        .await
+        .expect("and leaves a table there");
+    drop(away);
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let e = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect_err("delete must name what it would leave behind");
+    assert_eq!(e.kind, ErrorKind::Refused);
+    assert!(e.message.contains(&other), "{}", e.message);
+    assert_eq!(
+        tenants::get_tenant(&db, t.id).await.expect("row").status,
+        TenantStatus::Suspended,
+        "nothing was dropped"
+    );
+    common::superuser_exec(&other, "DROP TABLE public.stash");
+    provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect("then delete works");
+}
