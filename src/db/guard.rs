@@ -34,6 +34,27 @@ pub struct GuardAction {
     pub reason: String,
 }
 
+/// The audit row of one guard action.
+async fn record(
+    db: &Db,
+    client: &impl deadpool_postgres::GenericClient,
+    action: &str,
+    tenant: Uuid,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    audit::write(
+        db,
+        client,
+        "tenantctl guard",
+        action,
+        Some(tenant),
+        "ok",
+        detail,
+        None,
+    )
+    .await
+}
+
 /// Cancel statements running past their tenant's statement timeout and end
 /// sessions idle in a transaction past its limit, each `grace` after the
 /// limit. Only sessions logged in as a tenant's login role; one statement.
@@ -100,17 +121,7 @@ pub async fn enforce_sessions(db: &Db, grace: Duration) -> Result<Vec<GuardActio
             )
         };
         let detail = json!({ "pid": pid, "seconds": secs, "limit_ms": limit_ms, "reason": reason });
-        audit::write(
-            db,
-            &client,
-            "tenantctl guard",
-            &format!("guard.{action}"),
-            Some(id),
-            "ok",
-            &detail,
-            None,
-        )
-        .await?;
+        record(db, &client, &format!("guard.{action}"), id, &detail).await?;
         out.push(GuardAction {
             tenant_id: id,
             domain,
@@ -220,15 +231,12 @@ pub async fn enforce_settings(db: &Db) -> Result<Vec<GuardAction>> {
                 &format!("the guard cannot put back {domain}'s settings"),
             )
         })?;
-        audit::write(
+        record(
             db,
             &tx,
-            "tenantctl guard",
             "guard.settings",
-            Some(id),
-            "ok",
+            id,
             &json!({ "found": found, "reason": reason }),
-            None,
         )
         .await?;
         out.push(GuardAction {
@@ -348,15 +356,12 @@ pub async fn enforce_quota(db: &Db) -> Result<Vec<GuardAction>> {
         )
         .await
         .map_err(|e| pg_error(&e, "the guard cannot record the quota state"))?;
-        audit::write(
+        record(
             db,
             &tx,
-            "tenantctl guard",
             &format!("guard.{action}"),
-            Some(id),
-            "ok",
+            id,
             &json!({ "bytes": bytes, "quota_bytes": quota, "reason": reason }),
-            None,
         )
         .await?;
         tx.commit()
