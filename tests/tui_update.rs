@@ -323,6 +323,20 @@ fn wizard_validates_each_step_and_creates() {
     typ(&mut s, "15");
     key(&mut s, TextKey::Next); // statement timeout
     key(&mut s, TextKey::Clear);
+    typ(&mut s, "0");
+    key(&mut s, TextKey::Submit);
+    assert_eq!(step(&s), WizardStep::Limits, "a zero timeout does not pass");
+    let timeout_err = match &s.modal {
+        Some(Modal::Wizard(w)) => w.statement_timeout.error.clone(),
+        _ => None,
+    };
+    assert!(
+        timeout_err
+            .as_deref()
+            .is_some_and(|e| e.contains("empty the field")),
+        "{timeout_err:?}"
+    );
+    key(&mut s, TextKey::Clear);
     typ(&mut s, "45s");
     key(&mut s, TextKey::Next); // quota
     typ(&mut s, "5GB");
@@ -544,6 +558,7 @@ fn read_only_refuses_changes_and_says_why() {
         &mut s,
         Event::Connected {
             cluster: "prod".into(),
+            endpoint: "db1.internal:5432".into(),
             server_version: "16".into(),
             read_only: true,
         },
@@ -671,6 +686,7 @@ fn cluster_switch_sends_and_resets_on_connect() {
         &mut s,
         Event::Connected {
             cluster: "stage".into(),
+            endpoint: "db1.internal:5432".into(),
             server_version: "15".into(),
             read_only: false,
         },
@@ -718,6 +734,7 @@ fn reconnect_keeps_the_users_place() {
         &mut s,
         Event::Connected {
             cluster: "prod".into(),
+            endpoint: "db1.internal:5432".into(),
             server_version: "16.4".into(),
             read_only: false,
         },
@@ -900,6 +917,7 @@ fn connecting_with_the_wizard_open_reloads_both_templates_and_the_detail() {
         &mut s,
         Action::Backend(Event::Connected {
             cluster: "prod".into(),
+            endpoint: "db1.internal:5432".into(),
             server_version: "17.2".into(),
             read_only: false,
         }),

@@ -102,6 +102,8 @@ pub enum Event {
     Connected {
         cluster: String,
         server_version: String,
+        /// `host:port` actually connected to.
+        endpoint: String,
         read_only: bool,
     },
     /// The connection is lost; the next attempt is in `retry_in`.

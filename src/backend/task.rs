@@ -121,6 +121,7 @@ async fn run(
                     Event::Connected {
                         cluster: config.cluster_name.clone(),
                         server_version: version,
+                        endpoint: db.params.endpoint(),
                         read_only: config.read_only,
                     },
                 );

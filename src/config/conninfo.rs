@@ -992,6 +992,12 @@ impl ConnParams {
 
     /// A display form without the password, for status bars and logs:
     /// `user@host:port/db`, every host when there are several.
+    /// `host:port` of the first host (the one connected to, once a host has
+    /// been chosen); a socket directory shows as its path.
+    pub fn endpoint(&self) -> String {
+        format!("{}:{}", self.host_display(0), self.port_of(0))
+    }
+
     pub fn describe(&self) -> String {
         let hosts: Vec<String> = (0..self.hosts.len())
             .map(|i| format!("{}:{}", self.host_display(i), self.port_of(i)))

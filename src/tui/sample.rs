@@ -326,6 +326,7 @@ pub fn state(n: usize, theme: ThemeName) -> State {
         Event::Connected {
             cluster: "prod".into(),
             server_version: "16.4".into(),
+            endpoint: "db1.internal:5432".into(),
             read_only: false,
         },
         Event::Tenants(Arc::new(tenants(n))),

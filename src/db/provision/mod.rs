@@ -134,6 +134,11 @@ pub fn validate_new(req: &NewTenant) -> Result<NewTenant> {
 
 pub(crate) fn check_timeout(t: Option<Duration>) -> Result<Option<i64>> {
     t.map(|d| {
+        if d.is_zero() {
+            return Err(Error::invalid(
+                "a statement timeout of 0 would mean no limit: remove the limit instead (--no-statement-timeout, or an emptied field in the console)",
+            ));
+        }
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         if ms > i64::from(i32::MAX) {
             Err(Error::invalid(format!(

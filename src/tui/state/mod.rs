@@ -168,6 +168,8 @@ pub enum Connection {
     Connecting,
     Connected {
         server_version: String,
+        /// `host:port` connected to.
+        endpoint: String,
     },
     /// Lost; the backend retries at `retry_at`.
     Disconnected {

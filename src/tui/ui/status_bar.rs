@@ -40,9 +40,16 @@ fn segments_detailed(state: &State, detailed: bool) -> Vec<Span<'static>> {
     }
     match &state.connection {
         Connection::Connecting => s.push(Span::styled(" connecting… ", t.warn.patch(t.bar))),
-        Connection::Connected { server_version } => s.push(Span::styled(
+        Connection::Connected {
+            server_version,
+            endpoint,
+        } => s.push(Span::styled(
             if detailed {
-                format!(" ● PostgreSQL {} ", clean_truncate(server_version, 12))
+                format!(
+                    " ● PostgreSQL {} at {} ",
+                    clean_truncate(server_version, 12),
+                    clean_truncate(endpoint, 40)
+                )
             } else {
                 " ● connected ".to_string()
             },

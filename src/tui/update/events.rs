@@ -20,8 +20,9 @@ pub(super) fn apply(state: &mut State, ev: Event) -> Vec<Command> {
         Event::Connected {
             cluster,
             server_version,
+            endpoint,
             read_only,
-        } => connected(state, &cluster, &server_version, read_only),
+        } => connected(state, &cluster, &server_version, &endpoint, read_only),
         other => apply_one(state, other).into_iter().collect(),
     }
 }
@@ -32,6 +33,7 @@ fn connected(
     state: &mut State,
     cluster: &str,
     server_version: &str,
+    endpoint: &str,
     read_only: bool,
 ) -> Vec<Command> {
     if cluster != state.cluster {
@@ -40,6 +42,7 @@ fn connected(
     let was_down = matches!(state.connection, Connection::Disconnected { .. });
     state.connection = Connection::Connected {
         server_version: clean(server_version),
+        endpoint: clean(endpoint),
     };
     state.server_read_only = read_only;
     state.last_generation = None;

@@ -186,7 +186,13 @@ fn check_timeout(v: &str) -> Result<Option<std::time::Duration>, String> {
     if v.trim().is_empty() {
         return Ok(None);
     }
-    parse_duration(v).map(Some).map_err(|e| e.message)
+    match parse_duration(v) {
+        Ok(d) if d.is_zero() => {
+            Err("a timeout of 0 would mean no limit: empty the field to remove the limit".into())
+        }
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(e.message),
+    }
 }
 
 fn check_quota(v: &str) -> Result<Option<u64>, String> {
