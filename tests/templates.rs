@@ -324,10 +324,13 @@ async fn a_statement_past_validation_still_cannot_leave_the_schema() {
         });
         let mut c = db.client().await.expect("client");
         let tx = c.transaction().await.expect("tx");
-        tx.batch_execute(
+        tx.batch_execute(&format!(
             "CREATE ROLE t_owner NOLOGIN; GRANT t_owner TO CURRENT_USER;
-             CREATE SCHEMA t_s AUTHORIZATION t_owner; REVOKE ALL ON SCHEMA t_s FROM PUBLIC;",
-        )
+             CREATE SCHEMA t_s AUTHORIZATION t_owner; REVOKE ALL ON SCHEMA t_s FROM PUBLIC;
+             {}",
+            // As create does: `public` closed for CREATE (PostgreSQL 14 opens it).
+            provision::roles::harden_public("t_owner", &db.schema)
+        ))
         .await
         .expect("role and schema");
         let e = tx
