@@ -57,7 +57,8 @@ pub async fn create_tenant_with(
     let membership = if superuser {
         String::new()
     } else if version >= 160_000 {
-        format!("GRANT {obj} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE;")
+        // As provisioning grants it (`provision::roles::create`).
+        format!("GRANT {obj} TO CURRENT_USER WITH INHERIT TRUE, SET TRUE;")
     } else {
         format!("GRANT {obj} TO CURRENT_USER;")
     };
