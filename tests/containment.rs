@@ -523,6 +523,24 @@ async fn backups_are_private_and_verified_and_a_changed_dump_is_refused() {
         .await
         .expect("delete");
     let dump = out.backup_path.expect("backup");
+    // The operator keeps no membership in (and no trace of) the tenant's roles.
+    let left: i64 = db
+        .client()
+        .await
+        .expect("c")
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_roles WHERE rolname LIKE $1 || '%')
+                  + (SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member
+                     WHERE r.rolname = current_user AND m.roleid NOT IN (SELECT oid FROM pg_roles))",
+            &[&t.schema_name],
+        )
+        .await
+        .expect("memberships")
+        .get(0);
+    assert_eq!(
+        left, 0,
+        "no tenant role and no membership left after delete"
+    );
     let side_path = dump.with_extension("json");
     assert_eq!(mode(&dump), 0o600);
     assert_eq!(mode(&side_path), 0o600);
