@@ -454,7 +454,31 @@ async fn a_tenant_cannot_stop_usage_recording_with_an_advisory_lock() {
         "the holder renews its lease"
     );
     // Another console's session holds a live lease: this one does not write.
+    // The first console goes away; its backend ends a moment later.
+    let pid: i32 = writer
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
     drop(writer);
+    let c = db.client().await.expect("c");
+    let start = Instant::now();
+    while c
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+            &[&pid],
+        )
+        .await
+        .expect("activity")
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the session did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (other, _orx) = db.dedicated().await.expect("connection");
     let (writer, _rx) = db.dedicated().await.expect("connection");
     assert!(
@@ -469,7 +493,6 @@ async fn a_tenant_cannot_stop_usage_recording_with_an_advisory_lock() {
             .expect("elect")
     );
     // Its holder stops renewing: the lease lapses and this one takes over.
-    let c = db.client().await.expect("c");
     c.execute(
         &format!(
             "UPDATE {}.leases SET expires_at = now() - interval '1 second' WHERE name = 'usage_writer'",
