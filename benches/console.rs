@@ -1,6 +1,8 @@
 //! The console's resident memory at scale, on the real release binary: the
-//! issue's "peak RSS of the console with 10,000 tenants after 10 minutes at a
-//! 2 s refresh: at most 64 MiB".
+//! issues' "peak RSS of the console with 10,000 tenants after 10 minutes at a
+//! 2 s refresh: at most 64 MiB" and "at 50,000 tenants for 5 minutes with a
+//! light write load: at most 160 MiB"
+//! (`TENANTCTL_BENCH_CONSOLE_TENANTS=50000 TENANTCTL_BENCH_CONSOLE_SECS=300`).
 //!
 //! A throwaway local cluster gets 10,000 tenants by bulk SQL (the same shape as
 //! the monitor bench) and a light write load: 4 connections, each logged in as
@@ -39,7 +41,10 @@ use tenantctl::local_cluster::{LocalCluster, PORT};
 
 const COLS: u16 = 160;
 const ROWS: u16 = 48;
-const TARGET_MIB: f64 = 64.0;
+/// The issue's targets: 64 MiB up to 10,000 tenants, 160 MiB at 50,000.
+fn target_mib(tenants: usize) -> f64 {
+    if tenants <= 10_000 { 64.0 } else { 160.0 }
+}
 /// Connections of the write load.
 const WORKERS: u64 = 4;
 /// Between two inserts of one connection: about 4 per second each.
@@ -81,7 +86,18 @@ struct Console {
 impl Console {
     fn spawn(conninfo: &str, dir: &Path, name: &str) -> Self {
         let log = dir.join(format!("{name}.log"));
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"));
+        // `TENANTCTL_BENCH_CONSOLE_WRAP="heaptrack -o /tmp/console"` runs the
+        // console under a profiler (the RSS figures are then the wrapper's).
+        let wrap = std::env::var("TENANTCTL_BENCH_CONSOLE_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(program) => {
+                let mut c = std::process::Command::new(program);
+                c.args(words).arg(env!("CARGO_BIN_EXE_tenantctl"));
+                c
+            }
+            None => std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl")),
+        };
         for var in [
             "DATABASE_URL",
             "PGHOST",
@@ -507,7 +523,8 @@ fn main() {
     } else {
         (run.hwm.saturating_sub(floor.hwm)) as f64 / tenants as f64
     };
-    let verdict = if peak <= TARGET_MIB { "ok" } else { "MISS" };
+    let target = target_mib(tenants);
+    let verdict = if peak <= target { "ok" } else { "MISS" };
     println!();
     println!("console RSS, real binary in a pty at {COLS}x{ROWS}, refresh 2 s, light write load");
     println!(
@@ -521,7 +538,7 @@ fn main() {
         "per tenant",
     );
     println!(
-        "{:>8} {:>7} s {:>13.1} MiB {:>5.1} MiB {:>14.1} MiB {:>10.2}x {:>7.1} KiB  <= {TARGET_MIB:.0} MiB {verdict}",
+        "{:>8} {:>7} s {:>13.1} MiB {:>5.1} MiB {:>14.1} MiB {:>10.2}x {:>7.1} KiB  <= {target:.0} MiB {verdict}",
         tenants,
         secs,
         peak,
