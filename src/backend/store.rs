@@ -36,7 +36,9 @@ use crate::domain::metrics::{History, HistoryPoint, Series};
 /// The per-tenant series, in ring order.
 pub const SERIES: [Series; N] = Series::TENANT;
 /// The cluster series.
-pub const CLUSTER_SERIES: [Series; 4] = Series::CLUSTER;
+pub const CLUSTER_SERIES: [Series; NC] = Series::CLUSTER;
+/// How many series the cluster has.
+pub const NC: usize = Series::CLUSTER.len();
 /// How many series a tenant has.
 pub const N: usize = Series::TENANT.len();
 
@@ -334,7 +336,7 @@ impl Store {
         &mut self,
         at: DateTime<Utc>,
         mut values: impl FnMut(&Uuid) -> [Option<f64>; N],
-        cluster: [Option<f64>; 4],
+        cluster: [Option<f64>; NC],
     ) {
         if self.frozen {
             return;
@@ -551,7 +553,7 @@ mod tests {
             s.push(
                 t(i64::from(i)),
                 |_| [Some(v), None, Some(v), Some(1.0), Some(100.0)],
-                [Some(v); 4],
+                [Some(v); NC],
             );
         }
         let h = s.history(&[a, Uuid::from_u128(2)]);
@@ -575,7 +577,7 @@ mod tests {
         s.tenant_mut(a, 0);
         for i in 0..6 {
             let v = f64::from(i);
-            s.push(t(i64::from(i)), |_| [Some(v); N], [Some(v); 4]);
+            s.push(t(i64::from(i)), |_| [Some(v); N], [Some(v); NC]);
         }
         s.resize(2);
         let h = s.history(&[a]);
@@ -583,7 +585,7 @@ mod tests {
         assert_eq!(vals, vec![Some(4.0), Some(5.0)]);
         assert_eq!(h[1].series[0].1[1].value, Some(5.0));
         s.resize(5);
-        s.push(t(6), |_| [Some(6.0); N], [None; 4]);
+        s.push(t(6), |_| [Some(6.0); N], [None; NC]);
         let h = s.history(&[a]);
         let vals: Vec<_> = h[0].series[0].1.iter().map(|p| p.value).collect();
         assert_eq!(vals, vec![Some(4.0), Some(5.0), Some(6.0)]);
@@ -595,12 +597,12 @@ mod tests {
         let mut s = Store::new(4);
         let a = Uuid::from_u128(1);
         s.tenant_mut(a, 0);
-        s.push(t(0), |_| [Some(1.0); N], [None; 4]);
+        s.push(t(0), |_| [Some(1.0); N], [None; NC]);
         s.set_frozen(true);
-        s.push(t(1), |_| [Some(2.0); N], [None; 4]);
+        s.push(t(1), |_| [Some(2.0); N], [None; NC]);
         assert_eq!(s.len(), 1);
         s.set_frozen(false);
-        s.push(t(2), |_| [Some(3.0); N], [None; 4]);
+        s.push(t(2), |_| [Some(3.0); N], [None; NC]);
         assert_eq!(s.len(), 2);
     }
 
@@ -610,9 +612,9 @@ mod tests {
         let a = Uuid::from_u128(1);
         let b = Uuid::from_u128(2);
         s.tenant_mut(a, 0);
-        s.push(t(0), |_| [Some(1.0); N], [None; 4]);
+        s.push(t(0), |_| [Some(1.0); N], [None; NC]);
         s.tenant_mut(b, 0);
-        s.push(t(1), |_| [Some(2.0); N], [None; 4]);
+        s.push(t(1), |_| [Some(2.0); N], [None; NC]);
         let h = s.history(&[b]);
         assert_eq!(h[0].series[0].1[0].value, None);
         assert_eq!(h[0].series[0].1[1].value, Some(2.0));
@@ -643,7 +645,7 @@ mod tests {
                         Some(100.0),
                     ]
                 },
-                [None; 4],
+                [None; NC],
             );
             n += 1;
         };
@@ -734,7 +736,7 @@ mod tests {
                                     let k = u8::try_from(id.as_u128()).expect("small id");
                                     std::array::from_fn(|sr| value(k, &pick, sr))
                                 },
-                                [None; 4],
+                                [None; NC],
                             );
                             n += 1;
                             let row = (0..4u8)

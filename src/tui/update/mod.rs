@@ -7,6 +7,7 @@ pub mod command;
 mod events;
 mod forms;
 mod panes;
+mod views;
 
 use panes::{alerts_pane, click, detail_pane, monitor_pane, tenants_pane};
 
@@ -153,11 +154,7 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
             None
         }
         Action::NextPane | Action::PrevPane => {
-            let cur = if state.pane == Pane::Detail {
-                Pane::Tenants
-            } else {
-                state.pane
-            };
+            let cur = state.pane.tab();
             let i = Pane::TABS.iter().position(|p| *p == cur).unwrap_or(0);
             let n = Pane::TABS.len();
             let next = if matches!(action, Action::NextPane) {
@@ -179,7 +176,16 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
             }
         },
         Action::New => open_wizard(state),
+        Action::View(p) => views::open_view(state, p),
+        Action::Window => {
+            let w = state.views.next_window();
+            views::set_window(state, w);
+            None
+        }
         Action::Back => {
+            if state.pane.tab() == Pane::Monitor && state.pane != Pane::Monitor {
+                return switch_pane(state, Pane::Monitor);
+            }
             if state.pane == Pane::Detail {
                 state.pane = Pane::Tenants;
                 state.detail = None;
@@ -202,6 +208,9 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
                 None
             }
             Pane::Alerts => alerts_pane(state, other),
+            Pane::Neighbours => views::neighbours_pane(state, other),
+            Pane::Locks => views::locks_pane(state, other),
+            Pane::Heatmap => views::heatmap_pane(state, other),
         },
     }
 }
@@ -364,6 +373,7 @@ fn toggle_pause(state: &mut State) -> Command {
                 recompute_list(state);
             }
             recompute_monitor(state);
+            views::recompute_views(state);
         }
         say(state, "live again");
     }
