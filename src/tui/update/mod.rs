@@ -286,7 +286,8 @@ pub(crate) fn recompute_monitor(state: &mut State) {
 }
 
 pub(crate) fn load_monitor_history(state: &mut State) -> Option<Command> {
-    if state.history_loading || state.paused || state.monitor_top.is_empty() {
+    // Even with no tenant ranked yet: the answer carries the cluster's series.
+    if state.history_loading || state.paused {
         return None;
     }
     state.history_loading = true;
