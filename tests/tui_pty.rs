@@ -388,7 +388,9 @@ fn monitoring_views_open_by_key_and_command() {
     c.wait_text("Seeded Alpha", T);
     c.keys("m");
     c.wait_for("the cluster charts", T, |t| {
-        t.contains("commits/s") && t.contains("connections") && t.contains("now")
+        t.contains("commits/s")
+            && t.contains("connections")
+            && t.contains("now")
             && t.contains("ago")
     });
     c.keys("w");
@@ -401,7 +403,8 @@ fn monitoring_views_open_by_key_and_command() {
     });
     c.keys("H");
     c.wait_for("the heat map", T, |t| {
-        t.contains("Heat map") && t.contains("health by template version")
+        t.contains("Heat map")
+            && t.contains("health by template version")
             && t.contains("(1/2 of 2)")
     });
     c.keys("l"); // the cursor moves to the next cell; the footer follows

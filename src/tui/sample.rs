@@ -341,16 +341,25 @@ pub fn history(tenant: Option<Uuid>, seed: usize) -> History {
 /// The time of history point `j` of 60: 2 s apart, the last at the first
 /// snapshot's time ([`t0`] + 2 s).
 fn history_at(j: usize) -> DateTime<Utc> {
-    t0() + chrono::TimeDelta::seconds(2 - 2 * (59 - j as i64))
+    history_at_of(j, 60)
+}
+
+fn history_at_of(j: usize, n: usize) -> DateTime<Utc> {
+    t0() + chrono::TimeDelta::seconds(2 - 2 * (n as i64 - 1 - j as i64))
 }
 
 /// The cluster's series, 60 points 2 s apart, ending at the first snapshot.
 pub fn cluster_history(seed: usize) -> History {
+    cluster_history_of(60, seed)
+}
+
+/// The cluster's series with `n` points (450: 15 minutes at 2 s, for benchmarks).
+pub fn cluster_history_of(n: usize, seed: usize) -> History {
     let series = Series::CLUSTER
         .iter()
         .enumerate()
         .map(|(k, name)| {
-            let pts = (0..60)
+            let pts = (0..n)
                 .map(|j| {
                     let wave = (((j * (k + 2) + seed * 7) % 29) as f64) / 29.0;
                     let value = match name {
@@ -363,7 +372,7 @@ pub fn cluster_history(seed: usize) -> History {
                         _ => 1_500.0 + 600.0 * wave,
                     };
                     HistoryPoint {
-                        at: history_at(j),
+                        at: history_at_of(j, n),
                         value: (j > 0 || k != 4).then_some(value),
                     }
                 })
