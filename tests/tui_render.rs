@@ -419,6 +419,41 @@ fn hostile_strings_render_harmlessly() {
 }
 
 /// The capture shown in docs/console.md.
+/// The README's captures of the Monitor, Neighbours and heat-map views.
+#[test]
+fn readme_views_100x30() {
+    let mut s = st(240);
+    update(&mut s, Action::View(tenantctl::tui::state::Pane::Monitor));
+    let top = s.monitor_top.clone();
+    ev(
+        &mut s,
+        Event::History(
+            top.iter()
+                .enumerate()
+                .map(|(k, id)| sample::history(Some(*id), k))
+                .chain([sample::history(None, 2)])
+                .collect(),
+        ),
+    );
+    update(&mut s, Action::Window);
+    s.message = None;
+    let m = at(s.clone(), 100, 30);
+    insta::assert_snapshot!("readme_monitor_100x30", text(&render(&m, 100, 30)));
+    update(&mut s, Action::View(tenantctl::tui::state::Pane::Neighbours));
+    s.message = None;
+    let n = at(s.clone(), 100, 30);
+    insta::assert_snapshot!("readme_neighbours_100x30", text(&render(&n, 100, 30)));
+    let mut h = sample::state(800, ThemeName::Mono);
+    update(&mut h, Action::Resize(100, 30));
+    update(&mut h, Action::View(tenantctl::tui::state::Pane::Heatmap));
+    update(&mut h, Action::SortColumn);
+    for _ in 0..4 {
+        update(&mut h, Action::Down);
+    }
+    h.message = None;
+    insta::assert_snapshot!("readme_heatmap_100x30", text(&render(&h, 100, 30)));
+}
+
 #[test]
 fn readme_capture_100x30() {
     let mut s = st(240);
