@@ -439,7 +439,10 @@ fn readme_views_100x30() {
     s.message = None;
     let m = at(s.clone(), 100, 30);
     insta::assert_snapshot!("readme_monitor_100x30", text(&render(&m, 100, 30)));
-    update(&mut s, Action::View(tenantctl::tui::state::Pane::Neighbours));
+    update(
+        &mut s,
+        Action::View(tenantctl::tui::state::Pane::Neighbours),
+    );
     s.message = None;
     let n = at(s.clone(), 100, 30);
     insta::assert_snapshot!("readme_neighbours_100x30", text(&render(&n, 100, 30)));

@@ -195,10 +195,8 @@ pub fn print_top(
                 opt(m.mean_exec_ms, 2),
                 m.share_score
                     .map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0)),
-                m.wal_bytes_per_s
-                    .map_or_else(|| "n/a".into(), |v| format_size(v.max(0.0) as u64)),
-                m.temp_bytes_per_s
-                    .map_or_else(|| "n/a".into(), |v| format_size(v.max(0.0) as u64)),
+                bytes_per_s(m.wal_bytes_per_s),
+                bytes_per_s(m.temp_bytes_per_s),
                 m.cache_hit
                     .map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0)),
             ]
@@ -211,6 +209,14 @@ pub fn print_top(
         ],
         &lines,
     );
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // reason: a non-negative rate shown as a size
+fn bytes_per_s(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "n/a".into(),
+        |v| format!("{}/s", format_size(v.max(0.0) as u64)),
+    )
 }
 
 fn row<'a>(t: &'a MonitoredTenant, m: &'a TenantMetrics) -> Row<'a> {

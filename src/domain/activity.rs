@@ -53,10 +53,10 @@ pub struct BlockingChain {
 /// wait first. A blocker that itself waits is shown under its own blocker;
 /// sessions waiting in a cycle (a deadlock about to be broken) hang off the
 /// lowest pid of the cycle.
-pub fn chains(sessions: Vec<LockSession>, now: DateTime<Utc>) -> Vec<BlockingChain> {
+pub fn chains(sessions: &[LockSession], now: DateTime<Utc>) -> Vec<BlockingChain> {
     let by_pid: HashMap<i32, &LockSession> = sessions.iter().map(|s| (s.pid, s)).collect();
     let mut waiters_of: HashMap<i32, Vec<i32>> = HashMap::new();
-    for s in &sessions {
+    for s in sessions {
         for b in &s.blocked_by {
             waiters_of.entry(*b).or_default().push(s.pid);
         }
@@ -328,7 +328,7 @@ mod tests {
             sess(21, None, &[20], Some(90)),
             sess(20, Some(9), &[], None),
         ];
-        let c = chains(rows, at(100));
+        let c = chains(&rows, at(100));
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].blocker.pid, 10, "longest wait first");
         assert_eq!(c[0].blocking_for, Duration::from_secs(60));
@@ -345,7 +345,7 @@ mod tests {
             sess(30, None, &[31], Some(20)),
             sess(41, None, &[40], Some(5)),
         ];
-        let c = chains(rows, at(30));
+        let c = chains(&rows, at(30));
         let blockers: Vec<i32> = c.iter().map(|c| c.blocker.pid).collect();
         assert_eq!(blockers, vec![40, 30]);
         assert_eq!(c[0].blocker.state, "unknown");
@@ -362,7 +362,7 @@ mod tests {
             sess(20, Some(5), &[], None),
             sess(21, Some(2), &[20], Some(60)),
         ];
-        let c = chains(rows, at(70));
+        let c = chains(&rows, at(70));
         let conds = blocking_conditions(&c, |_| Some("acme".into()), &t);
         assert_eq!(conds.len(), 1, "{conds:?}");
         assert_eq!(conds[0].tenant_id, Some(Uuid::from_u128(1)));
@@ -374,7 +374,7 @@ mod tests {
             conds[0].message
         );
         let c = chains(
-            vec![sess(10, Some(1), &[], None), sess(11, None, &[10], Some(0))],
+            &[sess(10, Some(1), &[], None), sess(11, None, &[10], Some(0))],
             at(29),
         );
         assert!(
@@ -382,12 +382,12 @@ mod tests {
             "29 s < 30 s"
         );
         let c = chains(
-            vec![sess(10, Some(1), &[], None), sess(11, None, &[10], Some(0))],
+            &[sess(10, Some(1), &[], None), sess(11, None, &[10], Some(0))],
             at(30),
         );
         assert_eq!(blocking_conditions(&c, |_| None, &t).len(), 1, "at 30 s");
         let c = chains(
-            vec![sess(10, Some(1), &[], None), sess(11, None, &[10], Some(0))],
+            &[sess(10, Some(1), &[], None), sess(11, None, &[10], Some(0))],
             at(120),
         );
         assert_eq!(

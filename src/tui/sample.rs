@@ -244,7 +244,7 @@ pub fn blocking(taken_at: DateTime<Utc>) -> Vec<crate::domain::activity::Blockin
             &[52_001],
         ),
     ];
-    crate::domain::activity::chains(sessions, taken_at)
+    crate::domain::activity::chains(&sessions, taken_at)
 }
 
 /// The templates the create wizard offers.
@@ -270,14 +270,14 @@ pub fn templates() -> Vec<TemplateSummary> {
 
 /// A snapshot of `n` tenants.
 pub fn snapshot(n: usize, generation: u64) -> Snapshot {
-    let mut list: Vec<TenantMetrics> = (0..n).map(|i| metrics(i, generation)).collect();
-    // Shares of the whole: normalized over the tenants (and a little for other roles).
     fn statement_share(m: &mut TenantMetrics) -> &mut Option<f64> {
         &mut m.statement_share
     }
     fn share_score(m: &mut TenantMetrics) -> &mut Option<f64> {
         &mut m.share_score
     }
+    let mut list: Vec<TenantMetrics> = (0..n).map(|i| metrics(i, generation)).collect();
+    // Shares of the whole: normalized over the tenants (and a little for other roles).
     for f in [statement_share, share_score] {
         let sum: f64 = list.iter_mut().filter_map(|m| *f(m)).sum::<f64>() * 1.05;
         for m in &mut list {

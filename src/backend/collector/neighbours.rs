@@ -242,7 +242,7 @@ pub fn blocking_chains(
         .iter()
         .map(|t| (t.role_name.as_str(), t.id))
         .collect();
-    let sessions = rows
+    let sessions: Vec<LockSession> = rows
         .rows
         .iter()
         .map(|r| LockSession {
@@ -257,7 +257,7 @@ pub fn blocking_chains(
             blocked_by: r.blocked_by.clone(),
         })
         .collect();
-    activity::chains(sessions, rows.at.unwrap_or(now))
+    activity::chains(&sessions, rows.at.unwrap_or(now))
 }
 
 #[cfg(test)]

@@ -303,11 +303,11 @@ impl Sampler {
                 let Some(c) = lane_a else {
                     return (Read::lost(), Read::lost(), Read::lost(), Read::lost());
                 };
-                let s = timed(limit, q::sessions(c)).await;
-                let z = timed(limit, q::approx_sizes(c, &schemas)).await;
-                let t = timed(limit, q::totals(c)).await;
-                let b = timed(limit, activity::blocking(c)).await;
-                (s, z, t, b)
+                let sessions = timed(limit, q::sessions(c)).await;
+                let sizes = timed(limit, q::approx_sizes(c, &schemas)).await;
+                let totals = timed(limit, q::totals(c)).await;
+                let blocking = timed(limit, activity::blocking(c)).await;
+                (sessions, sizes, totals, blocking)
             },
             async {
                 let Some(c) = lane_b else {

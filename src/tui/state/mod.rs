@@ -65,6 +65,7 @@ impl Pane {
     }
 
     /// The tab this pane is shown under.
+    #[must_use]
     pub fn tab(self) -> Pane {
         match self {
             Pane::Detail => Pane::Tenants,

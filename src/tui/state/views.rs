@@ -402,7 +402,7 @@ mod tests {
         h.move_cursor(1, 0, 8);
         assert_eq!(h.cursor, 24, "stays on the last cell");
         h.move_cursor(0, -3, 8);
-        assert_eq!(h.cursor, 4, "first group's line");
+        assert_eq!(h.cursor, 3, "first group's line, same column");
         h.move_cursor(-10, 0, 8);
         assert_eq!(h.cursor, 0);
     }
@@ -423,21 +423,21 @@ mod tests {
                 _ => Some(i as f64),
             }
         });
-        let level = |i: usize| {
+        let level = |h: &Heat, i: usize| {
             h.levels[h
                 .order
                 .iter()
                 .position(|o| *o == sample::id(i))
                 .expect("there")]
         };
-        assert_eq!(level(0), 0, "not measured");
-        assert_eq!(level(1), 1, "idle is fine");
-        assert_eq!(level(99), 5, "the outlier");
-        assert_eq!(level(10), 1, "below the median");
+        assert_eq!(level(&h, 0), 0, "not measured");
+        assert_eq!(level(&h, 1), 1, "idle is fine");
+        assert_eq!(level(&h, 99), 5, "the outlier");
+        assert_eq!(level(&h, 10), 1, "below the median");
         h.metric = HeatMetric::Health;
         h.relevel(|id| Some(if pos[id] == 5 { 60.0 } else { 0.0 }));
-        assert_eq!(level(5), 5);
-        assert_eq!(level(6), 1);
+        assert_eq!(level(&h, 5), 5);
+        assert_eq!(level(&h, 6), 1);
     }
 
     #[test]

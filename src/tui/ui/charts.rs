@@ -51,7 +51,7 @@ impl Unit {
             Unit::Bytes => compact_size(v.max(0.0) as u64),
             Unit::BytesRate => format!("{}/s", compact_size(v.max(0.0) as u64)),
             Unit::Percent => {
-                if v >= 99.95 || v == v.round() {
+                if v >= 99.95 || (v - v.round()).abs() < 1e-9 {
                     format!("{v:.0}%")
                 } else {
                     format!("{v:.1}%")
@@ -205,7 +205,7 @@ pub fn draw(
     let y_labels = if area.height >= 9 {
         vec![
             Span::styled(spec.unit.format(lo), th.dim),
-            Span::styled(spec.unit.format((lo + hi) / 2.0), th.dim),
+            Span::styled(spec.unit.format(f64::midpoint(lo, hi)), th.dim),
             Span::styled(spec.unit.format(hi), th.dim),
         ]
     } else {

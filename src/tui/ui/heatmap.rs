@@ -122,7 +122,7 @@ fn footer(state: &State, heat: &Heat) -> Vec<Line<'static>> {
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let th = &state.theme;
     let heat = &state.views.heat;
-    let [head, body, foot] = Layout::vertical([
+    let [top_line, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
         Constraint::Length(2),
@@ -144,7 +144,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         ),
     ];
     h.extend(legend(state));
-    frame.render_widget(Paragraph::new(Line::from(h)), head);
+    frame.render_widget(Paragraph::new(Line::from(h)), top_line);
     if heat.order.is_empty() || state.view.is_none() {
         frame.render_widget(
             Paragraph::new(hint("waiting for tenants and their metrics…".into(), state)),

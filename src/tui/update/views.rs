@@ -141,12 +141,11 @@ pub(super) fn locks_pane(state: &mut State, action: Action) -> Option<Command> {
                 .as_ref()
                 .and_then(|v| v.blocking.get(state.views.locks_cursor))
                 .and_then(|c| c.blocker.tenant_id);
-            match id {
-                Some(id) => super::panes::open_tenant(state, id),
-                None => {
-                    complain(state, "the blocker is not a tenant's session");
-                    None
-                }
+            if let Some(id) = id {
+                super::panes::open_tenant(state, id)
+            } else {
+                complain(state, "the blocker is not a tenant's session");
+                None
             }
         }
         other => {
