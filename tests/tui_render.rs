@@ -192,6 +192,21 @@ fn monitoring_views() {
     update(&mut c, Action::Window);
     c.message = None;
     snap("monitor_charts_1min", &c);
+    // Paused and two points back: the status bar says when.
+    let mut p = c.clone();
+    update(&mut p, Action::Pause);
+    update(&mut p, Action::TimeBack);
+    let mut old = sample::snapshot(60, 0);
+    old.taken_at -= chrono::TimeDelta::seconds(20);
+    ev(
+        &mut p,
+        Event::At {
+            back: 1,
+            snapshot: Some(Arc::new(old)),
+        },
+    );
+    p.message = None;
+    snap("monitor_time_travel", &p);
     for (w, h) in [(200, 60)] {
         let c = at(c.clone(), w, h);
         insta::assert_snapshot!(

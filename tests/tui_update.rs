@@ -1139,3 +1139,71 @@ fn locks_cancel_and_terminate_the_blocker_only_after_asking() {
         s.message
     );
 }
+
+#[test]
+fn time_cursor_moves_through_the_kept_history_only_while_paused() {
+    let mut s = st(30);
+    assert!(update(&mut s, Action::TimeBack).is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("while paused")),
+        "{:?}",
+        s.message
+    );
+    update(&mut s, Action::Pause);
+    let present = s.view.clone().expect("view");
+    let cmd = update(&mut s, Action::TimeBack);
+    assert_eq!(cmd, Some(Command::LoadAt { back: 1 }));
+    let cmd = update(&mut s, Action::PrevTab); // ← in the list, while paused
+    assert_eq!(cmd, Some(Command::LoadAt { back: 2 }));
+    // An answer for a point the cursor has left is dropped.
+    let mut old = sample::snapshot(30, 0);
+    old.taken_at = present.taken_at - chrono::TimeDelta::seconds(4);
+    ev(
+        &mut s,
+        Event::At {
+            back: 1,
+            snapshot: Some(Arc::new(sample::snapshot(30, 9))),
+        },
+    );
+    assert_eq!(s.view.as_ref().map(|v| v.taken_at), Some(present.taken_at));
+    ev(
+        &mut s,
+        Event::At {
+            back: 2,
+            snapshot: Some(Arc::new(old.clone())),
+        },
+    );
+    assert_eq!(s.view.as_ref().map(|v| v.taken_at), Some(old.taken_at));
+    // Past the oldest point: the cursor stays where it was.
+    assert_eq!(
+        update(&mut s, Action::TimeBack),
+        Some(Command::LoadAt { back: 3 })
+    );
+    ev(
+        &mut s,
+        Event::At {
+            back: 3,
+            snapshot: None,
+        },
+    );
+    assert_eq!(s.views.time_back, 2);
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("oldest point"))
+    );
+    // Forward to the present needs no request; a new snapshot does not move the view.
+    update(&mut s, Action::TimeForward);
+    assert!(update(&mut s, Action::NextTab).is_none());
+    assert_eq!(s.views.time_back, 0);
+    assert_eq!(s.view.as_ref().map(|v| v.taken_at), Some(present.taken_at));
+    ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(30, 20))));
+    assert_eq!(s.view.as_ref().map(|v| v.taken_at), Some(present.taken_at));
+    // Resuming leaves the past.
+    update(&mut s, Action::TimeBack);
+    update(&mut s, Action::Pause);
+    assert_eq!(s.views.time_back, 0);
+    assert_eq!(s.view.as_ref().map(|v| v.generation), Some(20));
+}

@@ -109,6 +109,11 @@ pub enum Action {
     View(crate::tui::state::Pane),
     /// `w`: the charts' next time window (1, 5, 15, 60 minutes, within the history).
     Window,
+    /// `<` (and `←` in the list and monitor views) while paused: one point
+    /// back in the kept history.
+    TimeBack,
+    /// `>` (and `→` in the list and monitor views) while paused: one point forward.
+    TimeForward,
     /// `q`: quit; in the help overlay it closes the overlay.
     Quit,
     /// Ctrl-C: quit from anywhere, text fields and overlays included.

@@ -160,6 +160,63 @@ impl Monitor {
         self.store.history(tenants)
     }
 
+    /// The snapshot as it was `back` points ago (time travel): each tenant's
+    /// kept series (calls/s, writes/s, size, sessions, health score) over the
+    /// last snapshot's other fields, the cluster's kept totals; the figures
+    /// history does not keep (shares, WAL, health reasons, blocking) are
+    /// left out. `None` past the oldest point kept.
+    pub fn snapshot_at(&self, back: usize) -> Option<Arc<Snapshot>> {
+        let p = self.store.point_at(back)?;
+        let mut tenants: Vec<TenantMetrics> = Vec::with_capacity(p.tenants.len());
+        for (id, v) in &p.tenants {
+            let mut m = self.last.tenants.get(id).cloned().unwrap_or(TenantMetrics {
+                tenant_id: *id,
+                ..TenantMetrics::default()
+            });
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            // reason: kept sizes, sessions and scores are non-negative and in range
+            {
+                m.calls_per_s = v[0];
+                m.writes_per_s = v[1];
+                m.size_bytes = v[2].map_or(m.size_bytes, |b| b.max(0.0) as u64);
+                m.sessions_total = v[3].map_or(0, |c| c.max(0.0) as u32);
+                if let Some(h) = v[4] {
+                    m.health.score = h.clamp(0.0, 100.0) as u8;
+                    m.health.reasons.clear();
+                }
+            }
+            m.statement_share = None;
+            m.share_score = None;
+            m.wal_bytes_per_s = None;
+            m.temp_bytes_per_s = None;
+            m.cache_hit = None;
+            tenants.push(m);
+        }
+        let c = p.cluster;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // reason: kept connections and sizes are non-negative and in range
+        let totals = ClusterTotals {
+            commits_per_s: c[0],
+            connections: c[1].map_or(0, |v| v.max(0.0) as u32),
+            cache_hit_ratio: c[2].map(|v| v / 100.0),
+            database_bytes: c[3].map_or(0, |v| v.max(0.0) as u64),
+            calls_per_s: c[4],
+            wal_bytes_per_s: c[5],
+            writes_per_s: c[6],
+            ..self.last.totals.clone()
+        };
+        Some(Arc::new(Snapshot {
+            generation: self.last.generation,
+            taken_at: p.at,
+            latency: self.last.latency,
+            tenants: TenantMap::from(tenants),
+            totals,
+            stale: Vec::new(),
+            statements_available: self.last.statements_available,
+            blocking: Vec::new(),
+        }))
+    }
+
     /// Every kept alert, newest first.
     pub fn alerts(&self) -> Vec<Alert> {
         self.alerts.alerts()

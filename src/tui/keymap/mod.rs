@@ -255,6 +255,20 @@ const BINDABLE: &[Bindable] = &[
         action: || Action::Window,
     },
     Bindable {
+        name: "time_back",
+        help: "paused: one point back in the history (also ← in the list and monitor views)",
+        defaults: &["<"],
+        destructive: false,
+        action: || Action::TimeBack,
+    },
+    Bindable {
+        name: "time_forward",
+        help: "paused: one point forward (also →)",
+        defaults: &[">"],
+        destructive: false,
+        action: || Action::TimeForward,
+    },
+    Bindable {
         name: "quit",
         help: "quit",
         defaults: &["q"],

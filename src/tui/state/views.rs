@@ -332,6 +332,10 @@ pub struct Views {
     pub neighbour_cursor: usize,
     /// Selected chain of the Locks view.
     pub locks_cursor: usize,
+    /// Time travel while paused: points back from the newest kept (0: now).
+    pub time_back: usize,
+    /// The snapshot paused on, to come back to at `time_back` 0.
+    pub present: Option<std::sync::Arc<crate::domain::metrics::Snapshot>>,
     pub heat: Heat,
 }
 
@@ -344,6 +348,8 @@ impl Views {
             neighbours: Vec::new(),
             neighbour_cursor: 0,
             locks_cursor: 0,
+            time_back: 0,
+            present: None,
             heat: Heat::default(),
         };
         v.window = v.clamp_window(v.window);

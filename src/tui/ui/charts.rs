@@ -97,7 +97,9 @@ pub struct ChartSpec<'a> {
 fn xy(points: &[HistoryPoint], now: DateTime<Utc>, window_min: f64) -> Vec<(f64, f64)> {
     let start =
         points.partition_point(|p| (now - p.at).num_milliseconds() as f64 / 60_000.0 > window_min);
-    points[start..]
+    // Time travel: nothing after the instant shown.
+    let end = points.partition_point(|p| p.at <= now).max(start);
+    points[start..end]
         .iter()
         .filter_map(|p| {
             let x = -((now - p.at).num_milliseconds() as f64) / 60_000.0;

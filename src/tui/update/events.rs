@@ -126,6 +126,10 @@ fn apply_one(state: &mut State, ev: Event) -> Option<Command> {
                 _ => None,
             }
         }
+        Event::At { back, snapshot } => {
+            super::views::arrived_at(state, back, snapshot);
+            None
+        }
         Event::History(list) => {
             state.history_loading = false;
             for h in list {

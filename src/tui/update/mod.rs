@@ -177,6 +177,17 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
         },
         Action::New => open_wizard(state),
         Action::View(p) => views::open_view(state, p),
+        Action::TimeBack => views::time_step(state, true),
+        Action::TimeForward => views::time_step(state, false),
+        Action::PrevTab | Action::NextTab
+            if state.paused
+                && matches!(
+                    state.pane,
+                    Pane::Tenants | Pane::Monitor | Pane::Neighbours | Pane::Locks
+                ) =>
+        {
+            views::time_step(state, matches!(action, Action::PrevTab))
+        }
         Action::Window => {
             let w = state.views.next_window();
             views::set_window(state, w);
@@ -358,6 +369,8 @@ fn open_detail(state: &mut State) -> Option<Command> {
 
 fn toggle_pause(state: &mut State) -> Command {
     state.paused = !state.paused;
+    state.views.time_back = 0;
+    state.views.present = None;
     if state.paused {
         let at = state.view.as_ref().map_or_else(
             || "no data yet".to_string(),

@@ -251,3 +251,66 @@ pub(super) fn heatmap_pane(state: &mut State, action: Action) -> Option<Command>
     }
     None
 }
+
+/// Move the time cursor one point back or forward (only while paused).
+pub(crate) fn time_step(state: &mut State, back: bool) -> Option<Command> {
+    if !state.paused {
+        complain(
+            state,
+            format!(
+                "time travel works while paused: {} pauses, then {}/{} move through the kept history",
+                state.keymap.label_of("pause"),
+                state.keymap.label_of("time_back"),
+                state.keymap.label_of("time_forward")
+            ),
+        );
+        return None;
+    }
+    let cur = state.views.time_back;
+    let next = if back { cur + 1 } else { cur.saturating_sub(1) };
+    if next == cur {
+        say(state, "at the newest point: Space goes live");
+        return None;
+    }
+    if cur == 0 {
+        state.views.present.clone_from(&state.view);
+    }
+    state.views.time_back = next;
+    if next == 0 {
+        if let Some(p) = state.views.present.take() {
+            show(state, p);
+        }
+        return None;
+    }
+    Some(Command::LoadAt { back: next })
+}
+
+/// The snapshot of an instant arrived: show it, unless the cursor moved on.
+pub(crate) fn arrived_at(
+    state: &mut State,
+    back: usize,
+    snapshot: Option<std::sync::Arc<crate::domain::metrics::Snapshot>>,
+) {
+    if !state.paused || back != state.views.time_back {
+        return;
+    }
+    match snapshot {
+        Some(s) => show(state, s),
+        None => {
+            state.views.time_back = back.saturating_sub(1);
+            let at = state.view.as_ref().map_or_else(String::new, |v| {
+                format!(" ({})", v.taken_at.format("%H:%M:%S"))
+            });
+            say(state, format!("that is the oldest point kept{at}"));
+        }
+    }
+}
+
+fn show(state: &mut State, s: std::sync::Arc<crate::domain::metrics::Snapshot>) {
+    state.view = Some(s);
+    if state.list.depends_on_metrics() {
+        super::recompute_list(state);
+    }
+    super::recompute_monitor(state);
+    recompute_views(state);
+}
