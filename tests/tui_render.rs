@@ -160,6 +160,7 @@ fn monitor_audit_alerts() {
 /// The monitoring views with fixed data: Neighbours, Locks, the heat map
 /// (2,000 tenants, and in mono), and the charts at every window.
 #[test]
+#[allow(clippy::many_single_char_names)] // reason: one short name per view state, as the other snapshot tests
 fn monitoring_views() {
     let mut s = st(60);
     update(

@@ -294,15 +294,14 @@ pub(crate) fn arrived_at(
     if !state.paused || back != state.views.time_back {
         return;
     }
-    match snapshot {
-        Some(s) => show(state, s),
-        None => {
-            state.views.time_back = back.saturating_sub(1);
-            let at = state.view.as_ref().map_or_else(String::new, |v| {
-                format!(" ({})", v.taken_at.format("%H:%M:%S"))
-            });
-            say(state, format!("that is the oldest point kept{at}"));
-        }
+    if let Some(s) = snapshot {
+        show(state, s);
+    } else {
+        state.views.time_back = back.saturating_sub(1);
+        let at = state.view.as_ref().map_or_else(String::new, |v| {
+            format!(" ({})", v.taken_at.format("%H:%M:%S"))
+        });
+        say(state, format!("that is the oldest point kept{at}"));
     }
 }
 
