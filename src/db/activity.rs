@@ -131,7 +131,7 @@ pub struct LockRow {
 }
 
 /// Blocking sessions in one statement: `pg_blocking_pids` of each session
-/// waiting on a lock (only those: it takes the lock manager's partition
+/// of this database waiting on a lock (only those: it takes the lock manager's partition
 /// locks, so it is not called for every backend), then the waiting and
 /// blocking sessions' state, transaction and statement start, and the wait
 /// start from one pass over `pg_locks`. Cost: one scan of the backend array
@@ -141,7 +141,8 @@ pub async fn blocking(client: &Client) -> Result<Sample<LockRow>> {
         .query(
             "WITH w AS MATERIALIZED (
                  SELECT pid, pg_blocking_pids(pid) AS by FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()),
+                 WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                   AND datid = (SELECT oid FROM pg_database WHERE datname = current_database())),
              ws AS (
                  SELECT pid, min(waitstart) AS since FROM pg_locks
                  WHERE NOT granted AND pid IN (SELECT pid FROM w) GROUP BY pid),
