@@ -3,6 +3,10 @@
 //! - `list_draw_10k_160x48`: one frame of the tenant list (target ≤ 2 ms).
 //! - `key_during_snapshot_10k`: apply a 10,000-tenant snapshot (list sorted
 //!   by calls/s, so it resorts), handle a key press, draw (target ≤ 16 ms).
+//! - `view_draw_10k_160x48/*`: one frame of each monitoring view (Monitor
+//!   with six charts over 450 points, Neighbours, Locks, heat map) at
+//!   10,000 tenants (target ≤ 4 ms each), and a heat-map key press with a
+//!   snapshot applied (releveling 10,000 cells).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tenantctl::backend::Event;
 use tenantctl::config::ThemeName;
-use tenantctl::tui::state::Column;
+use tenantctl::tui::state::{Column, Pane};
 use tenantctl::tui::{Action, sample, ui, update};
 
 const N: usize = 10_000;
@@ -93,6 +97,60 @@ fn benches(c: &mut Criterion) {
             term.draw(|f| ui::draw(f, black_box(&s))).expect("draw");
         });
     });
+
+    for (name, pane) in [
+        ("monitor", Pane::Monitor),
+        ("neighbours", Pane::Neighbours),
+        ("locks", Pane::Locks),
+        ("heatmap", Pane::Heatmap),
+    ] {
+        let (mut s, mut term) = setup();
+        let _ = update(&mut s, Action::View(pane));
+        let top = s.monitor_top.clone();
+        let mut list: Vec<_> = top
+            .iter()
+            .enumerate()
+            .map(|(k, id)| sample::history(Some(*id), k))
+            .collect();
+        list.push(sample::cluster_history_of(450, 1));
+        let _ = update(&mut s, Action::Backend(Event::History(list)));
+        s.message = None;
+        report(
+            &format!("{name} draw, 10,000 tenants, 160x48"),
+            Duration::from_millis(4),
+            || {
+                term.draw(|f| ui::draw(f, black_box(&s))).expect("draw");
+            },
+        );
+        c.bench_function(&format!("view_draw_10k_160x48/{name}"), |b| {
+            b.iter(|| {
+                term.draw(|f| ui::draw(f, black_box(&s))).expect("draw");
+            });
+        });
+    }
+    {
+        let (mut s, mut term) = setup();
+        let _ = update(&mut s, Action::View(Pane::Heatmap));
+        let snaps = [
+            Arc::new(sample::snapshot(N, 2)),
+            Arc::new(sample::snapshot(N, 3)),
+        ];
+        let mut k = 0usize;
+        report(
+            "heat map: key press + 10,000-tenant snapshot applied + draw",
+            Duration::from_millis(16),
+            || {
+                k += 1;
+                s.last_generation = None;
+                let _ = update(
+                    &mut s,
+                    Action::Backend(Event::Snapshot(snaps[k % 2].clone())),
+                );
+                let _ = update(&mut s, Action::Down);
+                term.draw(|f| ui::draw(f, &s)).expect("draw");
+            },
+        );
+    }
 
     let (mut s, mut term) = setup();
     s.list.sort = Column::Calls;

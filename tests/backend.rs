@@ -481,3 +481,146 @@ async fn the_console_guards_limits_and_raises_an_alert() {
         Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
     );
 }
+
+/// Tenant A (logged in as its own role) holds a row lock on a table both
+/// tenants may update; tenant B waits for it. The backend's snapshot names
+/// A as B's blocker, the blocking alert fires once the wait passes
+/// `[thresholds] blocking`, and terminating the blocker (as the Locks view
+/// does) lets B go on and clears the alert.
+#[tokio::test]
+async fn locks_name_the_blocking_tenant_and_alert_after_the_threshold() {
+    use tenantctl::domain::metrics::AlertKind;
+    let (mut config, db) = common::fresh_db_init().await;
+    config.monitoring.interval = tenantctl::config::Dur(Duration::from_millis(500));
+    config.thresholds.blocking = tenantctl::config::Dur(Duration::from_secs(2));
+    let opts = ProvisionOptions::from_config(&config);
+    let a = create_tenant(&db, &opts, &new_tenant("Holder", "holder.example"), &|_| {})
+        .await
+        .expect("create A");
+    let b = create_tenant(&db, &opts, &new_tenant("Waiter", "waiter.example"), &|_| {})
+        .await
+        .expect("create B");
+    // A table outside both schemas that both tenants may update (a shared
+    // reference table), made by the operator.
+    let op = db.client().await.expect("operator");
+    op.batch_execute(&format!(
+        "CREATE SCHEMA shared; CREATE TABLE shared.rates (id int PRIMARY KEY, v int);
+         INSERT INTO shared.rates VALUES (1, 0);
+         GRANT USAGE ON SCHEMA shared TO \"{a}\", \"{b}\";
+         GRANT SELECT, UPDATE ON shared.rates TO \"{a}\", \"{b}\";",
+        a = a.role_name,
+        b = b.role_name
+    ))
+    .await
+    .expect("shared table");
+    drop(op);
+    let login = |role: String| {
+        let conninfo = common::cluster().conninfo_as(&db.params.dbname, &role);
+        async move {
+            let (c, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+                .await
+                .expect("log in as the tenant");
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            c
+        }
+    };
+    let holder = login(a.role_name.clone()).await;
+    let a_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    holder
+        .batch_execute("BEGIN; UPDATE shared.rates SET v = 1 WHERE id = 1")
+        .await
+        .expect("A takes the row lock");
+    let waiter = login(b.role_name.clone()).await;
+    let b_pid: i32 = waiter
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    let waiting = tokio::spawn(async move {
+        waiter
+            .execute("UPDATE shared.rates SET v = 2 WHERE id = 1", &[])
+            .await
+    });
+
+    let mut h = backend::spawn(config.clone());
+    let Event::Snapshot(snap) = next_matching(
+        &mut h,
+        "a snapshot with the chain",
+        |e| matches!(e, Event::Snapshot(s) if !s.blocking.is_empty()),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    let chain = &snap.blocking[0];
+    assert_eq!(chain.blocker.pid, a_pid, "{chain:?}");
+    assert_eq!(chain.blocker.tenant_id, Some(a.id), "A is the blocker");
+    assert!(
+        chain.blocker.state.starts_with("idle in transaction"),
+        "{chain:?}"
+    );
+    assert!(
+        chain.blocker.query.contains("UPDATE shared.rates"),
+        "{chain:?}"
+    );
+    assert_eq!(chain.waiters.len(), 1, "{chain:?}");
+    assert_eq!(chain.waiters[0].1.pid, b_pid);
+    assert_eq!(chain.waiters[0].1.tenant_id, Some(b.id), "B waits");
+    assert!(
+        chain.waiters[0].1.wait_start.is_some(),
+        "pg_locks.waitstart read"
+    );
+
+    // The alert: not before the wait reached the threshold, then on A.
+    let Event::Alerts(alerts) = next_matching(&mut h, "the blocking alert", |e| {
+        matches!(e, Event::Alerts(list) if list.iter().any(|a| a.kind == AlertKind::Blocking && a.cleared_at.is_none()))
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    let alert = alerts
+        .iter()
+        .find(|x| x.kind == AlertKind::Blocking)
+        .expect("blocking alert");
+    assert_eq!(alert.tenant_id, Some(a.id));
+    assert!(alert.message.contains("Holder"), "{}", alert.message);
+    let since = chain.waiters[0].1.wait_start.expect("wait start");
+    assert!(
+        alert.raised_at - since >= chrono::TimeDelta::seconds(2),
+        "raised {} after the wait began at {since}",
+        alert.raised_at
+    );
+
+    // Terminate the blocker as the Locks view asks the backend to.
+    h.commands
+        .send(Command::TerminateSession {
+            id: 9,
+            tenant: a.id,
+            pid: a_pid,
+        })
+        .expect("send");
+    next_matching(&mut h, "the termination", |e| match e {
+        Event::Failed { id: 9, error } => panic!("terminate failed: {error}"),
+        Event::Done { id: 9, .. } => true,
+        _ => false,
+    })
+    .await;
+    let done = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("B goes on")
+        .expect("join");
+    assert_eq!(done.expect("B's update"), 1);
+    next_matching(&mut h, "the alert cleared", |e| {
+        matches!(e, Event::Alerts(list) if list.iter().any(|a| a.kind == AlertKind::Blocking && a.cleared_at.is_some()))
+    })
+    .await;
+    drop(holder);
+    let _ = h.commands.send(Command::Shutdown);
+}

@@ -373,3 +373,57 @@ RESET ROLE;"#
         "tenant code ran as the operator: {lines:?}"
     );
 }
+
+/// Every monitoring view opens in the real binary, by its key and by its
+/// `:` command, and draws its frame (charts with their axes, the
+/// Neighbours header, the Locks view, the heat map with its footer).
+#[test]
+fn monitoring_views_open_by_key_and_command() {
+    let cluster = common::cluster();
+    let db = cluster.create_database().expect("database");
+    let url = cluster.conninfo(&db);
+    init(&url);
+    seed(cluster, &db);
+    let mut c = Console::spawn(&url, &[]);
+    c.wait_text("Seeded Alpha", T);
+    c.keys("m");
+    c.wait_for("the cluster charts", T, |t| {
+        t.contains("commits/s")
+            && t.contains("connections")
+            && t.contains("now")
+            && t.contains("ago")
+    });
+    c.keys("w");
+    c.wait_text("1m ago", T);
+    c.keys("N");
+    c.wait_text("Noisy neighbours", T);
+    c.keys("L");
+    c.wait_for("the Locks view", T, |t| {
+        t.contains("Monitor › Locks") && t.contains("nobody waits on a lock")
+    });
+    c.keys("H");
+    c.wait_for("the heat map", T, |t| {
+        t.contains("Heat map")
+            && t.contains("health by template version")
+            && t.contains("(1/2 of 2)")
+    });
+    c.keys("l"); // the cursor moves to the next cell; the footer follows
+    c.wait_text("Seeded Alpha", T);
+    c.keys("\x1b"); // Esc: back to the monitor
+    c.wait_text("top ", T);
+    for (cmd, needle) in [
+        (":neighbours wal\r", "by WAL bytes/s"),
+        (":locks\r", "blocking chain"),
+        (":heatmap\r", "Monitor › Heat map"),
+        (":monitor\r", "statements/s"),
+    ] {
+        c.keys(cmd);
+        c.wait_text(needle, T);
+    }
+    c.keys("q");
+    let start = Instant::now();
+    while c.alive() {
+        assert!(start.elapsed() < T, "console did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

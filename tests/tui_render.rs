@@ -65,7 +65,10 @@ fn detail(tab_steps: usize) -> State {
     ev(&mut s, Event::Detail(Arc::new(sample::detail(0))));
     ev(
         &mut s,
-        Event::History(vec![sample::history(Some(sample::id(0)), 1)]),
+        Event::History(vec![
+            sample::history(Some(sample::id(0)), 1),
+            sample::history(None, 0),
+        ]),
     );
     ev(
         &mut s,
@@ -135,6 +138,7 @@ fn monitor_audit_alerts() {
             top.iter()
                 .enumerate()
                 .map(|(k, id)| sample::history(Some(*id), k))
+                .chain([sample::history(None, 0)])
                 .collect(),
         ),
     );
@@ -151,6 +155,66 @@ fn monitor_audit_alerts() {
     snap("audit", &s);
     update(&mut s, Action::NextPane);
     snap("alerts", &s);
+}
+
+/// The monitoring views with fixed data: Neighbours, Locks, the heat map
+/// (2,000 tenants, and in mono), and the charts at every window.
+#[test]
+#[allow(clippy::many_single_char_names)] // reason: one short name per view state, as the other snapshot tests
+fn monitoring_views() {
+    let mut s = st(60);
+    update(
+        &mut s,
+        Action::View(tenantctl::tui::state::Pane::Neighbours),
+    );
+    s.message = None;
+    snap("neighbours", &s);
+    update(&mut s, Action::View(tenantctl::tui::state::Pane::Locks));
+    update(&mut s, Action::Down);
+    snap("locks", &s);
+    let mut h = st(2_000);
+    update(&mut h, Action::View(tenantctl::tui::state::Pane::Heatmap));
+    for _ in 0..3 {
+        update(&mut h, Action::Down);
+    }
+    update(&mut h, Action::NextTab);
+    h.message = None;
+    snap("heatmap_2000", &h);
+    let mut m = sample::state(300, ThemeName::Mono);
+    update(&mut m, Action::View(tenantctl::tui::state::Pane::Heatmap));
+    update(&mut m, Action::SortColumn);
+    update(&mut m, Action::SortDirection);
+    m.message = None;
+    snap("heatmap_mono_by_status", &m);
+    // The monitor's charts over a 1-minute window.
+    let mut c = st(60);
+    update(&mut c, Action::View(tenantctl::tui::state::Pane::Monitor));
+    ev(&mut c, Event::History(vec![sample::history(None, 3)]));
+    update(&mut c, Action::Window);
+    c.message = None;
+    snap("monitor_charts_1min", &c);
+    // Paused and two points back: the status bar says when.
+    let mut p = c.clone();
+    update(&mut p, Action::Pause);
+    update(&mut p, Action::TimeBack);
+    let mut old = sample::snapshot(60, 0);
+    old.taken_at -= chrono::TimeDelta::seconds(20);
+    ev(
+        &mut p,
+        Event::At {
+            back: 1,
+            snapshot: Some(Arc::new(old)),
+        },
+    );
+    p.message = None;
+    snap("monitor_time_travel", &p);
+    for (w, h) in [(200, 60)] {
+        let c = at(c.clone(), w, h);
+        insta::assert_snapshot!(
+            format!("monitor_charts_1min_{w}x{h}"),
+            text(&render(&c, w, h))
+        );
+    }
 }
 
 #[test]
@@ -371,6 +435,44 @@ fn hostile_strings_render_harmlessly() {
 }
 
 /// The capture shown in docs/console.md.
+/// The README's captures of the Monitor, Neighbours and heat-map views.
+#[test]
+fn readme_views_100x30() {
+    let mut s = st(240);
+    update(&mut s, Action::View(tenantctl::tui::state::Pane::Monitor));
+    let top = s.monitor_top.clone();
+    ev(
+        &mut s,
+        Event::History(
+            top.iter()
+                .enumerate()
+                .map(|(k, id)| sample::history(Some(*id), k))
+                .chain([sample::history(None, 2)])
+                .collect(),
+        ),
+    );
+    update(&mut s, Action::Window);
+    s.message = None;
+    let m = at(s.clone(), 100, 30);
+    insta::assert_snapshot!("readme_monitor_100x30", text(&render(&m, 100, 30)));
+    update(
+        &mut s,
+        Action::View(tenantctl::tui::state::Pane::Neighbours),
+    );
+    s.message = None;
+    let n = at(s.clone(), 100, 30);
+    insta::assert_snapshot!("readme_neighbours_100x30", text(&render(&n, 100, 30)));
+    let mut h = sample::state(800, ThemeName::Mono);
+    update(&mut h, Action::Resize(100, 30));
+    update(&mut h, Action::View(tenantctl::tui::state::Pane::Heatmap));
+    update(&mut h, Action::SortColumn);
+    for _ in 0..4 {
+        update(&mut h, Action::Down);
+    }
+    h.message = None;
+    insta::assert_snapshot!("readme_heatmap_100x30", text(&render(&h, 100, 30)));
+}
+
 #[test]
 fn readme_capture_100x30() {
     let mut s = st(240);

@@ -955,3 +955,255 @@ fn strings_from_the_backend_reach_the_state_neutralised() {
         s.connection
     );
 }
+
+#[test]
+fn views_open_by_key_and_command_and_esc_returns_to_the_monitor() {
+    let mut s = st(40);
+    update(&mut s, Action::View(Pane::Neighbours));
+    assert_eq!(s.pane, Pane::Neighbours);
+    assert_eq!(s.tab_label(Pane::Monitor), " Monitor › Neighbours ");
+    update(&mut s, Action::Back);
+    assert_eq!(s.pane, Pane::Monitor);
+    for (line, pane) in [
+        ("locks", Pane::Locks),
+        ("heatmap", Pane::Heatmap),
+        ("neighbours wal", Pane::Neighbours),
+        ("monitor", Pane::Monitor),
+    ] {
+        command_line(&mut s, line);
+        assert_eq!(s.pane, pane, ":{line}");
+    }
+    assert_eq!(
+        s.views.neighbour_metric,
+        tenantctl::domain::activity::NeighbourMetric::Wal
+    );
+    command_line(&mut s, "neighbours bogus");
+    match &s.modal {
+        Some(Modal::CommandLine(cl)) => {
+            assert!(cl.error.as_deref().unwrap_or("").contains("unknown metric"));
+        }
+        other => panic!("command line with an error expected, got {other:?}"),
+    }
+    update(&mut s, Action::Text(TextKey::Cancel));
+    // Tab from a view goes on to the pane after the Monitor.
+    update(&mut s, Action::View(Pane::Heatmap));
+    update(&mut s, Action::NextPane);
+    assert_eq!(s.pane, Pane::Audit);
+}
+
+#[test]
+fn neighbours_rank_by_the_decayed_share_and_follow_the_selection() {
+    let mut s = st(60);
+    update(&mut s, Action::View(Pane::Neighbours));
+    let view = s.view.clone().expect("view");
+    let shares: Vec<f64> = s
+        .views
+        .neighbours
+        .iter()
+        .map(|id| view.tenants[id].share_score.expect("share"))
+        .collect();
+    assert!(!shares.is_empty());
+    assert!(
+        shares.windows(2).all(|w| w[0] >= w[1]),
+        "highest share first: {shares:?}"
+    );
+    assert_eq!(
+        s.views.neighbours[0],
+        sample::id(1),
+        "the heavy tenant leads"
+    );
+    // The cursor stays on its tenant when a new snapshot re-ranks.
+    update(&mut s, Action::Down);
+    update(&mut s, Action::Down);
+    let picked = s.views.neighbours[2];
+    ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(60, 7))));
+    assert_eq!(s.views.neighbours[s.views.neighbour_cursor], picked);
+    // `s` ranks by WAL next; Enter opens the tenant under the cursor.
+    update(&mut s, Action::SortColumn);
+    let view = s.view.clone().expect("view");
+    let wal: Vec<f64> = s
+        .views
+        .neighbours
+        .iter()
+        .map(|id| view.tenants[id].wal_bytes_per_s.expect("wal"))
+        .collect();
+    assert!(wal.windows(2).all(|w| w[0] >= w[1]), "{wal:?}");
+    let want = s.views.neighbours[s.views.neighbour_cursor];
+    let cmd = update(&mut s, Action::Open);
+    assert_eq!(s.pane, Pane::Detail);
+    assert_eq!(s.detail.as_ref().map(|d| d.tenant), Some(want));
+    assert!(matches!(cmd, Some(Command::LoadDetail { .. })));
+}
+
+#[test]
+fn heat_map_cursor_moves_over_cells_and_opens_the_tenant() {
+    let mut s = st(200);
+    update(&mut s, Action::Resize(40, 20)); // 20 cells a line
+    update(&mut s, Action::View(Pane::Heatmap));
+    let h = &s.views.heat;
+    assert_eq!(h.order.len(), 200);
+    assert_eq!(h.levels.len(), 200, "levels computed on opening");
+    let v1 = h.groups[0].len; // template v1 first: 40 tenants
+    assert_eq!(v1, 40);
+    update(&mut s, Action::NextTab);
+    update(&mut s, Action::NextTab);
+    assert_eq!(s.views.heat.cursor, 2, "right moves one cell");
+    update(&mut s, Action::Down);
+    assert_eq!(s.views.heat.cursor, 22, "down: same column, next line");
+    update(&mut s, Action::Down);
+    assert_eq!(s.views.heat.cursor, 42, "into the next group");
+    update(&mut s, Action::PrevTab);
+    update(&mut s, Action::Up);
+    assert_eq!(s.views.heat.cursor, 21);
+    update(&mut s, Action::Bottom);
+    assert_eq!(s.views.heat.cursor, 199);
+    update(&mut s, Action::Top);
+    // `s` cycles the metric and recolours; `S` regroups by status.
+    let before = s.views.heat.metric;
+    update(&mut s, Action::SortColumn);
+    assert_ne!(s.views.heat.metric, before);
+    update(&mut s, Action::SortDirection);
+    assert_eq!(s.views.heat.groups[0].label, "active");
+    let id = s.views.heat.order[s.views.heat.cursor];
+    update(&mut s, Action::Open);
+    assert_eq!(s.detail.as_ref().map(|d| d.tenant), Some(id));
+}
+
+#[test]
+fn chart_window_steps_within_the_history_and_the_command_sets_it() {
+    let mut s = st(10);
+    assert_eq!(
+        s.views.window,
+        Duration::from_secs(15 * 60),
+        "the whole history"
+    );
+    update(&mut s, Action::Window);
+    assert_eq!(
+        s.views.window,
+        Duration::from_secs(60),
+        "60 min is past 15: back to 1"
+    );
+    update(&mut s, Action::Window);
+    assert_eq!(s.views.window, Duration::from_secs(300));
+    command_line(&mut s, "window 15");
+    assert_eq!(s.views.window, Duration::from_secs(900));
+    command_line(&mut s, "window 60");
+    assert_eq!(
+        s.views.window,
+        Duration::from_secs(900),
+        "clamped to the history"
+    );
+    command_line(&mut s, "window 7");
+    assert!(matches!(&s.modal, Some(Modal::CommandLine(cl)) if cl.error.is_some()));
+}
+
+#[test]
+fn locks_cancel_and_terminate_the_blocker_only_after_asking() {
+    let mut s = st(30);
+    update(&mut s, Action::View(Pane::Locks));
+    // The first chain: tenant 2 blocks (idle in transaction).
+    assert_eq!(s.views.locks_cursor, 0);
+    assert!(
+        update(&mut s, Action::TerminateSession).is_none(),
+        "asks first"
+    );
+    let Some(Modal::Confirm(c)) = &s.modal else {
+        panic!("a confirmation")
+    };
+    assert!(c.prompt.contains("Terminate session 51200"), "{}", c.prompt);
+    let cmd = update(&mut s, Action::Text(TextKey::Char('y')));
+    assert!(
+        matches!(cmd, Some(Command::TerminateSession { tenant, pid: 51_200, .. }) if tenant == sample::id(2)),
+        "{cmd:?}"
+    );
+    // Cancelling an idle-in-transaction blocker says it will not help.
+    update(&mut s, Action::CancelSession);
+    let Some(Modal::Confirm(c)) = &s.modal else {
+        panic!("a confirmation")
+    };
+    assert!(
+        c.prompt.contains("does not release its locks"),
+        "{}",
+        c.prompt
+    );
+    update(&mut s, Action::Text(TextKey::Char('n')));
+    // The second chain's blocker is no tenant's: refused in one sentence.
+    update(&mut s, Action::Down);
+    assert!(update(&mut s, Action::TerminateSession).is_none());
+    assert!(s.modal.is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("not a tenant's")),
+        "{:?}",
+        s.message
+    );
+}
+
+#[test]
+fn time_cursor_moves_through_the_kept_history_only_while_paused() {
+    let mut s = st(30);
+    assert!(update(&mut s, Action::TimeBack).is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("while paused")),
+        "{:?}",
+        s.message
+    );
+    update(&mut s, Action::Pause);
+    let present = s.view.clone().expect("view");
+    let cmd = update(&mut s, Action::TimeBack);
+    assert_eq!(cmd, Some(Command::LoadAt { back: 1 }));
+    let cmd = update(&mut s, Action::PrevTab); // ← in the list, while paused
+    assert_eq!(cmd, Some(Command::LoadAt { back: 2 }));
+    // An answer for a point the cursor has left is dropped.
+    let mut old = sample::snapshot(30, 0);
+    old.taken_at = present.taken_at - chrono::TimeDelta::seconds(4);
+    ev(
+        &mut s,
+        Event::At {
+            back: 1,
+            snapshot: Some(Arc::new(sample::snapshot(30, 9))),
+        },
+    );
+    assert_eq!(s.view.as_ref().map(|v| v.taken_at), Some(present.taken_at));
+    ev(
+        &mut s,
+        Event::At {
+            back: 2,
+            snapshot: Some(Arc::new(old.clone())),
+        },
+    );
+    assert_eq!(s.view.as_ref().map(|v| v.taken_at), Some(old.taken_at));
+    // Past the oldest point: the cursor stays where it was.
+    assert_eq!(
+        update(&mut s, Action::TimeBack),
+        Some(Command::LoadAt { back: 3 })
+    );
+    ev(
+        &mut s,
+        Event::At {
+            back: 3,
+            snapshot: None,
+        },
+    );
+    assert_eq!(s.views.time_back, 2);
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("oldest point"))
+    );
+    // Forward to the present needs no request; a new snapshot does not move the view.
+    update(&mut s, Action::TimeForward);
+    assert!(update(&mut s, Action::NextTab).is_none());
+    assert_eq!(s.views.time_back, 0);
+    assert_eq!(s.view.as_ref().map(|v| v.taken_at), Some(present.taken_at));
+    ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(30, 20))));
+    assert_eq!(s.view.as_ref().map(|v| v.taken_at), Some(present.taken_at));
+    // Resuming leaves the past.
+    update(&mut s, Action::TimeBack);
+    update(&mut s, Action::Pause);
+    assert_eq!(s.views.time_back, 0);
+    assert_eq!(s.view.as_ref().map(|v| v.generation), Some(20));
+}

@@ -26,6 +26,7 @@ use chrono::Utc;
 mod fold_tests;
 mod merge;
 pub mod monitor;
+mod neighbours;
 pub mod sampler;
 
 pub use monitor::{Monitor, TickStats};

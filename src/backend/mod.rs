@@ -68,6 +68,11 @@ pub enum Command {
     LoadHistory {
         tenants: Vec<Uuid>,
     },
+    /// The snapshot as kept `back` points before the newest (time travel
+    /// while paused); answered by [`Event::At`].
+    LoadAt {
+        back: usize,
+    },
     /// Audit rows, newest first; `None` for all tenants.
     LoadAudit {
         tenant: Option<Uuid>,
@@ -117,6 +122,12 @@ pub enum Event {
     Snapshot(Arc<Snapshot>),
     /// Requested sparkline series.
     History(Vec<History>),
+    /// Answer to [`Command::LoadAt`]: the snapshot of that instant, `None`
+    /// past the oldest point kept.
+    At {
+        back: usize,
+        snapshot: Option<Arc<Snapshot>>,
+    },
     /// Requested detail of one tenant.
     Detail(Arc<TenantDetail>),
     /// Requested audit rows.

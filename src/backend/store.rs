@@ -36,7 +36,9 @@ use crate::domain::metrics::{History, HistoryPoint, Series};
 /// The per-tenant series, in ring order.
 pub const SERIES: [Series; N] = Series::TENANT;
 /// The cluster series.
-pub const CLUSTER_SERIES: [Series; 4] = Series::CLUSTER;
+pub const CLUSTER_SERIES: [Series; NC] = Series::CLUSTER;
+/// How many series the cluster has.
+pub const NC: usize = Series::CLUSTER.len();
 /// How many series a tenant has.
 pub const N: usize = Series::TENANT.len();
 
@@ -196,6 +198,16 @@ impl TenantState {
     }
 }
 
+/// Everyone's values at one kept instant ([`Store::point_at`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointAt {
+    pub at: DateTime<Utc>,
+    /// Each tenant's series in [`SERIES`] order.
+    pub tenants: Vec<(Uuid, [Option<f64>; N])>,
+    /// The cluster's series in [`CLUSTER_SERIES`] order.
+    pub cluster: [Option<f64>; NC],
+}
+
 /// Rings for all tenants and the cluster, with one shared timeline.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -334,7 +346,7 @@ impl Store {
         &mut self,
         at: DateTime<Utc>,
         mut values: impl FnMut(&Uuid) -> [Option<f64>; N],
-        cluster: [Option<f64>; 4],
+        cluster: [Option<f64>; NC],
     ) {
         if self.frozen {
             return;
@@ -477,6 +489,43 @@ impl Store {
         out
     }
 
+    /// Every tenant's point `back` points before the newest (0: the newest),
+    /// with its time and the cluster's point; `None` past the oldest kept.
+    /// One pass over the tenants: what time travel reads.
+    pub fn point_at(&self, back: usize) -> Option<PointAt> {
+        if back >= self.len {
+            return None;
+        }
+        let cap = self.capacity;
+        let k = self.len - 1 - back;
+        let slot = (self.head + cap - self.len + k) % cap;
+        let seq = self.seq - self.len as u64 + k as u64;
+        let tenants = self
+            .tenants
+            .iter()
+            .map(|(id, st)| {
+                let bits: [u16; N] = if seq < st.since {
+                    [NONE_BITS; N]
+                } else {
+                    match &st.points {
+                        Points::Ring(ring) => std::array::from_fn(|s| ring[s * cap + slot]),
+                        Points::Runs { len, runs } => run_value(&runs[..usize::from(*len)], seq),
+                    }
+                };
+                (*id, bits.map(decode))
+            })
+            .collect();
+        let cluster = std::array::from_fn(|s| {
+            let v = self.cluster[s * cap + slot];
+            (!v.is_nan()).then_some(f64::from(v))
+        });
+        Some(PointAt {
+            at: self.at(slot),
+            tenants,
+            cluster,
+        })
+    }
+
     /// Bytes of state per tenant at most (its ring allocated): the struct,
     /// the ring and the map entry.
     pub fn bytes_per_tenant(&self) -> usize {
@@ -551,7 +600,7 @@ mod tests {
             s.push(
                 t(i64::from(i)),
                 |_| [Some(v), None, Some(v), Some(1.0), Some(100.0)],
-                [Some(v); 4],
+                [Some(v); NC],
             );
         }
         let h = s.history(&[a, Uuid::from_u128(2)]);
@@ -569,13 +618,54 @@ mod tests {
     }
 
     #[test]
+    fn a_point_back_in_time_reads_rings_runs_and_gaps() {
+        let mut s = Store::new(4);
+        let (busy, idle, late) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        s.tenant_mut(busy, 0);
+        s.tenant_mut(idle, 0);
+        for i in 0..6 {
+            if i == 4 {
+                s.tenant_mut(late, 0);
+            }
+            let v = f64::from(i);
+            s.push(
+                t(i64::from(i)),
+                |id| {
+                    if *id == idle {
+                        [Some(7.0); N]
+                    } else {
+                        [Some(v); N]
+                    }
+                },
+                [Some(v * 10.0); NC],
+            );
+        }
+        let value =
+            |p: &PointAt, id: Uuid| p.tenants.iter().find(|(i, _)| *i == id).map(|(_, v)| v[0]);
+        let now = s.point_at(0).expect("newest");
+        assert_eq!(now.at, t(5));
+        assert_eq!(value(&now, busy), Some(Some(5.0)));
+        assert_eq!(now.cluster[0], Some(50.0));
+        let back = s.point_at(3).expect("oldest kept");
+        assert_eq!(back.at, t(2));
+        assert_eq!(value(&back, busy), Some(Some(2.0)));
+        assert_eq!(value(&back, idle), Some(Some(7.0)), "from the runs");
+        assert_eq!(value(&back, late), Some(None), "not watched yet: a gap");
+        assert_eq!(
+            value(&s.point_at(1).expect("one back"), late),
+            Some(Some(4.0))
+        );
+        assert!(s.point_at(4).is_none(), "past the window");
+    }
+
+    #[test]
     fn resize_keeps_the_newest_points() {
         let mut s = Store::new(4);
         let a = Uuid::from_u128(1);
         s.tenant_mut(a, 0);
         for i in 0..6 {
             let v = f64::from(i);
-            s.push(t(i64::from(i)), |_| [Some(v); N], [Some(v); 4]);
+            s.push(t(i64::from(i)), |_| [Some(v); N], [Some(v); NC]);
         }
         s.resize(2);
         let h = s.history(&[a]);
@@ -583,7 +673,7 @@ mod tests {
         assert_eq!(vals, vec![Some(4.0), Some(5.0)]);
         assert_eq!(h[1].series[0].1[1].value, Some(5.0));
         s.resize(5);
-        s.push(t(6), |_| [Some(6.0); N], [None; 4]);
+        s.push(t(6), |_| [Some(6.0); N], [None; NC]);
         let h = s.history(&[a]);
         let vals: Vec<_> = h[0].series[0].1.iter().map(|p| p.value).collect();
         assert_eq!(vals, vec![Some(4.0), Some(5.0), Some(6.0)]);
@@ -595,12 +685,12 @@ mod tests {
         let mut s = Store::new(4);
         let a = Uuid::from_u128(1);
         s.tenant_mut(a, 0);
-        s.push(t(0), |_| [Some(1.0); N], [None; 4]);
+        s.push(t(0), |_| [Some(1.0); N], [None; NC]);
         s.set_frozen(true);
-        s.push(t(1), |_| [Some(2.0); N], [None; 4]);
+        s.push(t(1), |_| [Some(2.0); N], [None; NC]);
         assert_eq!(s.len(), 1);
         s.set_frozen(false);
-        s.push(t(2), |_| [Some(3.0); N], [None; 4]);
+        s.push(t(2), |_| [Some(3.0); N], [None; NC]);
         assert_eq!(s.len(), 2);
     }
 
@@ -610,9 +700,9 @@ mod tests {
         let a = Uuid::from_u128(1);
         let b = Uuid::from_u128(2);
         s.tenant_mut(a, 0);
-        s.push(t(0), |_| [Some(1.0); N], [None; 4]);
+        s.push(t(0), |_| [Some(1.0); N], [None; NC]);
         s.tenant_mut(b, 0);
-        s.push(t(1), |_| [Some(2.0); N], [None; 4]);
+        s.push(t(1), |_| [Some(2.0); N], [None; NC]);
         let h = s.history(&[b]);
         assert_eq!(h[0].series[0].1[0].value, None);
         assert_eq!(h[0].series[0].1[1].value, Some(2.0));
@@ -643,7 +733,7 @@ mod tests {
                         Some(100.0),
                     ]
                 },
-                [None; 4],
+                [None; NC],
             );
             n += 1;
         };
@@ -734,7 +824,7 @@ mod tests {
                                     let k = u8::try_from(id.as_u128()).expect("small id");
                                     std::array::from_fn(|sr| value(k, &pick, sr))
                                 },
-                                [None; 4],
+                                [None; NC],
                             );
                             n += 1;
                             let row = (0..4u8)

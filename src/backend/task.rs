@@ -161,6 +161,9 @@ async fn run(
                     Some(Command::Pause(p)) => shared.pause(p),
                     Some(Command::SetInterval(d)) => shared.set_interval(d),
                     // What is kept is answered; what needs the server waits.
+                    Some(Command::LoadAt { back }) => {
+                        send(&events, Event::At { back, snapshot: shared.monitor.snapshot_at(back) });
+                    }
                     Some(Command::LoadHistory { tenants }) => {
                         send(&events, Event::History(shared.monitor.history(&tenants)));
                     }
@@ -240,6 +243,7 @@ fn request_id(cmd: &Command) -> Option<RequestId> {
         | Command::LoadTenants
         | Command::LoadDetail { .. }
         | Command::LoadHistory { .. }
+        | Command::LoadAt { .. }
         | Command::LoadAudit { .. }
         | Command::SwitchCluster(_)
         | Command::Shutdown
@@ -367,6 +371,9 @@ async fn session(
                     // Answered from the store at once, never behind a tick.
                     Command::LoadHistory { tenants: ids } => {
                         send(events, Event::History(shared.monitor.history(&ids)));
+                    }
+                    Command::LoadAt { back } => {
+                        send(events, Event::At { back, snapshot: shared.monitor.snapshot_at(back) });
                     }
                     cmd @ (Command::Create { .. }
                     | Command::Update { .. }
@@ -546,6 +553,7 @@ fn operation_of(cmd: &Command) -> Option<(&'static str, Option<Uuid>)> {
         | Command::LoadTenants
         | Command::LoadDetail { .. }
         | Command::LoadHistory { .. }
+        | Command::LoadAt { .. }
         | Command::LoadAudit { .. }
         | Command::SwitchCluster(_)
         | Command::Shutdown
@@ -728,6 +736,7 @@ fn handle_request(
             | Command::Pause(_)
             | Command::LoadTenants
             | Command::LoadHistory { .. }
+            | Command::LoadAt { .. }
             | Command::SwitchCluster(_)
             | Command::Shutdown
             | Command::LoadTemplates => {}

@@ -17,7 +17,8 @@ use crate::domain::sanitize::clean;
 use crate::domain::units::format_size;
 use crate::error::{Error, Result};
 
-/// What `top` sorts by (largest first; health worst first; name A–Z).
+/// What `top` sorts by (largest first; health and cache hit worst first;
+/// name A–Z).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SortMetric {
     Size,
@@ -26,6 +27,15 @@ pub enum SortMetric {
     Writes,
     Health,
     Name,
+    /// Share of the database's statement time, decayed over the last
+    /// minutes (needs two samples; `--watch` lets it build up).
+    Share,
+    /// WAL bytes per second of the tenant's statements.
+    Wal,
+    /// Temporary file bytes per second (`temp_blks_written`).
+    Temp,
+    /// Shared-buffer cache hit ratio of its statements, worst first.
+    Cache,
 }
 
 /// Output format of `usage export`.
@@ -74,6 +84,10 @@ fn sort_key(metric: SortMetric, t: &MonitoredTenant, m: &TenantMetrics) -> (i64,
         SortMetric::Writes => f(m.writes_per_s),
         SortMetric::Health => -i64::from(m.health.score),
         SortMetric::Name => 0,
+        SortMetric::Share => f(m.share_score),
+        SortMetric::Wal => f(m.wal_bytes_per_s),
+        SortMetric::Temp => f(m.temp_bytes_per_s),
+        SortMetric::Cache => f(m.cache_hit.map(|h| 1.0 - h)),
     };
     (-key, t.name.to_lowercase())
 }
@@ -179,15 +193,30 @@ pub fn print_top(
                 opt(m.calls_per_s, 1),
                 opt(m.writes_per_s, 1),
                 opt(m.mean_exec_ms, 2),
+                m.share_score
+                    .map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0)),
+                bytes_per_s(m.wal_bytes_per_s),
+                bytes_per_s(m.temp_bytes_per_s),
+                m.cache_hit
+                    .map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0)),
             ]
         })
         .collect();
     super::output::print_rows(
         &[
             "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S", "MEAN MS",
+            "SHARE", "WAL/S", "TEMP/S", "CACHE",
         ],
         &lines,
     );
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // reason: a non-negative rate shown as a size
+fn bytes_per_s(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "n/a".into(),
+        |v| format!("{}/s", format_size(v.max(0.0) as u64)),
+    )
 }
 
 fn row<'a>(t: &'a MonitoredTenant, m: &'a TenantMetrics) -> Row<'a> {

@@ -1,6 +1,7 @@
 //! The only room with SQL. Connections and TLS, control-schema migrations,
 //! the tenant repository and provisioning, monitoring queries, audit.
 
+pub mod activity;
 pub mod audit;
 pub mod connect;
 pub mod detail;

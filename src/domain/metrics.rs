@@ -66,6 +66,19 @@ pub struct TenantMetrics {
     /// Shared: tenants missing the same objects (a template that gained a
     /// table) hold one list between them, in every snapshot.
     pub drift: Arc<[String]>,
+    /// This tick's share (0–1) of the database's statement time
+    /// (pg_stat_statements, all roles of this database).
+    pub statement_share: Option<f64>,
+    /// The share of statement time decayed over the last minutes (a burst
+    /// stays visible for a while, as Citus ranks its tenants): the
+    /// Neighbours view's default ranking.
+    pub share_score: Option<f64>,
+    /// WAL its statements generated, bytes per second.
+    pub wal_bytes_per_s: Option<f64>,
+    /// Temporary files its statements wrote (`temp_blks_written`), bytes per second.
+    pub temp_bytes_per_s: Option<f64>,
+    /// Its statements' shared-buffer hit ratio this tick (0–1).
+    pub cache_hit: Option<f64>,
 }
 
 /// Whole-cluster figures for the status bar and monitor pane.
@@ -77,6 +90,12 @@ pub struct ClusterTotals {
     pub commits_per_s: Option<f64>,
     pub cache_hit_ratio: Option<f64>,
     pub server_version: String,
+    /// Statements per second in this database (pg_stat_statements).
+    pub calls_per_s: Option<f64>,
+    /// WAL bytes per second of this database's statements (pg_stat_statements).
+    pub wal_bytes_per_s: Option<f64>,
+    /// Rows written per second, summed over the tenants.
+    pub writes_per_s: Option<f64>,
 }
 
 /// Per-tenant values of a snapshot, sorted by tenant id: the lookups of a
@@ -166,6 +185,8 @@ pub struct Snapshot {
     pub stale: Vec<String>,
     /// Whether pg_stat_statements could be read (else calls show n/a).
     pub statements_available: bool,
+    /// Blocking chains of this tick (pg_blocking_pids), longest wait first.
+    pub blocking: Vec<crate::domain::activity::BlockingChain>,
 }
 
 /// A point in a sparkline.
@@ -198,6 +219,12 @@ pub enum Series {
     ClusterCacheHit,
     /// The database size.
     ClusterSize,
+    /// The database's statements per second.
+    ClusterCalls,
+    /// The database's WAL bytes per second (from its statements).
+    ClusterWal,
+    /// Rows written per second over all tenants.
+    ClusterWrites,
 }
 
 impl Series {
@@ -210,18 +237,22 @@ impl Series {
         Series::Health,
     ];
     /// Cluster series, in the store's order.
-    pub const CLUSTER: [Series; 4] = [
+    pub const CLUSTER: [Series; 7] = [
         Series::ClusterCommits,
         Series::ClusterConnections,
         Series::ClusterCacheHit,
         Series::ClusterSize,
+        Series::ClusterCalls,
+        Series::ClusterWal,
+        Series::ClusterWrites,
     ];
 
     /// The label a sparkline shows.
     pub fn label(self) -> &'static str {
         match self {
-            Series::Calls => "calls/s",
-            Series::Writes => "writes/s",
+            Series::Calls | Series::ClusterCalls => "calls/s",
+            Series::Writes | Series::ClusterWrites => "writes/s",
+            Series::ClusterWal => "WAL/s",
             Series::Size | Series::ClusterSize => "size",
             Series::Connections | Series::ClusterConnections => "connections",
             Series::Health => "health",
@@ -232,7 +263,21 @@ impl Series {
 
     /// Whether values are bytes (shown as sizes).
     pub fn is_bytes(self) -> bool {
-        matches!(self, Series::Size | Series::ClusterSize)
+        matches!(
+            self,
+            Series::Size | Series::ClusterSize | Series::ClusterWal
+        )
+    }
+
+    /// The cluster series a tenant series is a share of, when there is one.
+    pub fn cluster_total(self) -> Option<Series> {
+        match self {
+            Series::Calls => Some(Series::ClusterCalls),
+            Series::Writes => Some(Series::ClusterWrites),
+            Series::Size => Some(Series::ClusterSize),
+            Series::Connections => Some(Series::ClusterConnections),
+            _ => None,
+        }
     }
 }
 
@@ -286,11 +331,13 @@ pub enum AlertKind {
     /// transaction ended, role settings put back, writes withheld or allowed
     /// again at the storage quota.
     LimitEnforced,
+    /// A tenant's session has blocked others longer than `[thresholds] blocking`.
+    Blocking,
 }
 
 impl AlertKind {
     /// Every kind, for exhaustive listings.
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 10] = [
         AlertKind::Quota,
         AlertKind::LongRunning,
         AlertKind::IdleInTransaction,
@@ -300,6 +347,7 @@ impl AlertKind {
         AlertKind::CreationSlow,
         AlertKind::OperationFailed,
         AlertKind::LimitEnforced,
+        AlertKind::Blocking,
     ];
 
     /// Stable snake_case name (JSON, the alerts pane).
@@ -314,6 +362,7 @@ impl AlertKind {
             AlertKind::CreationSlow => "creation_slow",
             AlertKind::OperationFailed => "operation_failed",
             AlertKind::LimitEnforced => "limit_enforced",
+            AlertKind::Blocking => "blocking",
         }
     }
 
@@ -324,7 +373,8 @@ impl AlertKind {
             | AlertKind::LongRunning
             | AlertKind::IdleInTransaction
             | AlertKind::Connections
-            | AlertKind::ClusterConnections => true,
+            | AlertKind::ClusterConnections
+            | AlertKind::Blocking => true,
             AlertKind::ConnectionLost
             | AlertKind::CreationSlow
             | AlertKind::OperationFailed
@@ -485,14 +535,28 @@ mod tests {
             ["calls/s", "writes/s", "size", "connections", "health"]
         );
         let cluster: Vec<&str> = Series::CLUSTER.iter().map(|s| s.label()).collect();
-        assert_eq!(cluster, ["commits/s", "connections", "cache hit %", "size"]);
+        assert_eq!(
+            cluster,
+            [
+                "commits/s",
+                "connections",
+                "cache hit %",
+                "size",
+                "calls/s",
+                "WAL/s",
+                "writes/s"
+            ]
+        );
         let bytes: Vec<Series> = Series::TENANT
             .iter()
             .chain(Series::CLUSTER.iter())
             .copied()
             .filter(|s| s.is_bytes())
             .collect();
-        assert_eq!(bytes, [Series::Size, Series::ClusterSize]);
+        assert_eq!(
+            bytes,
+            [Series::Size, Series::ClusterSize, Series::ClusterWal]
+        );
         let names: Vec<String> = AlertKind::ALL.iter().map(ToString::to_string).collect();
         assert_eq!(
             names,
@@ -505,7 +569,8 @@ mod tests {
                 "connection_lost",
                 "creation_slow",
                 "operation_failed",
-                "limit_enforced"
+                "limit_enforced",
+                "blocking"
             ]
         );
         for k in AlertKind::ALL {

@@ -2,6 +2,7 @@
 //! scoring, metrics types, audit entries, sanitizing for the terminal, and
 //! parsing of sizes and durations.
 
+pub mod activity;
 pub mod alerts;
 pub mod audit;
 pub mod health;

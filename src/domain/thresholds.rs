@@ -25,6 +25,8 @@ pub struct Thresholds {
     pub inactive: Dur,
     /// Cluster connections at or above this share of `max_connections` alert.
     pub cluster_connections_pct: f64,
+    /// A tenant's session keeping others waiting on its locks this long alerts.
+    pub blocking: Dur,
 }
 
 impl Default for Thresholds {
@@ -37,6 +39,7 @@ impl Default for Thresholds {
             long_running: Dur(Duration::from_secs(300)),
             inactive: Dur(Duration::from_secs(24 * 3600)),
             cluster_connections_pct: 90.0,
+            blocking: Dur(Duration::from_secs(30)),
         }
     }
 }

@@ -104,6 +104,16 @@ pub enum Action {
     Slower,
     /// `r`: take a snapshot now.
     Refresh,
+    /// `m`, `N`, `L`, `H` (or `:monitor`, `:neighbours`, `:locks`, `:heatmap`):
+    /// open that monitoring view.
+    View(crate::tui::state::Pane),
+    /// `w`: the charts' next time window (1, 5, 15, 60 minutes, within the history).
+    Window,
+    /// `<` (and `←` in the list and monitor views) while paused: one point
+    /// back in the kept history.
+    TimeBack,
+    /// `>` (and `→` in the list and monitor views) while paused: one point forward.
+    TimeForward,
     /// `q`: quit; in the help overlay it closes the overlay.
     Quit,
     /// Ctrl-C: quit from anywhere, text fields and overlays included.

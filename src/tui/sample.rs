@@ -142,8 +142,109 @@ pub fn metrics(i: usize, generation: u64) -> TenantMetrics {
         idx_scans: 20 * i as u64,
         dead_tuples: 3 * i as u64,
         health: Health { score, reasons },
+        statement_share: Some(share_weight(i, generation)),
+        share_score: Some(
+            share_weight(i, generation.saturating_sub(1)) + share_weight(i, generation),
+        ),
+        wal_bytes_per_s: Some(
+            ((i * 7_919 + g * 131) % 90_000) as f64 * if i % 17 == 4 { 40.0 } else { 1.0 },
+        ),
+        temp_bytes_per_s: Some(if i % 23 == 6 {
+            8192.0 * ((i + g) % 50) as f64
+        } else {
+            0.0
+        }),
+        cache_hit: if i % 9 == 0 {
+            None
+        } else {
+            Some(1.0 - ((i * 31) % 200) as f64 / if i % 19 == 7 { 400.0 } else { 4000.0 })
+        },
         ..TenantMetrics::default()
     }
+}
+
+/// A heavy-tailed weight: a few tenants take most of the statement time.
+fn share_weight(i: usize, generation: u64) -> f64 {
+    let r = ((i * 7_727 + generation as usize * 13) % 1_000) as f64 / 1_000.0;
+    r.powi(8) + if i == 1 { 3.0 } else { 0.0 }
+}
+
+/// Blocking chains: tenant 2 idles in a transaction holding a row lock
+/// that tenant 4 waits for, and tenant 6 waits behind tenant 4; a batch
+/// role outside the tenants blocks tenant 0.
+pub fn blocking(taken_at: DateTime<Utc>) -> Vec<crate::domain::activity::BlockingChain> {
+    use crate::domain::activity::LockSession;
+    let s = |pid: i32,
+             tenant: Option<usize>,
+             state: &str,
+             xact: i64,
+             query: i64,
+             wait: Option<i64>,
+             q: &str,
+             by: &[i32]| LockSession {
+        pid,
+        role: tenant.map_or_else(|| "etl_batch".to_string(), |i| object_name(&id(i))),
+        tenant_id: tenant.map(id),
+        state: state.into(),
+        xact_start: Some(taken_at - chrono::TimeDelta::seconds(xact)),
+        query_start: Some(taken_at - chrono::TimeDelta::seconds(query)),
+        wait_start: wait.map(|w| taken_at - chrono::TimeDelta::seconds(w)),
+        query: q.into(),
+        blocked_by: by.to_vec(),
+    };
+    let sessions = vec![
+        s(
+            51_200,
+            Some(2),
+            "idle in transaction",
+            95,
+            94,
+            None,
+            "UPDATE positions SET qty = qty - 10 WHERE id = 42",
+            &[],
+        ),
+        s(
+            51_377,
+            Some(4),
+            "active",
+            61,
+            61,
+            Some(61),
+            "UPDATE positions SET qty = qty + 5 WHERE id = 42",
+            &[51_200],
+        ),
+        s(
+            51_410,
+            Some(6),
+            "active",
+            20,
+            20,
+            Some(20),
+            "DELETE FROM positions WHERE id = 42",
+            &[51_377],
+        ),
+        s(
+            52_001,
+            None,
+            "active",
+            12,
+            12,
+            None,
+            "LOCK TABLE market_data IN EXCLUSIVE MODE",
+            &[],
+        ),
+        s(
+            52_090,
+            Some(0),
+            "active",
+            7,
+            7,
+            Some(7),
+            "INSERT INTO market_data VALUES ($1, $2, $3)",
+            &[52_001],
+        ),
+    ];
+    crate::domain::activity::chains(&sessions, taken_at)
 }
 
 /// The templates the create wizard offers.
@@ -169,10 +270,27 @@ pub fn templates() -> Vec<TemplateSummary> {
 
 /// A snapshot of `n` tenants.
 pub fn snapshot(n: usize, generation: u64) -> Snapshot {
-    let tenants: TenantMap = (0..n).map(|i| metrics(i, generation)).collect();
+    fn statement_share(m: &mut TenantMetrics) -> &mut Option<f64> {
+        &mut m.statement_share
+    }
+    fn share_score(m: &mut TenantMetrics) -> &mut Option<f64> {
+        &mut m.share_score
+    }
+    let mut list: Vec<TenantMetrics> = (0..n).map(|i| metrics(i, generation)).collect();
+    // Shares of the whole: normalized over the tenants (and a little for other roles).
+    for f in [statement_share, share_score] {
+        let sum: f64 = list.iter_mut().filter_map(|m| *f(m)).sum::<f64>() * 1.05;
+        for m in &mut list {
+            if let Some(v) = f(m) {
+                *v /= sum.max(f64::MIN_POSITIVE);
+            }
+        }
+    }
+    let tenants: TenantMap = list.into();
+    let taken_at = t0() + chrono::TimeDelta::seconds(2 * generation as i64);
     Snapshot {
         generation,
-        taken_at: t0() + chrono::TimeDelta::seconds(2 * generation as i64),
+        taken_at,
         latency: Duration::from_millis(42),
         tenants,
         totals: ClusterTotals {
@@ -182,21 +300,28 @@ pub fn snapshot(n: usize, generation: u64) -> Snapshot {
             commits_per_s: Some(412.5),
             cache_hit_ratio: Some(0.993),
             server_version: "16.4".into(),
+            calls_per_s: Some(2_315.0),
+            wal_bytes_per_s: Some(3.4 * 1024.0 * 1024.0),
+            writes_per_s: Some(1_804.5),
         },
         stale: Vec::new(),
         statements_available: true,
+        blocking: blocking(taken_at),
     }
 }
 
-/// A sparkline series of 60 points.
+/// A history of 60 points: a tenant's series, or the cluster's for `None`.
 pub fn history(tenant: Option<Uuid>, seed: usize) -> History {
+    if tenant.is_none() {
+        return cluster_history(seed);
+    }
     let series = Series::TENANT
         .iter()
         .enumerate()
         .map(|(k, name)| {
             let pts = (0..60)
                 .map(|j| HistoryPoint {
-                    at: t0() + chrono::TimeDelta::seconds(2 * j as i64),
+                    at: history_at(j),
                     value: Some(if *name == Series::Health {
                         (100 - (j * 7 + seed * 11) % 40) as f64
                     } else {
@@ -209,6 +334,54 @@ pub fn history(tenant: Option<Uuid>, seed: usize) -> History {
         .collect();
     History {
         tenant_id: tenant,
+        series,
+    }
+}
+
+/// The time of history point `j` of 60: 2 s apart, the last at the first
+/// snapshot's time ([`t0`] + 2 s).
+fn history_at(j: usize) -> DateTime<Utc> {
+    history_at_of(j, 60)
+}
+
+fn history_at_of(j: usize, n: usize) -> DateTime<Utc> {
+    t0() + chrono::TimeDelta::seconds(2 - 2 * (n as i64 - 1 - j as i64))
+}
+
+/// The cluster's series, 60 points 2 s apart, ending at the first snapshot.
+pub fn cluster_history(seed: usize) -> History {
+    cluster_history_of(60, seed)
+}
+
+/// The cluster's series with `n` points (450: 15 minutes at 2 s, for benchmarks).
+pub fn cluster_history_of(n: usize, seed: usize) -> History {
+    let series = Series::CLUSTER
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let pts = (0..n)
+                .map(|j| {
+                    let wave = (((j * (k + 2) + seed * 7) % 29) as f64) / 29.0;
+                    let value = match name {
+                        Series::ClusterCommits => 350.0 + 120.0 * wave,
+                        Series::ClusterConnections => 70.0 + 30.0 * wave,
+                        Series::ClusterCacheHit => 98.5 + 1.2 * wave,
+                        Series::ClusterSize => 48.0 * 1024.0 * 1024.0 * 1024.0 + 2.0e6 * j as f64,
+                        Series::ClusterCalls => 1_900.0 + 800.0 * wave,
+                        Series::ClusterWal => 2.5e6 + 2.0e6 * wave,
+                        _ => 1_500.0 + 600.0 * wave,
+                    };
+                    HistoryPoint {
+                        at: history_at_of(j, n),
+                        value: (j > 0 || k != 4).then_some(value),
+                    }
+                })
+                .collect();
+            (*name, pts)
+        })
+        .collect();
+    History {
+        tenant_id: None,
         series,
     }
 }

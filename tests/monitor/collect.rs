@@ -585,3 +585,50 @@ async fn approximate_sizes_count_heap_indexes_and_toast() {
         u64::try_from(b_main + b_toast).expect("size")
     );
 }
+
+/// The statement extras of one tick's query: the tenant that writes and
+/// spills to temp files takes the WAL, the temp bytes and the bigger share;
+/// the database's statements and WAL per second come from the same rows.
+#[tokio::test]
+async fn noisy_neighbours_from_the_statement_extras() {
+    let (_config, db) = fresh_db_init().await;
+    let a = create_tenant(&db, "Loud").await;
+    let b = create_tenant(&db, "Quiet").await;
+    let all = tenants(&[&a, &b]);
+    let mut col = Collector::new(&monitoring(), &thresholds());
+    col.tick(&db, &all).await.expect("tick 1");
+    let loud = connect_as(&db, &a.role_name).await;
+    insert_trades(&loud, 20_000).await;
+    loud.batch_execute(
+        "SET work_mem = '64kB';
+         SELECT count(*) FROM (SELECT g FROM generate_series(1, 200000) g ORDER BY g DESC) s",
+    )
+    .await
+    .expect("spill");
+    let quiet = connect_as(&db, &b.role_name).await;
+    quiet.batch_execute("SELECT 1").await.expect("select");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let snap = col.tick(&db, &all).await.expect("tick 2");
+    let (ma, mb) = (&snap.tenants[&a.id], &snap.tenants[&b.id]);
+    assert!(ma.wal_bytes_per_s.expect("A's WAL") > 0.0, "{ma:?}");
+    assert!(ma.temp_bytes_per_s.expect("A's temp") > 0.0, "{ma:?}");
+    assert_eq!(mb.temp_bytes_per_s, Some(0.0), "{mb:?}");
+    let (sa, sb) = (
+        ma.share_score.expect("A's share"),
+        mb.share_score.expect("B's share"),
+    );
+    assert!(sa > sb && sa > 0.5, "A {sa} B {sb}");
+    assert!(ma.statement_share.expect("share") > 0.0);
+    assert!(ma.cache_hit.is_some(), "A touched buffers");
+    let t = &snap.totals;
+    assert!(t.calls_per_s.expect("calls") > 0.0);
+    assert!(t.wal_bytes_per_s.expect("wal") >= ma.wal_bytes_per_s.expect("A"));
+    assert!(snap.blocking.is_empty(), "nobody waits");
+    // Ranked as the Neighbours view and `top --sort share` rank.
+    let ranked = tenantctl::domain::activity::rank(
+        snap.tenants.values(),
+        tenantctl::domain::activity::NeighbourMetric::Share,
+        10,
+    );
+    assert_eq!(ranked[0], a.id);
+}

@@ -85,6 +85,10 @@ fn readings(targets: &Arc<Vec<MonitoredTenant>>, k: &Tick) -> Readings {
     let mut r = Readings::unconnected(Arc::clone(targets), Error::failure("unused"));
     r.connection = Ok(());
     r.lanes_lost = false;
+    r.blocking = ok(Sample {
+        at: Some(at(k.now_ms)),
+        rows: Vec::new(),
+    });
     r.sizes = ok(Sample {
         at: Some(at(k.now_ms)),
         rows: targets

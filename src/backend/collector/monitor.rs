@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::merge;
+use super::neighbours::{self, Neighbours};
 use super::sampler::{Plan, Read, Readings, Source};
 use crate::backend::store::{Reading, Store, delta, ms, rate};
 use crate::config::MonitoringConfig;
@@ -84,6 +85,8 @@ pub struct Monitor {
     activity_seed: Option<HashMap<Uuid, i64>>,
     connected_once: bool,
     stats: TickStats,
+    /// Statement extras between ticks (shares, WAL, temp, cache hit).
+    neighbours: Neighbours,
 }
 
 /// The value of a read, or its source added to the stale list (and its
@@ -129,6 +132,7 @@ impl Monitor {
             activity_seed: None,
             connected_once: false,
             stats: TickStats::default(),
+            neighbours: Neighbours::default(),
         }
     }
 
@@ -154,6 +158,63 @@ impl Monitor {
     /// Sparkline series for these tenants, then the cluster's (tenant `None`).
     pub fn history(&self, tenants: &[Uuid]) -> Vec<History> {
         self.store.history(tenants)
+    }
+
+    /// The snapshot as it was `back` points ago (time travel): each tenant's
+    /// kept series (calls/s, writes/s, size, sessions, health score) over the
+    /// last snapshot's other fields, the cluster's kept totals; the figures
+    /// history does not keep (shares, WAL, health reasons, blocking) are
+    /// left out. `None` past the oldest point kept.
+    pub fn snapshot_at(&self, back: usize) -> Option<Arc<Snapshot>> {
+        let p = self.store.point_at(back)?;
+        let mut tenants: Vec<TenantMetrics> = Vec::with_capacity(p.tenants.len());
+        for (id, v) in &p.tenants {
+            let mut m = self.last.tenants.get(id).cloned().unwrap_or(TenantMetrics {
+                tenant_id: *id,
+                ..TenantMetrics::default()
+            });
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            // reason: kept sizes, sessions and scores are non-negative and in range
+            {
+                m.calls_per_s = v[0];
+                m.writes_per_s = v[1];
+                m.size_bytes = v[2].map_or(m.size_bytes, |b| b.max(0.0) as u64);
+                m.sessions_total = v[3].map_or(0, |c| c.max(0.0) as u32);
+                if let Some(h) = v[4] {
+                    m.health.score = h.clamp(0.0, 100.0) as u8;
+                    m.health.reasons.clear();
+                }
+            }
+            m.statement_share = None;
+            m.share_score = None;
+            m.wal_bytes_per_s = None;
+            m.temp_bytes_per_s = None;
+            m.cache_hit = None;
+            tenants.push(m);
+        }
+        let c = p.cluster;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // reason: kept connections and sizes are non-negative and in range
+        let totals = ClusterTotals {
+            commits_per_s: c[0],
+            connections: c[1].map_or(0, |v| v.max(0.0) as u32),
+            cache_hit_ratio: c[2].map(|v| v / 100.0),
+            database_bytes: c[3].map_or(0, |v| v.max(0.0) as u64),
+            calls_per_s: c[4],
+            wal_bytes_per_s: c[5],
+            writes_per_s: c[6],
+            ..self.last.totals.clone()
+        };
+        Some(Arc::new(Snapshot {
+            generation: self.last.generation,
+            taken_at: p.at,
+            latency: self.last.latency,
+            tenants: TenantMap::from(tenants),
+            totals,
+            stale: Vec::new(),
+            statements_available: self.last.statements_available,
+            blocking: Vec::new(),
+        }))
     }
 
     /// Every kept alert, newest first.
@@ -371,6 +432,8 @@ impl Monitor {
             totals,
             tables,
             statements,
+            extras,
+            blocking,
             fast_wall,
             sweep,
             drift,
@@ -395,6 +458,7 @@ impl Monitor {
                 (Source::Totals.label(), totals.took),
                 (Source::TableStatistics.label(), tables.took),
                 (Source::Statements.label(), statements.took),
+                (Source::Blocking.label(), blocking.took),
             ],
             sweep_wall: sweep.took,
             slow_wall,
@@ -414,11 +478,13 @@ impl Monitor {
         note(Source::Totals, totals.value.is_ok());
         note(Source::TableStatistics, tables.value.is_ok());
         note(Source::Statements, statements.value.is_ok());
+        note(Source::Blocking, blocking.value.is_ok());
         let sessions = take(Source::Sessions, sessions, &mut stale, &mut failed);
         let sizes = take(Source::Sizes, sizes, &mut stale, &mut failed);
         let totals = take(Source::Totals, totals, &mut stale, &mut failed);
         let tables = take(Source::TableStatistics, tables, &mut stale, &mut failed);
         let statements = take(Source::Statements, statements, &mut stale, &mut failed);
+        let blocking = take(Source::Blocking, blocking, &mut stale, &mut failed);
         let statements_available = match &statements {
             Some(StatementsRead::Rows(_)) => true,
             Some(StatementsRead::Vanished | StatementsRead::Absent) => false,
@@ -462,6 +528,7 @@ impl Monitor {
             self.activity_seed = Some(seed);
         }
         let keep: HashSet<Uuid> = present.iter().map(|t| t.id).collect();
+        self.neighbours.retain(&keep);
         for gone in self.store.retain(&keep) {
             self.alerts.forget_tenant(now, gone);
             self.drift.remove(&gone);
@@ -566,10 +633,28 @@ impl Monitor {
             conditions.extend(tenant_conditions(t, &m, &self.thresholds));
             out.push(m);
         }
+        let extras = self
+            .neighbours
+            .apply(extras.as_ref(), &present, &mut out, now_ms);
+        let writes: Vec<f64> = out.iter().filter_map(|m| m.writes_per_s).collect();
         let out = TenantMap::from(out);
 
-        let cluster = self.cluster_totals(totals.as_ref());
+        let mut cluster = self.cluster_totals(totals.as_ref());
+        cluster.calls_per_s = extras.calls_per_s;
+        cluster.wal_bytes_per_s = extras.wal_bytes_per_s;
+        cluster.writes_per_s = (!writes.is_empty()).then(|| writes.iter().sum());
         conditions.extend(cluster_conditions(&cluster, &self.thresholds));
+        let blocking = match &blocking {
+            Some(rows) => neighbours::blocking_chains(rows, &present, now),
+            None => self.last.blocking.clone(),
+        };
+        let name_of: HashMap<Uuid, &str> =
+            present.iter().map(|t| (t.id, t.name.as_str())).collect();
+        conditions.extend(crate::domain::activity::blocking_conditions(
+            &blocking,
+            |id| name_of.get(&id).map(|n| (*n).to_string()),
+            &self.thresholds,
+        ));
         self.alerts.observe(now, conditions);
         for (src, e) in failed {
             self.alerts.operation_failed(
@@ -589,6 +674,9 @@ impl Monitor {
             Some(f64::from(cluster.connections)),
             hit_pct,
             Some(cluster.database_bytes as f64),
+            cluster.calls_per_s,
+            cluster.wal_bytes_per_s,
+            cluster.writes_per_s,
         ];
         self.store.push(
             now,
@@ -617,6 +705,7 @@ impl Monitor {
             totals: cluster,
             stale,
             statements_available,
+            blocking,
         });
         self.last = snap.clone();
         self.stats = stats;
@@ -762,6 +851,7 @@ impl Monitor {
             commits_per_s,
             cache_hit_ratio,
             server_version: t.server_version.clone(),
+            ..ClusterTotals::default()
         }
     }
 }

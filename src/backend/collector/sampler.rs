@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::config::MonitoringConfig;
 use crate::db::Db;
+use crate::db::activity::{self, LockRow, StatementExtraRow};
 use crate::db::metrics::{
     self as q, Sample, SessionRow, SizeRow, StatementsRead, StatementsSource, TableCounters,
     TotalsRow,
@@ -37,6 +38,7 @@ pub enum Source {
     Drift,
     DatabaseSize,
     Usage,
+    Blocking,
 }
 
 impl Source {
@@ -51,6 +53,7 @@ impl Source {
             Source::Drift => "drift",
             Source::DatabaseSize => "database size",
             Source::Usage => "usage",
+            Source::Blocking => "blocking",
         }
     }
 }
@@ -117,6 +120,11 @@ pub struct Readings {
     pub totals: Read<TotalsRow>,
     pub tables: Read<Sample<(String, TableCounters)>>,
     pub statements: Read<StatementsRead>,
+    /// The statements' extras per role (WAL, temp, buffers), read by the
+    /// same query; `None` when it failed or pg_stat_statements is absent.
+    pub extras: Option<Sample<StatementExtraRow>>,
+    /// Sessions waiting on locks and those they wait for.
+    pub blocking: Read<Sample<LockRow>>,
     /// Wall time of the fast lanes (both at once).
     pub fast_wall: Duration,
     pub sweep: SweepReading,
@@ -142,6 +150,8 @@ impl Readings {
             totals: Read::lost(),
             tables: Read::lost(),
             statements: Read::lost(),
+            extras: None,
+            blocking: Read::lost(),
             fast_wall: Duration::ZERO,
             sweep: SweepReading::default(),
             drift: None,
@@ -288,25 +298,43 @@ impl Sampler {
         let started = Instant::now();
         let lane_a = self.lanes[0].as_ref().map(|l| &l.client);
         let lane_b = self.lanes[1].as_ref().map(|l| &l.client);
-        let ((sessions, sizes, totals), (tables, statements)) = tokio::join!(
+        let ((sessions, sizes, totals, blocking), (tables, with_extras)) = tokio::join!(
             async {
                 let Some(c) = lane_a else {
-                    return (Read::lost(), Read::lost(), Read::lost());
+                    return (Read::lost(), Read::lost(), Read::lost(), Read::lost());
                 };
-                let s = timed(limit, q::sessions(c)).await;
-                let z = timed(limit, q::approx_sizes(c, &schemas)).await;
-                let t = timed(limit, q::totals(c)).await;
-                (s, z, t)
+                let sessions = timed(limit, q::sessions(c)).await;
+                let sizes = timed(limit, q::approx_sizes(c, &schemas)).await;
+                let totals = timed(limit, q::totals(c)).await;
+                let blocking = timed(limit, activity::blocking(c)).await;
+                (sessions, sizes, totals, blocking)
             },
             async {
                 let Some(c) = lane_b else {
                     return (Read::lost(), Read::lost());
                 };
                 let t = timed(limit, q::table_counters(c, &schemas)).await;
-                let s = timed(limit, q::statements(c, &src)).await;
+                let s = timed(limit, activity::statements_with_extras(c, &src)).await;
                 (t, s)
             }
         );
+        // One query gave both the base statement rows and their extras.
+        let (statements, extras) = match with_extras.value {
+            Ok(w) => (
+                Read {
+                    took: with_extras.took,
+                    value: Ok(w.base),
+                },
+                w.extras,
+            ),
+            Err(e) => (
+                Read {
+                    took: with_extras.took,
+                    value: Err(e),
+                },
+                None,
+            ),
+        };
         let fast_wall = started.elapsed();
         if let Ok(StatementsRead::Vanished) = &statements.value {
             self.statements = Some(StatementsSource::Absent);
@@ -322,6 +350,8 @@ impl Sampler {
             totals,
             tables,
             statements,
+            extras,
+            blocking,
             fast_wall,
             sweep: SweepReading::default(),
             drift: None,

@@ -3,6 +3,7 @@
 
 pub mod form;
 pub mod list;
+pub mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::tui::theme::Theme;
 
 pub use form::{EditForm, Field, FormDefaults, Wizard, WizardOutcome, WizardStep};
 pub use list::{Column, Filter, ListState, SearchKey};
+pub use views::{Heat, HeatGroup, HeatMetric, Views};
 
 /// Bounds of the refresh interval.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(500);
@@ -40,6 +42,10 @@ pub enum Pane {
     Monitor,
     Audit,
     Alerts,
+    /// Monitor views (under the Monitor tab): noisy neighbours, blocking, heat map.
+    Neighbours,
+    Locks,
+    Heatmap,
 }
 
 impl Pane {
@@ -52,6 +58,19 @@ impl Pane {
             Pane::Monitor => "Monitor",
             Pane::Audit => "Audit",
             Pane::Alerts => "Alerts",
+            Pane::Neighbours => "Neighbours",
+            Pane::Locks => "Locks",
+            Pane::Heatmap => "Heat map",
+        }
+    }
+
+    /// The tab this pane is shown under.
+    #[must_use]
+    pub fn tab(self) -> Pane {
+        match self {
+            Pane::Detail => Pane::Tenants,
+            Pane::Neighbours | Pane::Locks | Pane::Heatmap => Pane::Monitor,
+            p => p,
         }
     }
 }
@@ -298,6 +317,8 @@ pub struct State {
     pub monitor_cursor: usize,
     pub monitor_history: HashMap<Option<Uuid>, History>,
     pub history_loading: bool,
+    /// Charts' window, Neighbours, Locks and heat-map state.
+    pub views: Views,
     pub audit: Vec<AuditEntry>,
     pub audit_cursor: usize,
     pub audit_loading: bool,
@@ -363,6 +384,7 @@ impl State {
             monitor_top: Vec::new(),
             monitor_history: HashMap::new(),
             history_loading: false,
+            views: Views::new(config.monitoring.history.0),
             audit: Vec::new(),
             audit_cursor: 0,
             audit_loading: false,
@@ -448,6 +470,9 @@ impl State {
                 } else {
                     " Alerts ".to_string()
                 }
+            }
+            Pane::Monitor if self.pane.tab() == Pane::Monitor && self.pane != Pane::Monitor => {
+                format!(" Monitor › {} ", self.pane.title())
             }
             other => format!(" {} ", other.title()),
         }

@@ -5,9 +5,8 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, Tabs, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Tabs, Wrap};
 
-use crate::domain::metrics::Series;
 use crate::domain::sanitize::{clean, clean_truncate};
 use crate::domain::tenant::Tenant;
 use crate::domain::units::{format_duration, format_size};
@@ -274,7 +273,18 @@ fn sessions(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
     let Some(data) = &d.data else {
         return loading(frame, area, state, d);
     };
-    let [list, foot] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    // Blocking chains this tenant is part of, below its sessions.
+    let blocking = super::locks::tenant_lines(state, d.tenant, usize::from(area.width));
+    let block_h = u16::try_from(blocking.len())
+        .unwrap_or(u16::MAX)
+        .min(area.height / 2);
+    let [list, chains, foot] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(block_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(blocking), chains);
     frame.render_widget(
         Paragraph::new(hint(
             format!(
@@ -420,7 +430,6 @@ pub fn spark_data(
     (data, max)
 }
 
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // reason: sizes are non-negative and far below 2^53
 fn history(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
     let Some(h) = &d.history else {
         return frame.render_widget(Paragraph::new(hint("loading history…".into(), state)), area);
@@ -428,58 +437,7 @@ fn history(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
     if h.series.is_empty() {
         return frame.render_widget(Paragraph::new(hint("no history yet".into(), state)), area);
     }
-    let each = 3u16;
-    let mut y = area.y;
-    for (name, points) in &h.series {
-        if y + each > area.y + area.height {
-            break;
-        }
-        let label = Rect {
-            x: area.x,
-            y,
-            width: area.width,
-            height: 1,
-        };
-        let spark = Rect {
-            x: area.x,
-            y: y + 1,
-            width: area.width,
-            height: each - 1,
-        };
-        let (data, max) = spark_data(points, usize::from(area.width));
-        let last = points.last().and_then(|p| p.value);
-        let fmt = |v: f64| {
-            if name.is_bytes() {
-                format_size(v.max(0.0) as u64)
-            } else if *name == Series::Health {
-                format!("{v:.0}")
-            } else {
-                rate(Some(v))
-            }
-        };
-        frame.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled(name.label(), state.theme.header),
-                Span::styled(
-                    format!(
-                        "  now {}  max {}",
-                        last.map_or_else(|| "–".into(), fmt),
-                        fmt(max)
-                    ),
-                    state.theme.dim,
-                ),
-            ])),
-            label,
-        );
-        frame.render_widget(
-            Sparkline::default()
-                .data(data)
-                .max(1000)
-                .style(state.theme.accent),
-            spark,
-        );
-        y += each;
-    }
+    super::charts::tenant(frame, area, state, d.tenant, h, d.cursor);
 }
 
 fn audit(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {

@@ -4,12 +4,16 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod charts;
 pub mod command_line;
 pub mod confirm;
 pub mod detail;
 pub mod edit;
+pub mod heatmap;
 pub mod help;
+pub mod locks;
 pub mod monitor;
+pub mod neighbours;
 pub mod status_bar;
 pub mod tenant_list;
 pub mod wizard;
@@ -47,6 +51,9 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Pane::Monitor => monitor::draw(frame, main, state),
         Pane::Audit => audit::draw(frame, main, state),
         Pane::Alerts => alerts::draw(frame, main, state),
+        Pane::Neighbours => neighbours::draw(frame, main, state),
+        Pane::Locks => locks::draw(frame, main, state),
+        Pane::Heatmap => heatmap::draw(frame, main, state),
     }
     status_bar::draw(frame, status, state);
     command_line::draw(frame, message, state);
@@ -77,11 +84,7 @@ use crate::tui::state::TAB_BAR_TITLE;
 fn draw_tabs(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
     let mut spans = vec![Span::styled(TAB_BAR_TITLE, t.title)];
-    let current = if state.pane == Pane::Detail {
-        Pane::Tenants
-    } else {
-        state.pane
-    };
+    let current = state.pane.tab();
     for p in Pane::TABS {
         let label = state.tab_label(p);
         let style = if p == current {

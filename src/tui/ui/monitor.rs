@@ -31,7 +31,6 @@ fn series(state: &State, tenant: Option<uuid::Uuid>, series: Series) -> Option<&
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     let th = &state.theme;
-    let [totals, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(0)]).areas(area);
     let Some(view) = &state.view else {
         frame.render_widget(
             Paragraph::new(hint("waiting for the first snapshot…".into(), state)),
@@ -39,6 +38,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
         );
         return;
     };
+    // The upper half charts the cluster; the lower half ranks the tenants.
+    let [charts, area] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Min(0)]).areas(area);
+    super::charts::cluster(frame, charts, state);
+    let [totals, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(0)]).areas(area);
     let tot = &view.totals;
     let count = |s: TenantStatus| state.tenants.iter().filter(|t| t.status == s).count();
     let lines = vec![
@@ -92,7 +96,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
                 th.header,
             ),
             Span::styled(
-                format!("   ({} next metric)", state.keymap.label_of("sort_column")),
+                format!(
+                    "   ({} next metric, {} window {} min, {} neighbours, {} locks, {} heat map)",
+                    state.keymap.label_of("sort_column"),
+                    state.keymap.label_of("window"),
+                    state.views.window.as_secs() / 60,
+                    state.keymap.label_of("neighbours"),
+                    state.keymap.label_of("locks"),
+                    state.keymap.label_of("heatmap"),
+                ),
                 th.dim,
             ),
         ]),

@@ -73,7 +73,18 @@ fn segments_detailed(state: &State, detailed: bool) -> Vec<Span<'static>> {
             .view
             .as_ref()
             .map_or_else(|| "no data".to_string(), |v| super::hms(v.taken_at));
-        s.push(Span::styled(format!(" PAUSED · data of {at} "), t.badge));
+        if state.views.time_back > 0 {
+            let ago = state
+                .view
+                .as_ref()
+                .map_or(0, |v| (state.now - v.taken_at).num_seconds().max(0));
+            s.push(Span::styled(
+                format!(" PAUSED · at {at}, {ago} s ago "),
+                t.badge,
+            ));
+        } else {
+            s.push(Span::styled(format!(" PAUSED · data of {at} "), t.badge));
+        }
     } else {
         s.push(Span::styled(
             format!(" every {} ", format_interval(state.interval)),

@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Commands the console understands, for completion and help.
-pub const COMMANDS: [(&str, &str); 11] = [
+pub const COMMANDS: [(&str, &str); 16] = [
     ("create", "open the create wizard"),
     ("suspend", "suspend TENANT (asks first)"),
     ("resume", "resume TENANT (asks first)"),
@@ -32,6 +32,14 @@ pub const COMMANDS: [(&str, &str); 11] = [
     ("refresh", "refresh now, or set the interval: :refresh 5s"),
     ("pause", "pause or resume the live view"),
     ("help", "show the keys"),
+    ("monitor", "cluster charts and top tenants"),
+    (
+        "neighbours",
+        "tenants by share of the server: :neighbours [share|wal|temp|cache|writes|connections]",
+    ),
+    ("locks", "blocking chains: who waits for whom"),
+    ("heatmap", "every tenant a cell, coloured against the fleet"),
+    ("window", "chart window in minutes: :window 1|5|15|60"),
     ("quit", "leave the console"),
 ];
 
@@ -50,6 +58,12 @@ pub enum ConsoleCommand {
     Pause,
     Help,
     Quit,
+    /// Open a monitoring view (Neighbours optionally ranked by a metric).
+    View(
+        crate::tui::state::Pane,
+        Option<crate::domain::activity::NeighbourMetric>,
+    ),
+    Window(Duration),
 }
 
 /// Parse what was typed after `:`. Commands may be abbreviated to a unique prefix.
@@ -133,6 +147,38 @@ pub fn parse_command(line: &str) -> Result<ConsoleCommand, String> {
         }
         "pause" => ConsoleCommand::Pause,
         "help" => ConsoleCommand::Help,
+        "monitor" => ConsoleCommand::View(crate::tui::state::Pane::Monitor, None),
+        "neighbours" => {
+            let metric = if rest.is_empty() {
+                None
+            } else {
+                Some(
+                    crate::domain::activity::NeighbourMetric::parse(rest).ok_or_else(|| {
+                        format!(
+                            "unknown metric \"{}\": use share, wal, temp, cache, writes or connections",
+                            clean(rest)
+                        )
+                    })?,
+                )
+            };
+            ConsoleCommand::View(crate::tui::state::Pane::Neighbours, metric)
+        }
+        "locks" => ConsoleCommand::View(crate::tui::state::Pane::Locks, None),
+        "heatmap" => ConsoleCommand::View(crate::tui::state::Pane::Heatmap, None),
+        "window" => {
+            let m: u64 = rest
+                .trim_end_matches(['m', 'M'])
+                .parse()
+                .ok()
+                .filter(|m| crate::tui::state::views::WINDOWS_MIN.contains(m))
+                .ok_or_else(|| {
+                    format!(
+                        ":window takes 1, 5, 15 or 60 (minutes), not \"{}\"",
+                        clean(rest)
+                    )
+                })?;
+            ConsoleCommand::Window(Duration::from_secs(m * 60))
+        }
         _ => ConsoleCommand::Quit,
     })
 }
@@ -186,6 +232,11 @@ pub fn complete(state: &State, line: &str) -> Vec<String> {
         "resume" | "delete" => out(tenants(Some(TenantStatus::Suspended))),
         "cluster" => out(state.clusters.iter().map(|(n, _)| n.clone()).collect()),
         "sort" => out(Column::ALL.iter().map(|c| c.key().to_string()).collect()),
+        "neighbours" => out(crate::domain::activity::NeighbourMetric::ALL
+            .iter()
+            .map(|m| m.key().to_string())
+            .collect()),
+        "window" => out(["1", "5", "15", "60"].map(String::from).to_vec()),
         "filter" => out([
             "status=active",
             "status=suspended",
@@ -364,6 +415,16 @@ pub(super) fn run(state: &mut State, c: ConsoleCommand) -> Option<Command> {
         }
         ConsoleCommand::Quit => {
             state.quit = true;
+            None
+        }
+        ConsoleCommand::View(pane, metric) => {
+            if let Some(m) = metric {
+                state.views.neighbour_metric = m;
+            }
+            super::views::open_view(state, pane)
+        }
+        ConsoleCommand::Window(w) => {
+            super::views::set_window(state, w);
             None
         }
     }

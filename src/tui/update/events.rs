@@ -112,6 +112,10 @@ fn apply_one(state: &mut State, ev: Event) -> Option<Command> {
                     recompute_monitor(state);
                     load_monitor_history(state)
                 }
+                Pane::Neighbours | Pane::Locks | Pane::Heatmap => {
+                    super::views::recompute_views(state);
+                    None
+                }
                 Pane::Detail => {
                     let tab = state.detail.as_ref().map(|d| d.tab);
                     match tab {
@@ -121,6 +125,10 @@ fn apply_one(state: &mut State, ev: Event) -> Option<Command> {
                 }
                 _ => None,
             }
+        }
+        Event::At { back, snapshot } => {
+            super::views::arrived_at(state, back, snapshot);
+            None
         }
         Event::History(list) => {
             state.history_loading = false;

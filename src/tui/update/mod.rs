@@ -7,6 +7,7 @@ pub mod command;
 mod events;
 mod forms;
 mod panes;
+mod views;
 
 use panes::{alerts_pane, click, detail_pane, monitor_pane, tenants_pane};
 
@@ -153,11 +154,7 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
             None
         }
         Action::NextPane | Action::PrevPane => {
-            let cur = if state.pane == Pane::Detail {
-                Pane::Tenants
-            } else {
-                state.pane
-            };
+            let cur = state.pane.tab();
             let i = Pane::TABS.iter().position(|p| *p == cur).unwrap_or(0);
             let n = Pane::TABS.len();
             let next = if matches!(action, Action::NextPane) {
@@ -179,7 +176,27 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
             }
         },
         Action::New => open_wizard(state),
+        Action::View(p) => views::open_view(state, p),
+        Action::TimeBack => views::time_step(state, true),
+        Action::TimeForward => views::time_step(state, false),
+        Action::PrevTab | Action::NextTab
+            if state.paused
+                && matches!(
+                    state.pane,
+                    Pane::Tenants | Pane::Monitor | Pane::Neighbours | Pane::Locks
+                ) =>
+        {
+            views::time_step(state, matches!(action, Action::PrevTab))
+        }
+        Action::Window => {
+            let w = state.views.next_window();
+            views::set_window(state, w);
+            None
+        }
         Action::Back => {
+            if state.pane.tab() == Pane::Monitor && state.pane != Pane::Monitor {
+                return switch_pane(state, Pane::Monitor);
+            }
             if state.pane == Pane::Detail {
                 state.pane = Pane::Tenants;
                 state.detail = None;
@@ -202,6 +219,9 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
                 None
             }
             Pane::Alerts => alerts_pane(state, other),
+            Pane::Neighbours => views::neighbours_pane(state, other),
+            Pane::Locks => views::locks_pane(state, other),
+            Pane::Heatmap => views::heatmap_pane(state, other),
         },
     }
 }
@@ -277,7 +297,8 @@ pub(crate) fn recompute_monitor(state: &mut State) {
 }
 
 pub(crate) fn load_monitor_history(state: &mut State) -> Option<Command> {
-    if state.history_loading || state.paused || state.monitor_top.is_empty() {
+    // Even with no tenant ranked yet: the answer carries the cluster's series.
+    if state.history_loading || state.paused {
         return None;
     }
     state.history_loading = true;
@@ -348,6 +369,8 @@ fn open_detail(state: &mut State) -> Option<Command> {
 
 fn toggle_pause(state: &mut State) -> Command {
     state.paused = !state.paused;
+    state.views.time_back = 0;
+    state.views.present = None;
     if state.paused {
         let at = state.view.as_ref().map_or_else(
             || "no data yet".to_string(),
@@ -364,6 +387,7 @@ fn toggle_pause(state: &mut State) -> Command {
                 recompute_list(state);
             }
             recompute_monitor(state);
+            views::recompute_views(state);
         }
         say(state, "live again");
     }

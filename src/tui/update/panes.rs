@@ -122,7 +122,9 @@ fn detail_rows(d: &DetailState) -> usize {
             .and_then(|x| x.statements.as_ref())
             .map_or(0, Vec::len),
         DetailTab::Audit => d.audit.as_ref().map_or(0, Vec::len),
-        DetailTab::Overview | DetailTab::History => 0,
+        // The History tab scrolls through its charts.
+        DetailTab::History => d.history.as_ref().map_or(0, |h| h.series.len()),
+        DetailTab::Overview => 0,
     }
 }
 
@@ -160,7 +162,7 @@ pub(super) fn alerts_pane(state: &mut State, action: Action) -> Option<Command> 
 }
 
 /// Select a tenant in the list and open its detail (from Monitor or Alerts).
-fn open_tenant(state: &mut State, tenant: uuid::Uuid) -> Option<Command> {
+pub(super) fn open_tenant(state: &mut State, tenant: uuid::Uuid) -> Option<Command> {
     if state.tenant(tenant).is_none() {
         complain(state, "that tenant is not in the list");
         return None;
