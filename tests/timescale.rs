@@ -423,5 +423,112 @@ async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore
             .is_some_and(|x| x.hypertable.is_none()),
         "a plain table stays plain"
     );
-    let _ = contents(&db.params.dbname, &sch);
+
+    // Delete with its backup: the hypertables' rows are in it, and no
+    // chunk of the tenant is left behind.
+    let dbname = db.params.dbname.clone();
+    let before = contents(&dbname, &sch);
+    let chunk_rels = common::superuser_query(
+        &dbname,
+        &format!(
+            "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks
+             WHERE hypertable_schema = '{sch}'"
+        ),
+    );
+    assert_eq!(chunk_rels.len() as i64, chunks);
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let out = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect("delete with backup");
+    let dump = out.backup_path.expect("a backup");
+    let side: provision::BackupSidecar = serde_json::from_str(
+        &std::fs::read_to_string(dump.with_extension("json")).expect("sidecar"),
+    )
+    .expect("sidecar JSON");
+    let md = side
+        .tables
+        .iter()
+        .find(|c| c.table == "market_data")
+        .expect("market_data in the sidecar");
+    assert_eq!(md.rows, 5000, "{md:?}");
+    let h = md.hypertable.as_ref().expect("recorded as a hypertable");
+    assert_eq!(h.time_column, "timestamp");
+    assert!(
+        side.data.is_some() && side.data_sha256.is_some(),
+        "{side:?}"
+    );
+    let left = common::superuser_query(
+        &dbname,
+        &format!(
+            "SELECT count(*)::text FROM unnest(ARRAY[{}]::text[]) r WHERE to_regclass(r) IS NOT NULL",
+            chunk_rels
+                .iter()
+                .map(|r| format!("'{}'", r.clone().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    );
+    assert_eq!(left, [Some("0".to_string())], "no chunk relation left");
+    let in_catalog = common::superuser_query(
+        &dbname,
+        &format!(
+            "SELECT count(*)::text FROM _timescaledb_catalog.chunk k
+             JOIN _timescaledb_catalog.hypertable h ON h.id = k.hypertable_id
+             WHERE h.schema_name = '{sch}'"
+        ),
+    );
+    assert_eq!(
+        in_catalog,
+        [Some("0".to_string())],
+        "no chunk in TimescaleDB's catalog"
+    );
+
+    // A changed byte in the hypertables' rows: refused before anything.
+    let data = dump.with_extension("data");
+    let original = std::fs::read(&data).expect("data file");
+    let mut bad = original.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    std::fs::write(&data, &bad).expect("corrupt");
+    let e = provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect_err("changed rows are refused");
+    assert!(e.message.contains("checksum"), "{}", e.message);
+    assert_eq!(tenant_schemas(&db).await, 0, "nothing restored");
+    std::fs::write(&data, &original).expect("repair");
+
+    // Restore: hypertables again, same time column and interval, every row.
+    provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect("restore");
+    let c = db.client().await.expect("client");
+    let dims: Vec<(String, String, String)> = c
+        .query(
+            "SELECT hypertable_name::text, column_name::text, time_interval::text
+             FROM timescaledb_information.dimensions WHERE hypertable_schema = $1 ORDER BY 1",
+            &[&sch],
+        )
+        .await
+        .expect("dimensions")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        dims,
+        [
+            ("market_data".into(), "timestamp".into(), "1 day".into()),
+            ("trades".into(), "timestamp".into(), "1 day".into())
+        ],
+        "TimescaleDB {version}"
+    );
+    let after = contents(&dbname, &sch);
+    eprintln!("before delete: {before:?}\nafter restore: {after:?}");
+    assert_eq!(
+        after, before,
+        "row-identical (count and md5 over ordered rows)"
+    );
+    let (_, chunks_after) = timescale_size(&db, &sch).await;
+    assert_eq!(chunks_after, chunks, "the rows are in chunks again");
 }
