@@ -589,7 +589,7 @@ async fn backups_are_private_and_verified_and_a_changed_dump_is_refused() {
     assert_eq!(mode(&o.backup_dir), 0o700);
     let side: provision::BackupSidecar =
         serde_json::from_str(&std::fs::read_to_string(&side_path).expect("read")).expect("json");
-    assert_eq!(side.format, 2);
+    assert_eq!(side.format, 3);
     let (sha, _) = provision::file_sha256(&dump).expect("sha");
     assert_eq!(side.dump_sha256.as_deref(), Some(sha.as_str()));
     let trades = side
@@ -598,6 +598,14 @@ async fn backups_are_private_and_verified_and_a_changed_dump_is_refused() {
         .find(|c| c.table == "trades")
         .expect("trades counted");
     assert_eq!(trades.rows, 400);
+    assert!(
+        side.tables
+            .iter()
+            .all(|c| c.checksum.as_ref().is_some_and(|h| h.len() == 32)),
+        "every table has its checksum: {:?}",
+        side.tables
+    );
+    assert!(side.data.is_none(), "no hypertables, no data file");
 
     // One byte changed: refused, nothing made.
     let original = std::fs::read(&dump).expect("dump");
@@ -624,8 +632,46 @@ async fn backups_are_private_and_verified_and_a_changed_dump_is_refused() {
         .get(0);
     assert_eq!(made, 0, "nothing was created");
 
-    // The intact dump restores, with its rows.
+    // The dump intact but a table's checksum in the sidecar changed (a
+    // sidecar from another backup, or rows damaged between dump and
+    // restore): the load is checked, refused, and leaves nothing.
     std::fs::write(&dump, &original).expect("repair");
+    let side_text = std::fs::read_to_string(&side_path).expect("sidecar");
+    let mut doctored = side.clone();
+    for c in &mut doctored.tables {
+        if c.table == "trades" {
+            c.checksum = Some("0".repeat(32));
+        }
+    }
+    std::fs::write(
+        &side_path,
+        serde_json::to_string_pretty(&doctored).expect("json"),
+    )
+    .expect("doctor the sidecar");
+    let e = provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect_err("a checksum that does not match is refused");
+    assert_eq!(e.kind, ErrorKind::Refused, "{}", e.message);
+    assert!(
+        e.message.contains("trades") && e.message.contains("checksum"),
+        "{}",
+        e.message
+    );
+    let after = tenants::get_tenant(&db, t.id).await.expect("row");
+    assert_eq!(after.status, TenantStatus::Deleted, "still a tombstone");
+    let made: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_roles WHERE rolname LIKE $1 || '%')
+                  + (SELECT count(*) FROM pg_namespace WHERE nspname = $1)",
+            &[&t.schema_name],
+        )
+        .await
+        .expect("census")
+        .get(0);
+    assert_eq!(made, 0, "nothing of the refused restore is left");
+    std::fs::write(&side_path, side_text).expect("put the sidecar back");
+
+    // The intact backup restores, with its rows.
     let r = provision::restore_tenant(&db, &o, &dump)
         .await
         .expect("restore");

@@ -24,38 +24,39 @@ use tokio_postgres::NoTls;
 
 fn noop(_: ProgressStep) {}
 
-/// `CREATE EXTENSION timescaledb` in a fresh database; `None` (and a note on
-/// stderr) where TimescaleDB is not available.
+/// `CREATE EXTENSION timescaledb` (as the superuser: it is not a trusted
+/// extension, and on managed PostgreSQL the provider installs it) in a
+/// fresh database; `None` (and a note on stderr) where TimescaleDB is not
+/// available or not preloaded.
 async fn with_timescale() -> Option<(Config, Db, String)> {
     let (config, db) = fresh_db_init().await;
+    let dbname = db.params.dbname.clone();
     let c = db.client().await.expect("client");
-    match c
-        .batch_execute(
-            "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS timescaledb",
+    let preloaded = common::superuser_query(
+        &dbname,
+        "SELECT (EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+                 AND current_setting('shared_preload_libraries') LIKE '%timescaledb%')::text",
+    );
+    if preloaded.first().cloned().flatten().as_deref() != Some("true") {
+        eprintln!(
+            "skipped: TimescaleDB is not available here (not installed or not preloaded); run with TENANTCTL_PG_PRELOAD=timescaledb where it is installed"
+        );
+        return None;
+    }
+    common::superuser_exec(
+        &dbname,
+        "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS timescaledb",
+    );
+    let v: String = c
+        .query_one(
+            "SELECT extversion::text FROM pg_extension WHERE extname = 'timescaledb'",
+            &[],
         )
         .await
-    {
-        Ok(()) => {
-            let v: String = c
-                .query_one(
-                    "SELECT extversion::text FROM pg_extension WHERE extname = 'timescaledb'",
-                    &[],
-                )
-                .await
-                .expect("version")
-                .get(0);
-            eprintln!("TimescaleDB {v}");
-            Some((config, db, v))
-        }
-        Err(e) => {
-            eprintln!(
-                "skipped: TimescaleDB is not available here ({}); run with TENANTCTL_PG_PRELOAD=timescaledb where it is installed",
-                e.as_db_error()
-                    .map_or_else(|| e.to_string(), |d| d.message().to_string())
-            );
-            None
-        }
-    }
+        .expect("version")
+        .get(0);
+    eprintln!("TimescaleDB {v}");
+    Some((config, db, v))
 }
 
 fn options(config: &Config, templates: Lookup, state: &std::path::Path) -> ProvisionOptions {
@@ -261,4 +262,273 @@ async fn both_create_hypertable_signatures_run_on_this_timescaledb() {
             .get(0);
         assert_eq!(iv, format!("{hours:02}:00:00"), "{sql}");
     }
+}
+
+/// `tenantctl ARGS` against this database; its stdout parsed as JSON.
+fn cli_json(db: &Db, state: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = common::bin()
+        .current_dir("/")
+        .env("XDG_STATE_HOME", state)
+        .arg("--database-url")
+        .arg(cluster().url(&db.params.dbname))
+        .args(args)
+        .output()
+        .expect("run tenantctl");
+    assert!(
+        out.status.success(),
+        "tenantctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON output")
+}
+
+/// Make this session's table statistics visible to other sessions now
+/// (PostgreSQL 15+ flushes on request; before, when the session idles).
+async fn flush_stats(c: &tokio_postgres::Client) {
+    if c.batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+}
+
+/// `hypertable_size` of the schema's hypertables plus
+/// `pg_total_relation_size` of its other tables, and its chunk count.
+async fn timescale_size(db: &Db, schema: &str) -> (i64, i64) {
+    let c = db.client().await.expect("client");
+    let r = c
+        .query_one(
+            "SELECT (SELECT coalesce(sum(hypertable_size(format('%I.%I', hypertable_schema, hypertable_name)::regclass)), 0)
+                     FROM timescaledb_information.hypertables WHERE hypertable_schema = $1)::int8
+                  + (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1 AND c.relkind = 'r'
+                       AND NOT EXISTS (SELECT 1 FROM timescaledb_information.hypertables h
+                                       WHERE h.hypertable_schema = $1 AND h.hypertable_name = c.relname))::int8,
+                    (SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_schema = $1)",
+            &[&schema],
+        )
+        .await
+        .expect("sizes by TimescaleDB");
+    (r.get(0), r.get(1))
+}
+
+/// md5 over every row of each hypertable, ordered, and the row counts,
+/// read as the superuser.
+fn contents(dbname: &str, schema: &str) -> Vec<Option<String>> {
+    common::superuser_query(
+        dbname,
+        &format!(
+            "SELECT format('%s %s %s', t, n, h) FROM (
+                 SELECT 'market_data' AS t, count(*) AS n,
+                        md5(coalesce(string_agg(m::text, ',' ORDER BY m.symbol, m.timestamp), '')) AS h
+                 FROM \"{schema}\".market_data m
+                 UNION ALL
+                 SELECT 'trades', count(*),
+                        md5(coalesce(string_agg(x::text, ',' ORDER BY x.timestamp, x.id), ''))
+                 FROM \"{schema}\".trades x
+                 UNION ALL
+                 SELECT 'portfolios', count(*),
+                        md5(coalesce(string_agg(p::text, ',' ORDER BY p.id), ''))
+                 FROM \"{schema}\".portfolios p) s ORDER BY t"
+        ),
+    )
+}
+
+#[tokio::test]
+async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore() {
+    let Some((config, db, version)) = with_timescale().await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, Lookup::built_in(), tmp.path());
+    let t = provision::create_tenant(&db, &o, &req("md.example.com"), &noop)
+        .await
+        .expect("create with hypertables");
+    let sch = t.schema_name.clone();
+
+    // The tenant's own login inserts 5,000 rows of market data over 50
+    // days (50 one-day chunks) and a few trades.
+    let (tc, conn) = tokio_postgres::connect(
+        &cluster().conninfo_as(&db.params.dbname, &t.role_name),
+        NoTls,
+    )
+    .await
+    .expect("connect as the tenant");
+    tokio::spawn(conn);
+    tc.batch_execute(
+        "INSERT INTO portfolios (user_id, name) VALUES (gen_random_uuid(), 'p');
+         INSERT INTO market_data (symbol, timestamp, open, high, low, close, volume)
+             SELECT 'S' || (g % 7), now() - make_interval(mins => g * 14), g, g + 1, g - 1, g, g * 10
+             FROM generate_series(1, 5000) g;
+         INSERT INTO trades (portfolio_id, symbol, side, quantity, price, timestamp)
+             SELECT p.id, 'AAPL', 'BUY', g, 10, now() - make_interval(hours => g * 7)
+             FROM portfolios p, generate_series(1, 40) g;",
+    )
+    .await
+    .expect("the tenant's inserts");
+    flush_stats(&tc).await;
+    drop(tc);
+
+    let (want, chunks) = timescale_size(&db, &sch).await;
+    assert!(chunks >= 50, "TimescaleDB {version}: {chunks} chunks");
+    let top = cli_json(&db, tmp.path(), &["top", "--json", "--limit", "100"]);
+    let row = top["tenants"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["schema"] == sch.as_str()))
+        .unwrap_or_else(|| panic!("tenant in top: {top}"));
+    let size = row["size_bytes"].as_i64().expect("size_bytes");
+    let ratio = size as f64 / want as f64;
+    eprintln!(
+        "TimescaleDB {version}: top size {size} B, hypertable_size + plain tables {want} B ({ratio:.3}), {chunks} chunks, rows written {}",
+        row["rows_written"]
+    );
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "top's size {size} is within 10% of TimescaleDB's {want}: {row}"
+    );
+    assert_eq!(
+        row["rows_written"].as_i64(),
+        Some(5041),
+        "rows written count the chunks' inserts: {row}"
+    );
+
+    // The detail's Tables tab: each hypertable with its chunks, their time
+    // range and its size with them.
+    let d = tenantctl::db::detail::tenant_detail(
+        &db,
+        &tenantctl::domain::metrics::MonitoredTenant::from(&t),
+    )
+    .await
+    .expect("detail");
+    let md = d
+        .tables
+        .iter()
+        .find(|x| x.name == "market_data")
+        .expect("market_data listed");
+    let h = md.hypertable.as_ref().expect("market_data is a hypertable");
+    assert_eq!(h.time_column, "timestamp");
+    assert!(h.chunks >= 50, "{h:?}");
+    let (lo, hi) = (
+        h.range_start.expect("range start"),
+        h.range_end.expect("range end"),
+    );
+    assert!(hi - lo >= chrono::TimeDelta::days(48), "{h:?}");
+    assert!(md.total_bytes > 1_000_000, "the chunks' size: {md:?}");
+    assert!(
+        d.tables
+            .iter()
+            .find(|x| x.name == "portfolios")
+            .is_some_and(|x| x.hypertable.is_none()),
+        "a plain table stays plain"
+    );
+
+    // Delete with its backup: the hypertables' rows are in it, and no
+    // chunk of the tenant is left behind.
+    let dbname = db.params.dbname.clone();
+    let before = contents(&dbname, &sch);
+    let chunk_rels = common::superuser_query(
+        &dbname,
+        &format!(
+            "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks
+             WHERE hypertable_schema = '{sch}'"
+        ),
+    );
+    assert_eq!(chunk_rels.len() as i64, chunks);
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let out = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect("delete with backup");
+    let dump = out.backup_path.expect("a backup");
+    let side: provision::BackupSidecar = serde_json::from_str(
+        &std::fs::read_to_string(dump.with_extension("json")).expect("sidecar"),
+    )
+    .expect("sidecar JSON");
+    let md = side
+        .tables
+        .iter()
+        .find(|c| c.table == "market_data")
+        .expect("market_data in the sidecar");
+    assert_eq!(md.rows, 5000, "{md:?}");
+    let h = md.hypertable.as_ref().expect("recorded as a hypertable");
+    assert_eq!(h.time_column, "timestamp");
+    assert!(
+        side.data.is_some() && side.data_sha256.is_some(),
+        "{side:?}"
+    );
+    let left = common::superuser_query(
+        &dbname,
+        &format!(
+            "SELECT count(*)::text FROM unnest(ARRAY[{}]::text[]) r WHERE to_regclass(r) IS NOT NULL",
+            chunk_rels
+                .iter()
+                .map(|r| format!("'{}'", r.clone().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    );
+    assert_eq!(left, [Some("0".to_string())], "no chunk relation left");
+    let in_catalog = common::superuser_query(
+        &dbname,
+        &format!(
+            "SELECT count(*)::text FROM _timescaledb_catalog.chunk k
+             JOIN _timescaledb_catalog.hypertable h ON h.id = k.hypertable_id
+             WHERE h.schema_name = '{sch}'"
+        ),
+    );
+    assert_eq!(
+        in_catalog,
+        [Some("0".to_string())],
+        "no chunk in TimescaleDB's catalog"
+    );
+
+    // A changed byte in the hypertables' rows: refused before anything.
+    let data = dump.with_extension("data");
+    let original = std::fs::read(&data).expect("data file");
+    let mut bad = original.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    std::fs::write(&data, &bad).expect("corrupt");
+    let e = provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect_err("changed rows are refused");
+    assert!(e.message.contains("checksum"), "{}", e.message);
+    assert_eq!(tenant_schemas(&db).await, 0, "nothing restored");
+    std::fs::write(&data, &original).expect("repair");
+
+    // Restore: hypertables again, same time column and interval, every row.
+    provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect("restore");
+    let c = db.client().await.expect("client");
+    let dims: Vec<(String, String, String)> = c
+        .query(
+            "SELECT hypertable_name::text, column_name::text, time_interval::text
+             FROM timescaledb_information.dimensions WHERE hypertable_schema = $1 ORDER BY 1",
+            &[&sch],
+        )
+        .await
+        .expect("dimensions")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        dims,
+        [
+            ("market_data".into(), "timestamp".into(), "1 day".into()),
+            ("trades".into(), "timestamp".into(), "1 day".into())
+        ],
+        "TimescaleDB {version}"
+    );
+    let after = contents(&dbname, &sch);
+    eprintln!("before delete: {before:?}\nafter restore: {after:?}");
+    assert_eq!(
+        after, before,
+        "row-identical (count and md5 over ordered rows)"
+    );
+    let (_, chunks_after) = timescale_size(&db, &sch).await;
+    assert_eq!(chunks_after, chunks, "the rows are in chunks again");
 }

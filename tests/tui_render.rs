@@ -128,6 +128,34 @@ fn detail_tabs() {
 }
 
 #[test]
+fn detail_tables_with_hypertables() {
+    // Two hypertables among plain tables: the wide size gets a CHUNKS
+    // column, both sizes a line about the selected one (its chunks, the
+    // time they cover, its size with them).
+    let mut s = st(30);
+    update(&mut s, Action::Open);
+    let mut d = sample::detail(0);
+    for (k, t) in d.tables.iter_mut().enumerate() {
+        if t.name == "trades" || t.name == "market_data" {
+            t.hypertable = Some(tenantctl::domain::metrics::HypertableDetail {
+                time_column: "timestamp".into(),
+                chunks: 12 + u32::try_from(k).expect("small"),
+                range_start: Some(sample::t0() - chrono::TimeDelta::days(12)),
+                range_end: Some(sample::t0() + chrono::TimeDelta::days(1)),
+                total_bytes: t.total_bytes,
+            });
+        }
+    }
+    ev(&mut s, Event::Detail(Arc::new(d)));
+    update(&mut s, Action::NextTab);
+    s.message = None;
+    snap("detail_tables_hypertables_plain_row", &s);
+    update(&mut s, Action::Down);
+    update(&mut s, Action::Down);
+    snap("detail_tables_hypertables", &s);
+}
+
+#[test]
 fn monitor_audit_alerts() {
     let mut s = st(60);
     update(&mut s, Action::NextPane);

@@ -86,6 +86,65 @@ pub enum StatementsSource {
     },
 }
 
+/// Whether TimescaleDB is installed in this database (detected once per
+/// monitoring session). When it is, the tenants' hypertable chunks (in
+/// `_timescaledb_internal`, not in the tenant's schema) are attributed to
+/// the schema of their hypertable; when it is not, no query names its
+/// schemas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimescaleSource {
+    Absent,
+    Available {
+        /// `extversion`, e.g. `2.28.3`.
+        version: String,
+    },
+}
+
+impl TimescaleSource {
+    /// Whether chunks are attributed (TimescaleDB 2.x; 1.x has another catalog).
+    pub fn chunks(&self) -> bool {
+        matches!(self, TimescaleSource::Available { version } if version.split('.').next().and_then(|m| m.parse::<u32>().ok()).is_some_and(|m| m >= 2))
+    }
+}
+
+/// Whether TimescaleDB is installed here, and its version. One catalog row.
+pub async fn detect_timescale(client: &impl GenericClient) -> Result<TimescaleSource> {
+    let row = client
+        .query_opt(
+            "SELECT extversion::text FROM pg_extension WHERE extname = 'timescaledb'",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error(&e, "cannot detect TimescaleDB"))?;
+    Ok(match row {
+        Some(r) => TimescaleSource::Available { version: r.get(0) },
+        None => TimescaleSource::Absent,
+    })
+}
+
+/// The chunks of the hypertables of the schemas in `$1`, each with the oid
+/// of the schema it belongs to: `ch(rel, nsp)`. Compressed chunks belong
+/// to the compressed hypertable, which belongs to its user's hypertable.
+/// Reads TimescaleDB's catalog (one row per hypertable and chunk, all of
+/// them hashed; `to_regclass` is one syscache lookup per chunk); a chunk
+/// whose relation is gone (being dropped) has no `rel` and is left out.
+/// Measured against `timescaledb_information.chunks` (which also resolves
+/// each chunk's dimension slices): at 5,000 chunks ~10 ms against ~45 ms.
+const CHUNKS_CTE: &str = "ch AS MATERIALIZED (
+                 SELECT x.rel, x.nsp FROM (
+                     SELECT to_regclass(format('%I.%I', k.schema_name, k.table_name))::oid AS rel,
+                            hn.oid AS nsp
+                     FROM _timescaledb_catalog.chunk k
+                     JOIN _timescaledb_catalog.hypertable h ON h.id = k.hypertable_id
+                     LEFT JOIN _timescaledb_catalog.hypertable p ON p.compressed_hypertable_id = h.id
+                     JOIN unnest($1::text[]) AS hw(name) ON hw.name = coalesce(p.schema_name, h.schema_name)
+                     JOIN pg_namespace hn ON hn.nspname = hw.name) x
+                 WHERE x.rel IS NOT NULL),
+             chi AS (
+                 SELECT rel, nsp, 'r'::\"char\" AS kind FROM ch
+                 UNION ALL
+                 SELECT i.indexrelid, ch.nsp, 'i'::\"char\" FROM pg_index i JOIN ch ON ch.rel = i.indrelid)";
+
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -113,11 +172,35 @@ pub async fn prepare_session(client: &Client, query_timeout_ms: u128) -> Result<
 /// where joining each relation to its TOAST row by index was ~3.5x); the
 /// TOAST pages are found by a hash of the (few) TOAST tables with pages;
 /// the schema names are hash-joined at the end (an `= ANY` of thousands of
-/// names would be tested against every namespace, N×M).
-pub async fn approx_sizes(client: &Client, schemas: &[&str]) -> Result<Sample<SizeRow>> {
-    let rows = client
-        .query(
-            "WITH r AS MATERIALIZED (
+/// names would be tested against every namespace, N×M). With TimescaleDB,
+/// the chunks of each schema's hypertables (heap, TOAST, indexes) are
+/// added: the chunk catalog hashed against the same scan, and `pg_index`
+/// for the chunks' indexes (see [`CHUNKS_CTE`]).
+pub async fn approx_sizes(
+    client: &Client,
+    schemas: &[&str],
+    ts: &TimescaleSource,
+) -> Result<Sample<SizeRow>> {
+    let (chunks, chunk_join, chunk_pages, chunk_rels) = if ts.chunks() {
+        (
+            format!(
+                ", {CHUNKS_CTE},
+             cagg AS (
+                 SELECT m.nsp, sum(c.relpages::int8 + coalesce(t.relpages, 0)::int8) AS pages,
+                        count(*)::int4 AS rels
+                 FROM chi m JOIN pg_class c ON c.oid = m.rel
+                 LEFT JOIN pg_class t ON t.oid = c.reltoastrelid AND c.reltoastrelid <> 0
+                 GROUP BY m.nsp)"
+            ),
+            "LEFT JOIN cagg ca ON ca.nsp = n.oid",
+            " + coalesce(ca.pages, 0)",
+            " + coalesce(ca.rels, 0)",
+        )
+    } else {
+        (String::new(), "", "", "")
+    };
+    let sql = format!(
+        "WITH r AS MATERIALIZED (
                  SELECT oid, relnamespace, relkind, relpages, reltoastrelid FROM pg_class
                  WHERE relkind IN ('r', 'i', 'm') OR (relkind = 't' AND relpages > 0)),
              t AS (SELECT oid, relpages FROM r WHERE relkind = 't'),
@@ -127,15 +210,17 @@ pub async fn approx_sizes(client: &Client, schemas: &[&str]) -> Result<Sample<Si
                         count(*)::int4 AS rels
                  FROM r c LEFT JOIN t ON t.oid = c.reltoastrelid
                  WHERE c.relkind <> 't'
-                 GROUP BY c.relnamespace)
+                 GROUP BY c.relnamespace){chunks}
              SELECT now(), n.nspname::text,
-                    (coalesce(a.pages, 0) * current_setting('block_size')::int8)::int8,
-                    coalesce(a.rels, 0)
+                    ((coalesce(a.pages, 0){chunk_pages}) * current_setting('block_size')::int8)::int8,
+                    coalesce(a.rels, 0){chunk_rels}
              FROM unnest($1::text[]) AS w(name)
              JOIN pg_namespace n ON n.nspname = w.name
-             LEFT JOIN agg a ON a.nsp = n.oid",
-            &[&schemas],
-        )
+             LEFT JOIN agg a ON a.nsp = n.oid
+             {chunk_join}"
+    );
+    let rows = client
+        .query(&sql, &[&schemas])
         .await
         .map_err(|e| pg_error(&e, "cannot read approximate sizes"))?;
     Ok(Sample {
@@ -154,25 +239,47 @@ pub async fn approx_sizes(client: &Client, schemas: &[&str]) -> Result<Sample<Si
 /// Table statistics per schema, read with the `pg_stat_get_*` functions
 /// behind `pg_stat_user_tables` (only the columns needed, no per-table
 /// grouping): rows written, scans, dead tuples. One pass over the tenant
-/// schemas' relations.
+/// schemas' relations; with TimescaleDB also over their hypertables'
+/// chunks and chunk indexes (where a hypertable's rows and their
+/// statistics are: the parent holds none).
 pub async fn table_counters(
     client: &Client,
     schemas: &[&str],
+    ts: &TimescaleSource,
 ) -> Result<Sample<(String, TableCounters)>> {
-    let rows = client
-        .query(
-            "SELECT now(), n.nspname::text,
-                    coalesce(sum(pg_stat_get_tuples_inserted(c.oid) + pg_stat_get_tuples_updated(c.oid)
-                                 + pg_stat_get_tuples_deleted(c.oid)) FILTER (WHERE c.relkind <> 'i'), 0)::int8,
-                    coalesce(sum(pg_stat_get_numscans(c.oid)) FILTER (WHERE c.relkind <> 'i'), 0)::int8,
-                    coalesce(sum(pg_stat_get_numscans(c.oid)) FILTER (WHERE c.relkind = 'i'), 0)::int8,
-                    coalesce(sum(pg_stat_get_dead_tuples(c.oid)) FILTER (WHERE c.relkind <> 'i'), 0)::int8
-             FROM unnest($1::text[]) AS w(name)
-             JOIN pg_namespace n ON n.nspname = w.name
-             JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'i')
-             GROUP BY n.nspname",
-            &[&schemas],
+    let sql = if ts.chunks() {
+        format!(
+            "WITH {CHUNKS_CTE},
+             rels AS (
+                 SELECT n.oid AS nsp, c.oid AS rel, c.relkind AS kind
+                 FROM unnest($1::text[]) AS w(name)
+                 JOIN pg_namespace n ON n.nspname = w.name
+                 JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'i')
+                 UNION ALL SELECT nsp, rel, kind FROM chi)
+             SELECT now(), n.nspname::text,
+                    coalesce(sum(pg_stat_get_tuples_inserted(x.rel) + pg_stat_get_tuples_updated(x.rel)
+                                 + pg_stat_get_tuples_deleted(x.rel)) FILTER (WHERE x.kind <> 'i'), 0)::int8,
+                    coalesce(sum(pg_stat_get_numscans(x.rel)) FILTER (WHERE x.kind <> 'i'), 0)::int8,
+                    coalesce(sum(pg_stat_get_numscans(x.rel)) FILTER (WHERE x.kind = 'i'), 0)::int8,
+                    coalesce(sum(pg_stat_get_dead_tuples(x.rel)) FILTER (WHERE x.kind <> 'i'), 0)::int8
+             FROM rels x JOIN pg_namespace n ON n.oid = x.nsp
+             GROUP BY n.nspname"
         )
+    } else {
+        "SELECT now(), n.nspname::text,
+                coalesce(sum(pg_stat_get_tuples_inserted(c.oid) + pg_stat_get_tuples_updated(c.oid)
+                             + pg_stat_get_tuples_deleted(c.oid)) FILTER (WHERE c.relkind <> 'i'), 0)::int8,
+                coalesce(sum(pg_stat_get_numscans(c.oid)) FILTER (WHERE c.relkind <> 'i'), 0)::int8,
+                coalesce(sum(pg_stat_get_numscans(c.oid)) FILTER (WHERE c.relkind = 'i'), 0)::int8,
+                coalesce(sum(pg_stat_get_dead_tuples(c.oid)) FILTER (WHERE c.relkind <> 'i'), 0)::int8
+         FROM unnest($1::text[]) AS w(name)
+         JOIN pg_namespace n ON n.nspname = w.name
+         JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'i')
+         GROUP BY n.nspname"
+            .to_string()
+    };
+    let rows = client
+        .query(&sql, &[&schemas])
         .await
         .map_err(|e| pg_error(&e, "cannot read table statistics"))?;
     Ok(Sample {
@@ -433,30 +540,47 @@ pub async fn drift(
 }
 
 /// Exact size of a batch of schemas: `pg_total_relation_size` of every
-/// table and materialized view (indexes and TOAST included). Relations
+/// table and materialized view (indexes and TOAST included), and with
+/// TimescaleDB of every chunk of the schemas' hypertables. Relations
 /// held or awaited AccessExclusive are skipped and counted, so the caller
 /// can keep the old value; `lock_timeout` bounds any other wait.
 /// Cost: a few `stat()` calls per relation file.
 pub async fn exact_sizes(
     client: &Client,
     schemas: &[String],
+    ts: &TimescaleSource,
 ) -> Result<Sample<(String, u64, u32)>> {
-    let rows = client
-        .query(
-            "WITH locked AS (
+    let (chunks, chunk_rels) = if ts.chunks() {
+        (
+            format!("{CHUNKS_CTE},"),
+            "UNION ALL SELECT nsp, rel FROM ch",
+        )
+    } else {
+        (String::new(), "")
+    };
+    let sql = format!(
+        "WITH {chunks}
+             locked AS (
                  SELECT DISTINCT l.relation FROM pg_locks l
                  WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
-                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
-             SELECT now(), n.nspname::text,
-                    coalesce(sum(pg_total_relation_size(c.oid)) FILTER (WHERE l.relation IS NULL), 0)::int8,
-                    count(l.relation)::int4
-             FROM unnest($1::text[]) AS w(name)
-             JOIN pg_namespace n ON n.nspname = w.name
-             LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'm')
-             LEFT JOIN locked l ON l.relation = c.oid
-             GROUP BY n.nspname",
-            &[&schemas],
-        )
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())),
+             rels AS (
+                 SELECT n.oid AS nsp, c.oid AS rel
+                 FROM unnest($1::text[]) AS w(name)
+                 JOIN pg_namespace n ON n.nspname = w.name
+                 JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'm')
+                 {chunk_rels})
+         SELECT now(), n.nspname::text,
+                coalesce(sum(pg_total_relation_size(x.rel)) FILTER (WHERE x.rel IS NOT NULL AND l.relation IS NULL), 0)::int8,
+                count(l.relation)::int4
+         FROM unnest($1::text[]) AS w(name)
+         JOIN pg_namespace n ON n.nspname = w.name
+         LEFT JOIN rels x ON x.nsp = n.oid
+         LEFT JOIN locked l ON l.relation = x.rel
+         GROUP BY n.nspname"
+    );
+    let rows = client
+        .query(&sql, &[&schemas])
         .await
         .map_err(|e| pg_error(&e, "cannot measure exact sizes"))?;
     Ok(Sample {

@@ -411,6 +411,23 @@ pub struct TableDetail {
     pub dead_tuples: u64,
     pub last_vacuum: Option<DateTime<Utc>>,
     pub last_analyze: Option<DateTime<Utc>>,
+    /// A TimescaleDB hypertable: rows, size and dead tuples above include
+    /// its chunks (the parent holds none of its rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hypertable: Option<HypertableDetail>,
+}
+
+/// The chunks of one hypertable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HypertableDetail {
+    pub time_column: String,
+    pub chunks: u32,
+    /// Start of the oldest chunk's range and end of the newest (time
+    /// dimensions only; `None` for integer dimensions or no chunk).
+    pub range_start: Option<DateTime<Utc>>,
+    pub range_end: Option<DateTime<Utc>>,
+    /// Chunk heap, TOAST and indexes, and the parent's.
+    pub total_bytes: u64,
 }
 
 /// One session of a tenant's role.

@@ -402,6 +402,7 @@ pub fn detail(i: usize) -> TenantDetail {
             } else {
                 Some(t0() - chrono::TimeDelta::hours(2))
             },
+            hypertable: None,
         })
         .collect();
     let sessions = (0..3)

@@ -563,10 +563,15 @@ async fn approximate_sizes_count_heap_indexes_and_toast() {
     };
     let (a_main, a_toast) = expect(a.schema_name.clone()).await;
     assert!(a_toast > 0, "the wide rows went to TOAST");
-    let sample =
-        tenantctl::db::metrics::approx_sizes(&client, &[&a.schema_name, &b.schema_name, "missing"])
+    let sample = tenantctl::db::metrics::approx_sizes(
+        &client,
+        &[&a.schema_name, &b.schema_name, "missing"],
+        &tenantctl::db::metrics::detect_timescale(&**client)
             .await
-            .expect("sizes");
+            .expect("detect"),
+    )
+    .await
+    .expect("sizes");
     assert_eq!(sample.rows.len(), 2, "an absent schema is not listed");
     let got = |schema: &str| {
         sample

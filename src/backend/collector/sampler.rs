@@ -16,7 +16,7 @@ use crate::db::Db;
 use crate::db::activity::{self, LockRow, StatementExtraRow};
 use crate::db::metrics::{
     self as q, Sample, SessionRow, SizeRow, StatementsRead, StatementsSource, TableCounters,
-    TotalsRow,
+    TimescaleSource, TotalsRow,
 };
 use crate::db::usage::{self, UsageRow};
 use crate::domain::metrics::MonitoredTenant;
@@ -174,6 +174,9 @@ pub struct Sampler {
     monitoring: MonitoringConfig,
     lanes: [Option<Lane>; 2],
     statements: Option<StatementsSource>,
+    /// TimescaleDB, detected once per monitoring session (again after a
+    /// reconnect, or after a query found its catalog gone).
+    timescale: Option<TimescaleSource>,
     ticks: u64,
     usage_leader: bool,
 }
@@ -208,6 +211,7 @@ impl Sampler {
             monitoring: monitoring.clone(),
             lanes: [None, None],
             statements: None,
+            timescale: None,
             ticks: 0,
             usage_leader: false,
         }
@@ -245,6 +249,7 @@ impl Sampler {
                 match db.dedicated().await {
                     Ok((client, rx)) => match q::prepare_session(&client, timeout_ms).await {
                         Ok(()) => {
+                            self.timescale = None;
                             *lane = Some(Lane {
                                 client,
                                 _messages: rx,
@@ -294,6 +299,15 @@ impl Sampler {
             }
         }
         let src = self.statements.clone().unwrap_or(StatementsSource::Absent);
+        if self.timescale.is_none() {
+            if let Some(c) = self.any_lane(0) {
+                match q::detect_timescale(c).await {
+                    Ok(ts) => self.timescale = Some(ts),
+                    Err(e) => tracing::warn!("cannot detect TimescaleDB: {e}"),
+                }
+            }
+        }
+        let ts = self.timescale.clone().unwrap_or(TimescaleSource::Absent);
 
         let started = Instant::now();
         let lane_a = self.lanes[0].as_ref().map(|l| &l.client);
@@ -304,7 +318,7 @@ impl Sampler {
                     return (Read::lost(), Read::lost(), Read::lost(), Read::lost());
                 };
                 let sessions = timed(limit, q::sessions(c)).await;
-                let sizes = timed(limit, q::approx_sizes(c, &schemas)).await;
+                let sizes = timed(limit, q::approx_sizes(c, &schemas, &ts)).await;
                 let totals = timed(limit, q::totals(c)).await;
                 let blocking = timed(limit, activity::blocking(c)).await;
                 (sessions, sizes, totals, blocking)
@@ -313,7 +327,7 @@ impl Sampler {
                 let Some(c) = lane_b else {
                     return (Read::lost(), Read::lost());
                 };
-                let t = timed(limit, q::table_counters(c, &schemas)).await;
+                let t = timed(limit, q::table_counters(c, &schemas, &ts)).await;
                 let s = timed(limit, activity::statements_with_extras(c, &src)).await;
                 (t, s)
             }
@@ -338,6 +352,10 @@ impl Sampler {
         let fast_wall = started.elapsed();
         if let Ok(StatementsRead::Vanished) = &statements.value {
             self.statements = Some(StatementsSource::Absent);
+        }
+        if ts.chunks() && (sizes.value.is_err() || tables.value.is_err()) {
+            // Dropped or upgraded meanwhile: look again next tick.
+            self.timescale = None;
         }
         self.drop_closed_lanes();
         let lanes_lost = self.lanes.iter().all(Option::is_none);
@@ -367,7 +385,7 @@ impl Sampler {
         if let Some(window) = plan.activity_seed {
             out.activity_seed = Some(self.activity_seed(db, window).await);
         }
-        out.sweep = self.sweep(&plan.sweep).await;
+        out.sweep = self.sweep(&plan.sweep, &ts).await;
         let slow_start = Instant::now();
         if let Some(groups) = &plan.drift {
             out.drift = Some(self.drift(groups, limit).await);
@@ -422,7 +440,7 @@ impl Sampler {
 
     /// Measure the planned tenants exactly, in chunks, while within
     /// `exact_sweep_budget`; those not reached stay for the next tick.
-    async fn sweep(&self, planned: &[(Uuid, String)]) -> SweepReading {
+    async fn sweep(&self, planned: &[(Uuid, String)], ts: &TimescaleSource) -> SweepReading {
         let mut out = SweepReading::default();
         let budget = self.monitoring.exact_sweep_budget.0;
         if budget.is_zero() || planned.is_empty() {
@@ -441,7 +459,7 @@ impl Sampler {
             let schemas: Vec<String> = chunk.iter().map(|(_, s)| s.clone()).collect();
             let by_schema: HashMap<&str, Uuid> =
                 chunk.iter().map(|(id, s)| (s.as_str(), *id)).collect();
-            match q::exact_sizes(c, &schemas).await {
+            match q::exact_sizes(c, &schemas, ts).await {
                 Ok(sample) => {
                     for (schema, bytes, locked) in sample.rows {
                         if let Some(id) = by_schema.get(schema.as_str()) {

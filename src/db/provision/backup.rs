@@ -1,9 +1,17 @@
 //! Delete (with a verified backup first) and restore from such a backup.
 //!
-//! A backup is two files, both private (0600) from their first byte: the
-//! `pg_dump -Fc` of the tenant's schema and a JSON sidecar with the tenant
-//! row, the dump's SHA-256, every table's row count and the grants the
-//! tenant made to other roles. Dump and restore run as the tenant's runner
+//! A backup is one artifact of files side by side, each private (0600) from
+//! its first byte, bound together by its JSON sidecar: the `pg_dump -Fc` of
+//! the tenant's schema (`.dump`), when the tenant has TimescaleDB
+//! hypertables the rows of each as a binary `COPY` stream (`.data`: their
+//! chunks are outside the schema, where `pg_dump -n` does not look), and the
+//! sidecar (`.json`) with the tenant row, the SHA-256 of the dump and of the
+//! data, every table's row count and checksum (see [`super::table_data`]),
+//! each hypertable's time column and chunk interval, and the grants the
+//! tenant made to other roles. Restore checks both files against the
+//! sidecar before it touches anything, makes the hypertables hypertables
+//! again, loads their rows, and checks every table's count and checksum
+//! before the tenant comes back. Dump and restore run as the tenant's runner
 //! (see [`crate::db::runner`]), never as the operator, so a constraint,
 //! default or trigger of the tenant's runs with the tenant's rights only.
 //!
@@ -13,7 +21,6 @@
 //! `pg_dump`/`pg_restore` get the connection through `PG*` variables, never
 //! the password on their command line.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,8 +39,9 @@ use crate::db::{Db, audit, pg_error, quote_ident};
 use crate::domain::tenant::{Tenant, TenantStatus, object_name, owner_name};
 use crate::error::{Error, Result};
 
-/// The sidecar format this binary writes.
-pub const SIDECAR_FORMAT: u32 = 2;
+/// The sidecar format this binary writes (3: per-table checksums and the
+/// hypertables' data file; 2 had row counts only, and is still restored).
+pub const SIDECAR_FORMAT: u32 = 3;
 
 /// What `delete` did.
 #[derive(Debug, Clone, Serialize)]
@@ -44,12 +52,7 @@ pub struct DeleteOutcome {
     pub backup_path: Option<PathBuf>,
 }
 
-/// A table of the backup and its row count when the dump was taken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableCount {
-    pub table: String,
-    pub rows: i64,
-}
+pub use super::table_data::{HypertableBackup, TableCount};
 
 /// A privilege the tenant granted on one of its objects to a role other
 /// than its own; re-applied on restore when the role still exists.
@@ -79,6 +82,14 @@ pub struct BackupSidecar {
     /// `pg_dump --version` of the client that took it.
     #[serde(default)]
     pub pg_dump: Option<String>,
+    /// File name of the hypertables' rows, in the same directory (format 3,
+    /// only when the tenant had hypertables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_bytes: Option<u64>,
     #[serde(default)]
     pub tables: Vec<TableCount>,
     #[serde(default)]
@@ -147,7 +158,7 @@ async fn run_tool(mut cmd: tokio::process::Command, tool: &str) -> Result<Vec<u8
 
 /// A new file readable by its owner only, from the first byte; refuses to
 /// overwrite.
-fn private_file(path: &Path) -> Result<std::fs::File> {
+pub(super) fn private_file(path: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -157,7 +168,7 @@ fn private_file(path: &Path) -> Result<std::fs::File> {
         .map_err(|e| Error::failure(format!("cannot create {}: {e}", path.display())))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
@@ -249,38 +260,6 @@ async fn dump_schema(
     file.sync_all()
         .map_err(|e| Error::failure(format!("cannot write {}: {e}", dump.display())))?;
     Ok((hex(&h.finalize()), n))
-}
-
-/// Row counts of every table of the schema, read as the tenant.
-async fn count_rows(client: &tokio_postgres::Client, schema: &str) -> Result<Vec<TableCount>> {
-    let what = "cannot count the tenant's rows";
-    let tables: Vec<String> = client
-        .query(
-            "SELECT c.relname::text FROM pg_catalog.pg_class c
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 1",
-            &[&schema],
-        )
-        .await
-        .map_err(|e| pg_error(&e, what))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut out = Vec::with_capacity(tables.len());
-    for table in tables {
-        let sql = format!(
-            "SELECT count(*) FROM ONLY {}.{}",
-            quote_ident(schema),
-            quote_ident(&table)
-        );
-        let rows: i64 = client
-            .query_one(&sql, &[])
-            .await
-            .map_err(|e| pg_error(&e, what))?
-            .get(0);
-        out.push(TableCount { table, rows });
-    }
-    Ok(out)
 }
 
 /// Grants on the schema and its relations to roles other than the
@@ -424,6 +403,7 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
         now.format("%Y%m%dT%H%M%S%.3fZ")
     );
     let dump = opts.backup_dir.join(format!("{stem}.dump"));
+    let data = opts.backup_dir.join(format!("{stem}.data"));
     let sidecar = opts.backup_dir.join(format!("{stem}.json"));
     // The newest pg_dump found; one older than the server refuses to dump it.
     let tool = crate::local_cluster::client_tool("pg_dump")?;
@@ -440,14 +420,15 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
             Ok(r) => r?,
             Err(_) => return Err(Error::failure("pg_dump did not finish within 15 minutes")),
         };
-        let client = run.connect(db, Duration::from_secs(600)).await?;
-        let tables = count_rows(&client, &t.schema_name).await?;
-        Ok((sha, bytes, tables))
+        let client = run.connect(db, Duration::from_secs(900)).await?;
+        let (tables, data_sum) = super::table_data::back_up(&client, &t.schema_name, &data).await?;
+        Ok((sha, bytes, tables, data_sum))
     }
     .await;
     run.finish(db).await;
-    let (sha, bytes, tables) = result.map_err(|e| {
+    let (sha, bytes, tables, data_sum) = result.map_err(|e| {
         let _ = std::fs::remove_file(&dump);
+        let _ = std::fs::remove_file(&data);
         e.context(&format!("cannot back up tenant {}", t.domain))
     })?;
     let side = BackupSidecar {
@@ -458,6 +439,9 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
         dump_sha256: Some(sha),
         dump_bytes: Some(bytes),
         pg_dump: Some(tool.describe()),
+        data: data_sum.as_ref().map(|_| format!("{stem}.data")),
+        data_sha256: data_sum.as_ref().map(|d| d.0.clone()),
+        data_bytes: data_sum.as_ref().map(|d| d.1),
         tables,
         grants: foreign_grants(db, t).await?,
         tenant: t.clone(),
@@ -471,6 +455,7 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
     });
     if let Err(e) = write {
         let _ = std::fs::remove_file(&dump);
+        let _ = std::fs::remove_file(&data);
         let _ = std::fs::remove_file(&sidecar);
         return Err(e);
     }
@@ -620,6 +605,26 @@ pub fn backup_paths(file: &Path) -> (PathBuf, PathBuf) {
     }
 }
 
+/// The data file a sidecar names: a plain file name beside the dump.
+fn data_path(dump: &Path, name: &str) -> Result<PathBuf> {
+    let plain = Path::new(name)
+        .file_name()
+        .is_some_and(|f| f == std::ffi::OsStr::new(name));
+    if !plain {
+        return Err(Error::invalid(format!(
+            "the backup sidecar names its data file {name:?}, which is not a file name beside the dump"
+        )));
+    }
+    let p = dump.with_file_name(name);
+    if !p.is_file() {
+        return Err(Error::not_found(format!(
+            "no backup file {}: restore needs the .dump, its .data and its .json sidecar side by side",
+            p.display()
+        )));
+    }
+    Ok(p)
+}
+
 /// Read a backup's sidecar and check the dump against it. Nothing in the
 /// database is touched.
 pub fn read_backup(backup_file: &Path) -> Result<(PathBuf, BackupSidecar)> {
@@ -660,6 +665,21 @@ pub fn read_backup(backup_file: &Path) -> Result<(PathBuf, BackupSidecar)> {
             dump.display()
         )));
     }
+    if let Some(name) = &side.data {
+        let data = data_path(&dump, name)?;
+        let (got, bytes) = file_sha256(&data)?;
+        if side
+            .data_sha256
+            .as_deref()
+            .is_none_or(|want| !got.eq_ignore_ascii_case(want))
+            || side.data_bytes.is_some_and(|b| b != bytes)
+        {
+            return Err(Error::refused(format!(
+                "{} does not match its sidecar's checksum: the hypertables' rows were changed or damaged; nothing was restored",
+                data.display()
+            )));
+        }
+    }
     Ok((dump, side))
 }
 
@@ -695,6 +715,15 @@ pub async fn restore_tenant(
         ..t
     };
     ensure_privileges(db, "restore").await?;
+    if side.tables.iter().any(|x| x.hypertable.is_some()) {
+        let client = db.client().await?;
+        if super::table_data::timescale(&client).await?.is_none() {
+            return Err(Error::refused(format!(
+                "cannot restore tenant {}: its backup holds hypertables and TimescaleDB is not installed in this database; install it (CREATE EXTENSION timescaledb), then restore",
+                t.domain
+            )));
+        }
+    }
     let start = Instant::now();
     let detail = json!({ "file": dump.display().to_string(), "domain": t.domain });
     let result = restore_inner(db, opts, &t, &side, &dump, start).await;
@@ -1002,34 +1031,32 @@ async fn load_as_tenant(
         run_tool(cmd, "pg_restore").await?;
     }
 
-    let client = run.connect(db, Duration::from_secs(600)).await?;
-    let got = count_rows(&client, &t.schema_name).await?;
-    let want: BTreeMap<&str, i64> = side
-        .tables
-        .iter()
-        .map(|c| (c.table.as_str(), c.rows))
-        .collect();
-    let have: BTreeMap<&str, i64> = got.iter().map(|c| (c.table.as_str(), c.rows)).collect();
-    if want != have {
-        let diff: Vec<String> = want
-            .keys()
-            .chain(have.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .filter(|k| want.get(*k) != have.get(*k))
-            .map(|k| {
-                format!(
-                    "{k}: {} in the backup, {} restored",
-                    want.get(k).map_or("none".into(), ToString::to_string),
-                    have.get(k).map_or("none".into(), ToString::to_string)
-                )
-            })
-            .collect();
-        return Err(Error::failure(format!(
-            "the restored rows do not match the backup ({})",
+    // Hypertables again, their rows, and every table checked, in one
+    // transaction of the tenant's: a mismatch leaves none of it.
+    let client = run.connect(db, Duration::from_secs(900)).await?;
+    let data = side
+        .data
+        .as_deref()
+        .map(|n| data_path(dump, n))
+        .transpose()?;
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| pg_error(&e, "cannot begin loading the hypertables"))?;
+    super::table_data::restore_hypertables(&client, &t.schema_name, &side.tables, data.as_deref())
+        .await?;
+    let diff = super::table_data::verify(&client, &t.schema_name, &side.tables).await?;
+    if !diff.is_empty() {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(Error::refused(format!(
+            "the restored rows do not match the backup's counts and checksums ({}); nothing was restored",
             diff.join("; ")
         )));
     }
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| pg_error(&e, "cannot commit the hypertables' rows"))?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ mod backup;
 mod lifecycle;
 pub mod render;
 pub mod roles;
+mod table_data;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,8 +22,8 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 pub use backup::{
-    BackupSidecar, DeleteOutcome, Grant, TableCount, delete_tenant, file_sha256, read_backup,
-    restore_tenant,
+    BackupSidecar, DeleteOutcome, Grant, HypertableBackup, TableCount, delete_tenant, file_sha256,
+    read_backup, restore_tenant,
 };
 pub use lifecycle::{
     convert_tenant, resume_tenant, set_credentials, suspend_tenant, update_tenant,

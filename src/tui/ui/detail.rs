@@ -215,6 +215,27 @@ fn table_rows<'a>(
         .collect()
 }
 
+/// Width from which the Tables tab shows a CHUNKS column.
+const CHUNKS_COLUMN_FROM: u16 = 90;
+
+/// What the Tables tab says under the list about the selected table when
+/// it is a hypertable: time column, chunks and the time they cover.
+fn hypertable_line(x: &crate::domain::metrics::TableDetail) -> Option<String> {
+    let h = x.hypertable.as_ref()?;
+    let range = match (h.range_start, h.range_end) {
+        (Some(a), Some(b)) => format!(", {} → {}", ymdhm(a), ymdhm(b)),
+        _ => String::new(),
+    };
+    Some(format!(
+        "{}: {} chunk{} on {}, {}{range}",
+        clean(&x.name),
+        h.chunks,
+        if h.chunks == 1 { "" } else { "s" },
+        clean(&h.time_column),
+        format_size(h.total_bytes)
+    ))
+}
+
 fn tables(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
     let Some(data) = &d.data else {
         return loading(frame, area, state, d);
@@ -222,6 +243,14 @@ fn tables(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
     if data.tables.is_empty() {
         return frame.render_widget(Paragraph::new(hint("no tables".into(), state)), area);
     }
+    let any_ht = data.tables.iter().any(|t| t.hypertable.is_some());
+    let (area, foot) = if any_ht {
+        let [a, b] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+        (a, Some(b))
+    } else {
+        (area, None)
+    };
+    let wide = any_ht && area.width >= CHUNKS_COLUMN_FROM;
     let (a, b) = window(
         d.cursor,
         data.tables.len(),
@@ -230,43 +259,62 @@ fn tables(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
     let rows = table_rows(
         (a..b).map(|i| {
             let x = &data.tables[i];
-            (
-                i,
-                vec![
-                    Cell::from(clean(&x.name)),
-                    Cell::from(x.rows_estimate.to_string()),
-                    Cell::from(format_size(x.total_bytes)),
-                    Cell::from(x.dead_tuples.to_string()),
-                    Cell::from(x.last_vacuum.map_or_else(|| "never".into(), ymdhm)),
-                    Cell::from(x.last_analyze.map_or_else(|| "never".into(), ymdhm)),
-                ],
-            )
+            let mut cells = vec![
+                Cell::from(clean(&x.name)),
+                Cell::from(x.rows_estimate.to_string()),
+                Cell::from(format_size(x.total_bytes)),
+                Cell::from(x.dead_tuples.to_string()),
+            ];
+            if wide {
+                cells.push(Cell::from(
+                    x.hypertable
+                        .as_ref()
+                        .map_or_else(|| "–".into(), |h| h.chunks.to_string()),
+                ));
+            }
+            cells.push(Cell::from(
+                x.last_vacuum.map_or_else(|| "never".into(), ymdhm),
+            ));
+            cells.push(Cell::from(
+                x.last_analyze.map_or_else(|| "never".into(), ymdhm),
+            ));
+            (i, cells)
         }),
         d.cursor,
         state,
     );
-    let widths = [
+    let mut widths = vec![
         Constraint::Min(14),
         Constraint::Length(10),
         Constraint::Length(10),
         Constraint::Length(8),
-        Constraint::Length(16),
-        Constraint::Length(16),
     ];
+    let mut header = vec!["TABLE", "ROWS~", "SIZE", "DEAD"];
+    if wide {
+        widths.push(Constraint::Length(7));
+        header.push("CHUNKS");
+    }
+    widths.extend([Constraint::Length(16), Constraint::Length(16)]);
+    header.extend(["LAST VACUUM", "LAST ANALYZE"]);
     frame.render_widget(
-        Table::new(rows, widths).header(
-            Row::new([
-                "TABLE",
-                "ROWS~",
-                "SIZE",
-                "DEAD",
-                "LAST VACUUM",
-                "LAST ANALYZE",
-            ])
-            .style(state.theme.header),
-        ),
+        Table::new(rows, widths).header(Row::new(header).style(state.theme.header)),
         area,
     );
+    if let Some(foot) = foot {
+        let text = data
+            .tables
+            .get(d.cursor)
+            .and_then(hypertable_line)
+            .unwrap_or_else(|| {
+                let n = data
+                    .tables
+                    .iter()
+                    .filter(|t| t.hypertable.is_some())
+                    .count();
+                format!("{n} hypertable(s): rows and sizes include their chunks")
+            });
+        frame.render_widget(Paragraph::new(hint(text, state)), foot);
+    }
 }
 
 fn sessions(frame: &mut Frame, area: Rect, state: &State, d: &DetailState) {
