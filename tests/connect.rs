@@ -2,7 +2,8 @@
 //! service, `target_session_attrs` over a primary and a standby started from
 //! its base backup, `.pgpass` per host with a socket path, TLS without
 //! verification against a self-signed X.509 v1 certificate, and a Unix
-//! socket under `sslmode=require`.
+//! socket under `sslmode=require`; verify-ca and verify-full against v1 and
+//! v3 certificates.
 
 mod common;
 
@@ -249,7 +250,22 @@ fn openssl(args: &[&str], dir: &Path) {
     );
 }
 
-fn guarded() -> Guarded {
+/// Whether `openssl` runs here; the TLS tests skip cleanly without it.
+fn have_openssl() -> bool {
+    let ok = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipped: openssl is not installed (it makes the test certificates)");
+    }
+    ok
+}
+
+fn guarded() -> Option<Guarded> {
+    if !have_openssl() {
+        return None;
+    }
     let files = tempfile::Builder::new()
         .prefix("tcg")
         .tempdir_in("/tmp")
@@ -372,16 +388,16 @@ fn guarded() -> Guarded {
             "CREATE ROLE pgp LOGIN PASSWORD 'right-pw'; CREATE ROLE certuser LOGIN",
         )
         .expect("role");
-    Guarded {
+    Some(Guarded {
         cluster,
         tcp,
         files,
-    }
+    })
 }
 
 #[tokio::test]
 async fn pgpass_per_host_and_tls_without_verification() {
-    let g = guarded();
+    let Some(g) = guarded() else { return };
     let sock = g.cluster.socket_dir().display().to_string();
     let pass_dir = tempfile::tempdir().expect("tmp");
     let passfile = pass_dir.path().join("pgpass");
@@ -648,4 +664,155 @@ async fn any_port_finds_its_socket_in_the_default_directory() {
         db.params.describe()
     );
     db.ping().await.expect("ping");
+}
+
+/// A CA (v3) and a server certificate it signed (v3, for `localhost` only),
+/// made in `dir`: `ca.crt`, `s3.crt`, `s3.key`.
+fn v3_chain(dir: &Path) {
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-subj",
+            "/CN=tenantctl test CA",
+            "-days",
+            "2",
+            "-out",
+            "ca.crt",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "s3.key",
+            "-subj",
+            "/CN=localhost",
+            "-out",
+            "s3.csr",
+        ],
+        dir,
+    );
+    std::fs::write(
+        dir.join("s3.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\n",
+    )
+    .expect("ext");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "s3.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "s3.ext",
+            "-out",
+            "s3.crt",
+        ],
+        dir,
+    );
+    for f in ["s3.crt", "s3.key"] {
+        give_to_server_user(&dir.join(f));
+    }
+    std::fs::set_permissions(dir.join("s3.key"), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+}
+
+#[tokio::test]
+async fn verify_ca_and_verify_full_check_what_require_does_not() {
+    let Some(g) = guarded() else { return };
+    let files = g.files.path();
+    let at = |mode: &str, extra: &str| {
+        format!(
+            "host={} port=5432 user=postgres dbname=postgres sslmode={mode} {extra}",
+            g.tcp
+        )
+    };
+    let v1 = files.join("server.crt").display().to_string();
+    // require: the v1 self-signed certificate is taken, and the link is encrypted.
+    connect(&at("require", ""))
+        .await
+        .unwrap_or_else(|e| panic!("require: {}", e.message));
+    // verify-ca without a root certificate refuses before connecting.
+    let e = connect(&at("verify-ca", "sslrootcert=/nonexistent/root.crt"))
+        .await
+        .expect_err("no root, no verify-ca");
+    assert!(
+        e.message.contains("root certificate") && e.message.contains("sslrootcert"),
+        "{}",
+        e.message
+    );
+    // verify-ca with the v1 certificate itself as the root: webpki checks v3
+    // certificates only, and the error says so and what to do.
+    for mode in ["verify-ca", "verify-full"] {
+        let e = connect(&at(mode, &format!("sslrootcert={v1}")))
+            .await
+            .expect_err("v1 certificates cannot be verified");
+        assert!(
+            e.message.contains("X.509 v1") && e.message.contains("sslmode=require"),
+            "{mode}: {}",
+            e.message
+        );
+    }
+
+    // The server now presents a v3 certificate signed by a CA, for
+    // `localhost` only (the configuration is reloaded, not restarted).
+    v3_chain(files);
+    // The server's files are given on its command line (which ALTER SYSTEM
+    // cannot override): their contents are replaced, then reloaded.
+    for (from, to) in [("s3.crt", "server.crt"), ("s3.key", "server.key")] {
+        let bytes = std::fs::read(files.join(from)).expect("read");
+        std::fs::write(files.join(to), bytes).expect("replace");
+    }
+    g.cluster
+        .exec_sync("postgres", "SELECT pg_reload_conf()")
+        .expect("reload");
+    let ca = files.join("ca.crt").display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match connect(&at("verify-ca", &format!("sslrootcert={ca}"))).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() > deadline => panic!("verify-ca with the CA: {}", e.message),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    // verify-ca: another root (the old v1 certificate) is not the issuer.
+    let client_crt = files.join("client.crt").display().to_string();
+    let e = connect(&at("verify-ca", &format!("sslrootcert={client_crt}")))
+        .await
+        .expect_err("an unknown issuer");
+    assert!(e.message.contains("certificate"), "{}", e.message);
+    // verify-full also checks the name: the certificate is for localhost,
+    // not for the address connected to; with host=localhost it matches.
+    let e = connect(&at("verify-full", &format!("sslrootcert={ca}")))
+        .await
+        .expect_err("the name does not match");
+    assert!(e.message.contains("certificate"), "{}", e.message);
+    connect(&format!(
+        "host=localhost hostaddr={} port=5432 user=postgres dbname=postgres sslmode=verify-full sslrootcert={ca}",
+        g.tcp
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("verify-full for localhost: {}", e.message));
+    // require still takes any certificate (this one's issuer is unknown to it).
+    connect(&at("require", ""))
+        .await
+        .unwrap_or_else(|e| panic!("require after the switch: {}", e.message));
 }

@@ -4,6 +4,7 @@
 //! awaits SQL: it sends a [`Command`] and later receives an [`Event`].
 
 pub mod collector;
+pub mod fleet;
 pub mod guard;
 pub mod store;
 mod task;

@@ -3,6 +3,7 @@
 
 mod completions;
 mod demo;
+mod fleet;
 mod guard;
 pub mod monitor;
 pub mod output;
@@ -306,6 +307,18 @@ pub async fn run(cli: Cli) -> Result<i32> {
         None => Command::Ui,
     };
     let config = Config::load(&overrides)?;
+    if config.fleet
+        && !matches!(
+            command,
+            Command::List(_) | Command::Top { .. } | Command::Health { .. }
+        )
+    {
+        let name: String = format!("{command:?}")
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        config.one_cluster(&name.to_ascii_lowercase())?;
+    }
     match command {
         Command::Ui => crate::tui::open(config).await,
         Command::Init { json } => setup::init(&config, json).await,

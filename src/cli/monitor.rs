@@ -46,7 +46,7 @@ pub enum UsageFormat {
 }
 
 #[derive(Debug, Serialize)]
-struct Row<'a> {
+pub(super) struct Row<'a> {
     id: uuid::Uuid,
     name: &'a str,
     domain: &'a str,
@@ -70,11 +70,15 @@ fn collector(config: &Config) -> Collector {
     Collector::new(&monitoring, &config.thresholds)
 }
 
-fn opt(v: Option<f64>, digits: usize) -> String {
+pub(super) fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.digits$}"))
 }
 
-fn sort_key(metric: SortMetric, t: &MonitoredTenant, m: &TenantMetrics) -> (i64, String) {
+pub(super) fn sort_key(
+    metric: SortMetric,
+    t: &MonitoredTenant,
+    m: &TenantMetrics,
+) -> (i64, String) {
     #[allow(clippy::cast_possible_truncation)] // reason: only an ordering key
     let f = |v: Option<f64>| v.map_or(i64::MIN, |x| (x * 1000.0) as i64);
     let key = match metric {
@@ -116,6 +120,9 @@ pub async fn top(config: &Config, a: &TopArgs) -> Result<i32> {
         }
         None => config.monitoring.interval.0,
     };
+    if config.fleet {
+        return super::fleet::top(config, a, interval).await;
+    }
     let (db, tenants) = prepare(config).await?;
     let mut col = collector(config);
     col.tick(&db, &tenants).await?;
@@ -219,7 +226,7 @@ fn bytes_per_s(v: Option<f64>) -> String {
     )
 }
 
-fn row<'a>(t: &'a MonitoredTenant, m: &'a TenantMetrics) -> Row<'a> {
+pub(super) fn row<'a>(t: &'a MonitoredTenant, m: &'a TenantMetrics) -> Row<'a> {
     Row {
         id: t.id,
         name: &t.name,
@@ -230,7 +237,7 @@ fn row<'a>(t: &'a MonitoredTenant, m: &'a TenantMetrics) -> Row<'a> {
     }
 }
 
-fn totals_line(snap: &Snapshot) -> String {
+pub(super) fn totals_line(snap: &Snapshot) -> String {
     let t = &snap.totals;
     let mut s = format!(
         "database {}  connections {}/{}  commits/s {}  cache hit {}  ({} tenants, {:.0} ms)\n",
@@ -253,7 +260,7 @@ fn totals_line(snap: &Snapshot) -> String {
 }
 
 /// Find one tenant by id, domain or schema name.
-fn find<'a>(tenants: &'a [MonitoredTenant], key: &str) -> Result<&'a MonitoredTenant> {
+pub(super) fn find<'a>(tenants: &'a [MonitoredTenant], key: &str) -> Result<&'a MonitoredTenant> {
     let k = key.trim();
     tenants
         .iter()
@@ -272,6 +279,9 @@ fn find<'a>(tenants: &'a [MonitoredTenant], key: &str) -> Result<&'a MonitoredTe
 
 /// `tenantctl health [TENANT]`: scores and itemized reasons.
 pub async fn health(config: &Config, tenant: Option<&str>, json: bool) -> Result<i32> {
+    if config.fleet {
+        return super::fleet::health(config, tenant, json).await;
+    }
     let (db, tenants) = prepare(config).await?;
     let chosen: Vec<MonitoredTenant> = match tenant {
         Some(k) => vec![find(&tenants, k)?.clone()],

@@ -250,8 +250,79 @@ fn parse_limits(l: &LimitArgs) -> Result<TenantUpdate> {
     })
 }
 
+/// CSV columns of `list`.
+pub(super) const LIST_CSV: &[&str] = &[
+    "id",
+    "name",
+    "domain",
+    "schema_name",
+    "status",
+    "template",
+    "template_version",
+    "connection_limit",
+    "statement_timeout_ms",
+    "storage_quota_bytes",
+    "created_at",
+];
+
+/// One CSV line of `list`.
+pub(super) fn list_csv_row(t: &Tenant) -> Vec<String> {
+    vec![
+        t.id.to_string(),
+        t.name.clone(),
+        t.domain.clone(),
+        t.schema_name.clone(),
+        t.status.to_string(),
+        t.template.clone(),
+        t.template_version.to_string(),
+        t.connection_limit.to_string(),
+        t.statement_timeout
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        t.storage_quota_bytes
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        t.created_at.to_rfc3339(),
+    ]
+}
+
+/// Table headers of `list` (wide adds id, schema and creator).
+pub(super) fn list_headers(wide: bool) -> Vec<&'static str> {
+    let mut headers = vec![
+        "NAME", "DOMAIN", "STATUS", "TEMPLATE", "CONN", "TIMEOUT", "QUOTA", "CREATED",
+    ];
+    if wide {
+        headers.insert(0, "ID");
+        headers.extend(["SCHEMA / ROLE", "CREATED BY"]);
+    }
+    headers
+}
+
+/// One table line of `list`.
+pub(super) fn list_row(t: &Tenant, wide: bool) -> Vec<String> {
+    let mut r = vec![
+        crate::domain::sanitize::clean_truncate(&t.name, 40),
+        t.domain.clone(),
+        t.status.to_string(),
+        format!("{} v{}", t.template, t.template_version),
+        limit(t.connection_limit),
+        ms(t.statement_timeout),
+        quota(t.storage_quota_bytes),
+        t.created_at.format("%Y-%m-%d %H:%M").to_string(),
+    ];
+    if wide {
+        r.insert(0, t.id.to_string());
+        r.push(t.schema_name.clone());
+        r.push(t.created_by.clone());
+    }
+    r
+}
+
 pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
     let status = a.status.as_deref().map(TenantStatus::parse).transpose()?;
+    if config.fleet {
+        return super::fleet::list(config, a, status).await;
+    }
     let db = connect(config).await?;
     let tenants = db::tenants::list_tenants(&db, status).await?;
     if super::output::structured(a.json) {
@@ -260,47 +331,10 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
     }
     let format = super::output::format(false);
     if a.csv || format == super::output::Format::Csv {
-        let rows: Vec<Vec<String>> = tenants
-            .iter()
-            .map(|t| {
-                vec![
-                    t.id.to_string(),
-                    t.name.clone(),
-                    t.domain.clone(),
-                    t.schema_name.clone(),
-                    t.status.to_string(),
-                    t.template.clone(),
-                    t.template_version.to_string(),
-                    t.connection_limit.to_string(),
-                    t.statement_timeout
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
-                    t.storage_quota_bytes
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
-                    t.created_at.to_rfc3339(),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = tenants.iter().map(list_csv_row).collect();
         out!(
             "{}",
-            super::output::csv_opts(
-                &[
-                    "id",
-                    "name",
-                    "domain",
-                    "schema_name",
-                    "status",
-                    "template",
-                    "template_version",
-                    "connection_limit",
-                    "statement_timeout_ms",
-                    "storage_quota_bytes",
-                    "created_at",
-                ],
-                &rows,
-                !super::output::no_headers(),
-            )
+            super::output::csv_opts(LIST_CSV, &rows, !super::output::no_headers())
         );
         return Ok(0);
     }
@@ -309,35 +343,8 @@ pub async fn list(config: &Config, a: &ListArgs) -> Result<i32> {
         return Ok(0);
     }
     let wide = format == super::output::Format::Wide;
-    let rows: Vec<Vec<String>> = tenants
-        .iter()
-        .map(|t| {
-            let mut r = vec![
-                crate::domain::sanitize::clean_truncate(&t.name, 40),
-                t.domain.clone(),
-                t.status.to_string(),
-                format!("{} v{}", t.template, t.template_version),
-                limit(t.connection_limit),
-                ms(t.statement_timeout),
-                quota(t.storage_quota_bytes),
-                t.created_at.format("%Y-%m-%d %H:%M").to_string(),
-            ];
-            if wide {
-                r.insert(0, t.id.to_string());
-                r.push(t.schema_name.clone());
-                r.push(t.created_by.clone());
-            }
-            r
-        })
-        .collect();
-    let mut headers = vec![
-        "NAME", "DOMAIN", "STATUS", "TEMPLATE", "CONN", "TIMEOUT", "QUOTA", "CREATED",
-    ];
-    if wide {
-        headers.insert(0, "ID");
-        headers.extend(["SCHEMA / ROLE", "CREATED BY"]);
-    }
-    super::output::print_rows(&headers, &rows);
+    let rows: Vec<Vec<String>> = tenants.iter().map(|t| list_row(t, wide)).collect();
+    super::output::print_rows(&list_headers(wide), &rows);
     Ok(0)
 }
 

@@ -252,6 +252,10 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub cluster_name: String,
     pub cluster: ClusterConfig,
+    /// `--cluster all`: every configured cluster at once (a fleet); then
+    /// `cluster_name` is `all` and `cluster` the first of them. See
+    /// [`Config::fleet_members`].
+    pub fleet: bool,
     /// Every configured cluster, for `:cluster NAME`.
     pub clusters: BTreeMap<String, ClusterConfig>,
     pub provisioning: ProvisioningConfig,
@@ -263,6 +267,10 @@ pub struct Config {
     pub no_color: bool,
     pub log_level: Option<String>,
 }
+
+/// The `--cluster` name that selects every configured cluster (unless a
+/// cluster is itself named `all`).
+pub const FLEET: &str = "all";
 
 /// `$XDG_STATE_HOME/tenantctl` (logs, backups).
 pub fn state_dir() -> PathBuf {
@@ -354,7 +362,15 @@ impl Config {
             keys,
         } = file;
         let wanted = ov.cluster.clone().or(default_cluster);
-        let (cluster_name, mut cluster) = if let Some(name) = &wanted {
+        let fleet = wanted.as_deref() == Some(FLEET) && !clusters.contains_key(FLEET);
+        let (cluster_name, mut cluster) = if fleet {
+            let Some(first) = clusters.values().next() else {
+                return Err(Error::usage(
+                    "--cluster all needs clusters in the config file ([clusters.NAME] sections)",
+                ));
+            };
+            (FLEET.to_string(), first.clone())
+        } else if let Some(name) = &wanted {
             let Some(c) = clusters.get(name) else {
                 let known: Vec<&str> = clusters.keys().map(String::as_str).collect();
                 let known = if known.is_empty() {
@@ -372,8 +388,13 @@ impl Config {
         } else {
             ("default".to_string(), ClusterConfig::default())
         };
+        if fleet && ov.database_url.is_some() {
+            return Err(Error::usage(
+                "--cluster all and --database-url do not go together: the fleet is the config file's clusters",
+            ));
+        }
         if let Some(url) = ov.database_url.clone().or_else(|| env.var("DATABASE_URL")) {
-            if ov.database_url.is_some() || wanted.is_none() {
+            if !fleet && (ov.database_url.is_some() || wanted.is_none()) {
                 cluster.url = url;
             }
         }
@@ -421,12 +442,14 @@ impl Config {
             data_home.as_deref(),
         );
         let log_level = env.var("RUST_LOG").or_else(|| env.var("LOG_LEVEL"));
-        let read_only = ov.read_only || cluster.read_only;
+        // A fleet's members each add their own `read_only` (see `with_cluster`).
+        let read_only = ov.read_only || (cluster.read_only && !fleet);
         validate_ident(&cluster.control_schema, "control_schema")?;
         Ok(Config {
             source,
             cluster_name,
             cluster,
+            fleet,
             clusters,
             provisioning,
             monitoring,
@@ -456,8 +479,30 @@ impl Config {
         let mut out = self.clone();
         out.cluster_name = name.to_string();
         out.cluster = c.clone();
+        out.fleet = false;
         out.read_only = self.read_only || c.read_only;
         Ok(out)
+    }
+
+    /// The clusters this config covers: every configured one, in name order,
+    /// under `--cluster all`; else this one alone.
+    pub fn fleet_members(&self) -> Result<Vec<Config>> {
+        if !self.fleet {
+            return Ok(vec![self.clone()]);
+        }
+        self.clusters.keys().map(|n| self.with_cluster(n)).collect()
+    }
+
+    /// Refuse `--cluster all` for a command that works on one cluster.
+    pub fn one_cluster(&self, command: &str) -> Result<()> {
+        if self.fleet {
+            let known: Vec<&str> = self.clusters.keys().map(String::as_str).collect();
+            return Err(Error::usage(format!(
+                "{command} works on one cluster: name it with --cluster ({}); --cluster all works with list, top, health and the console",
+                known.join(", ")
+            )));
+        }
+        Ok(())
     }
 
     /// A config for a given URL with every default (tests, demo).
@@ -572,6 +617,52 @@ mod tests {
         };
         let err = Config::from_parts(file, None, &ov, &e).expect_err("unknown cluster");
         assert!(err.message.contains("prod, stage"), "{}", err.message);
+    }
+
+    #[test]
+    fn cluster_all_is_the_fleet() {
+        let file = parse_file(
+            "[clusters.b]\nurl = \"host=b\"\n[clusters.a]\nurl = \"host=a\"\nread_only = true\n",
+            Path::new("c.toml"),
+        )
+        .expect("parses");
+        let ov = Overrides {
+            cluster: Some("all".into()),
+            ..Overrides::default()
+        };
+        let c = Config::from_parts(
+            file.clone(),
+            None,
+            &ov,
+            &env(&[("DATABASE_URL", "host=env")]),
+        )
+        .expect("ok");
+        assert!(c.fleet);
+        assert_eq!(c.cluster_name, "all");
+        let m = c.fleet_members().expect("members");
+        let names: Vec<&str> = m.iter().map(|c| c.cluster_name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            m[0].cluster.url, "host=a",
+            "DATABASE_URL replaces no member"
+        );
+        assert!(m[0].read_only && !m[1].read_only);
+        assert!(m.iter().all(|c| !c.fleet));
+        let e = c.one_cluster("create").expect_err("one cluster");
+        assert!(e.message.contains("a, b"), "{}", e.message);
+        let with_url = Overrides {
+            database_url: Some("host=x".into()),
+            ..ov.clone()
+        };
+        assert!(Config::from_parts(file, None, &with_url, &env(&[])).is_err());
+        let e = Config::from_parts(FileConfig::default(), None, &ov, &env(&[])).expect_err("none");
+        assert!(e.message.contains("[clusters.NAME]"), "{}", e.message);
+        // A cluster really named `all` is just that cluster.
+        let all_named =
+            parse_file("[clusters.all]\nurl = \"host=z\"\n", Path::new("c")).expect("p");
+        let c = Config::from_parts(all_named, None, &ov, &env(&[])).expect("ok");
+        assert!(!c.fleet);
+        assert_eq!(c.cluster.url, "host=z");
     }
 
     #[test]

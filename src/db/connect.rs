@@ -9,6 +9,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::tls::AnyCertificate;
 use crate::config::conninfo::TargetSessionAttrs;
 use crate::config::{Config, ConnParams, SslMode};
 use crate::error::{Error, Result};
@@ -296,7 +297,9 @@ pub fn connect_error(e: &tokio_postgres::Error, params: &ConnParams) -> Error {
         detail = format!("{detail}: {s}");
         src = s.source();
     }
-    let hint = if detail.contains("refused") || detail.contains("No such file") {
+    let hint = if detail.contains("UnsupportedCertVersion") {
+        "the server's certificate is X.509 v1, which sslmode=verify-ca and verify-full cannot verify (the TLS library checks v3 certificates only): reissue it as v3 (openssl x509 -req with an -extfile), or use sslmode=require, which encrypts without verifying as libpq does"
+    } else if detail.contains("refused") || detail.contains("No such file") {
         "is the server running and accepting connections there?"
     } else if detail.contains("certificate")
         || detail.contains("tls")
@@ -345,7 +348,8 @@ impl tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> for Tls {
 
 /// A rustls connector that behaves like libpq's `sslmode`: disable, allow,
 /// prefer and require encrypt without checking the certificate (any one,
-/// self-signed or X.509 v1, is accepted); verify-ca checks the chain against
+/// self-signed or X.509 v1, is accepted, but the handshake signature must
+/// match its key: see [`super::tls`]); verify-ca checks the chain against
 /// `sslrootcert` (a PEM file, default `~/.postgresql/root.crt`, or `system`
 /// for the operating system's store); verify-full also the host name. A client
 /// certificate is sent when `sslcert`/`sslkey` (default
@@ -361,10 +365,10 @@ pub fn make_tls(params: &ConnParams) -> Result<Tls> {
     let builder = match params.sslmode {
         _ if sockets_only => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider))),
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))),
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let roots = load_roots(params)?;
             let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -514,46 +518,6 @@ impl rustls::client::ResolvesClientCert for ClientCert {
     }
     fn has_certs(&self) -> bool {
         true
-    }
-}
-
-/// `sslmode=require`: encrypt, verify nothing (libpq's behaviour).
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    // The handshake signature proves the server holds the key of a
-    // certificate nobody vouched for, which proves nothing; checking it would
-    // need the certificate parsed, and webpki refuses X.509 v1 ones, which
-    // libpq accepts here. So, like libpq, check nothing.
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

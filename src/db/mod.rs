@@ -17,6 +17,7 @@ pub mod runner;
 pub mod seed;
 pub mod template_probe;
 pub mod tenants;
+pub mod tls;
 pub mod usage;
 
 pub use connect::Db;
