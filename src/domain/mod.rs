@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod progress;
