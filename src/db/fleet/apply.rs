@@ -576,15 +576,33 @@ async fn migrate_claimed(
 async fn grant_runner(db: &Db, role: &str) -> Result<()> {
     let s = db.q_schema();
     let r = quote_ident(role);
+    let sql = format!(
+        "GRANT USAGE ON SCHEMA {s} TO {r};
+         GRANT EXECUTE ON FUNCTION {s}.migration_begin(uuid, uuid),
+             {s}.migration_advance(uuid, uuid, integer, integer, integer, boolean, jsonb) TO {r};"
+    );
+    // Concurrent GRANTs on the same schema or function update the same
+    // catalog row; PostgreSQL then says "tuple concurrently updated". One
+    // grant at a time in this process, and a few retries across processes.
+    static GRANTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = GRANTS.lock().await;
     let client = db.client().await?;
-    client
-        .batch_execute(&format!(
-            "GRANT USAGE ON SCHEMA {s} TO {r};
-             GRANT EXECUTE ON FUNCTION {s}.migration_begin(uuid, uuid),
-                 {s}.migration_advance(uuid, uuid, integer, integer, integer, boolean, jsonb) TO {r};"
-        ))
-        .await
-        .map_err(|e| pg_error(&e, "cannot let the runner record its progress"))
+    let mut n = 0;
+    loop {
+        match client.batch_execute(&sql).await {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if n < 10
+                    && e.as_db_error()
+                        .is_some_and(|d| d.message().contains("concurrently updated")) =>
+            {
+                n += 1;
+                let j: f64 = rand::rng().random();
+                tokio::time::sleep(backoff(1, j)).await;
+            }
+            Err(e) => return Err(pg_error(&e, "cannot let the runner record its progress")),
+        }
+    }
 }
 
 /// A failed attempt: whether a retry may succeed (a lock not granted, a
@@ -686,10 +704,10 @@ async fn run_non_tx(
     opts: &ApplyOptions,
 ) -> std::result::Result<(), StepError> {
     let o = quote_ident(owner);
-    let drop_invalid = format!(
-        "SET ROLE {o}; DROP INDEX CONCURRENTLY IF EXISTS {}; RESET ROLE",
-        quote_ident(index)
-    );
+    // Each concurrent statement on its own: a multi-statement query is an
+    // implicit transaction block, where CONCURRENTLY is refused.
+    let drop_invalid = format!("DROP INDEX CONCURRENTLY IF EXISTS {}", quote_ident(index));
+    let as_owner = format!("SET ROLE {o}");
     client
         .batch_execute(&format!("SET {}", lock_sql(opts)))
         .await
@@ -705,10 +723,15 @@ async fn run_non_tx(
     if resumed {
         match ledger::index_valid(client, schema, index).await {
             Ok(Some(true)) => already = true,
-            Ok(Some(false)) => client
-                .batch_execute(&drop_invalid)
-                .await
-                .map_err(|e| step_error(&e, path))?,
+            Ok(Some(false)) => {
+                client
+                    .batch_execute(&as_owner)
+                    .await
+                    .map_err(|e| step_error(&e, path))?;
+                let r = client.batch_execute(&drop_invalid).await;
+                let _ = client.batch_execute("RESET ROLE").await;
+                r.map_err(|e| step_error(&e, path))?;
+            }
             Ok(None) => {}
             Err(e) => {
                 return Err(StepError {
@@ -728,12 +751,13 @@ async fn run_non_tx(
             )
             .await
             .map_err(|e| step_error(&e, "cannot record the step as started"))?;
-        let r = client
-            .batch_execute(&format!("SET ROLE {o}; {sql}; RESET ROLE"))
-            .await;
+        client
+            .batch_execute(&as_owner)
+            .await
+            .map_err(|e| step_error(&e, path))?;
+        let r = client.batch_execute(sql).await;
         if let Err(e) = r {
             let err = step_error(&e, path);
-            let _ = client.batch_execute("RESET ROLE").await;
             // A failed concurrent build leaves an invalid index behind.
             let _ = client.batch_execute(&drop_invalid).await;
             let _ = client.batch_execute("RESET ROLE").await;
@@ -746,6 +770,10 @@ async fn run_non_tx(
                 .await;
             return Err(err);
         }
+        client
+            .batch_execute("RESET ROLE")
+            .await
+            .map_err(|e| step_error(&e, "cannot leave the owner role"))?;
     }
     let detail = Some(serde_json::json!({"steps": [path], "non_transactional": true}));
     let none_i: Option<i32> = None;
