@@ -567,6 +567,7 @@ async fn migrate_claimed(
         Ok(())
     }
     .await;
+    revoke_runner(db, &runner.role).await;
     runner.finish(db).await;
     result.map(|()| None)
 }
@@ -584,7 +585,6 @@ async fn grant_runner(db: &Db, role: &str) -> Result<()> {
     // Concurrent GRANTs on the same schema or function update the same
     // catalog row; PostgreSQL then says "tuple concurrently updated". One
     // grant at a time in this process, and a few retries across processes.
-    static GRANTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one = GRANTS.lock().await;
     let client = db.client().await?;
     let mut n = 0;
@@ -604,6 +604,35 @@ async fn grant_runner(db: &Db, role: &str) -> Result<()> {
         }
     }
 }
+
+/// Take the run's grants back before the runner is dropped (its DROP OWNED
+/// would otherwise update the control schema's ACL concurrently with other
+/// workers' grants). A failure is logged; dropping the runner retries it.
+async fn revoke_runner(db: &Db, role: &str) {
+    let s = db.q_schema();
+    let r = quote_ident(role);
+    let sql = format!(
+        "REVOKE EXECUTE ON FUNCTION {s}.migration_begin(uuid, uuid),
+             {s}.migration_advance(uuid, uuid, integer, integer, integer, boolean, jsonb) FROM {r};
+         REVOKE USAGE ON SCHEMA {s} FROM {r};"
+    );
+    let _one = GRANTS.lock().await;
+    if let Ok(client) = db.client().await {
+        for _ in 0..10 {
+            match client.batch_execute(&sql).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::debug!(role, "revoking the runner's grants: {e}");
+                    let j: f64 = rand::rng().random();
+                    tokio::time::sleep(backoff(1, j)).await;
+                }
+            }
+        }
+    }
+}
+
+/// One grant or revoke at a time in this process (see [`grant_runner`]).
+static GRANTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A failed attempt: whether a retry may succeed (a lock not granted, a
 /// deadlock, a serialization failure), and the sentence.
