@@ -142,7 +142,8 @@ async fn upgrade_from_previous_version_keeps_data() {
         report.applied,
         vec![
             "V2__usage_samples".to_string(),
-            "V3__containment".to_string()
+            "V3__containment".to_string(),
+            "V4__migrations".to_string()
         ]
     );
     let n: i64 = client

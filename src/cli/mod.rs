@@ -5,6 +5,7 @@ mod completions;
 mod demo;
 mod fleet;
 mod guard;
+pub mod migrate;
 pub mod monitor;
 pub mod output;
 mod setup;
@@ -135,6 +136,12 @@ pub enum Command {
         #[command(subcommand)]
         command: templates::TemplatesCommand,
     },
+    /// Fleet migrations: move tenant schemas to a newer template version, in
+    /// waves, resumable.
+    Migrate {
+        #[command(subcommand)]
+        command: migrate::MigrateCommand,
+    },
     /// Enforce the tenants' limits: cancel statements past their timeout, end
     /// idle transactions, put back role settings a tenant changed, withhold
     /// writes above the storage quota. Runs until Ctrl-C (consoles run it too).
@@ -259,6 +266,7 @@ impl Cli {
             Some(Command::Convert(a)) => a.json,
             Some(Command::Audit(a)) => a.json,
             Some(Command::Templates { command }) => command.json(),
+            Some(Command::Migrate { command }) => command.json(),
             Some(Command::Usage {
                 command: UsageCommand::Export { format, .. },
             }) => {
@@ -337,6 +345,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Credentials(a) => tenants::credentials(&config, &a).await,
         Command::Audit(a) => tenants::audit(&config, &a).await,
         Command::Templates { command } => templates::run(&config, &command).await,
+        Command::Migrate { command } => migrate::run(&config, &command).await,
         Command::Top {
             sort,
             limit,

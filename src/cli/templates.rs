@@ -34,7 +34,22 @@ pub enum TemplatesCommand {
     Validate {
         file: PathBuf,
         /// Also run it on the connected cluster, as a throwaway probe role
-        /// inside a transaction that is rolled back.
+        /// inside a transaction that is rolled back; with migrations, prove
+        /// that the baseline plus every migration builds the same catalog
+        /// as the current body.
+        #[arg(long)]
+        against: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changes from version V1 to V2: the migration steps, and with
+    /// --against the catalog difference built on the connected cluster.
+    Diff {
+        name: String,
+        v1: i32,
+        v2: i32,
+        /// Build both versions on the connected cluster (rolled back) and
+        /// compare their catalogs.
         #[arg(long)]
         against: bool,
         #[arg(long)]
@@ -45,7 +60,10 @@ pub enum TemplatesCommand {
 impl TemplatesCommand {
     pub fn json(&self) -> bool {
         match self {
-            Self::List { json } | Self::Show { json, .. } | Self::Validate { json, .. } => *json,
+            Self::List { json }
+            | Self::Show { json, .. }
+            | Self::Validate { json, .. }
+            | Self::Diff { json, .. } => *json,
         }
     }
 }
@@ -224,22 +242,36 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
             } else {
                 crate::template_files::validate_file(file)?
             };
-            let probe = if *against {
+            let (probe, proof) = if *against {
                 let db = crate::db::Db::connect(config).await?;
-                Some(
-                    crate::db::template_probe::probe(
+                let probe = crate::db::template_probe::probe(
+                    &db,
+                    &t,
+                    config.provisioning.timescaledb,
+                    config.provisioning.creation_timeout.0.as_millis(),
+                )
+                .await?;
+                let proof = if t.migrations.is_empty() {
+                    None
+                } else {
+                    let v = crate::db::fleet::catalog::versions(
                         &db,
                         &t,
                         config.provisioning.timescaledb,
-                        config.provisioning.creation_timeout.0.as_millis(),
                     )
-                    .await?,
-                )
+                    .await?;
+                    crate::db::fleet::catalog::ensure_consistent(&t, &v)?;
+                    Some(v.body)
+                };
+                (Some(probe), proof)
             } else {
-                None
+                (None, None)
             };
             if super::output::structured(*json) {
-                print_json(&serde_json::json!({ "valid": true, "template": t, "dry_run": probe }));
+                print_json(&serde_json::json!({
+                    "valid": true, "template": t, "dry_run": probe,
+                    "migrations_rebuild_body": proof.as_ref().map(|_| true),
+                }));
             } else {
                 outln!(
                     "{} is valid: template {} v{} with {} tables, {} indexes, {} hypertables",
@@ -257,6 +289,24 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                 for w in &t.warnings {
                     outln!("warning: {w}");
                 }
+                if !t.migrations.is_empty() {
+                    match &proof {
+                        Some(c) => outln!(
+                            "migrations v{} to v{} rebuild the current body: same {} columns, {} indexes and {} constraints (built on the server, rolled back)",
+                            t.baseline_version(),
+                            t.version,
+                            c.columns.len(),
+                            c.indexes.len(),
+                            c.constraints.len()
+                        ),
+                        None => outln!(
+                            "{} migrations (v{} to v{}) checked; --against proves on the server that they rebuild the current body",
+                            t.migrations.len(),
+                            t.baseline_version(),
+                            t.version
+                        ),
+                    }
+                }
                 if let Some(p) = probe {
                     outln!(
                         "dry run on PostgreSQL {}{}: created {} as a probe role, then rolled back",
@@ -270,6 +320,88 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                 }
             }
         }
+        TemplatesCommand::Diff {
+            name,
+            v1,
+            v2,
+            against,
+            json,
+        } => diff(config, name, *v1, *v2, *against, *json).await?,
     }
     Ok(0)
+}
+
+async fn diff(
+    config: &Config,
+    name: &str,
+    v1: i32,
+    v2: i32,
+    against: bool,
+    json: bool,
+) -> Result<()> {
+    let t = crate::template_files::load(&config.provisioning.template_dir, name)?;
+    let (lo, hi) = (v1.min(v2), v1.max(v2));
+    t.body_at(lo)?;
+    t.body_at(hi)?;
+    let steps: Vec<&template::MigrationStep> = t
+        .migrations_between(lo, hi)?
+        .iter()
+        .flat_map(|m| &m.steps)
+        .collect();
+    let catalog = if against {
+        let db = crate::db::Db::connect(config).await?;
+        let v =
+            crate::db::fleet::catalog::versions(&db, &t, config.provisioning.timescaledb).await?;
+        let a = v.by_version.get(&v1).cloned().unwrap_or_default();
+        let b = v.by_version.get(&v2).cloned().unwrap_or_default();
+        Some(crate::db::fleet::catalog::diff(&a, &b))
+    } else {
+        None
+    };
+    if super::output::structured(json) {
+        print_json(&serde_json::json!({
+            "template": t.name, "from": v1, "to": v2,
+            "steps": if v1 <= v2 { steps.clone() } else { Vec::new() },
+            "catalog": catalog,
+        }));
+        return Ok(());
+    }
+    if v1 > v2 {
+        outln!(
+            "{} v{v1} to v{v2}: migrations only go forward; the catalog difference is shown backwards",
+            t.name
+        );
+    } else if steps.is_empty() {
+        outln!("{} v{v1} and v{v2} are the same version", t.name);
+    } else {
+        outln!(
+            "-- {} v{v1} to v{v2}, as the schema's owner with search_path = <schema>:",
+            t.name
+        );
+        let mut last = 0;
+        for m in t.migrations_between(lo, hi)? {
+            if m.to != last {
+                outln!("-- v{} to v{}: {}", m.to - 1, m.to, m.description);
+                last = m.to;
+            }
+            for st in &m.steps {
+                outln!(
+                    "{};{}",
+                    st.sql,
+                    if st.non_transactional {
+                        "  -- runs outside a transaction"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
+    if let Some(c) = catalog {
+        outln!("-- catalog, v{v1} to v{v2}:");
+        for line in c {
+            outln!("{line}");
+        }
+    }
+    Ok(())
 }

@@ -64,6 +64,10 @@ pub struct CreateArgs {
     /// Template name (a file in the template directory).
     #[arg(long, allow_hyphen_values = true)]
     pub template: Option<String>,
+    /// Create at this older template version (the baseline plus the
+    /// migrations up to it) instead of the current one.
+    #[arg(long, value_name = "N")]
+    pub template_version: Option<i32>,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[arg(long)]
@@ -382,10 +386,13 @@ pub async fn create(config: &Config, a: &CreateArgs) -> Result<i32> {
     };
     let req = provision::validate_new(&req)?;
     // Load the template before connecting: an unknown one changes nothing.
-    crate::template_files::load(&o.template_dir, &req.template)?;
+    let tpl = crate::template_files::load(&o.template_dir, &req.template)?;
+    if let Some(v) = a.template_version {
+        tpl.body_at(v)?;
+    }
     let db = connect(config).await?;
     let steps = Mutex::new(Vec::new());
-    let t = provision::create_tenant(&db, &o, &req, &|s| {
+    let t = provision::create_tenant_at(&db, &o, &req, a.template_version, &|s| {
         if let Ok(mut v) = steps.lock() {
             v.push(s);
         }

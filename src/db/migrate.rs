@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "containment",
         sql: include_str!("migrations/V3__containment.sql"),
     },
+    Migration {
+        version: 4,
+        name: "migrations",
+        sql: include_str!("migrations/V4__migrations.sql"),
+    },
 ];
 
 /// The newest control-schema version this binary knows.
@@ -168,7 +173,7 @@ mod tests {
         for w in MIGRATIONS.windows(2) {
             assert!(w[0].version < w[1].version);
         }
-        assert_eq!(latest_version(), 3);
+        assert_eq!(latest_version(), 4);
     }
 
     #[test]

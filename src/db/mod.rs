@@ -6,6 +6,7 @@ pub mod audit;
 pub mod connect;
 pub mod detail;
 pub mod doctor;
+pub mod fleet;
 pub mod guard;
 pub mod harden;
 pub mod lease;

@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod alerts;
 pub mod audit;
+pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod progress;

@@ -232,15 +232,31 @@ pub async fn create_tenant(
     req: &NewTenant,
     progress: &(dyn Fn(ProgressStep) + Send + Sync),
 ) -> Result<Tenant> {
+    create_tenant_at(db, opts, req, None, progress).await
+}
+
+/// [`create_tenant`] at template version `version` (`None`: the current
+/// one): an older version is the baseline plus the migrations up to it, in
+/// the same one transaction, for platforms whose application is not ready
+/// for the newest schema (and for tests of fleet migrations).
+pub async fn create_tenant_at(
+    db: &Db,
+    opts: &ProvisionOptions,
+    req: &NewTenant,
+    version: Option<i32>,
+    progress: &(dyn Fn(ProgressStep) + Send + Sync),
+) -> Result<Tenant> {
     let start = Instant::now();
     ensure_writable(opts, "create")?;
     let req = validate_new(req)?;
     let tpl = crate::template_files::load(&opts.template_dir, &req.template)?;
+    let version = version.unwrap_or(tpl.version);
+    tpl.body_at(version)?;
     let id = Uuid::new_v4();
     ensure_privileges(db, "create").await?;
     let mut steps = Steps::new(progress, start);
     steps.step("validate");
-    match create_in_tx(db, opts, &req, &tpl, id, &mut steps, start).await {
+    match create_in_tx(db, opts, &req, &tpl, version, id, &mut steps, start).await {
         Ok(t) => Ok(t),
         Err(e) => {
             let detail = json!({
@@ -262,11 +278,13 @@ pub async fn create_tenant(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // reason: the create transaction's inputs, each used once
 async fn create_in_tx(
     db: &Db,
     opts: &ProvisionOptions,
     req: &NewTenant,
     tpl: &Template,
+    version: i32,
     id: Uuid,
     steps: &mut Steps<'_>,
     start: Instant,
@@ -326,7 +344,7 @@ async fn create_in_tx(
                 &req.domain,
                 &obj,
                 &tpl.name,
-                &tpl.version,
+                &version,
                 &req.settings,
                 &req.connection_limit,
                 &timeout_ms,
@@ -407,15 +425,21 @@ async fn create_in_tx(
 
     // The template runs as the owner role: everything it creates belongs to
     // the owner, and the login role gets the default privileges.
-    tx.batch_execute(&render::template(tpl, &owner, &obj, hypertables.as_deref()))
-        .await
-        .map_err(|e| {
-            change_error(
-                &e,
-                &format!("{what}: template \"{}\" failed", tpl.name),
-                timeout,
-            )
-        })?;
+    tx.batch_execute(&render::template_at(
+        tpl,
+        version,
+        &owner,
+        &obj,
+        hypertables.as_deref(),
+    )?)
+    .await
+    .map_err(|e| {
+        change_error(
+            &e,
+            &format!("{what}: template \"{}\" failed", tpl.name),
+            timeout,
+        )
+    })?;
     steps.step(if hypertables.is_some() {
         "template and hypertables"
     } else {
@@ -441,7 +465,7 @@ async fn create_in_tx(
         "name": req.name,
         "domain": req.domain,
         "template": tpl.name,
-        "template_version": tpl.version,
+        "template_version": version,
         "connection_limit": req.connection_limit,
         "statement_timeout_ms": timeout_ms,
         "storage_quota_bytes": quota,

@@ -25,8 +25,62 @@ const BODY_TAG: &str = "$tenantctl_body$";
 /// statements run verbatim, so unqualified names land in the schema and a
 /// statement that names another schema fails for lack of rights.
 pub fn template(t: &Template, role: &str, schema: &str, timescale_schema: Option<&str>) -> String {
+    template_then(t, &[], role, schema, timescale_schema)
+}
+
+/// Version `v` of template `t` for a new tenant: the current body when `v`
+/// is the current version, else the baseline followed by the migrations up
+/// to `v`, every step inside the creation transaction (`CREATE INDEX
+/// CONCURRENTLY` without `CONCURRENTLY`: the tables are new and empty).
+pub fn template_at(
+    t: &Template,
+    v: i32,
+    role: &str,
+    schema: &str,
+    timescale_schema: Option<&str>,
+) -> crate::Result<String> {
+    let (body, migrations) = t.body_at(v)?;
+    let more: Vec<Step> = migrations
+        .iter()
+        .flat_map(|m| &m.steps)
+        .map(|st| (st.path.clone(), st.transactional_sql().to_string()))
+        .collect();
+    Ok(template_then(body, &more, role, schema, timescale_schema))
+}
+
+/// Version `v` of template `t` built the long way, always from the baseline
+/// and the migrations (the current body only for a template without
+/// migrations): what a migrated tenant has, for dry runs and proofs.
+pub fn baseline_then(
+    t: &Template,
+    v: i32,
+    role: &str,
+    schema: &str,
+    timescale_schema: Option<&str>,
+) -> crate::Result<String> {
+    let Some(base) = t.baseline.as_deref() else {
+        return template_at(t, v, role, schema, timescale_schema);
+    };
+    let more: Vec<Step> = t
+        .migrations_between(base.version, v)?
+        .iter()
+        .flat_map(|m| &m.steps)
+        .map(|st| (st.path.clone(), st.transactional_sql().to_string()))
+        .collect();
+    Ok(template_then(base, &more, role, schema, timescale_schema))
+}
+
+/// [`template`], then the steps `more` (migrations) in the same function.
+fn template_then(
+    t: &Template,
+    more: &[Step],
+    role: &str,
+    schema: &str,
+    timescale_schema: Option<&str>,
+) -> String {
     let s = quote_ident(schema);
-    let (main, extra) = statements(t, schema);
+    let (main, mut extra) = statements(t, schema);
+    extra.extend_from_slice(more);
     let mut hypertables = Vec::new();
     if let Some(ts) = timescale_schema {
         for (i, h) in t.timescale_tables.iter().enumerate() {

@@ -21,6 +21,7 @@
 //! templates that become SQL text and `statement` checks SQL-string entries.
 //! `domain` does no I/O.
 
+mod migration;
 mod parse;
 mod sql;
 mod statement;
@@ -34,6 +35,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
+pub use migration::{Migration, MigrationStep};
 pub use sql::{check_statement, parse_interval};
 
 /// Which of the two formats a template is written in.
@@ -71,6 +73,15 @@ pub struct Template {
     /// Extra single statements (views, comments, ...), run after the tables,
     /// indexes and hypertables, with the same checks as SQL-string entries.
     pub statements: Vec<String>,
+    /// The body at the version the first migration starts from (version 1,
+    /// or the version of the last squash); `None` without migrations. The
+    /// top-level body is the current version; `templates validate --against`
+    /// proves the baseline plus every migration builds the same catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Box<Template>>,
+    /// Ordered migrations, each from version N to N+1, ending at `version`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<Migration>,
     /// Problems that do not stop loading but will stop creation where they
     /// matter (a SQL-string table that cannot become a hypertable fails only
     /// where TimescaleDB is installed).
@@ -159,6 +170,64 @@ impl Template {
 
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The oldest version this template can build: its baseline's, or the
+    /// current one when it has no migrations.
+    pub fn baseline_version(&self) -> i32 {
+        self.baseline.as_ref().map_or(self.version, |b| b.version)
+    }
+
+    /// The migrations that take a schema from version `from` to `to`, in
+    /// order; a sentence when the template cannot do that.
+    pub fn migrations_between(&self, from: i32, to: i32) -> Result<&[Migration]> {
+        if to > self.version {
+            return Err(Error::invalid(format!(
+                "template {} has no version {to}: its latest is {}",
+                self.name, self.version
+            )));
+        }
+        if from > to {
+            return Err(Error::invalid(format!(
+                "template {}: version {from} is newer than {to}, and migrations only go forward",
+                self.name
+            )));
+        }
+        let base = self.baseline_version();
+        if from < base {
+            return Err(Error::invalid(format!(
+                "template {} starts at version {base} (its baseline): it has no migration from version {from}",
+                self.name
+            )));
+        }
+        let lo = usize::try_from(from - base).unwrap_or(0);
+        let hi = usize::try_from(to - base).unwrap_or(0);
+        Ok(&self.migrations[lo..hi])
+    }
+
+    /// What builds version `v` for a new tenant: a body and the migrations
+    /// to run after it (none for the current version, whose body is used
+    /// directly).
+    pub fn body_at(&self, v: i32) -> Result<(&Template, &[Migration])> {
+        if v == self.version {
+            return Ok((self, &[]));
+        }
+        if v < 1 || v > self.version {
+            return Err(Error::invalid(format!(
+                "template {} has no version {v}: its versions are {} to {}",
+                self.name,
+                self.baseline_version(),
+                self.version
+            )));
+        }
+        let Some(base) = &self.baseline else {
+            return Err(Error::invalid(format!(
+                "template {} has no migrations: it can only build version {}",
+                self.name, self.version
+            )));
+        };
+        let m = self.migrations_between(base.version, v)?;
+        Ok((base, m))
     }
 }
 

@@ -69,6 +69,35 @@ struct RawTemplate {
     statements: Vec<String>,
     #[serde(default)]
     tenant_ddl: bool,
+    #[serde(default)]
+    baseline: Option<RawBaseline>,
+    #[serde(default)]
+    migrations: Vec<RawMigration>,
+}
+
+/// The body at the baseline version: the same fields as a template's body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBaseline {
+    #[serde(default)]
+    version: Option<serde_json::Number>,
+    #[serde(default)]
+    tables: Vec<Entry<RawTable>>,
+    #[serde(default)]
+    indexes: Vec<Entry<RawIndex>>,
+    #[serde(default)]
+    timescale_tables: Vec<RawHypertable>,
+    #[serde(default)]
+    statements: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMigration {
+    to: serde_json::Number,
+    #[serde(default)]
+    description: Option<String>,
+    steps: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +235,8 @@ fn check(raw: RawTemplate) -> Result<Template> {
         statements: Vec::new(),
         warnings: Vec::new(),
         tenant_ddl: raw.tenant_ddl,
+        baseline: None,
+        migrations: Vec::new(),
     };
     // Unique column sets per table (SQL format: keys, UNIQUE constraints and
     // unique indexes), for the hypertable checks.
@@ -225,7 +256,113 @@ fn check(raw: RawTemplate) -> Result<Template> {
         t.statements.push(text);
     }
     hypertables(&mut t, raw.timescale_tables, &unique_sets)?;
+    migrations(&mut t, raw.baseline, raw.migrations)?;
     Ok(t)
+}
+
+fn positive(n: Option<&serde_json::Number>, path: &str) -> Result<Option<i32>> {
+    n.map(|n| {
+        n.as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| err(path, "expected a positive whole number"))
+    })
+    .transpose()
+}
+
+/// The baseline body and the ordered migrations: versions follow each other
+/// from the baseline's to the template's, without a gap; every step passes
+/// [`super::migration::check_step`].
+fn migrations(
+    t: &mut Template,
+    baseline: Option<RawBaseline>,
+    raw: Vec<RawMigration>,
+) -> Result<()> {
+    let Some(rb) = baseline else {
+        if raw.is_empty() {
+            return Ok(());
+        }
+        return Err(err(
+            "baseline",
+            "a template with migrations needs its baseline body (the schema the first migration starts from)",
+        ));
+    };
+    let base_version = positive(rb.version.as_ref(), "baseline.version")?.unwrap_or(1);
+    let expected = i64::from(base_version) + i64::try_from(raw.len()).unwrap_or(i64::MAX);
+    if expected != i64::from(t.version) {
+        return Err(err(
+            "version",
+            format!(
+                "{}: the baseline is version {base_version} and there are {} migrations, so the template is version {expected}",
+                t.version,
+                raw.len()
+            ),
+        ));
+    }
+    let body = RawTemplate {
+        name: t.name.clone(),
+        description: None,
+        version: Some(serde_json::Number::from(base_version)),
+        tables: rb.tables,
+        indexes: rb.indexes,
+        timescale_tables: rb.timescale_tables,
+        statements: rb.statements,
+        tenant_ddl: t.tenant_ddl,
+        baseline: None,
+        migrations: Vec::new(),
+    };
+    let base = check(body).map_err(|e| Error::new(e.kind, format!("baseline.{}", e.message)))?;
+    for (i, rm) in raw.into_iter().enumerate() {
+        let p = format!("migrations[{i}]");
+        let want = base_version + i32::try_from(i).unwrap_or(i32::MAX) + 1;
+        let to = positive(Some(&rm.to), &format!("{p}.to"))?.unwrap_or(0);
+        if to != want {
+            return Err(err(
+                &format!("{p}.to"),
+                format!(
+                    "expected {want}, found {to}: each migration takes version N to N+1, in order from the baseline's version {base_version}"
+                ),
+            ));
+        }
+        let description = rm.description.unwrap_or_default();
+        if description.chars().any(char::is_control) {
+            return Err(err(
+                &format!("{p}.description"),
+                "contains control characters",
+            ));
+        }
+        if rm.steps.is_empty() {
+            return Err(err(
+                &format!("{p}.steps"),
+                "a migration needs at least one step",
+            ));
+        }
+        let mut steps = Vec::new();
+        for (j, s) in rm.steps.iter().enumerate() {
+            let sp = format!("{p}.steps[{j}]");
+            let text = s.trim();
+            let text = text
+                .strip_suffix(';')
+                .unwrap_or(text)
+                .trim_end()
+                .to_string();
+            let c = super::migration::check_step(&text).map_err(|m| err(&sp, m))?;
+            steps.push(super::MigrationStep {
+                path: sp,
+                sql: text,
+                non_transactional: c.non_transactional,
+                in_tx_sql: c.in_tx_sql,
+                index: c.index,
+            });
+        }
+        t.migrations.push(super::Migration {
+            to,
+            description,
+            steps,
+        });
+    }
+    t.baseline = Some(Box::new(base));
+    Ok(())
 }
 
 fn structured(

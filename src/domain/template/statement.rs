@@ -36,8 +36,11 @@ pub(super) enum Parsed {
 
 const ALLOWED: &str = "only CREATE TABLE, CREATE INDEX, CREATE VIEW, CREATE SEQUENCE, COMMENT ON and ALTER TABLE statements are allowed";
 
-/// Check one statement of a SQL-string template.
-pub(super) fn check(text: &str) -> Result<Parsed, String> {
+/// One statement parsed with the PostgreSQL dialect, after the checks every
+/// template statement passes (not empty, no control characters, no dollar
+/// quoting or parameters, exactly one statement). `allowed` names what may
+/// be written, for the message when the parser fails.
+pub(super) fn parse_one(text: &str, allowed: &str) -> Result<Statement, String> {
     if text.trim().is_empty() {
         return Err("empty statement".into());
     }
@@ -54,7 +57,7 @@ pub(super) fn check(text: &str) -> Result<Parsed, String> {
     }
     let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, text).map_err(|e| {
         format!(
-            "not a statement tenantctl accepts ({ALLOWED}; the parser says: {})",
+            "not a statement tenantctl accepts ({allowed}; the parser says: {})",
             crate::domain::sanitize::clean(&e.to_string())
         )
     })?;
@@ -64,7 +67,12 @@ pub(super) fn check(text: &str) -> Result<Parsed, String> {
             stmts.len()
         ));
     }
-    let stmt = stmts.remove(0);
+    Ok(stmts.remove(0))
+}
+
+/// Check one statement of a SQL-string template.
+pub(super) fn check(text: &str) -> Result<Parsed, String> {
+    let stmt = parse_one(text, ALLOWED)?;
     let parsed = match &stmt {
         Statement::CreateTable(ct) => create_table(ct)?,
         Statement::CreateIndex(ci) => {
@@ -171,7 +179,7 @@ pub(super) fn check(text: &str) -> Result<Parsed, String> {
 
 /// The single identifier of an unqualified name, lowercased as PostgreSQL
 /// folds it (a quoted name keeps its case).
-fn unqualified(n: &ObjectName, what: &str) -> Result<String, String> {
+pub(super) fn unqualified(n: &ObjectName, what: &str) -> Result<String, String> {
     match n.0.as_slice() {
         [part] => {
             let i = part
@@ -195,7 +203,7 @@ fn unqualified(n: &ObjectName, what: &str) -> Result<String, String> {
 
 /// No relation, function or column reference anywhere in the statement
 /// names a schema, and nothing reaches for the temporary schema.
-fn names_stay_home(stmt: &Statement) -> Result<(), String> {
+pub(super) fn names_stay_home(stmt: &Statement) -> Result<(), String> {
     let r = visit_relations(stmt, |rel| {
         if rel.0.len() > 1 {
             ControlFlow::Break(format!(

@@ -401,3 +401,100 @@ fn intervals() {
     assert!(parse_interval("0 days").is_err());
     assert!(parse_interval("1 fortnight").is_err());
 }
+
+fn example() -> Template {
+    validate_file(&shipped_dir().join("examples/default-migrations.json")).expect("example loads")
+}
+
+#[test]
+fn the_example_is_the_default_template_at_version_3_with_its_history() {
+    let t = example();
+    assert_eq!(
+        (t.name.as_str(), t.version, t.baseline_version()),
+        ("default", 3, 1)
+    );
+    let base = t.baseline.as_deref().expect("baseline");
+    let default = load(&Lookup::built_in(), "default").expect("default");
+    assert_eq!(base.sql, default.sql, "the baseline is the default body");
+    assert_eq!(
+        t.migrations.iter().map(|m| m.to).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    let cic = &t.migrations[0].steps[1];
+    assert!(cic.non_transactional && cic.index.as_deref() == Some("idx_positions_symbol"));
+    assert_eq!(t.migrations_between(1, 3).expect("1..3").len(), 2);
+    assert_eq!(t.migrations_between(2, 3).expect("2..3")[0].to, 3);
+    assert!(t.migrations_between(3, 3).expect("none").is_empty());
+    let e = t.migrations_between(1, 4).expect_err("beyond");
+    assert!(e.message.contains("no version 4"), "{}", e.message);
+    let (body, steps) = t.body_at(2).expect("v2");
+    assert_eq!((body.version, steps.len()), (1, 1));
+    let (body, steps) = t.body_at(3).expect("v3");
+    assert!(std::ptr::eq(body, &t) && steps.is_empty());
+    assert!(t.body_at(0).is_err() && t.body_at(4).is_err());
+}
+
+fn with_migrations(edit: impl FnOnce(&mut Value)) -> Result<Template> {
+    let text = std::fs::read_to_string(shipped_dir().join("examples/default-migrations.json"))
+        .expect("read example");
+    let mut v: Value = serde_json::from_str(&text).expect("json");
+    edit(&mut v);
+    from_value(&v)
+}
+
+#[test]
+fn malformed_migration_lists_are_refused_with_their_field_path() {
+    let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        (
+            Box::new(|v| v["migrations"][1]["to"] = 4.into()),
+            "migrations[1].to: expected 3, found 4",
+        ),
+        (
+            Box::new(|v| v["version"] = 4.into()),
+            "version: 4: the baseline is version 1 and there are 2 migrations",
+        ),
+        (
+            Box::new(|v| {
+                v["migrations"][0]["steps"][0] =
+                    "ALTER TABLE public.trades ADD COLUMN x int".into();
+            }),
+            "migrations[0].steps[0]: \"public.trades\" names another schema",
+        ),
+        (
+            Box::new(|v| {
+                v["migrations"][1]["steps"][1] = "UPDATE other.positions SET x = 1".into()
+            }),
+            "migrations[1].steps[1]: \"other.positions\" names another schema",
+        ),
+        (
+            Box::new(|v| v["migrations"][0]["steps"][1] = "GRANT ALL ON trades TO PUBLIC".into()),
+            "migrations[0].steps[1]: a migration step may be",
+        ),
+        (
+            Box::new(|v| v["migrations"][0]["steps"] = Value::Array(vec![])),
+            "migrations[0].steps: a migration needs at least one step",
+        ),
+        (
+            Box::new(|v| {
+                v.as_object_mut().expect("object").remove("baseline");
+            }),
+            "baseline: a template with migrations needs its baseline body",
+        ),
+        (
+            Box::new(|v| v["baseline"]["tables"][0] = "DROP TABLE x".into()),
+            "baseline.tables[0]: only CREATE TABLE",
+        ),
+        (
+            Box::new(|v| v["migrations"][0]["bogus"] = 1.into()),
+            "migrations[0].bogus: unknown field `bogus`",
+        ),
+    ];
+    for (edit, want) in cases {
+        let e = with_migrations(edit).expect_err(want);
+        assert!(
+            e.message.starts_with(want),
+            "want {want}\n got {}",
+            e.message
+        );
+    }
+}

@@ -1,0 +1,817 @@
+//! Running a fleet migration: waves of tenants, `parallel` at a time, each
+//! tenant migrated by its own runner role (tenant rights; see
+//! `db::runner`) in as few transactions as its steps allow.
+//!
+//! For each tenant: the operator claims its ledger row (`running`; a tenant
+//! another run holds is skipped), starts the tenant's runner and grants it,
+//! for this run only, USAGE on the control schema and EXECUTE on
+//! `migration_begin` / `migration_advance`. The runner's transaction calls
+//! `migration_begin` first (the tenant's control row and ledger row, FOR
+//! UPDATE NOWAIT), runs the steps as the schema's owner with `search_path`
+//! set to the schema and `lock_timeout` set, and calls `migration_advance`
+//! last (the version bump, the ledger step, the audit row): one commit.
+//! A lock not granted rolls back and is retried with backoff and jitter, so
+//! a tenant holding long locks delays only itself. `CREATE INDEX
+//! CONCURRENTLY` runs on its own, recorded before (pending) and after; an
+//! interrupted one is recognised from the catalog when the run resumes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use super::ledger::{self, Claim};
+use super::{Plan, catalog};
+use crate::config::TimescaleMode;
+use crate::db::runner::Runner;
+use crate::db::{Db, audit, pg_error, quote_ident, quote_literal};
+use crate::domain::fleet::{Canary, Segment, backoff, max_failures, segments, waves};
+use crate::domain::template::Template;
+use crate::domain::tenant::TenantStatus;
+use crate::error::{Error, Result};
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub canary: Canary,
+    /// Tenants at a time per wave (lowered to what the server and the pool
+    /// allow).
+    pub parallel: usize,
+    /// `--max-failures`; `None`: see [`max_failures`].
+    pub max_failures: Option<usize>,
+    pub lock_timeout: Duration,
+    /// Attempts per transaction when a lock is not granted.
+    pub attempts: u32,
+    /// Each step's statement timeout.
+    pub statement_timeout: Duration,
+    pub actor: String,
+    pub read_only: bool,
+    pub timescaledb: TimescaleMode,
+}
+
+impl ApplyOptions {
+    pub fn new(actor: String) -> Self {
+        Self {
+            canary: Canary::Count(1),
+            parallel: 4,
+            max_failures: None,
+            lock_timeout: Duration::from_secs(2),
+            attempts: 8,
+            statement_timeout: Duration::from_secs(600),
+            actor,
+            read_only: false,
+            timescaledb: TimescaleMode::Auto,
+        }
+    }
+}
+
+/// What happens as a run goes, for progress displays.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ApplyEvent {
+    Started {
+        run: Uuid,
+        tenants: usize,
+        parallel: usize,
+    },
+    Wave {
+        wave: u32,
+        tenants: usize,
+    },
+    Done {
+        domain: String,
+        ms: u64,
+    },
+    Failed {
+        domain: String,
+        error: String,
+    },
+    Skipped {
+        domain: String,
+        reason: String,
+    },
+    Retry {
+        domain: String,
+        attempt: u32,
+        delay_ms: u64,
+    },
+}
+
+/// Callback for [`ApplyEvent`]s.
+pub type OnEvent = Arc<dyn Fn(ApplyEvent) + Send + Sync>;
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// `None` when there was nothing to do (no run was recorded).
+    pub run: Option<Uuid>,
+    pub template: String,
+    pub to_version: i32,
+    /// `done`, `stopped` (a wave's failures passed the limit), `paused`
+    /// (interrupted: resume it), or `nothing to do`.
+    pub state: String,
+    pub done: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Left queued (a stopped or paused run).
+    pub remaining: usize,
+    pub parallel: usize,
+    pub elapsed_ms: u64,
+    /// Tenants finished per second.
+    pub rate: f64,
+    /// `(domain, error)` of every failed tenant of this run.
+    pub failures: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+/// Start a run of `plan` (its `migrate` tenants). Refused in read-only mode
+/// before anything is read.
+pub async fn apply(
+    db: &Db,
+    t: &Template,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    stop: Arc<AtomicBool>,
+    on: OnEvent,
+) -> Result<Summary> {
+    refuse_read_only(opts)?;
+    let start = Instant::now();
+    let todo: Vec<&super::PlanTenant> = plan.to_migrate().collect();
+    if todo.is_empty() {
+        return Ok(Summary {
+            run: None,
+            template: t.name.clone(),
+            to_version: plan.to,
+            state: "nothing to do".into(),
+            done: 0,
+            failed: 0,
+            skipped: 0,
+            remaining: 0,
+            parallel: 0,
+            elapsed_ms: ms(start.elapsed()),
+            rate: 0.0,
+            failures: Vec::new(),
+            notes: vec![format!(
+                "{} of {} tenants at version {}; {} held back",
+                plan.totals.current, plan.totals.tenants, plan.to, plan.totals.held
+            )],
+        });
+    }
+    let wave_of = waves(todo.len(), &opts.canary, |i| {
+        [
+            todo[i].domain.clone(),
+            todo[i].id.to_string(),
+            todo[i].schema.clone(),
+        ]
+    });
+    let rows: Vec<(Uuid, u32, i32)> = todo
+        .iter()
+        .zip(&wave_of)
+        .map(|(x, w)| (x.id, *w, x.from))
+        .collect();
+    let run = Uuid::new_v4();
+    let options = serde_json::json!({
+        "canary": opts.canary, "parallel": opts.parallel, "max_failures": opts.max_failures,
+        "lock_timeout_ms": ms(opts.lock_timeout), "attempts": opts.attempts,
+    });
+    ledger::create_run(db, run, &t.name, plan.to, &options, &opts.actor, &rows).await?;
+    drive(db, t, run, plan.to, opts, stop, on, start).await
+}
+
+/// Continue run `run` exactly where it stopped: every tenant not done or
+/// skipped, from the position its ledger row records.
+pub async fn resume(
+    db: &Db,
+    t: &Template,
+    run: Uuid,
+    opts: &ApplyOptions,
+    stop: Arc<AtomicBool>,
+    on: OnEvent,
+) -> Result<Summary> {
+    refuse_read_only(opts)?;
+    let start = Instant::now();
+    let r = ledger::get_run(db, Some(run)).await?;
+    if r.template != t.name {
+        return Err(Error::invalid(format!(
+            "run {run} migrates template {}, not {}",
+            r.template, t.name
+        )));
+    }
+    if r.to_version > t.version {
+        return Err(Error::invalid(format!(
+            "run {run} goes to version {}, but template {} now ends at {}",
+            r.to_version, t.name, t.version
+        )));
+    }
+    if r.state == "done" || r.state == "cancelled" {
+        return Err(Error::conflict(format!(
+            "run {run} is {} already: start a new run with tenantctl migrate apply",
+            r.state
+        )));
+    }
+    let versions = catalog::versions(db, t, opts.timescaledb).await?;
+    catalog::ensure_consistent(t, &versions)?;
+    ledger::set_run_state(db, run, "running").await?;
+    drive(db, t, run, r.to_version, opts, stop, on, start).await
+}
+
+fn refuse_read_only(opts: &ApplyOptions) -> Result<()> {
+    if opts.read_only {
+        return Err(Error::refused(
+            "migrate apply changes tenant schemas, but this session is read-only",
+        ));
+    }
+    if opts.parallel == 0 {
+        return Err(Error::invalid(
+            "--parallel 0 would migrate nobody: give 1 or more",
+        ));
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// How many tenants at a time: the request, below the server's free
+/// connections (each tenant holds one runner session) and the pool (the
+/// ledger writes borrow from it).
+async fn bounded_parallel(db: &Db, want: usize, notes: &mut Vec<String>) -> Result<usize> {
+    let free = usize::try_from(ledger::free_connections(db).await?.max(0)).unwrap_or(0);
+    let pool = db.pool.status().max_size;
+    let cap = free.saturating_sub(2).min(pool.saturating_sub(1)).max(1);
+    if want > cap {
+        notes.push(format!(
+            "--parallel {want} lowered to {cap} ({free} free server connections, a pool of {pool})"
+        ));
+        return Ok(cap);
+    }
+    Ok(want)
+}
+
+#[allow(clippy::too_many_arguments)] // reason: one run's fixed inputs, passed once
+async fn drive(
+    db: &Db,
+    t: &Template,
+    run: Uuid,
+    to: i32,
+    opts: &ApplyOptions,
+    stop: Arc<AtomicBool>,
+    on: OnEvent,
+    start: Instant,
+) -> Result<Summary> {
+    let mut notes = Vec::new();
+    let parallel = bounded_parallel(db, opts.parallel, &mut notes).await?;
+    let entries = ledger::entries(db, run).await?;
+    let pending: Vec<&ledger::Entry> = entries
+        .iter()
+        .filter(|e| matches!(e.state.as_str(), "queued" | "running" | "failed"))
+        .collect();
+    on(ApplyEvent::Started {
+        run,
+        tenants: pending.len(),
+        parallel,
+    });
+    let t = Arc::new(t.clone());
+    let opts_a = Arc::new(opts.clone());
+    let mut waves_seen: Vec<i32> = pending.iter().map(|e| e.wave).collect();
+    waves_seen.dedup();
+    let (mut done, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    let mut state = "done";
+    'waves: for wave in waves_seen {
+        let of_wave: Vec<&ledger::Entry> =
+            pending.iter().copied().filter(|e| e.wave == wave).collect();
+        let wave_u = u32::try_from(wave).unwrap_or(0);
+        let budget = max_failures(opts.max_failures, wave_u, of_wave.len());
+        on(ApplyEvent::Wave {
+            wave: wave_u,
+            tenants: of_wave.len(),
+        });
+        let mut queue = of_wave.into_iter();
+        let mut set: JoinSet<(String, Outcome)> = JoinSet::new();
+        let mut wave_failures = 0usize;
+        let mut halted = false;
+        loop {
+            while !halted && set.len() < parallel && !stop.load(Ordering::SeqCst) {
+                let Some(e) = queue.next() else { break };
+                let (db, t, o, on) = (db.clone(), t.clone(), opts_a.clone(), on.clone());
+                let (id, domain) = (e.tenant_id, e.domain.clone());
+                set.spawn(async move {
+                    let out = migrate_tenant(&db, &t, run, id, &domain, to, &o, &on).await;
+                    (domain, out)
+                });
+            }
+            let Some(res) = set.join_next().await else {
+                break;
+            };
+            let (domain, out) =
+                res.map_err(|e| Error::failure(format!("a migration task failed: {e}")))?;
+            match out {
+                Outcome::Done(d) => {
+                    done += 1;
+                    on(ApplyEvent::Done { domain, ms: ms(d) });
+                }
+                Outcome::Skipped(reason) => {
+                    skipped += 1;
+                    on(ApplyEvent::Skipped { domain, reason });
+                }
+                Outcome::Failed(error) => {
+                    failed += 1;
+                    wave_failures += 1;
+                    failures.push((domain.clone(), error.clone()));
+                    on(ApplyEvent::Failed { domain, error });
+                    if wave_failures > budget {
+                        halted = true;
+                    }
+                }
+            }
+        }
+        if halted {
+            state = "stopped";
+            notes.push(format!(
+                "wave {wave} stopped after {wave_failures} failure{} (the limit is {budget}): the other tenants are untouched; fix the cause and run tenantctl migrate apply --resume {run}",
+                if wave_failures == 1 { "" } else { "s" }
+            ));
+            break 'waves;
+        }
+        if stop.load(Ordering::SeqCst) {
+            state = "paused";
+            notes.push(format!(
+                "interrupted: running tenants were finished; continue with tenantctl migrate apply --resume {run}"
+            ));
+            break 'waves;
+        }
+    }
+    ledger::set_run_state(db, run, state).await?;
+    let remaining = ledger::entries(db, run)
+        .await?
+        .iter()
+        .filter(|e| e.state == "queued")
+        .count();
+    let elapsed = start.elapsed();
+    let summary = Summary {
+        run: Some(run),
+        template: t.name.clone(),
+        to_version: to,
+        state: state.into(),
+        done,
+        failed,
+        skipped,
+        remaining,
+        parallel,
+        elapsed_ms: ms(elapsed),
+        #[allow(clippy::cast_precision_loss, reason = "a rate for people to read")]
+        rate: (done + failed) as f64 / elapsed.as_secs_f64().max(0.001),
+        failures,
+        notes,
+    };
+    let client = db.client().await?;
+    audit::write(
+        db,
+        &client,
+        &opts.actor,
+        "migrate_run",
+        None,
+        if failed == 0 { "ok" } else { "error" },
+        &serde_json::json!({"run": run, "event": "end", "state": state, "done": done,
+                            "failed": failed, "skipped": skipped, "remaining": remaining}),
+        i32::try_from(summary.elapsed_ms).ok(),
+    )
+    .await?;
+    Ok(summary)
+}
+
+enum Outcome {
+    Done(Duration),
+    Skipped(String),
+    Failed(String),
+}
+
+/// Migrate one tenant of a run; every error becomes a failed (or skipped)
+/// ledger row and an audit row, never an error of the run.
+#[allow(clippy::too_many_arguments)] // reason: one tenant's fixed inputs, passed once
+async fn migrate_tenant(
+    db: &Db,
+    t: &Template,
+    run: Uuid,
+    tenant: Uuid,
+    domain: &str,
+    to: i32,
+    opts: &ApplyOptions,
+    on: &OnEvent,
+) -> Outcome {
+    let start = Instant::now();
+    let r = migrate_claimed(db, t, run, tenant, domain, to, opts, on).await;
+    match r {
+        Ok(Some(reason)) => {
+            let _ = ledger::finish(db, run, tenant, "skipped", Some(&reason)).await;
+            Outcome::Skipped(reason)
+        }
+        Ok(None) => Outcome::Done(start.elapsed()),
+        Err(e) => {
+            let msg = crate::domain::sanitize::clean(&e.message);
+            if let Err(le) = ledger::finish(db, run, tenant, "failed", Some(&msg)).await {
+                tracing::warn!(%tenant, "cannot record the failed migration: {}", le.message);
+            }
+            audit::record_failure(
+                db,
+                &opts.actor,
+                "migrate",
+                Some(tenant),
+                serde_json::json!({"run": run, "template": t.name, "to_version": to}),
+                &e,
+                i32::try_from(start.elapsed().as_millis()).ok(),
+            )
+            .await;
+            Outcome::Failed(msg)
+        }
+    }
+}
+
+/// `Ok(Some(reason))`: skipped; `Ok(None)`: done.
+#[allow(clippy::too_many_arguments)] // reason: one tenant's fixed inputs, passed once
+async fn migrate_claimed(
+    db: &Db,
+    t: &Template,
+    run: Uuid,
+    tenant: Uuid,
+    domain: &str,
+    to: i32,
+    opts: &ApplyOptions,
+    on: &OnEvent,
+) -> Result<Option<String>> {
+    let (mut at_version, at_step, pending) = match ledger::claim(db, run, tenant).await? {
+        Claim::Claimed {
+            at_version,
+            at_step,
+            pending_step,
+            ..
+        } => (at_version, at_step, pending_step),
+        Claim::Busy(other) => {
+            return Ok(Some(match other {
+                Some(o) => format!("run {o} is migrating this tenant"),
+                None => "another run is migrating this tenant".into(),
+            }));
+        }
+        // Nothing to release: the row was not ours to claim.
+        Claim::Finished => return Ok(Some("already finished in this run".into())),
+    };
+    let tn = crate::db::tenants::get_tenant(db, tenant).await?;
+    if !matches!(tn.status, TenantStatus::Active | TenantStatus::Suspended) {
+        return Ok(Some(format!("the tenant is {}", tn.status.as_str())));
+    }
+    if tn.template_version != at_version {
+        if tn.template_version >= to {
+            return Ok(Some(format!(
+                "already at version {} (moved by another run)",
+                tn.template_version
+            )));
+        }
+        if at_step == 0 && pending.is_none() && tn.template_version > at_version {
+            ledger::adopt_version(db, run, tenant, tn.template_version).await?;
+            at_version = tn.template_version;
+        } else {
+            return Err(Error::conflict(format!(
+                "tenant {domain} is at version {}, but this run recorded {at_version}: check it with tenantctl migrate plan",
+                tn.template_version
+            )));
+        }
+    }
+    let segs = segments(t, at_version, at_step, to)?;
+    let ctl = db.q_schema();
+    let runner = Runner::start(db, &tn).await?;
+    let result = async {
+        grant_runner(db, &runner.role).await?;
+        let mut client = runner.connect(db, opts.statement_timeout).await?;
+        client
+            .batch_execute("RESET ROLE")
+            .await
+            .map_err(|e| pg_error(&e, "cannot prepare the tenant session"))?;
+        let total = segs.len();
+        for (i, seg) in segs.iter().enumerate() {
+            let finished = i + 1 == total;
+            let mut attempt = 1;
+            loop {
+                let r = match seg {
+                    Segment::Tx { steps, end } => {
+                        run_tx(
+                            &mut client,
+                            &ctl,
+                            &runner.owner,
+                            run,
+                            tenant,
+                            steps,
+                            *end,
+                            finished,
+                            opts,
+                        )
+                        .await
+                    }
+                    Segment::NonTx {
+                        path,
+                        sql,
+                        index,
+                        at,
+                        end,
+                    } => {
+                        let resumed = pending == Some(at.1) && i == 0;
+                        run_non_tx(
+                            &client,
+                            &ctl,
+                            &runner.owner,
+                            &tn.schema_name,
+                            run,
+                            tenant,
+                            path,
+                            sql,
+                            index,
+                            *at,
+                            *end,
+                            finished,
+                            resumed && attempt == 1,
+                            opts,
+                        )
+                        .await
+                    }
+                };
+                match r {
+                    Ok(()) => break,
+                    Err(StepError { retry: true, .. }) if attempt < opts.attempts => {
+                        let delay = backoff(attempt, rand::rng().random::<f64>());
+                        on(ApplyEvent::Retry {
+                            domain: domain.to_string(),
+                            attempt,
+                            delay_ms: ms(delay),
+                        });
+                        let _ = ledger::add_attempt(db, run, tenant).await;
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        let tries = if e.retry {
+                            format!(" (after {attempt} attempts)")
+                        } else {
+                            String::new()
+                        };
+                        return Err(Error::failure(format!("{}{tries}", e.message)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    revoke_runner(db, &runner.role).await;
+    runner.finish(db).await;
+    result.map(|()| None)
+}
+
+/// For this run only: the runner may call the two ledger functions.
+/// (Dropping the runner takes the grants with it.)
+async fn grant_runner(db: &Db, role: &str) -> Result<()> {
+    let s = db.q_schema();
+    let r = quote_ident(role);
+    let sql = format!(
+        "GRANT USAGE ON SCHEMA {s} TO {r};
+         GRANT EXECUTE ON FUNCTION {s}.migration_begin(uuid, uuid),
+             {s}.migration_advance(uuid, uuid, integer, integer, integer, boolean, jsonb) TO {r};"
+    );
+    // Concurrent GRANTs on the same schema or function update the same
+    // catalog row; PostgreSQL then says "tuple concurrently updated". One
+    // grant at a time in this process, and a few retries across processes.
+    let _one = GRANTS.lock().await;
+    let client = db.client().await?;
+    let mut n = 0;
+    loop {
+        match client.batch_execute(&sql).await {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if n < 10
+                    && e.as_db_error()
+                        .is_some_and(|d| d.message().contains("concurrently updated")) =>
+            {
+                n += 1;
+                let j: f64 = rand::rng().random();
+                tokio::time::sleep(backoff(1, j)).await;
+            }
+            Err(e) => return Err(pg_error(&e, "cannot let the runner record its progress")),
+        }
+    }
+}
+
+/// Take the run's grants back before the runner is dropped (its DROP OWNED
+/// would otherwise update the control schema's ACL concurrently with other
+/// workers' grants). A failure is logged; dropping the runner retries it.
+async fn revoke_runner(db: &Db, role: &str) {
+    let s = db.q_schema();
+    let r = quote_ident(role);
+    let sql = format!(
+        "REVOKE EXECUTE ON FUNCTION {s}.migration_begin(uuid, uuid),
+             {s}.migration_advance(uuid, uuid, integer, integer, integer, boolean, jsonb) FROM {r};
+         REVOKE USAGE ON SCHEMA {s} FROM {r};"
+    );
+    let _one = GRANTS.lock().await;
+    if let Ok(client) = db.client().await {
+        for _ in 0..10 {
+            match client.batch_execute(&sql).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::debug!(role, "revoking the runner's grants: {e}");
+                    let j: f64 = rand::rng().random();
+                    tokio::time::sleep(backoff(1, j)).await;
+                }
+            }
+        }
+    }
+}
+
+/// One grant or revoke at a time in this process (see [`grant_runner`]).
+static GRANTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A failed attempt: whether a retry may succeed (a lock not granted, a
+/// deadlock, a serialization failure), and the sentence.
+struct StepError {
+    retry: bool,
+    message: String,
+}
+
+fn step_error(e: &tokio_postgres::Error, what: &str) -> StepError {
+    let retry = matches!(
+        e.code(),
+        Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    );
+    let message = match e.as_db_error() {
+        Some(d) => format!("{what}: {}", crate::domain::sanitize::clean(d.message())),
+        None => pg_error(e, what).message,
+    };
+    StepError { retry, message }
+}
+
+fn lock_sql(opts: &ApplyOptions) -> String {
+    format!(
+        "lock_timeout = {}",
+        quote_literal(&format!("{}ms", opts.lock_timeout.as_millis().max(1)))
+    )
+}
+
+/// One transaction of the runner: lock, steps as the owner, progress.
+#[allow(clippy::too_many_arguments)] // reason: one transaction's fixed inputs
+async fn run_tx(
+    client: &mut tokio_postgres::Client,
+    ctl: &str,
+    owner: &str,
+    run: Uuid,
+    tenant: Uuid,
+    steps: &[(String, String)],
+    end: (i32, i32),
+    finished: bool,
+    opts: &ApplyOptions,
+) -> std::result::Result<(), StepError> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| step_error(&e, "cannot begin the tenant's transaction"))?;
+    tx.batch_execute(&format!("SET LOCAL {}", lock_sql(opts)))
+        .await
+        .map_err(|e| step_error(&e, "cannot set lock_timeout"))?;
+    tx.query(
+        &format!("SELECT * FROM {ctl}.migration_begin($1, $2)"),
+        &[&run, &tenant],
+    )
+    .await
+    .map_err(|e| step_error(&e, "the tenant is locked or moved"))?;
+    tx.batch_execute(&format!("SET ROLE {}", quote_ident(owner)))
+        .await
+        .map_err(|e| step_error(&e, "cannot act as the schema's owner"))?;
+    for (path, sql) in steps {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| step_error(&e, path))?;
+    }
+    tx.batch_execute("RESET ROLE")
+        .await
+        .map_err(|e| step_error(&e, "cannot leave the owner role"))?;
+    let detail = serde_json::json!({"steps": steps.iter().map(|s| &s.0).collect::<Vec<_>>()});
+    tx.execute(
+        &format!("SELECT {ctl}.migration_advance($1, $2, $3, $4, NULL, $5, $6)"),
+        &[&run, &tenant, &end.0, &end.1, &finished, &detail],
+    )
+    .await
+    .map_err(|e| step_error(&e, "cannot record the migration"))?;
+    tx.commit()
+        .await
+        .map_err(|e| step_error(&e, "cannot commit the migration"))
+}
+
+/// A `CREATE INDEX CONCURRENTLY` on its own: recorded as pending, run,
+/// recorded as done. `resumed`: the ledger says it was started before, so
+/// the catalog decides (a valid index: done; an invalid one: dropped and
+/// built again).
+#[allow(clippy::too_many_arguments)] // reason: one step's fixed inputs
+async fn run_non_tx(
+    client: &tokio_postgres::Client,
+    ctl: &str,
+    owner: &str,
+    schema: &str,
+    run: Uuid,
+    tenant: Uuid,
+    path: &str,
+    sql: &str,
+    index: &str,
+    at: (i32, i32),
+    end: (i32, i32),
+    finished: bool,
+    resumed: bool,
+    opts: &ApplyOptions,
+) -> std::result::Result<(), StepError> {
+    let o = quote_ident(owner);
+    // Each concurrent statement on its own: a multi-statement query is an
+    // implicit transaction block, where CONCURRENTLY is refused.
+    let drop_invalid = format!("DROP INDEX CONCURRENTLY IF EXISTS {}", quote_ident(index));
+    let as_owner = format!("SET ROLE {o}");
+    client
+        .batch_execute(&format!("SET {}", lock_sql(opts)))
+        .await
+        .map_err(|e| step_error(&e, "cannot set lock_timeout"))?;
+    client
+        .query(
+            &format!("SELECT * FROM {ctl}.migration_begin($1, $2)"),
+            &[&run, &tenant],
+        )
+        .await
+        .map_err(|e| step_error(&e, "the tenant is locked or moved"))?;
+    let mut already = false;
+    if resumed {
+        match ledger::index_valid(client, schema, index).await {
+            Ok(Some(true)) => already = true,
+            Ok(Some(false)) => {
+                client
+                    .batch_execute(&as_owner)
+                    .await
+                    .map_err(|e| step_error(&e, path))?;
+                let r = client.batch_execute(&drop_invalid).await;
+                let _ = client.batch_execute("RESET ROLE").await;
+                r.map_err(|e| step_error(&e, path))?;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(StepError {
+                    retry: false,
+                    message: e.message,
+                });
+            }
+        }
+    }
+    let advance = format!("SELECT {ctl}.migration_advance($1, $2, $3, $4, $5, $6, $7)");
+    if !already {
+        let none: Option<serde_json::Value> = None;
+        client
+            .execute(
+                &advance,
+                &[&run, &tenant, &at.0, &at.1, &Some(at.1), &false, &none],
+            )
+            .await
+            .map_err(|e| step_error(&e, "cannot record the step as started"))?;
+        client
+            .batch_execute(&as_owner)
+            .await
+            .map_err(|e| step_error(&e, path))?;
+        let r = client.batch_execute(sql).await;
+        if let Err(e) = r {
+            let err = step_error(&e, path);
+            // A failed concurrent build leaves an invalid index behind.
+            let _ = client.batch_execute(&drop_invalid).await;
+            let _ = client.batch_execute("RESET ROLE").await;
+            let none_i: Option<i32> = None;
+            let _ = client
+                .execute(
+                    &advance,
+                    &[&run, &tenant, &at.0, &at.1, &none_i, &false, &none],
+                )
+                .await;
+            return Err(err);
+        }
+        client
+            .batch_execute("RESET ROLE")
+            .await
+            .map_err(|e| step_error(&e, "cannot leave the owner role"))?;
+    }
+    let detail = Some(serde_json::json!({"steps": [path], "non_transactional": true}));
+    let none_i: Option<i32> = None;
+    client
+        .execute(
+            &advance,
+            &[&run, &tenant, &end.0, &end.1, &none_i, &finished, &detail],
+        )
+        .await
+        .map_err(|e| step_error(&e, "cannot record the migration"))?;
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! Catalogs of template versions and of tenant schemas, for fleet
+//! migrations: what a schema holds, compared table, column, type, default,
+//! index and constraint, with the schema's own name taken out of every
+//! definition so that two schemas compare.
+//!
+//! [`versions`] builds, inside one transaction that is always rolled back,
+//! a throwaway probe role with one schema per template version (the
+//! baseline plus the migrations up to it, exactly as `create
+//! --template-version` builds it) and one from the current body, reads
+//! their catalogs, and compares the last version with the body: the proof
+//! that the body and the migrations have not drifted apart.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+
+use crate::config::TimescaleMode;
+use crate::db::provision::render;
+use crate::db::{Db, pg_error, quote_ident};
+use crate::domain::template::Template;
+use crate::error::{Error, Result};
+
+/// A schema's catalog, with the schema name removed from definitions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Catalog {
+    /// `(table, column) -> (type, NOT NULL, default)`.
+    pub columns: BTreeMap<(String, String), (String, bool, Option<String>)>,
+    /// `index -> (table, definition)`.
+    pub indexes: BTreeMap<String, (String, String)>,
+    /// `(table, constraint) -> definition`.
+    pub constraints: BTreeMap<(String, String), String>,
+}
+
+impl Catalog {
+    fn tables(&self) -> BTreeSet<&str> {
+        self.columns.keys().map(|(t, _)| t.as_str()).collect()
+    }
+}
+
+/// Strip `schema.` (quoted or not) from a definition.
+fn unqualify(def: &str, schema: &str) -> String {
+    def.replace(&format!("{}.", quote_ident(schema)), "")
+        .replace(&format!("{schema}."), "")
+}
+
+const COLUMNS: &str = "SELECT n.nspname::text, c.relname::text, a.attname::text,
+        pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+        pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+     FROM pg_catalog.pg_class c
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+     WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p')
+       AND a.attnum > 0 AND NOT a.attisdropped";
+const INDEXES: &str = "SELECT n.nspname::text, t.relname::text, i.relname::text,
+        pg_catalog.pg_get_indexdef(i.oid)
+     FROM pg_catalog.pg_index x
+     JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
+     JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+     JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+     WHERE n.nspname = ANY($1)";
+const CONSTRAINTS: &str = "SELECT n.nspname::text, t.relname::text, k.conname::text,
+        pg_catalog.pg_get_constraintdef(k.oid)
+     FROM pg_catalog.pg_constraint k
+     JOIN pg_catalog.pg_class t ON t.oid = k.conrelid
+     JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+     WHERE n.nspname = ANY($1)";
+
+/// The catalogs of `schemas`, three catalog queries in all whatever their
+/// number (no function runs on tenant data: the definitions are decompiled
+/// from the catalog). Run inside a transaction with `search_path` set to
+/// `pg_catalog, pg_temp` so that every name in a definition is qualified the
+/// same way. A schema without tables has an empty catalog.
+pub async fn read(
+    client: &impl GenericClient,
+    schemas: &[String],
+) -> Result<BTreeMap<String, Catalog>> {
+    let what = "cannot read the schemas' catalogs";
+    let mut out: BTreeMap<String, Catalog> = schemas
+        .iter()
+        .map(|s| (s.clone(), Catalog::default()))
+        .collect();
+    for r in client
+        .query(COLUMNS, &[&schemas])
+        .await
+        .map_err(|e| pg_error(&e, what))?
+    {
+        let s: String = r.get(0);
+        let def: Option<String> = r.get(5);
+        let def = def.map(|d| unqualify(&d, &s));
+        if let Some(c) = out.get_mut(&s) {
+            c.columns
+                .insert((r.get(1), r.get(2)), (r.get(3), r.get(4), def));
+        }
+    }
+    for r in client
+        .query(INDEXES, &[&schemas])
+        .await
+        .map_err(|e| pg_error(&e, what))?
+    {
+        let s: String = r.get(0);
+        let def: String = r.get(3);
+        if let Some(c) = out.get_mut(&s) {
+            c.indexes.insert(r.get(2), (r.get(1), unqualify(&def, &s)));
+        }
+    }
+    for r in client
+        .query(CONSTRAINTS, &[&schemas])
+        .await
+        .map_err(|e| pg_error(&e, what))?
+    {
+        let s: String = r.get(0);
+        let def: String = r.get(3);
+        if let Some(c) = out.get_mut(&s) {
+            c.constraints
+                .insert((r.get(1), r.get(2)), unqualify(&def, &s));
+        }
+    }
+    Ok(out)
+}
+
+/// [`read`] on a pool connection, in a read-only transaction with a safe
+/// `search_path`.
+pub async fn read_schemas(db: &Db, schemas: &[String]) -> Result<BTreeMap<String, Catalog>> {
+    let mut client = db.client().await?;
+    let tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the schemas' catalogs"))?;
+    tx.batch_execute("SET LOCAL search_path = pg_catalog, pg_temp")
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the schemas' catalogs"))?;
+    let out = read(&tx, schemas).await?;
+    tx.rollback()
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the schemas' catalogs"))?;
+    Ok(out)
+}
+
+/// How `have` differs from `want`, one sentence per difference (tables,
+/// columns with their type, nullability and default, indexes and
+/// constraints with their definitions). Empty when they are the same.
+pub fn compare(want: &Catalog, have: &Catalog) -> Vec<String> {
+    let mut out = Vec::new();
+    let (wt, ht) = (want.tables(), have.tables());
+    for t in wt.difference(&ht) {
+        out.push(format!("table {t} is missing"));
+    }
+    for t in ht.difference(&wt) {
+        out.push(format!("table {t} is not in the template"));
+    }
+    for ((t, c), (ty, nn, def)) in &want.columns {
+        if !ht.contains(t.as_str()) {
+            continue;
+        }
+        match have.columns.get(&(t.clone(), c.clone())) {
+            None => out.push(format!("column {t}.{c} is missing")),
+            Some((hty, hnn, hdef)) => {
+                if hty != ty {
+                    out.push(format!("column {t}.{c} is {hty}, the template says {ty}"));
+                }
+                if hnn != nn {
+                    let word = |b: bool| if b { "NOT NULL" } else { "nullable" };
+                    out.push(format!(
+                        "column {t}.{c} is {}, the template says {}",
+                        word(*hnn),
+                        word(*nn)
+                    ));
+                }
+                if hdef != def {
+                    let d = |d: &Option<String>| d.clone().unwrap_or_else(|| "no default".into());
+                    out.push(format!(
+                        "column {t}.{c} has default {}, the template says {}",
+                        d(hdef),
+                        d(def)
+                    ));
+                }
+            }
+        }
+    }
+    for (t, c) in have.columns.keys() {
+        if wt.contains(t.as_str()) && !want.columns.contains_key(&(t.clone(), c.clone())) {
+            out.push(format!("column {t}.{c} is not in the template"));
+        }
+    }
+    for (name, (_, def)) in &want.indexes {
+        match have.indexes.get(name) {
+            None => out.push(format!("index {name} is missing")),
+            Some((_, hdef)) if hdef != def => {
+                out.push(format!(
+                    "index {name} is \"{hdef}\", the template says \"{def}\""
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for name in have.indexes.keys() {
+        if !want.indexes.contains_key(name) {
+            out.push(format!("index {name} is not in the template"));
+        }
+    }
+    for ((t, k), def) in &want.constraints {
+        match have.constraints.get(&(t.clone(), k.clone())) {
+            None => out.push(format!("constraint {k} on {t} is missing")),
+            Some(hdef) if hdef != def => out.push(format!(
+                "constraint {k} on {t} is \"{hdef}\", the template says \"{def}\""
+            )),
+            Some(_) => {}
+        }
+    }
+    for (t, k) in have.constraints.keys() {
+        if !want.constraints.contains_key(&(t.clone(), k.clone())) {
+            out.push(format!("constraint {k} on {t} is not in the template"));
+        }
+    }
+    out
+}
+
+/// The catalogs of every version of a template, and the proof.
+#[derive(Debug, Clone, Serialize)]
+pub struct Versions {
+    /// Version -> the catalog a new tenant at that version gets.
+    pub by_version: BTreeMap<i32, Catalog>,
+    /// The current body's catalog.
+    pub body: Catalog,
+    /// How the baseline plus every migration differs from the current
+    /// body; empty when the migrations rebuild it exactly.
+    pub differences: Vec<String>,
+}
+
+/// Build every version of `t` (baseline, each migration) and its current
+/// body in throwaway schemas of a throwaway probe role, inside one
+/// transaction that is always rolled back; read and compare the catalogs.
+/// Cost: one schema per version, created and discarded; nothing remains.
+pub async fn versions(db: &Db, t: &Template, mode: TimescaleMode) -> Result<Versions> {
+    let what = format!("template {} fails on the server", t.name);
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let role = format!("tenantctl_probe_{}", &suffix[..16]);
+    let mut client = db.client().await?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| pg_error(&e, "cannot start the dry run"))?;
+    let ts: Option<String> = tx
+        .query_one(
+            "SELECT (SELECT n.nspname::text FROM pg_catalog.pg_extension e
+                     JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb')",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the installed extensions"))?
+        .get(0);
+    let ts = if mode == TimescaleMode::Off { None } else { ts };
+    let r = quote_ident(&role);
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = '60s';
+         CREATE ROLE {r} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+         GRANT {r} TO CURRENT_USER;"
+    ))
+    .await
+    .map_err(|e| pg_error(&e, "cannot create the probe role"))?;
+    let base = t.baseline_version();
+    let mut schemas: Vec<(Option<i32>, String)> = (base..=t.version)
+        .map(|v| (Some(v), format!("{role}_v{v}")))
+        .collect();
+    schemas.push((None, format!("{role}_body")));
+    for (v, schema) in &schemas {
+        let q = quote_ident(schema);
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA {q} AUTHORIZATION {r}; REVOKE ALL ON SCHEMA {q} FROM PUBLIC;"
+        ))
+        .await
+        .map_err(|e| pg_error(&e, "cannot create a probe schema"))?;
+        let sql = match v {
+            Some(v) => render::baseline_then(t, *v, &role, schema, ts.as_deref())?,
+            None => render::template(t, &role, schema, ts.as_deref()),
+        };
+        tx.batch_execute(&sql)
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(d) => Error::invalid(format!(
+                    "{what}{}: {}",
+                    v.map(|v| format!(" at version {v}")).unwrap_or_default(),
+                    crate::domain::sanitize::clean(d.message())
+                )),
+                None => pg_error(&e, &what),
+            })?;
+    }
+    tx.batch_execute("SET LOCAL search_path = pg_catalog, pg_temp")
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the probe's catalog"))?;
+    let names: Vec<String> = schemas.iter().map(|(_, s)| s.clone()).collect();
+    let mut cats = read(&tx, &names).await?;
+    tx.rollback()
+        .await
+        .map_err(|e| pg_error(&e, "cannot roll the dry run back"))?;
+    let mut by_version = BTreeMap::new();
+    let mut body = Catalog::default();
+    for (v, s) in schemas {
+        let c = cats.remove(&s).unwrap_or_default();
+        match v {
+            Some(v) => {
+                by_version.insert(v, c);
+            }
+            None => body = c,
+        }
+    }
+    let differences = by_version
+        .get(&t.version)
+        .map(|last| compare(&body, last))
+        .unwrap_or_default();
+    Ok(Versions {
+        by_version,
+        body,
+        differences,
+    })
+}
+
+/// Refuse a template whose migrations do not rebuild its current body.
+pub fn ensure_consistent(t: &Template, v: &Versions) -> Result<()> {
+    if v.differences.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "template {}: the baseline plus its migrations do not build the current body ({}): fix the migrations or the body",
+        t.name,
+        v.differences.join("; ")
+    )))
+}
+
+/// What changes from catalog `a` to catalog `b`: `+` added, `-` removed,
+/// `~` changed, one line per column, index and constraint.
+pub fn diff(a: &Catalog, b: &Catalog) -> Vec<String> {
+    fn col((ty, nn, def): &(String, bool, Option<String>)) -> String {
+        let mut s = ty.clone();
+        if *nn {
+            s.push_str(" NOT NULL");
+        }
+        if let Some(d) = def {
+            s.push_str(" DEFAULT ");
+            s.push_str(d);
+        }
+        s
+    }
+    let mut out = Vec::new();
+    let (at, bt) = (a.tables(), b.tables());
+    for t in bt.difference(&at) {
+        out.push(format!("+ table {t}"));
+    }
+    for t in at.difference(&bt) {
+        out.push(format!("- table {t}"));
+    }
+    for ((t, c), v) in &b.columns {
+        match a.columns.get(&(t.clone(), c.clone())) {
+            None => out.push(format!("+ column {t}.{c} {}", col(v))),
+            Some(old) if old != v => {
+                out.push(format!("~ column {t}.{c}: {} -> {}", col(old), col(v)));
+            }
+            Some(_) => {}
+        }
+    }
+    for ((t, c), v) in &a.columns {
+        if !b.columns.contains_key(&(t.clone(), c.clone())) {
+            out.push(format!("- column {t}.{c} {}", col(v)));
+        }
+    }
+    for (n, (_, def)) in &b.indexes {
+        match a.indexes.get(n) {
+            None => out.push(format!("+ index {def}")),
+            Some((_, old)) if old != def => out.push(format!("~ index {old} -> {def}")),
+            Some(_) => {}
+        }
+    }
+    for (n, (_, def)) in &a.indexes {
+        if !b.indexes.contains_key(n) {
+            out.push(format!("- index {def}"));
+        }
+    }
+    for ((t, k), def) in &b.constraints {
+        match a.constraints.get(&(t.clone(), k.clone())) {
+            None => out.push(format!("+ constraint {k} on {t}: {def}")),
+            Some(old) if old != def => out.push(format!("~ constraint {k} on {t}: {old} -> {def}")),
+            Some(_) => {}
+        }
+    }
+    for ((t, k), def) in &a.constraints {
+        if !b.constraints.contains_key(&(t.clone(), k.clone())) {
+            out.push(format!("- constraint {k} on {t}: {def}"));
+        }
+    }
+    out
+}
