@@ -278,13 +278,11 @@ async fn apply(config: &Config, a: &ApplyArgs) -> Result<i32> {
     let json = super::output::structured(a.plan.json);
     let progress = Progress::new(json);
     let on = progress.callback();
-    let summary = match resume {
-        Some(r) => fleet::resume(&db, &t, r, &opts, stop, on).await?,
-        None => {
-            let p =
-                fleet::plan(&db, &t, config.provisioning.timescaledb, &request(&a.plan)).await?;
-            fleet::apply(&db, &t, &p, &opts, stop, on).await?
-        }
+    let summary = if let Some(r) = resume {
+        fleet::resume(&db, &t, r, &opts, stop, on).await?
+    } else {
+        let p = fleet::plan(&db, &t, config.provisioning.timescaledb, &request(&a.plan)).await?;
+        fleet::apply(&db, &t, &p, &opts, stop, on).await?
     };
     progress.finish();
     if json {

@@ -290,21 +290,22 @@ pub async fn run(config: &Config, cmd: &TemplatesCommand) -> Result<i32> {
                     outln!("warning: {w}");
                 }
                 if !t.migrations.is_empty() {
-                    match &proof {
-                        Some(c) => outln!(
+                    if let Some(c) = &proof {
+                        outln!(
                             "migrations v{} to v{} rebuild the current body: same {} columns, {} indexes and {} constraints (built on the server, rolled back)",
                             t.baseline_version(),
                             t.version,
                             c.columns.len(),
                             c.indexes.len(),
                             c.constraints.len()
-                        ),
-                        None => outln!(
+                        );
+                    } else {
+                        outln!(
                             "{} migrations (v{} to v{}) checked; --against proves on the server that they rebuild the current body",
                             t.migrations.len(),
                             t.baseline_version(),
                             t.version
-                        ),
+                        );
                     }
                 }
                 if let Some(p) = probe {

@@ -248,7 +248,7 @@ mod tests {
         assert_eq!(backoff(1, 0.0), Duration::from_millis(200));
         assert_eq!(backoff(2, 0.0), Duration::from_millis(400));
         assert_eq!(backoff(2, 0.999), Duration::from_millis(200));
-        assert_eq!(backoff(30, 0.0), Duration::from_millis(5_000));
+        assert_eq!(backoff(30, 0.0), Duration::from_secs(5));
     }
 
     #[test]

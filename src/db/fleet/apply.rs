@@ -574,6 +574,10 @@ async fn migrate_claimed(
 
 /// For this run only: the runner may call the two ledger functions.
 /// (Dropping the runner takes the grants with it.)
+#[allow(
+    clippy::many_single_char_names,
+    reason = "short names for the SQL pieces"
+)]
 async fn grant_runner(db: &Db, role: &str) -> Result<()> {
     let s = db.q_schema();
     let r = quote_ident(role);

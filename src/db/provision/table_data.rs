@@ -380,7 +380,7 @@ pub async fn verify(client: &Client, schema: &str, want: &[TableCount]) -> Resul
                 }
             }
             (Some(w), None) => {
-                diff.push(format!("{k}: {} rows in the backup, none restored", w.rows))
+                diff.push(format!("{k}: {} rows in the backup, none restored", w.rows));
             }
             (None, Some((n, _))) => diff.push(format!("{k}: none in the backup, {n} restored")),
             (None, None) => {}

@@ -430,7 +430,7 @@ fn the_example_is_the_default_template_at_version_3_with_its_history() {
     let (body, steps) = t.body_at(2).expect("v2");
     assert_eq!((body.version, steps.len()), (1, 1));
     let (body, steps) = t.body_at(3).expect("v3");
-    assert!(std::ptr::eq(body, &t) && steps.is_empty());
+    assert!(std::ptr::eq(body, &raw const t) && steps.is_empty());
     assert!(t.body_at(0).is_err() && t.body_at(4).is_err());
 }
 
@@ -443,6 +443,7 @@ fn with_migrations(edit: impl FnOnce(&mut Value)) -> Result<Template> {
 }
 
 #[test]
+#[allow(clippy::type_complexity, reason = "a table of edits")]
 fn malformed_migration_lists_are_refused_with_their_field_path() {
     let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
         (
@@ -462,7 +463,7 @@ fn malformed_migration_lists_are_refused_with_their_field_path() {
         ),
         (
             Box::new(|v| {
-                v["migrations"][1]["steps"][1] = "UPDATE other.positions SET x = 1".into()
+                v["migrations"][1]["steps"][1] = "UPDATE other.positions SET x = 1".into();
             }),
             "migrations[1].steps[1]: \"other.positions\" names another schema",
         ),
