@@ -337,6 +337,12 @@ fn contents(dbname: &str, schema: &str) -> Vec<Option<String>> {
 }
 
 #[tokio::test]
+#[allow(
+    clippy::many_single_char_names,
+    clippy::similar_names,
+    clippy::cast_possible_wrap,
+    reason = "a long scenario with short names; chunk counts are small"
+)]
 async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore() {
     let Some((config, db, version)) = with_timescale().await else {
         return;
