@@ -6,6 +6,10 @@
 //! tenant holding an ACCESS EXCLUSIVE lock delays only itself; a failure in
 //! the canary wave stops the run with every other tenant untouched; two
 //! concurrent runs migrate each tenant once; bad input is one sentence.
+#![allow(
+    clippy::many_single_char_names,
+    reason = "scenario tests: e is the environment, p the plan, s the summary"
+)]
 
 mod common;
 
@@ -272,7 +276,7 @@ async fn a_failure_in_the_canary_wave_stops_the_run_and_changes_no_other_tenant(
         &e.dbname,
         &format!("UPDATE {}.orders SET qty = 0", bad.schema_name),
     );
-    let before = catalog::read_schemas(&e.db, &[bad.schema_name.clone()])
+    let before = catalog::read_schemas(&e.db, std::slice::from_ref(&bad.schema_name))
         .await
         .expect("catalog");
     let p = fleet::plan(
@@ -304,7 +308,7 @@ async fn a_failure_in_the_canary_wave_stops_the_run_and_changes_no_other_tenant(
     assert_eq!(s.remaining, 4, "the second wave never started");
     // The failed tenant's schema is exactly as before; only the canary
     // that passed moved.
-    let after = catalog::read_schemas(&e.db, &[bad.schema_name.clone()])
+    let after = catalog::read_schemas(&e.db, std::slice::from_ref(&bad.schema_name))
         .await
         .expect("catalog");
     assert_eq!(before, after);
