@@ -435,9 +435,8 @@ fn the_example_is_the_default_template_at_version_3_with_its_history() {
 }
 
 fn with_migrations(edit: impl FnOnce(&mut Value)) -> Result<Template> {
-    let text = std::fs::read_to_string(shipped_dir().join("examples/default-migrations.json"))
-        .expect("read example");
-    let mut v: Value = serde_json::from_str(&text).expect("json");
+    let text = include_str!("../../../templates/examples/default-migrations.json");
+    let mut v: Value = serde_json::from_str(text).expect("json");
     edit(&mut v);
     from_value(&v)
 }
