@@ -251,7 +251,7 @@ fn cli_init_and_doctor_against_a_local_cluster() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("version 3"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version 4"));
     let out = bin()
         .args(["--database-url", &url, "init"])
         .output()
