@@ -7,7 +7,7 @@ use crate::{out, outln};
 
 use serde::Serialize;
 
-use super::monitor::{SortMetric, TopArgs, opt, row, sort_key, totals_line};
+use super::monitor::{SortMetric, TopArgs, row, sort_key, totals_line};
 use super::output::{emit_err, print_json};
 use super::tenants::{LIST_CSV, ListArgs, list_csv_row, list_headers, list_row};
 use crate::backend::fleet::{self, ClusterReport, ClusterSample, Fleet};
@@ -16,7 +16,6 @@ use crate::db::{self, Db};
 use crate::domain::metrics::{MonitoredTenant, TenantMetrics};
 use crate::domain::sanitize::clean;
 use crate::domain::tenant::{Tenant, TenantStatus};
-use crate::domain::units::format_size;
 use crate::error::Result;
 
 /// One cluster's state in a fleet answer.
@@ -229,31 +228,14 @@ pub fn print_top(
     let lines: Vec<Vec<String>> = rows
         .iter()
         .map(|(c, t, m)| {
-            vec![
-                (*c).to_string(),
-                t.name.clone(),
-                t.domain.clone(),
-                t.status.to_string(),
-                m.health.score.to_string(),
-                format!(
-                    "{}{}",
-                    format_size(m.size_bytes),
-                    if m.size_exact_at.is_some() { "" } else { "~" }
-                ),
-                m.sessions_total.to_string(),
-                opt(m.calls_per_s, 1),
-                opt(m.writes_per_s, 1),
-                opt(m.mean_exec_ms, 2),
-            ]
+            let mut cells = vec![(*c).to_string()];
+            cells.extend(super::monitor::top_cells(t, m));
+            cells
         })
         .collect();
-    super::output::print_rows(
-        &[
-            "CLUSTER", "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S",
-            "MEAN MS",
-        ],
-        &lines,
-    );
+    let mut header = vec!["CLUSTER"];
+    header.extend(super::monitor::TOP_HEADER);
+    super::output::print_rows(&header, &lines);
     code
 }
 

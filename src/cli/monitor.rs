@@ -183,39 +183,39 @@ pub fn print_top(
         return;
     }
     out!("{}", totals_line(snap));
-    let lines: Vec<Vec<String>> = rows
-        .iter()
-        .map(|(t, m)| {
-            vec![
-                t.name.clone(),
-                t.domain.clone(),
-                t.status.to_string(),
-                m.health.score.to_string(),
-                format!(
-                    "{}{}",
-                    format_size(m.size_bytes),
-                    if m.size_exact_at.is_some() { "" } else { "~" }
-                ),
-                m.sessions_total.to_string(),
-                opt(m.calls_per_s, 1),
-                opt(m.writes_per_s, 1),
-                opt(m.mean_exec_ms, 2),
-                m.share_score
-                    .map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0)),
-                bytes_per_s(m.wal_bytes_per_s),
-                bytes_per_s(m.temp_bytes_per_s),
-                m.cache_hit
-                    .map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0)),
-            ]
-        })
-        .collect();
-    super::output::print_rows(
-        &[
-            "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S", "MEAN MS",
-            "SHARE", "WAL/S", "TEMP/S", "CACHE",
-        ],
-        &lines,
-    );
+    let lines: Vec<Vec<String>> = rows.iter().map(|(t, m)| top_cells(t, m)).collect();
+    super::output::print_rows(&TOP_HEADER, &lines);
+}
+
+/// The columns of `top`'s table, in the order of [`top_cells`].
+pub(super) const TOP_HEADER: [&str; 13] = [
+    "NAME", "DOMAIN", "STATUS", "HEALTH", "SIZE", "CONN", "CALLS/S", "WRITES/S", "MEAN MS",
+    "SHARE", "WAL/S", "TEMP/S", "CACHE",
+];
+
+/// One tenant's row of `top`'s table (`--cluster all` puts its cluster first).
+pub(super) fn top_cells(t: &MonitoredTenant, m: &TenantMetrics) -> Vec<String> {
+    vec![
+        t.name.clone(),
+        t.domain.clone(),
+        t.status.to_string(),
+        m.health.score.to_string(),
+        format!(
+            "{}{}",
+            format_size(m.size_bytes),
+            if m.size_exact_at.is_some() { "" } else { "~" }
+        ),
+        m.sessions_total.to_string(),
+        opt(m.calls_per_s, 1),
+        opt(m.writes_per_s, 1),
+        opt(m.mean_exec_ms, 2),
+        m.share_score
+            .map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0)),
+        bytes_per_s(m.wal_bytes_per_s),
+        bytes_per_s(m.temp_bytes_per_s),
+        m.cache_hit
+            .map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0)),
+    ]
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // reason: a non-negative rate shown as a size
