@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, GenericClient};
 
-use super::{pg_error, quote_ident};
+use super::pg_error;
 use crate::error::Result;
 
 /// Rows of one source and the server time they were read at.
@@ -383,43 +383,6 @@ pub enum StatementsRead {
     Absent,
     /// Detected earlier but gone now (dropped, or not preloaded any more).
     Vanished,
-}
-
-/// Statement totals per role of this database, from
-/// `pg_stat_statements(false)` (no query text is read). One pass over the
-/// statements hash table (pg_stat_statements.max entries).
-pub async fn statements(client: &Client, source: &StatementsSource) -> Result<StatementsRead> {
-    let StatementsSource::Available {
-        schema,
-        total_column,
-        ..
-    } = source
-    else {
-        return Ok(StatementsRead::Absent);
-    };
-    let sql = format!(
-        "SELECT now(), r.rolname::text, sum(s.calls)::int8, sum(s.{total_column})::float8
-         FROM {}.pg_stat_statements(false) s
-         JOIN pg_roles r ON r.oid = s.userid
-         WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-         GROUP BY r.rolname",
-        quote_ident(schema)
-    );
-    match client.query(&sql, &[]).await {
-        Ok(rows) => Ok(StatementsRead::Rows(Sample {
-            at: rows.first().map(|r| r.get(0)),
-            rows: rows
-                .iter()
-                .map(|r| StatementRow {
-                    role: r.get(1),
-                    calls: to_u64(r.get(2)),
-                    total_ms: r.get::<_, Option<f64>>(3).unwrap_or(0.0),
-                })
-                .collect(),
-        })),
-        Err(e) if statements_missing(&e) => Ok(StatementsRead::Vanished),
-        Err(e) => Err(pg_error(&e, "cannot read pg_stat_statements")),
-    }
 }
 
 /// Whether an error means "pg_stat_statements went away" rather than a fault.
