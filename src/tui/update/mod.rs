@@ -7,6 +7,8 @@ pub mod command;
 mod events;
 mod forms;
 mod panes;
+#[cfg(test)]
+mod tests;
 mod views;
 
 use panes::{alerts_pane, click, detail_pane, monitor_pane, tenants_pane};

@@ -1,0 +1,307 @@
+//! Edge cases of `update` that the scenario tests in `tests/tui_update.rs`
+//! walk past: every arm of the shared cursor arithmetic, the interval's
+//! format, which detail tab asks for what and when, the mouse's bounds, and
+//! the guards that drop answers meant for another tenant or request. Found
+//! by cargo-mutants (mutants that survived `tests/tui_update.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{format_interval, load_detail, move_cursor, update};
+use crate::backend::{Command, Event};
+use crate::config::ThemeName;
+use crate::domain::progress::ProgressStep;
+use crate::tui::action::{Action, TextKey};
+use crate::tui::sample;
+use crate::tui::state::{DetailState, DetailTab, Modal, Pane, State};
+
+fn st(n: usize) -> State {
+    sample::state(n, ThemeName::Dark)
+}
+
+fn one(s: &mut State, a: Action) -> Option<Command> {
+    let mut cmds = update(s, a);
+    assert!(cmds.len() <= 1, "more than one command: {cmds:?}");
+    cmds.pop()
+}
+
+#[test]
+fn move_cursor_takes_every_arm_and_clamps() {
+    let page = 5;
+    assert_eq!(move_cursor(3, 0, &Action::Down, page), 0, "empty list");
+    assert_eq!(move_cursor(3, 10, &Action::Down, page), 4);
+    assert_eq!(
+        move_cursor(9, 10, &Action::Down, page),
+        9,
+        "stops at the end"
+    );
+    assert_eq!(move_cursor(3, 10, &Action::Up, page), 2);
+    assert_eq!(move_cursor(0, 10, &Action::Up, page), 0, "stops at the top");
+    assert_eq!(move_cursor(7, 10, &Action::Top, page), 0);
+    assert_eq!(move_cursor(2, 10, &Action::Bottom, page), 9);
+    assert_eq!(move_cursor(2, 10, &Action::PageDown, page), 7);
+    assert_eq!(
+        move_cursor(6, 10, &Action::PageDown, page),
+        9,
+        "a page clamps"
+    );
+    assert_eq!(move_cursor(7, 10, &Action::PageUp, page), 2);
+    assert_eq!(
+        move_cursor(3, 10, &Action::PageUp, page),
+        0,
+        "a page clamps"
+    );
+    assert_eq!(
+        move_cursor(12, 10, &Action::Refresh, page),
+        9,
+        "any other action keeps the cursor inside a list that shrank"
+    );
+    assert_eq!(move_cursor(4, 10, &Action::Refresh, page), 4);
+}
+
+#[test]
+fn format_interval_picks_minutes_seconds_or_tenths() {
+    assert_eq!(format_interval(Duration::from_secs(60)), "1m");
+    assert_eq!(format_interval(Duration::from_secs(120)), "2m");
+    assert_eq!(format_interval(Duration::from_secs(90)), "90s");
+    assert_eq!(format_interval(Duration::from_secs(2)), "2s");
+    assert_eq!(format_interval(Duration::from_millis(500)), "0.5s");
+    assert_eq!(format_interval(Duration::from_millis(1500)), "1.5s");
+    assert_eq!(format_interval(Duration::from_millis(60_500)), "60.5s");
+}
+
+fn with_detail(s: &mut State, tab: DetailTab) -> uuid::Uuid {
+    let tenant = sample::id(1);
+    s.pane = Pane::Detail;
+    s.detail = Some(DetailState {
+        tenant,
+        tab,
+        data: None,
+        history: None,
+        audit: None,
+        cursor: 0,
+        loading: false,
+    });
+    tenant
+}
+
+#[test]
+fn load_detail_asks_once_per_tab_unless_forced() {
+    let mut s = st(5);
+    assert_eq!(load_detail(&mut s, true), None, "no detail open");
+
+    // History: one request in flight at a time.
+    let t = with_detail(&mut s, DetailTab::History);
+    s.history_loading = false;
+    assert!(
+        matches!(load_detail(&mut s, false), Some(Command::LoadHistory { ref tenants }) if tenants == &vec![t])
+    );
+    assert!(s.history_loading);
+    assert_eq!(load_detail(&mut s, false), None, "already coming");
+    assert!(matches!(
+        load_detail(&mut s, true),
+        Some(Command::LoadHistory { .. })
+    ));
+
+    // Audit: asked for until it has arrived.
+    with_detail(&mut s, DetailTab::Audit);
+    assert!(matches!(
+        load_detail(&mut s, false),
+        Some(Command::LoadAudit { tenant: Some(x), limit: 200 }) if x == t
+    ));
+    if let Some(d) = s.detail.as_mut() {
+        d.audit = Some(Vec::new());
+    }
+    assert_eq!(load_detail(&mut s, false), None, "already here");
+    assert!(matches!(
+        load_detail(&mut s, true),
+        Some(Command::LoadAudit { .. })
+    ));
+
+    // The other tabs: one LoadDetail in flight; paused keeps what it has.
+    with_detail(&mut s, DetailTab::Overview);
+    assert!(matches!(
+        load_detail(&mut s, false),
+        Some(Command::LoadDetail { tenant }) if tenant == t
+    ));
+    assert_eq!(
+        load_detail(&mut s, true),
+        None,
+        "one in flight, even forced"
+    );
+    with_detail(&mut s, DetailTab::Tables);
+    s.paused = true;
+    assert!(
+        load_detail(&mut s, false).is_some(),
+        "paused with nothing to show still asks"
+    );
+    with_detail(&mut s, DetailTab::Tables);
+    if let Some(d) = s.detail.as_mut() {
+        d.data = Some(Arc::new(sample::detail(1)));
+    }
+    assert_eq!(load_detail(&mut s, false), None, "paused keeps its data");
+    assert!(load_detail(&mut s, true).is_some(), "unless forced");
+}
+
+#[test]
+fn clicks_outside_the_rows_do_nothing() {
+    let mut s = st(30);
+    one(&mut s, Action::Resize(120, 20));
+    assert_eq!(s.list.cursor, 0);
+    // Row 1 is the header, the last two rows the bars.
+    one(&mut s, Action::Click(5, 1));
+    assert_eq!(s.list.cursor, 0, "the header");
+    one(&mut s, Action::Click(5, 18));
+    assert_eq!(s.list.cursor, 0, "the status bar");
+    one(&mut s, Action::Click(5, 19));
+    assert_eq!(s.list.cursor, 0, "the message line");
+    // The last tenant row (y = 17) is the 16th row.
+    one(&mut s, Action::Click(5, 17));
+    assert_eq!(s.list.cursor, 15);
+    one(&mut s, Action::Click(5, 2));
+    assert_eq!(s.list.cursor, 0, "the first row");
+    one(&mut s, Action::Click(5, 6));
+    assert_eq!(s.list.cursor, 4);
+
+    // Beyond the last tenant: nothing.
+    let mut few = st(3);
+    one(&mut few, Action::Resize(120, 20));
+    one(&mut few, Action::Click(5, 10));
+    assert_eq!(few.list.cursor, 0);
+    one(&mut few, Action::Click(5, 4));
+    assert_eq!(few.list.cursor, 2);
+
+    // Rows of other panes are not tenant rows.
+    few.pane = Pane::Alerts;
+    one(&mut few, Action::Click(5, 2));
+    assert_eq!(few.list.cursor, 2);
+}
+
+#[test]
+fn answers_for_another_tenant_or_request_are_dropped() {
+    let mut s = st(5);
+    let t = with_detail(&mut s, DetailTab::Overview);
+    if let Some(d) = s.detail.as_mut() {
+        d.loading = true;
+    }
+    // sample::detail(i) is tenant i's.
+    one(
+        &mut s,
+        Action::Backend(Event::Detail(Arc::new(sample::detail(2)))),
+    );
+    let d = s.detail.as_ref().expect("detail");
+    assert!(d.data.is_none(), "another tenant's detail");
+    assert!(d.loading, "still waiting for its own");
+    one(
+        &mut s,
+        Action::Backend(Event::Detail(Arc::new(sample::detail(1)))),
+    );
+    let d = s.detail.as_ref().expect("detail");
+    assert_eq!(d.data.as_ref().map(|x| x.tenant_id), Some(t));
+    assert!(!d.loading);
+
+    // A tenant's audit reaches only its own detail.
+    one(
+        &mut s,
+        Action::Backend(Event::Audit {
+            tenant: Some(sample::id(3)),
+            entries: sample::audit(4),
+        }),
+    );
+    assert!(s.detail.as_ref().expect("detail").audit.is_none());
+    one(
+        &mut s,
+        Action::Backend(Event::Audit {
+            tenant: Some(t),
+            entries: sample::audit(4),
+        }),
+    );
+    assert_eq!(
+        s.detail
+            .as_ref()
+            .and_then(|d| d.audit.as_ref())
+            .map(Vec::len),
+        Some(4)
+    );
+    // And the audit pane's answer leaves the detail's alone.
+    s.audit_loading = true;
+    one(
+        &mut s,
+        Action::Backend(Event::Audit {
+            tenant: None,
+            entries: sample::audit(2),
+        }),
+    );
+    assert!(!s.audit_loading);
+    assert_eq!(s.audit.len(), 2);
+    assert_eq!(
+        s.detail
+            .as_ref()
+            .and_then(|d| d.audit.as_ref())
+            .map(Vec::len),
+        Some(4)
+    );
+}
+
+#[test]
+fn progress_of_another_request_stays_out_of_the_wizard() {
+    let mut s = st(3);
+    one(&mut s, Action::New);
+    let Some(Modal::Wizard(w)) = s.modal.as_mut() else {
+        panic!("the wizard opens: {:?}", s.modal);
+    };
+    let mine = 41;
+    w.request = Some(mine);
+    let step = |name: &str| ProgressStep {
+        name: name.into(),
+        elapsed: Duration::from_millis(3),
+    };
+    one(
+        &mut s,
+        Action::Backend(Event::Progress {
+            id: mine + 1,
+            step: step("other"),
+        }),
+    );
+    one(
+        &mut s,
+        Action::Backend(Event::Progress {
+            id: mine,
+            step: step("mine"),
+        }),
+    );
+    let Some(Modal::Wizard(w)) = s.modal.as_ref() else {
+        panic!("the wizard stays open");
+    };
+    let names: Vec<&str> = w.steps.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, vec!["mine"]);
+}
+
+#[test]
+fn tab_cycles_through_completions_both_ways() {
+    let mut s = st(3);
+    one(&mut s, Action::CommandLine);
+    // On an empty line every command is a candidate.
+    let cands = super::complete(&s, "");
+    assert!(cands.len() > 2, "several commands: {cands:?}");
+    let value = |s: &State| match s.modal.as_ref() {
+        Some(Modal::CommandLine(cl)) => cl.input.value().to_string(),
+        other => panic!("the command line: {other:?}"),
+    };
+    one(&mut s, Action::Text(TextKey::Next));
+    let first = value(&s);
+    assert!(cands.contains(&first), "{first} from {cands:?}");
+    one(&mut s, Action::Text(TextKey::Next));
+    let second = value(&s);
+    assert_ne!(second, first, "Tab moves on");
+    one(&mut s, Action::Text(TextKey::Prev));
+    assert_eq!(value(&s), first, "Shift-Tab moves back");
+    one(&mut s, Action::Text(TextKey::Prev));
+    assert_eq!(
+        value(&s),
+        *cands.last().expect("candidates"),
+        "and wraps from the first to the last"
+    );
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(value(&s), first, "and from the last to the first");
+}
