@@ -125,7 +125,7 @@ pub(super) fn detail_pane(state: &mut State, action: Action) -> Option<Command> 
 }
 
 /// The health reason "template version N behind latest M".
-pub(crate) fn is_version_behind(text: &str) -> bool {
+pub fn is_version_behind(text: &str) -> bool {
     text.starts_with("template version") && text.contains("behind")
 }
 
