@@ -516,7 +516,7 @@ pub fn state(n: usize, theme: ThemeName) -> State {
 
 /// The id of sample migration run `i`.
 pub fn run_id(i: usize) -> Uuid {
-    Uuid::from_u128(0x5a11_0000_0000_4000_8000_0000_0000_0000 + i as u128)
+    Uuid::from_u128(0x5a11_0000_0000_4000_8000_0000_0000_0000 + ((i as u128) << 96))
 }
 
 /// Three migration runs, newest first: one running (with a failure), one

@@ -77,7 +77,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(
         Paragraph::new(hint(
             format!(
-                "{}: pause  {}: resume here  {}: cancel  {}/{}: runs/tenants  Enter: tenant  {}: refresh  Esc: back",
+                "{} pause  {} resume here  {} cancel  {}/{} runs/tenants  Enter tenant  {} refresh",
                 k("migrate_pause"),
                 k("migrate_resume"),
                 k("migrate_cancel"),
@@ -157,8 +157,13 @@ fn draw_title(frame: &mut Frame, area: Rect, state: &State) {
         return;
     };
     let total = r.done + r.failed + r.running + r.queued + r.skipped;
+    let id = if area.width >= 120 {
+        r.id.to_string()
+    } else {
+        r.id.to_string()[..8].to_string()
+    };
     let line = Line::from(vec![
-        Span::styled(format!("run {} ", r.id), th.title),
+        Span::styled(format!("run {id} "), th.title),
         Span::styled(
             format!(
                 "{} to v{}: {}, {} of {total} done, {} failed, {} running, {} queued",
@@ -196,13 +201,13 @@ fn draw_tenants(frame: &mut Frame, area: Rect, state: &State) {
     let rows = (a..b).map(|i| {
         let t = &m.tenants[i];
         let versions = if t.at_version != t.from_version && t.at_version != t.to_version {
-            format!("v{}→v{} (at v{})", t.from_version, t.to_version, t.at_version)
+            format!("v{}→v{} @v{}", t.from_version, t.to_version, t.at_version)
         } else {
             format!("v{}→v{}", t.from_version, t.to_version)
         };
         let cells = vec![
             Cell::from(Span::styled(clean(&t.state), tenant_style(t, state))),
-            Cell::from(clean_truncate(&t.domain, 40)),
+            Cell::from(clean_truncate(&t.domain, 60)),
             Cell::from(versions),
             Cell::from(t.attempts.to_string()),
             Cell::from(
@@ -220,7 +225,7 @@ fn draw_tenants(frame: &mut Frame, area: Rect, state: &State) {
     });
     let widths = [
         Constraint::Length(8),
-        Constraint::Length(24),
+        Constraint::Length(if area.width >= 120 { 40 } else { 26 }),
         Constraint::Length(10),
         Constraint::Length(8),
         Constraint::Length(9),
