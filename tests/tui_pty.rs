@@ -537,6 +537,20 @@ fn the_migrations_pane_shows_a_run_move_and_pauses_it() {
     std::thread::sleep(Duration::from_millis(1500));
     c.pump();
     assert_eq!(done_count(&c.text(), N), Some(paused_at), "{}", c.text());
+    // Resume it here: the console's backend drives the rest, the pane follows.
+    c.keys("R");
+    c.wait_text("Resume run", T);
+    c.keys("y");
+    c.wait_for("the resumed run to finish", Duration::from_secs(60), |t| {
+        done_count(t, N) == Some(N) && t.lines().any(|l| l.contains("slow") && l.contains("done"))
+    });
+    let v = cluster
+        .query_sync(
+            &db,
+            "SELECT count(*) FROM tenant_admin.tenants WHERE template = 'slow' AND template_version = 2",
+        )
+        .expect("query");
+    assert_eq!(v, vec![Some(N.to_string())], "every tenant at v2");
     c.keys("q");
     let start = Instant::now();
     while c.alive() {
