@@ -688,6 +688,7 @@ async fn validate_proves_the_migrations_rebuild_the_body_and_diff_shows_the_chan
 
 /// Start `migrate apply` in a child process (one tenant at a time, no
 /// canary wave), its JSON summary on stdout; the run's id once it shows.
+#[allow(clippy::zombie_processes, reason = "the caller waits for the child")]
 async fn start_driver(e: &Env) -> (std::process::Child, uuid::Uuid) {
     let child = cli_cmd(
         e,
@@ -845,7 +846,11 @@ async fn pause_from_another_process_drains_the_run_and_cancel_ends_it() {
     ] {
         let o = cli(&e, &args);
         assert!(!o.status.success(), "{args:?}");
-        assert!(stderr(&o).contains("cancelled already"), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cancelled already"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -887,7 +892,10 @@ async fn a_run_whose_driver_was_killed_is_cancelled_directly() {
     let _ = child.wait();
     // The run still says running, but nobody beats it any more.
     tokio::time::sleep(fleet::control::STALE + Duration::from_millis(500)).await;
-    let o = cli(&e, &["migrate", "cancel", &run.to_string(), "--yes", "--json"]);
+    let o = cli(
+        &e,
+        &["migrate", "cancel", &run.to_string(), "--yes", "--json"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(j["state"], "cancelled", "{j}");

@@ -492,11 +492,15 @@ fn the_migrations_pane_shows_a_run_move_and_pauses_it() {
     c.wait_text("Slow 00", T);
     c.keys("M");
     let screen = c.wait_for("the running run", T, |t| {
-        t.lines().any(|l| l.contains("slow") && l.contains("running")) && done_count(t, N).is_some()
+        t.lines()
+            .any(|l| l.contains("slow") && l.contains("running"))
+            && done_count(t, N).is_some()
     });
     let first = done_count(&screen, N).expect("count");
     // The pane follows the run as tenants finish.
-    c.wait_for("progress", T, |t| done_count(t, N).is_some_and(|n| n > first));
+    c.wait_for("progress", T, |t| {
+        done_count(t, N).is_some_and(|n| n > first)
+    });
     assert!(c.text().contains("v1→v2"), "{}", c.text());
     // Pause it: asked first, then the driver drains and stops.
     c.keys("p");
@@ -517,7 +521,8 @@ fn the_migrations_pane_shows_a_run_move_and_pauses_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let screen = c.wait_for("the paused run", T, |t| {
-        t.lines().any(|l| l.contains("slow") && l.contains("paused") && !l.contains("pausing"))
+        t.lines()
+            .any(|l| l.contains("slow") && l.contains("paused") && !l.contains("pausing"))
     });
     let paused_at = done_count(&screen, N).expect("count");
     assert!(paused_at < N, "paused before the end: {screen}");
@@ -532,7 +537,11 @@ fn the_migrations_pane_shows_a_run_move_and_pauses_it() {
             "SELECT count(*) FROM tenant_admin.migration_ledger WHERE state = 'queued'",
         )
         .expect("query");
-    assert_ne!(queued, vec![Some("0".to_string())], "queued tenants stay queued");
+    assert_ne!(
+        queued,
+        vec![Some("0".to_string())],
+        "queued tenants stay queued"
+    );
     // Nothing moves any more.
     std::thread::sleep(Duration::from_millis(1500));
     c.pump();

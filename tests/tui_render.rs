@@ -543,7 +543,10 @@ fn clicking_a_drawn_tab_opens_its_pane() {
 
 fn migrations_open() -> State {
     let mut s = st(10);
-    update(&mut s, Action::View(tenantctl::tui::state::Pane::Migrations));
+    update(
+        &mut s,
+        Action::View(tenantctl::tui::state::Pane::Migrations),
+    );
     ev(
         &mut s,
         Event::Migrations {
@@ -572,7 +575,10 @@ fn migrations_pane_snapshots() {
     snap("migrations_cancel_confirm", &s);
     // No runs yet.
     let mut s = st(10);
-    update(&mut s, Action::View(tenantctl::tui::state::Pane::Migrations));
+    update(
+        &mut s,
+        Action::View(tenantctl::tui::state::Pane::Migrations),
+    );
     ev(
         &mut s,
         Event::Migrations {

@@ -1253,7 +1253,10 @@ fn migrations_pane_opens_by_key_and_command_and_coalesces_loads() {
         .key(tenantctl::tui::keymap::InputMode::Normal, &k)
         .expect("M is bound");
     assert!(matches!(a, Action::View(Pane::Migrations)), "{a:?}");
-    assert_eq!(update(&mut s, a), Some(Command::LoadMigrations { run: None }));
+    assert_eq!(
+        update(&mut s, a),
+        Some(Command::LoadMigrations { run: None })
+    );
     assert!(s.migrations.loading);
     // A change announced while loading is not a second request...
     assert_eq!(ev(&mut s, Event::MigrationsChanged), None);
@@ -1270,7 +1273,11 @@ fn migrations_pane_opens_by_key_and_command_and_coalesces_loads() {
     // Esc goes back; the command line opens it again.
     update(&mut s, Action::Back);
     assert_eq!(s.pane, Pane::Tenants);
-    assert_eq!(ev(&mut s, Event::MigrationsChanged), None, "closed: no reload");
+    assert_eq!(
+        ev(&mut s, Event::MigrationsChanged),
+        None,
+        "closed: no reload"
+    );
     assert_eq!(
         command_line(&mut s, "migrations"),
         Some(Command::LoadMigrations {
@@ -1297,7 +1304,11 @@ fn migrations_cursor_selects_a_run_and_its_tenants() {
     update(&mut s, Action::Bottom);
     arrive(&mut s, 2);
     assert_eq!(s.migrations.cursor, 2);
-    assert_eq!(update(&mut s, Action::Down), None, "clamped at the last run");
+    assert_eq!(
+        update(&mut s, Action::Down),
+        None,
+        "clamped at the last run"
+    );
     // Right: the tenant list takes the cursor; Enter opens the tenant.
     update(&mut s, Action::NextTab);
     assert!(s.migrations.on_tenants);
@@ -1333,8 +1344,11 @@ fn pause_resume_cancel_ask_first_and_refuse_what_does_not_apply() {
     // A running run cannot be resumed: one sentence, no question.
     assert_eq!(update(&mut s, Action::MigrateResume), None);
     assert!(s.modal.is_none());
-    assert!(s.message.as_ref().is_some_and(|m| m.error
-        && m.text.contains("only a paused or stopped run can be resumed")));
+    assert!(s.message.as_ref().is_some_and(|m| {
+        m.error
+            && m.text
+                .contains("only a paused or stopped run can be resumed")
+    }));
     // The paused run resumes (here, in the backend) after a yes.
     update(&mut s, Action::Down);
     arrive(&mut s, 1);
@@ -1353,14 +1367,22 @@ fn pause_resume_cancel_ask_first_and_refuse_what_does_not_apply() {
     arrive(&mut s, 2);
     assert_eq!(update(&mut s, Action::MigrateCancel), None);
     assert!(s.modal.is_none());
-    assert!(s.message.as_ref().is_some_and(|m| m.error && m.text.contains("is done")));
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("is done"))
+    );
     // :migrate cancel RUN names a run; it asks first too.
     let line = format!("migrate cancel {}", sample::run_id(1));
     assert_eq!(command_line(&mut s, &line), None);
     let Some(Modal::Confirm(c)) = &s.modal else {
         panic!("no confirmation: {:?}", s.modal)
     };
-    assert!(c.prompt.contains("the 20 queued are skipped"), "{}", c.prompt);
+    assert!(
+        c.prompt.contains("the 20 queued are skipped"),
+        "{}",
+        c.prompt
+    );
     assert_eq!(
         key(&mut s, TextKey::Char('y')),
         Some(Command::Migration {
@@ -1374,23 +1396,39 @@ fn pause_resume_cancel_ask_first_and_refuse_what_does_not_apply() {
     let Some(Modal::CommandLine(cl)) = &s.modal else {
         panic!("the command line stays open: {:?}", s.modal)
     };
-    assert!(cl.error.as_deref().is_some_and(|e| e.contains("use pause, resume or cancel")));
+    assert!(
+        cl.error
+            .as_deref()
+            .is_some_and(|e| e.contains("use pause, resume or cancel"))
+    );
     key(&mut s, TextKey::Cancel);
     assert_eq!(command_line(&mut s, "migrate pause 0000dead"), None);
     assert!(s.modal.is_none());
-    assert!(s.message.as_ref().is_some_and(|m| m.error && m.text.contains("no migration run matches")));
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("no migration run matches"))
+    );
     // Read-only: refused before asking.
     s.config_read_only = true;
     update(&mut s, Action::Top);
     assert_eq!(update(&mut s, Action::MigrateCancel), None);
     assert!(s.modal.is_none());
-    assert!(s.message.as_ref().is_some_and(|m| m.text.contains("read-only")));
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("read-only"))
+    );
     // Outside the pane the keys say where to go.
     s.config_read_only = false;
     update(&mut s, Action::Back);
     assert_eq!(update(&mut s, Action::MigratePause), None);
     assert!(s.modal.is_none());
-    assert!(s.message.as_ref().is_some_and(|m| m.text.contains("Migrations pane (M)")));
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("Migrations pane (M)"))
+    );
 }
 
 #[test]
@@ -1398,17 +1436,26 @@ fn migrations_reload_every_second_while_a_run_moves_and_on_changes() {
     let mut s = migrations(10);
     let now = s.now;
     assert_eq!(
-        update(&mut s, Action::Tick(now + chrono::TimeDelta::milliseconds(500))),
+        update(
+            &mut s,
+            Action::Tick(now + chrono::TimeDelta::milliseconds(500))
+        ),
         None
     );
     assert_eq!(
-        update(&mut s, Action::Tick(now + chrono::TimeDelta::milliseconds(1100))),
+        update(
+            &mut s,
+            Action::Tick(now + chrono::TimeDelta::milliseconds(1100))
+        ),
         Some(Command::LoadMigrations {
             run: Some(sample::run_id(0))
         })
     );
     assert_eq!(
-        update(&mut s, Action::Tick(now + chrono::TimeDelta::milliseconds(2500))),
+        update(
+            &mut s,
+            Action::Tick(now + chrono::TimeDelta::milliseconds(2500))
+        ),
         None,
         "one load in flight at a time"
     );
@@ -1506,10 +1553,12 @@ fn behind_snapshot(n: usize, i: usize) -> tenantctl::domain::metrics::Snapshot {
         .iter_mut()
         .find(|m| m.tenant_id == sample::id(i))
         .expect("sample tenant");
-    m.health.reasons.push(tenantctl::domain::metrics::HealthReason {
-        points: 5,
-        text: "template version 1 behind latest 3".into(),
-    });
+    m.health
+        .reasons
+        .push(tenantctl::domain::metrics::HealthReason {
+            points: 5,
+            text: "template version 1 behind latest 3".into(),
+        });
     snap.tenants = v.into();
     snap
 }

@@ -100,7 +100,9 @@ pub enum Command {
     LoadTemplates,
     /// The newest migration runs and the tenants of `run` (the newest run
     /// when `None`); answered by [`Event::Migrations`].
-    LoadMigrations { run: Option<Uuid> },
+    LoadMigrations {
+        run: Option<Uuid>,
+    },
     /// Pause, resume or cancel a migration run. A resume drives the run in
     /// the backend (progress as [`Event::MigrationsChanged`]); the result
     /// arrives as `Done`/`Failed`.

@@ -182,7 +182,10 @@ async fn control(
     let id = run_id(run)?;
     let db = connect(config).await?;
     let r = fleet::ledger::get_run(&db, Some(id)).await?;
-    if what == Request::Cancel && !yes && matches!(r.state.as_str(), "running" | "paused" | "stopped") {
+    if what == Request::Cancel
+        && !yes
+        && matches!(r.state.as_str(), "running" | "paused" | "stopped")
+    {
         if !std::io::stdin().is_terminal() {
             return Err(Error::refused(
                 "migrate cancel asks first, but stdin is not a terminal: give --yes",
@@ -232,8 +235,8 @@ async fn control(
         }));
         return Ok(0);
     }
-    match final_state {
-        Some(state) => outln!(
+    if let Some(state) = final_state {
+        outln!(
             "run {id}: {state} (done {}, failed {}, queued {}, skipped {}){}",
             count("done"),
             count("failed"),
@@ -244,10 +247,11 @@ async fn control(
             } else {
                 String::new()
             }
-        ),
-        None => outln!(
+        );
+    } else {
+        outln!(
             "run {id}: {verb} requested; its driver is still finishing running tenants (see tenantctl migrate status {id})"
-        ),
+        );
     }
     Ok(0)
 }

@@ -118,7 +118,12 @@ mod tests {
 
     #[test]
     fn failures_come_first_in_plan_order() {
-        let mut v = vec![t("done", "a"), t("failed", "b"), t("queued", "c"), t("failed", "d")];
+        let mut v = vec![
+            t("done", "a"),
+            t("failed", "b"),
+            t("queued", "c"),
+            t("failed", "d"),
+        ];
         failures_first(&mut v);
         let order: Vec<&str> = v.iter().map(|x| x.domain.as_str()).collect();
         assert_eq!(order, ["b", "d", "c", "a"]);

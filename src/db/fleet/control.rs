@@ -86,7 +86,7 @@ pub async fn request(db: &Db, run: Uuid, what: Request, actor: &str) -> Result<R
     let s = db.q_schema();
     let mut client = db.client().await?;
     let tx = client.transaction().await.map_err(|e| pg_error(&e, err))?;
-    let stale = i64::try_from(STALE.as_millis()).unwrap_or(i64::MAX);
+    let stale_ms = i64::try_from(STALE.as_millis()).unwrap_or(i64::MAX);
     let row = tx
         .query_opt(
             &format!(
@@ -94,7 +94,7 @@ pub async fn request(db: &Db, run: Uuid, what: Request, actor: &str) -> Result<R
                         AND updated_at > clock_timestamp() - make_interval(secs => $2::bigint / 1000.0)
                  FROM {s}.migration_runs WHERE id = $1 FOR UPDATE"
             ),
-            &[&run, &stale],
+            &[&run, &stale_ms],
         )
         .await
         .map_err(|e| pg_error(&e, err))?;
@@ -361,7 +361,7 @@ pub async fn wait_ended(db: &Db, run: Uuid, limit: Duration) -> Result<Option<St
 /// End a paused or cancelled run whose driver went silent.
 async fn take_over(db: &Db, run: Uuid) -> Result<()> {
     let err = "cannot change the migration run";
-    let stale = i64::try_from(STALE.as_millis()).unwrap_or(i64::MAX);
+    let stale_ms = i64::try_from(STALE.as_millis()).unwrap_or(i64::MAX);
     let mut client = db.client().await?;
     let tx = client.transaction().await.map_err(|e| pg_error(&e, err))?;
     let row = tx
@@ -373,7 +373,7 @@ async fn take_over(db: &Db, run: Uuid) -> Result<()> {
                  FOR UPDATE",
                 db.q_schema()
             ),
-            &[&run, &stale],
+            &[&run, &stale_ms],
         )
         .await
         .map_err(|e| pg_error(&e, err))?;

@@ -135,7 +135,14 @@ fn draw_runs(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Length(9),
     ];
     let mut header = vec![
-        "STARTED", "RUN", "TEMPLATE", "TARGET", "STATE", "DONE", "FAILED", "REMAINING",
+        "STARTED",
+        "RUN",
+        "TEMPLATE",
+        "TARGET",
+        "STATE",
+        "DONE",
+        "FAILED",
+        "REMAINING",
     ];
     if wide {
         widths.push(Constraint::Length(7));

@@ -81,7 +81,10 @@ pub(crate) fn tick(state: &mut State) -> Option<Command> {
     if state.pane != Pane::Migrations || state.migrations.loading {
         return None;
     }
-    let ours = state.pending.values().any(|p| p.what.starts_with("resuming run"));
+    let ours = state
+        .pending
+        .values()
+        .any(|p| p.what.starts_with("resuming run"));
     if !(state.migrations.live() || ours) {
         return None;
     }
@@ -158,27 +161,20 @@ pub(crate) fn ask(state: &mut State, action: RunAction, run: Option<&str>) -> Op
     if refused(state) {
         return None;
     }
-    let r = match run {
-        Some(w) => {
-            let Some(r) = find_run(state, w) else {
-                complain(
-                    state,
-                    format!(
-                        "no migration run matches \"{}\": give its id or the first 4+ characters (see the Migrations pane)",
-                        clean_truncate(w, 40)
-                    ),
-                );
-                return None;
-            };
-            r
-        }
-        None => {
-            let Some(r) = state.migrations.selected() else {
-                complain(state, "no migration run selected: open the Migrations pane (M)");
-                return None;
-            };
-            r
-        }
+    let found = match run {
+        Some(w) => find_run(state, w),
+        None => state.migrations.selected(),
+    };
+    let Some(r) = found else {
+        let why = match run {
+            Some(w) => format!(
+                "no migration run matches \"{}\": give its id or the first 4+ characters (see the Migrations pane)",
+                clean_truncate(w, 40)
+            ),
+            None => "no migration run selected: open the Migrations pane (M)".to_string(),
+        };
+        complain(state, why);
+        return None;
     };
     let short = r.id.to_string()[..8].to_string();
     let label = format!(

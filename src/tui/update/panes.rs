@@ -74,9 +74,7 @@ pub(super) fn detail_pane(state: &mut State, action: Action) -> Option<Command> 
             let behind = state
                 .metrics(tenant)
                 .is_some_and(|m| m.health.reasons.iter().any(|r| is_version_behind(&r.text)));
-            let Some(template) = state.tenant(tenant).map(|t| t.template.clone()) else {
-                return None;
-            };
+            let template = state.tenant(tenant).map(|t| t.template.clone())?;
             if !behind {
                 return None;
             }
