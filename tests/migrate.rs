@@ -683,3 +683,225 @@ async fn validate_proves_the_migrations_rebuild_the_body_and_diff_shows_the_chan
     assert_eq!(p.tenants[0].steps.len(), 3);
     assert!(p.tenants[0].drift.is_empty(), "{:?}", p.tenants[0].drift);
 }
+
+// ---- pause and cancel from another process (the console's run control) ----
+
+/// Start `migrate apply` in a child process (one tenant at a time, no
+/// canary wave), its JSON summary on stdout; the run's id once it shows.
+#[allow(clippy::zombie_processes, reason = "the caller waits for the child")]
+async fn start_driver(e: &Env) -> (std::process::Child, uuid::Uuid) {
+    let child = cli_cmd(
+        e,
+        &[
+            "migrate",
+            "apply",
+            "--template",
+            "fleet",
+            "--parallel",
+            "1",
+            "--canary",
+            "0",
+            "--json",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let c = e.db.client().await.expect("client");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = c
+            .query_opt(
+                "SELECT r.id FROM tenant_admin.migration_runs r
+                 WHERE (SELECT count(*) FROM tenant_admin.migration_ledger l
+                        WHERE l.run_id = r.id AND l.state = 'done') >= 2",
+                &[],
+            )
+            .await
+            .expect("run");
+        if let Some(r) = r {
+            return (child, r.get(0));
+        }
+        assert!(Instant::now() < deadline, "the run made no progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The child's exit and JSON summary (it must end within a minute).
+fn driver_summary(child: std::process::Child) -> (i32, serde_json::Value) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the driving process stopped")
+        .expect("wait");
+    let s = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "json summary: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code().unwrap_or(-1), s)
+}
+
+async fn ledger_counts(db: &Db, run: uuid::Uuid) -> std::collections::BTreeMap<String, i64> {
+    let c = db.client().await.expect("client");
+    c.query(
+        "SELECT state, count(*) FROM tenant_admin.migration_ledger WHERE run_id = $1 GROUP BY state",
+        &[&run],
+    )
+    .await
+    .expect("ledger")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+/// Every tenant of the run: done ones at v3, the others still at v1.
+async fn versions_follow_the_ledger(db: &Db, run: uuid::Uuid) {
+    let c = db.client().await.expect("client");
+    let rows = c
+        .query(
+            "SELECT l.state, t.template_version FROM tenant_admin.migration_ledger l
+             JOIN tenant_admin.tenants t ON t.id = l.tenant_id WHERE l.run_id = $1",
+            &[&run],
+        )
+        .await
+        .expect("ledger");
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let (state, v): (String, i32) = (r.get(0), r.get(1));
+        let want = if state == "done" { 3 } else { 1 };
+        assert_eq!(v, want, "a {state} tenant at v{v}");
+    }
+}
+
+async fn audit_count(db: &Db, action: &str) -> i64 {
+    let c = db.client().await.expect("client");
+    c.query_one(
+        "SELECT count(*) FROM tenant_admin.audit_log WHERE action = $1 AND outcome = 'ok'",
+        &[&action],
+    )
+    .await
+    .expect("audit")
+    .get(0)
+}
+
+#[tokio::test]
+async fn pause_from_another_process_drains_the_run_and_cancel_ends_it() {
+    let e = env().await;
+    tenants(&e, "p", 24, Some(1)).await;
+    let (child, run) = start_driver(&e).await;
+    let id = run.to_string();
+    let o = cli(&e, &["migrate", "pause", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("run {id}: paused")), "{out}");
+    assert!(out.contains("--resume"), "{out}");
+    // The driver drained its running tenant and stopped: paused, exit 1.
+    let (code, s) = driver_summary(child);
+    assert_eq!(code, 1, "{s}");
+    assert_eq!(s["state"], "paused", "{s}");
+    let n = ledger_counts(&e.db, run).await;
+    assert_eq!(n.get("running"), None, "drained: {n:?}");
+    assert!(n.get("done").copied().unwrap_or(0) >= 2, "{n:?}");
+    assert!(n.get("queued").copied().unwrap_or(0) > 0, "{n:?}");
+    versions_follow_the_ledger(&e.db, run).await;
+    assert_eq!(audit_count(&e.db, "migrate_pause").await, 1);
+    // Pausing again, an unknown run, a bad id: one sentence, nothing changes.
+    let o = cli(&e, &["migrate", "pause", &id]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is paused already"), "{}", stderr(&o));
+    let o = cli(&e, &["migrate", "pause", &uuid::Uuid::nil().to_string()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no migration run"), "{}", stderr(&o));
+    let o = cli(&e, &["migrate", "cancel", "nope", "--yes"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is not a run id"), "{}", stderr(&o));
+    // Cancel asks first; without a terminal it needs --yes.
+    let o = cli(&e, &["migrate", "cancel", &id]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("give --yes"), "{}", stderr(&o));
+    assert_eq!(ledger_counts(&e.db, run).await, n, "nothing changed");
+    // Cancelling the paused run (nobody drives it) skips the queued tenants at once.
+    let o = cli(&e, &["migrate", "cancel", &id, "--yes", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(j["state"], "cancelled", "{j}");
+    assert_eq!(j["outcome"]["outcome"], "done", "{j}");
+    let after = ledger_counts(&e.db, run).await;
+    assert_eq!(after.get("queued"), None, "{after:?}");
+    assert_eq!(after.get("skipped"), n.get("queued"), "{after:?}");
+    assert_eq!(after.get("done"), n.get("done"), "{after:?}");
+    versions_follow_the_ledger(&e.db, run).await;
+    assert_eq!(audit_count(&e.db, "migrate_cancel").await, 1);
+    // A cancelled run is finished: no cancel, no pause, no resume.
+    for args in [
+        vec!["migrate", "cancel", id.as_str(), "--yes"],
+        vec!["migrate", "pause", id.as_str()],
+        vec!["migrate", "apply", "--resume", id.as_str()],
+    ] {
+        let o = cli(&e, &args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            stderr(&o).contains("cancelled already"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancel_while_a_run_is_driving_finishes_running_tenants_and_skips_the_rest() {
+    let e = env().await;
+    tenants(&e, "c", 24, Some(1)).await;
+    let (child, run) = start_driver(&e).await;
+    let id = run.to_string();
+    let o = cli(&e, &["migrate", "cancel", &id, "--yes"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cancel requested"), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("run {id}: cancelled")), "{out}");
+    let (code, s) = driver_summary(child);
+    assert_eq!(code, 1, "{s}");
+    assert_eq!(s["state"], "cancelled", "{s}");
+    assert_eq!(s["remaining"], 0, "{s}");
+    let n = ledger_counts(&e.db, run).await;
+    assert_eq!(n.get("running"), None, "{n:?}");
+    assert_eq!(n.get("queued"), None, "{n:?}");
+    assert!(n.get("done").copied().unwrap_or(0) >= 2, "{n:?}");
+    assert!(n.get("skipped").copied().unwrap_or(0) > 0, "{n:?}");
+    versions_follow_the_ledger(&e.db, run).await;
+    // Every finished tenant's schema is a v3 schema; the others are v1.
+    let invalid = superuser_query(
+        &e.dbname,
+        "SELECT count(*) FROM pg_index WHERE NOT indisvalid",
+    );
+    assert_eq!(invalid, vec![Some("0".to_string())]);
+}
+
+#[tokio::test]
+async fn a_run_whose_driver_was_killed_is_cancelled_directly() {
+    let e = env().await;
+    tenants(&e, "d", 12, Some(1)).await;
+    let (mut child, run) = start_driver(&e).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // The run still says running, but nobody beats it any more.
+    tokio::time::sleep(fleet::control::STALE + Duration::from_millis(500)).await;
+    let o = cli(
+        &e,
+        &["migrate", "cancel", &run.to_string(), "--yes", "--json"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(j["state"], "cancelled", "{j}");
+    assert_eq!(j["outcome"]["outcome"], "done", "no driver: done here: {j}");
+    let n = ledger_counts(&e.db, run).await;
+    assert_eq!(n.get("running"), None, "{n:?}");
+    assert_eq!(n.get("queued"), None, "{n:?}");
+    versions_follow_the_ledger(&e.db, run).await;
+}

@@ -427,3 +427,143 @@ fn monitoring_views_open_by_key_and_command() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A template whose one migration sleeps 0.4 s per row, so a run of a
+/// dozen tenants takes long enough to watch.
+const SLOW_TEMPLATE: &str = r#"{"name": "slow", "version": 2,
+ "tables": ["CREATE TABLE items (id integer PRIMARY KEY, note text)"],
+ "baseline": {"version": 1, "tables": ["CREATE TABLE items (id integer PRIMARY KEY)"]},
+ "migrations": [{"to": 2, "description": "notes", "steps": [
+   "ALTER TABLE items ADD COLUMN note text",
+   "UPDATE items SET note = 'x' WHERE pg_sleep(0.4)::text = ''"]}]}"#;
+
+/// The "N of TOTAL done" count of the pane's run line.
+fn done_count(screen: &str, total: usize) -> Option<usize> {
+    let needle = format!(" of {total} done");
+    let line = screen.lines().find(|l| l.contains(&needle))?;
+    let head = &line[..line.find(&needle)?];
+    head.rsplit(' ').next()?.parse().ok()
+}
+
+#[test]
+fn the_migrations_pane_shows_a_run_move_and_pauses_it() {
+    const N: usize = 14;
+    let cluster = common::cluster();
+    let db = cluster.create_database().expect("database");
+    let url = cluster.conninfo(&db);
+    init(&url);
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("slow.json"), SLOW_TEMPLATE).expect("template");
+    let tdir = dir.path().to_str().expect("utf-8 path").to_string();
+    for i in 0..N {
+        let out = common::bin()
+            .args(["--database-url", &url, "--template-dir", &tdir, "create"])
+            .args(["--name", &format!("Slow {i:02}")])
+            .args(["--domain", &format!("slow{i:02}.example")])
+            .args(["--template", "slow", "--template-version", "1"])
+            .output()
+            .expect("create");
+        assert!(
+            out.status.success(),
+            "create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    cluster
+        .exec_sync(
+            &db,
+            "DO $d$ DECLARE s text; BEGIN
+               FOR s IN SELECT schema_name FROM tenant_admin.tenants WHERE template = 'slow' LOOP
+                 EXECUTE format('INSERT INTO %I.items VALUES (1)', s);
+               END LOOP; END $d$",
+        )
+        .expect("rows");
+    // Another process drives the run, one tenant at a time.
+    let mut driver = common::bin()
+        .args(["--database-url", &url, "--template-dir", &tdir])
+        .args(["migrate", "apply", "--template", "slow", "--parallel", "1"])
+        .args(["--canary", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("driver");
+
+    let mut c = Console::spawn(&url, &["--template-dir", &tdir]);
+    c.wait_text("Slow 00", T);
+    c.keys("M");
+    let screen = c.wait_for("the running run", T, |t| {
+        t.lines()
+            .any(|l| l.contains("slow") && l.contains("running"))
+            && done_count(t, N).is_some()
+    });
+    let first = done_count(&screen, N).expect("count");
+    // The pane follows the run as tenants finish.
+    c.wait_for("progress", T, |t| {
+        done_count(t, N).is_some_and(|n| n > first)
+    });
+    assert!(c.text().contains("v1→v2"), "{}", c.text());
+    // Pause it: asked first, then the driver drains and stops.
+    c.keys("p");
+    c.wait_text("Pause run", T);
+    c.keys("y");
+    let start = Instant::now();
+    loop {
+        let s = cluster
+            .query_sync(
+                &db,
+                "SELECT state || ' ' || (ended_at IS NOT NULL)::text FROM tenant_admin.migration_runs",
+            )
+            .expect("query");
+        if s == vec![Some("paused true".to_string())] {
+            break;
+        }
+        assert!(start.elapsed() < T, "not paused in the database: {s:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let screen = c.wait_for("the paused run", T, |t| {
+        t.lines()
+            .any(|l| l.contains("slow") && l.contains("paused") && !l.contains("pausing"))
+    });
+    let paused_at = done_count(&screen, N).expect("count");
+    assert!(paused_at < N, "paused before the end: {screen}");
+    let start = Instant::now();
+    while driver.try_wait().expect("wait").is_none() {
+        assert!(start.elapsed() < T, "the driver did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let queued = cluster
+        .query_sync(
+            &db,
+            "SELECT count(*) FROM tenant_admin.migration_ledger WHERE state = 'queued'",
+        )
+        .expect("query");
+    assert_ne!(
+        queued,
+        vec![Some("0".to_string())],
+        "queued tenants stay queued"
+    );
+    // Nothing moves any more.
+    std::thread::sleep(Duration::from_millis(1500));
+    c.pump();
+    assert_eq!(done_count(&c.text(), N), Some(paused_at), "{}", c.text());
+    // Resume it here: the console's backend drives the rest, the pane follows.
+    c.keys("R");
+    c.wait_text("Resume run", T);
+    c.keys("y");
+    c.wait_for("the resumed run to finish", Duration::from_secs(60), |t| {
+        done_count(t, N) == Some(N) && t.lines().any(|l| l.contains("slow") && l.contains("done"))
+    });
+    let v = cluster
+        .query_sync(
+            &db,
+            "SELECT count(*) FROM tenant_admin.tenants WHERE template = 'slow' AND template_version = 2",
+        )
+        .expect("query");
+    assert_eq!(v, vec![Some(N.to_string())], "every tenant at v2");
+    c.keys("q");
+    let start = Instant::now();
+    while c.alive() {
+        assert!(start.elapsed() < T, "console did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

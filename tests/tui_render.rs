@@ -538,3 +538,74 @@ fn clicking_a_drawn_tab_opens_its_pane() {
     update(&mut s, Action::Click(2, 0));
     assert_eq!(s.pane, Pane::Tenants);
 }
+
+// ---- the Migrations pane ----
+
+fn migrations_open() -> State {
+    let mut s = st(10);
+    update(
+        &mut s,
+        Action::View(tenantctl::tui::state::Pane::Migrations),
+    );
+    ev(
+        &mut s,
+        Event::Migrations {
+            runs: sample::runs(),
+            run: Some(sample::run_id(0)),
+            tenants: sample::run_tenants(),
+        },
+    );
+    s
+}
+
+#[test]
+fn migrations_pane_snapshots() {
+    let s = migrations_open();
+    snap("migrations", &s);
+    // The hostile error is shown as text, never as an escape sequence.
+    let t = text(&render(&at(s.clone(), 160, 48), 160, 48));
+    assert!(t.contains("lock not granted"), "{t}");
+    assert!(!t.contains('\u{1b}') && !t.contains('\u{7}'), "{t}");
+    // The tenant list has the cursor; cancel asks first.
+    let mut s = s;
+    update(&mut s, Action::NextTab);
+    update(&mut s, Action::Down);
+    snap("migrations_tenants", &s);
+    update(&mut s, Action::MigrateCancel);
+    snap("migrations_cancel_confirm", &s);
+    // No runs yet.
+    let mut s = st(10);
+    update(
+        &mut s,
+        Action::View(tenantctl::tui::state::Pane::Migrations),
+    );
+    ev(
+        &mut s,
+        Event::Migrations {
+            runs: Vec::new(),
+            run: None,
+            tenants: Vec::new(),
+        },
+    );
+    snap("migrations_empty", &s);
+}
+
+#[test]
+fn the_detail_shows_where_a_version_behind_leads() {
+    let mut s = st(10);
+    let mut snap_ = sample::snapshot(10, 2);
+    let mut v: Vec<_> = snap_.tenants.values().cloned().collect();
+    v[0].health
+        .reasons
+        .push(tenantctl::domain::metrics::HealthReason {
+            points: 5,
+            text: "template version 1 behind latest 3".into(),
+        });
+    snap_.tenants = v.into();
+    ev(&mut s, Event::Snapshot(Arc::new(snap_)));
+    s.list.selected = Some(sample::id(0));
+    update(&mut s, Action::Open);
+    let t = text(&render(&at(s.clone(), 160, 48), 160, 48));
+    assert!(t.contains("template version 1 behind latest 3"), "{t}");
+    assert!(t.contains("Enter: its migration runs (M)"), "{t}");
+}

@@ -1207,3 +1207,358 @@ fn time_cursor_moves_through_the_kept_history_only_while_paused() {
     assert_eq!(s.views.time_back, 0);
     assert_eq!(s.view.as_ref().map(|v| v.generation), Some(20));
 }
+
+// ---- the Migrations pane ----
+
+use tenantctl::domain::runs::RunAction;
+
+/// The Migrations pane open on the sample runs, the running run selected.
+fn migrations(n: usize) -> State {
+    let mut s = st(n);
+    let cmd = update(&mut s, Action::View(Pane::Migrations));
+    assert_eq!(cmd, Some(Command::LoadMigrations { run: None }));
+    assert_eq!(s.pane, Pane::Migrations);
+    let c = ev(
+        &mut s,
+        Event::Migrations {
+            runs: sample::runs(),
+            run: Some(sample::run_id(0)),
+            tenants: sample::run_tenants(),
+        },
+    );
+    assert_eq!(c, None);
+    s
+}
+
+fn arrive(s: &mut State, run: usize) -> Option<Command> {
+    ev(
+        s,
+        Event::Migrations {
+            runs: sample::runs(),
+            run: Some(sample::run_id(run)),
+            tenants: sample::run_tenants(),
+        },
+    )
+}
+
+#[test]
+fn migrations_pane_opens_by_key_and_command_and_coalesces_loads() {
+    let mut s = st(10);
+    let k = crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('M'),
+        crossterm::event::KeyModifiers::SHIFT,
+    );
+    let a = s
+        .keymap
+        .key(tenantctl::tui::keymap::InputMode::Normal, &k)
+        .expect("M is bound");
+    assert!(matches!(a, Action::View(Pane::Migrations)), "{a:?}");
+    assert_eq!(
+        update(&mut s, a),
+        Some(Command::LoadMigrations { run: None })
+    );
+    assert!(s.migrations.loading);
+    // A change announced while loading is not a second request...
+    assert_eq!(ev(&mut s, Event::MigrationsChanged), None);
+    // ...but the answer then asks once more.
+    assert_eq!(
+        arrive(&mut s, 0),
+        Some(Command::LoadMigrations {
+            run: Some(sample::run_id(0))
+        })
+    );
+    arrive(&mut s, 0);
+    assert!(!s.migrations.loading);
+    assert_eq!(s.migrations.tenants[0].state, "failed", "failures first");
+    // Esc goes back; the command line opens it again.
+    update(&mut s, Action::Back);
+    assert_eq!(s.pane, Pane::Tenants);
+    assert_eq!(
+        ev(&mut s, Event::MigrationsChanged),
+        None,
+        "closed: no reload"
+    );
+    assert_eq!(
+        command_line(&mut s, "migrations"),
+        Some(Command::LoadMigrations {
+            run: Some(sample::run_id(0))
+        })
+    );
+    assert_eq!(s.pane, Pane::Migrations);
+}
+
+#[test]
+fn migrations_cursor_selects_a_run_and_its_tenants() {
+    let mut s = migrations(10);
+    assert_eq!(s.migrations.cursor, 0);
+    assert_eq!(
+        update(&mut s, Action::Down),
+        Some(Command::LoadMigrations {
+            run: Some(sample::run_id(1))
+        })
+    );
+    assert!(s.migrations.tenants.is_empty(), "the old run's tenants go");
+    arrive(&mut s, 1);
+    assert_eq!(s.migrations.run, Some(sample::run_id(1)));
+    assert_eq!(s.migrations.cursor, 1);
+    update(&mut s, Action::Bottom);
+    arrive(&mut s, 2);
+    assert_eq!(s.migrations.cursor, 2);
+    assert_eq!(
+        update(&mut s, Action::Down),
+        None,
+        "clamped at the last run"
+    );
+    // Right: the tenant list takes the cursor; Enter opens the tenant.
+    update(&mut s, Action::NextTab);
+    assert!(s.migrations.on_tenants);
+    update(&mut s, Action::Down);
+    assert_eq!(s.migrations.tenant_cursor, 1);
+    let want = s.migrations.tenants[1].tenant_id;
+    let cmd = update(&mut s, Action::Open);
+    assert_eq!(cmd, Some(Command::LoadDetail { tenant: want }));
+    assert_eq!(s.pane, Pane::Detail);
+}
+
+#[test]
+fn pause_resume_cancel_ask_first_and_refuse_what_does_not_apply() {
+    let mut s = migrations(10);
+    // Pause the running run: asked first, `n` changes nothing.
+    assert_eq!(update(&mut s, Action::MigratePause), None);
+    let Some(Modal::Confirm(c)) = &s.modal else {
+        panic!("no confirmation: {:?}", s.modal)
+    };
+    assert!(c.prompt.starts_with("Pause run 5a110000"), "{}", c.prompt);
+    assert_eq!(key(&mut s, TextKey::Char('n')), None);
+    assert!(s.modal.is_none());
+    update(&mut s, Action::MigratePause);
+    assert_eq!(
+        key(&mut s, TextKey::Char('y')),
+        Some(Command::Migration {
+            id: 1,
+            run: sample::run_id(0),
+            action: RunAction::Pause
+        })
+    );
+    assert!(s.pending.values().any(|p| p.what == "pausing run 5a110000"));
+    // A running run cannot be resumed: one sentence, no question.
+    assert_eq!(update(&mut s, Action::MigrateResume), None);
+    assert!(s.modal.is_none());
+    assert!(s.message.as_ref().is_some_and(|m| {
+        m.error
+            && m.text
+                .contains("only a paused or stopped run can be resumed")
+    }));
+    // The paused run resumes (here, in the backend) after a yes.
+    update(&mut s, Action::Down);
+    arrive(&mut s, 1);
+    update(&mut s, Action::MigrateResume);
+    assert!(matches!(s.modal, Some(Modal::Confirm(_))));
+    assert_eq!(
+        key(&mut s, TextKey::Char('y')),
+        Some(Command::Migration {
+            id: 2,
+            run: sample::run_id(1),
+            action: RunAction::Resume
+        })
+    );
+    // A done run cannot be cancelled.
+    update(&mut s, Action::Down);
+    arrive(&mut s, 2);
+    assert_eq!(update(&mut s, Action::MigrateCancel), None);
+    assert!(s.modal.is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("is done"))
+    );
+    // :migrate cancel RUN names a run; it asks first too.
+    let line = format!("migrate cancel {}", sample::run_id(1));
+    assert_eq!(command_line(&mut s, &line), None);
+    let Some(Modal::Confirm(c)) = &s.modal else {
+        panic!("no confirmation: {:?}", s.modal)
+    };
+    assert!(
+        c.prompt.contains("the 20 queued are skipped"),
+        "{}",
+        c.prompt
+    );
+    assert_eq!(
+        key(&mut s, TextKey::Char('y')),
+        Some(Command::Migration {
+            id: 3,
+            run: sample::run_id(1),
+            action: RunAction::Cancel
+        })
+    );
+    // Bad input: one sentence, nothing asked.
+    assert_eq!(command_line(&mut s, "migrate stop"), None);
+    let Some(Modal::CommandLine(cl)) = &s.modal else {
+        panic!("the command line stays open: {:?}", s.modal)
+    };
+    assert!(
+        cl.error
+            .as_deref()
+            .is_some_and(|e| e.contains("use pause, resume or cancel"))
+    );
+    key(&mut s, TextKey::Cancel);
+    assert_eq!(command_line(&mut s, "migrate pause 0000dead"), None);
+    assert!(s.modal.is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("no migration run matches"))
+    );
+    // Read-only: refused before asking.
+    s.config_read_only = true;
+    update(&mut s, Action::Top);
+    assert_eq!(update(&mut s, Action::MigrateCancel), None);
+    assert!(s.modal.is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("read-only"))
+    );
+    // Outside the pane the keys say where to go.
+    s.config_read_only = false;
+    update(&mut s, Action::Back);
+    assert_eq!(update(&mut s, Action::MigratePause), None);
+    assert!(s.modal.is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("Migrations pane (M)"))
+    );
+}
+
+#[test]
+fn migrations_reload_every_second_while_a_run_moves_and_on_changes() {
+    let mut s = migrations(10);
+    let now = s.now;
+    assert_eq!(
+        update(
+            &mut s,
+            Action::Tick(now + chrono::TimeDelta::milliseconds(500))
+        ),
+        None
+    );
+    assert_eq!(
+        update(
+            &mut s,
+            Action::Tick(now + chrono::TimeDelta::milliseconds(1100))
+        ),
+        Some(Command::LoadMigrations {
+            run: Some(sample::run_id(0))
+        })
+    );
+    assert_eq!(
+        update(
+            &mut s,
+            Action::Tick(now + chrono::TimeDelta::milliseconds(2500))
+        ),
+        None,
+        "one load in flight at a time"
+    );
+    arrive(&mut s, 0);
+    // A tenant's version moved (the tenants NOTIFY): the list and the pane reload.
+    let cmds = tenantctl::tui::update(&mut s, Action::Backend(Event::TenantsChanged));
+    assert_eq!(
+        cmds,
+        vec![
+            Command::LoadTenants,
+            Command::LoadMigrations {
+                run: Some(sample::run_id(0))
+            }
+        ]
+    );
+    // Nothing moves: no polling.
+    let mut runs = sample::runs();
+    for r in &mut runs {
+        r.state = "done".into();
+        r.running = 0;
+    }
+    ev(
+        &mut s,
+        Event::Migrations {
+            runs,
+            run: Some(sample::run_id(0)),
+            tenants: Vec::new(),
+        },
+    );
+    let later = s.now + chrono::TimeDelta::seconds(5);
+    assert_eq!(update(&mut s, Action::Tick(later)), None);
+    // A request's end reloads the pane.
+    assert_eq!(
+        ev(
+            &mut s,
+            Event::Done {
+                id: 9,
+                message: "run 5a110000 paused".into(),
+                tenant: None
+            }
+        ),
+        Some(Command::LoadMigrations {
+            run: Some(sample::run_id(0))
+        })
+    );
+}
+
+#[test]
+fn version_behind_in_the_detail_jumps_to_the_migrations_pane() {
+    let mut s = st(10);
+    let t = sample::id(0);
+    ev(&mut s, Event::Snapshot(Arc::new(behind_snapshot(10, 0))));
+    s.list.selected = Some(t);
+    update(&mut s, Action::Open);
+    assert_eq!(s.pane, Pane::Detail);
+    assert_eq!(
+        update(&mut s, Action::Open),
+        Some(Command::LoadMigrations { run: None })
+    );
+    assert_eq!(s.pane, Pane::Migrations);
+    // The newest run of the tenant's template takes the cursor.
+    let mut runs = sample::runs();
+    runs[0].template = "other".into();
+    let c = ev(
+        &mut s,
+        Event::Migrations {
+            runs,
+            run: Some(sample::run_id(0)),
+            tenants: Vec::new(),
+        },
+    );
+    assert_eq!(
+        c,
+        Some(Command::LoadMigrations {
+            run: Some(sample::run_id(1))
+        })
+    );
+    assert_eq!(s.migrations.cursor, 1);
+    // Esc goes back to the detail it came from.
+    update(&mut s, Action::Back);
+    assert_eq!(s.pane, Pane::Detail);
+    // A tenant that is current: Enter does nothing.
+    let mut s = st(10);
+    s.list.selected = Some(sample::id(1));
+    update(&mut s, Action::Open);
+    assert_eq!(update(&mut s, Action::Open), None);
+    assert_eq!(s.pane, Pane::Detail);
+}
+
+/// The sample snapshot with tenant `i` a template version behind.
+fn behind_snapshot(n: usize, i: usize) -> tenantctl::domain::metrics::Snapshot {
+    let mut snap = sample::snapshot(n, 2);
+    let mut v: Vec<_> = snap.tenants.values().cloned().collect();
+    let m = v
+        .iter_mut()
+        .find(|m| m.tenant_id == sample::id(i))
+        .expect("sample tenant");
+    m.health
+        .reasons
+        .push(tenantctl::domain::metrics::HealthReason {
+            points: 5,
+            text: "template version 1 behind latest 3".into(),
+        });
+    snap.tenants = v.into();
+    snap
+}

@@ -6,6 +6,7 @@
 pub mod collector;
 pub mod fleet;
 pub mod guard;
+mod migrations;
 pub mod store;
 mod task;
 
@@ -97,6 +98,19 @@ pub enum Command {
     Shutdown,
     /// The templates the create wizard can offer; answered by [`Event::Templates`].
     LoadTemplates,
+    /// The newest migration runs and the tenants of `run` (the newest run
+    /// when `None`); answered by [`Event::Migrations`].
+    LoadMigrations {
+        run: Option<Uuid>,
+    },
+    /// Pause, resume or cancel a migration run. A resume drives the run in
+    /// the backend (progress as [`Event::MigrationsChanged`]); the result
+    /// arrives as `Done`/`Failed`.
+    Migration {
+        id: RequestId,
+        run: Uuid,
+        action: crate::domain::runs::RunAction,
+    },
 }
 
 pub use crate::domain::progress::ProgressStep;
@@ -153,6 +167,15 @@ pub enum Event {
     Notice(String),
     /// Answer to [`Command::LoadTemplates`]: every template in the template directory.
     Templates(Vec<TemplateSummary>),
+    /// Answer to [`Command::LoadMigrations`]: the newest runs (newest
+    /// first) and the tenants of `run`, failures first.
+    Migrations {
+        runs: Vec<crate::domain::runs::RunSummary>,
+        run: Option<Uuid>,
+        tenants: Vec<crate::domain::runs::RunTenant>,
+    },
+    /// A migration run moved (another process, or a resume driven here).
+    MigrationsChanged,
 }
 
 /// The templates of `dir` as the expectations monitoring judges drift and

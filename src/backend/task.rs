@@ -178,7 +178,9 @@ async fn run(
                         | Command::Resume { .. }
                         | Command::Delete { .. }
                         | Command::CancelSession { .. }
-                        | Command::TerminateSession { .. }),
+                        | Command::TerminateSession { .. }
+                        | Command::LoadMigrations { .. }
+                        | Command::Migration { .. }),
                     ) => reject_offline(&events, &cmd, &error),
                 }
             }
@@ -236,7 +238,8 @@ fn request_id(cmd: &Command) -> Option<RequestId> {
         | Command::Resume { id, .. }
         | Command::Delete { id, .. }
         | Command::CancelSession { id, .. }
-        | Command::TerminateSession { id, .. } => Some(*id),
+        | Command::TerminateSession { id, .. }
+        | Command::Migration { id, .. } => Some(*id),
         Command::RefreshNow
         | Command::SetInterval(_)
         | Command::Pause(_)
@@ -247,7 +250,8 @@ fn request_id(cmd: &Command) -> Option<RequestId> {
         | Command::LoadAudit { .. }
         | Command::SwitchCluster(_)
         | Command::Shutdown
-        | Command::LoadTemplates => None,
+        | Command::LoadTemplates
+        | Command::LoadMigrations { .. } => None,
     }
 }
 
@@ -383,7 +387,9 @@ async fn session(
                     | Command::LoadDetail { .. }
                     | Command::LoadAudit { .. }
                     | Command::CancelSession { .. }
-                    | Command::TerminateSession { .. }) => {
+                    | Command::TerminateSession { .. }
+                    | Command::LoadMigrations { .. }
+                    | Command::Migration { .. }) => {
                         handle_request(cmd, db, &opts, &template_set, &tenants, events, &itx);
                     }
                 }
@@ -392,6 +398,7 @@ async fn session(
                 start_tick(db, shared, &monitored, &itx);
             }
             note = recv_opt(&mut notifications) => match note {
+                Some(change) if change.op == "MIGRATION" => send(events, Event::MigrationsChanged),
                 Some(_) => {
                     send(events, Event::TenantsChanged);
                     if reload_pending {
@@ -547,6 +554,7 @@ fn operation_of(cmd: &Command) -> Option<(&'static str, Option<Uuid>)> {
         Command::Delete { tenant, .. } => Some(("delete", Some(*tenant))),
         Command::CancelSession { tenant, .. } => Some(("cancel session", Some(*tenant))),
         Command::TerminateSession { tenant, .. } => Some(("terminate session", Some(*tenant))),
+        Command::Migration { .. } => Some(("migration", None)),
         Command::RefreshNow
         | Command::SetInterval(_)
         | Command::Pause(_)
@@ -557,7 +565,8 @@ fn operation_of(cmd: &Command) -> Option<(&'static str, Option<Uuid>)> {
         | Command::LoadAudit { .. }
         | Command::SwitchCluster(_)
         | Command::Shutdown
-        | Command::LoadTemplates => None,
+        | Command::LoadTemplates
+        | Command::LoadMigrations { .. } => None,
     }
 }
 
@@ -728,6 +737,28 @@ fn handle_request(
                         }
                     }
                 };
+                done(id, r.map(|m| (m, None)), None);
+            }
+            Command::LoadMigrations { run } => {
+                let r = async {
+                    let runs = db::fleet::control::summaries(&db, 50).await?;
+                    let pick = run
+                        .filter(|r| runs.iter().any(|x| x.id == *r))
+                        .or_else(|| runs.first().map(|x| x.id));
+                    let tenants = match pick {
+                        Some(r) => db::fleet::control::tenants(&db, r).await?,
+                        None => Vec::new(),
+                    };
+                    Ok::<_, Error>((runs, pick, tenants))
+                }
+                .await;
+                match r {
+                    Ok((runs, run, tenants)) => send(&ev, Event::Migrations { runs, run, tenants }),
+                    Err(e) => send(&ev, Event::Notice(format!("migrations: {}", e.message))),
+                }
+            }
+            Command::Migration { id, run, action } => {
+                let r = super::migrations::control(&db, &opts, run, action, &ev).await;
                 done(id, r.map(|m| (m, None)), None);
             }
             // Answered in the session task, never spawned.

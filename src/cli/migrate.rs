@@ -26,6 +26,25 @@ pub enum MigrateCommand {
     /// Run the plan: waves of tenants, each in its own transaction as its
     /// schema's owner; resumable with --resume RUN.
     Apply(ApplyArgs),
+    /// Ask a run to pause: the process driving it finishes its running
+    /// tenants and stops; the queued ones stay queued (--resume continues).
+    Pause {
+        /// Run id.
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a run: running tenants finish, queued ones are skipped;
+    /// finished tenants stay at the new version, the rest at the old.
+    Cancel {
+        /// Run id.
+        run: String,
+        /// Do not ask first.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// A run's progress from the ledger (the newest run when none is given).
     Status {
         /// Run id.
@@ -40,7 +59,9 @@ impl MigrateCommand {
         match self {
             Self::Plan(a) => a.json,
             Self::Apply(a) => a.plan.json,
-            Self::Status { json, .. } => *json,
+            Self::Status { json, .. } | Self::Pause { json, .. } | Self::Cancel { json, .. } => {
+                *json
+            }
         }
     }
 }
@@ -133,6 +154,112 @@ pub async fn run(config: &Config, cmd: &MigrateCommand) -> Result<i32> {
         MigrateCommand::Plan(a) => plan(config, a).await,
         MigrateCommand::Apply(a) => apply(config, a).await,
         MigrateCommand::Status { run, json } => status(config, run.as_deref(), *json).await,
+        MigrateCommand::Pause { run, json } => {
+            control(config, run, fleet::control::Request::Pause, true, *json).await
+        }
+        MigrateCommand::Cancel { run, yes, json } => {
+            control(config, run, fleet::control::Request::Cancel, *yes, *json).await
+        }
+    }
+}
+
+/// `migrate pause|cancel RUN`: ask the run (its driver, wherever it runs)
+/// to stop, then wait a while for it to drain.
+async fn control(
+    config: &Config,
+    run: &str,
+    what: fleet::control::Request,
+    yes: bool,
+    json: bool,
+) -> Result<i32> {
+    use fleet::control::{Request, Requested};
+    let verb = what.verb();
+    if config.read_only {
+        return Err(Error::refused(format!(
+            "migrate {verb} changes a run, but this session is read-only"
+        )));
+    }
+    let id = run_id(run)?;
+    let db = connect(config).await?;
+    let r = fleet::ledger::get_run(&db, Some(id)).await?;
+    if what == Request::Cancel
+        && !yes
+        && matches!(r.state.as_str(), "running" | "paused" | "stopped")
+    {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::refused(
+                "migrate cancel asks first, but stdin is not a terminal: give --yes",
+            ));
+        }
+        let queued = fleet::ledger::entries(&db, id)
+            .await?
+            .iter()
+            .filter(|e| e.state == "queued")
+            .count();
+        eprint!(
+            "Cancel run {id} ({} to v{})? Its {queued} queued tenants are skipped; finished ones stay migrated. [y/N] ",
+            crate::domain::sanitize::clean(&r.template),
+            r.to_version
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            emit_err("not cancelled: nothing changed");
+            return Ok(1);
+        }
+    }
+    let actor = crate::actor::current_actor();
+    let outcome = fleet::control::request(&db, id, what, &actor).await?;
+    let final_state = match &outcome {
+        Requested::Asked { running } => {
+            if !json {
+                emit_err(&format!(
+                    "{verb} requested: the process driving run {id} finishes its {running} running tenant{} and stops",
+                    if *running == 1 { "" } else { "s" }
+                ));
+            }
+            fleet::control::wait_ended(&db, id, Duration::from_secs(120)).await?
+        }
+        Requested::Done { .. } => Some(what_state(what).to_string()),
+    };
+    let counts = fleet::ledger::entries(&db, id).await?;
+    let count = |s: &str| counts.iter().filter(|e| e.state == s).count();
+    if super::output::structured(json) {
+        print_json(&serde_json::json!({
+            "run": id,
+            "request": what,
+            "outcome": outcome,
+            "state": final_state,
+            "counts": {"done": count("done"), "failed": count("failed"), "queued": count("queued"),
+                       "running": count("running"), "skipped": count("skipped")},
+        }));
+        return Ok(0);
+    }
+    if let Some(state) = final_state {
+        outln!(
+            "run {id}: {state} (done {}, failed {}, queued {}, skipped {}){}",
+            count("done"),
+            count("failed"),
+            count("queued"),
+            count("skipped"),
+            if state == "paused" {
+                format!("; continue with tenantctl migrate apply --resume {id}")
+            } else {
+                String::new()
+            }
+        );
+    } else {
+        outln!(
+            "run {id}: {verb} requested; its driver is still finishing running tenants (see tenantctl migrate status {id})"
+        );
+    }
+    Ok(0)
+}
+
+fn what_state(what: fleet::control::Request) -> &'static str {
+    match what {
+        fleet::control::Request::Pause => "paused",
+        fleet::control::Request::Cancel => "cancelled",
     }
 }
 

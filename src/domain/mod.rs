@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod progress;
+pub mod runs;
 pub mod sanitize;
 pub mod targets;
 pub mod template;

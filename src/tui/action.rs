@@ -104,8 +104,8 @@ pub enum Action {
     Slower,
     /// `r`: take a snapshot now.
     Refresh,
-    /// `m`, `N`, `L`, `H` (or `:monitor`, `:neighbours`, `:locks`, `:heatmap`):
-    /// open that monitoring view.
+    /// `m`, `N`, `L`, `H`, `M` (or `:monitor`, `:neighbours`, `:locks`,
+    /// `:heatmap`, `:migrations`): open that view.
     View(crate::tui::state::Pane),
     /// `w`: the charts' next time window (1, 5, 15, 60 minutes, within the history).
     Window,
@@ -114,6 +114,12 @@ pub enum Action {
     TimeBack,
     /// `>` (and `→` in the list and monitor views) while paused: one point forward.
     TimeForward,
+    /// `p` in the Migrations pane (or `:migrate pause`): pause the selected run (asks first).
+    MigratePause,
+    /// `R` in the Migrations pane (or `:migrate resume`): resume the selected run here (asks first).
+    MigrateResume,
+    /// `C` in the Migrations pane (or `:migrate cancel`): cancel the selected run (asks first).
+    MigrateCancel,
     /// `q`: quit; in the help overlay it closes the overlay.
     Quit,
     /// Ctrl-C: quit from anywhere, text fields and overlays included.

@@ -513,3 +513,80 @@ pub fn state(n: usize, theme: ThemeName) -> State {
     s.message = None;
     s
 }
+
+/// The id of sample migration run `i`.
+pub fn run_id(i: usize) -> Uuid {
+    Uuid::from_u128(0x5a11_0000_0000_4000_8000_0000_0000_0000 + ((i as u128) << 96))
+}
+
+/// Three migration runs, newest first: one running (with a failure), one
+/// paused, one done.
+pub fn runs() -> Vec<crate::domain::runs::RunSummary> {
+    use crate::domain::runs::RunSummary;
+    let run = |i: usize, state: &str, mins: i64, counts: [usize; 5], ended: bool| RunSummary {
+        id: run_id(i),
+        template: "default".into(),
+        to_version: 3,
+        state: state.into(),
+        actor: "ops@example.com".into(),
+        started_at: t0() - chrono::TimeDelta::minutes(mins),
+        ended_at: ended.then(|| t0() - chrono::TimeDelta::minutes(mins - 2)),
+        done: counts[0],
+        failed: counts[1],
+        running: counts[2],
+        queued: counts[3],
+        skipped: counts[4],
+    };
+    vec![
+        run(0, "running", 1, [3, 1, 2, 4, 0], false),
+        run(1, "paused", 90, [10, 0, 0, 20, 0], true),
+        run(2, "done", 600, [30, 0, 0, 0, 0], true),
+    ]
+}
+
+/// The tenants of the running sample run, failures first: one failed
+/// (its error carries escape sequences), two running, four queued, three
+/// done.
+pub fn run_tenants() -> Vec<crate::domain::runs::RunTenant> {
+    use crate::domain::runs::RunTenant;
+    let names = tenants(10);
+    let mut v: Vec<RunTenant> = names
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let state = match i {
+                0..=2 => "done",
+                3 => "failed",
+                4 | 5 => "running",
+                _ => "queued",
+            };
+            RunTenant {
+                tenant_id: t.id,
+                domain: t.domain.clone(),
+                state: state.into(),
+                from_version: 1,
+                to_version: 3,
+                at_version: match state {
+                    "done" => 3,
+                    "running" if i == 4 => 2,
+                    _ => 1,
+                },
+                attempts: match state {
+                    "failed" => 8,
+                    "queued" => 0,
+                    _ => 1,
+                },
+                error: (state == "failed").then(|| {
+                    "orders: lock not granted \u{1b}]0;pwned\u{7}(after 8 attempts)".to_string()
+                }),
+                duration_ms: match state {
+                    "done" => Some(120 + i32::try_from(i).unwrap_or(0) * 10),
+                    "failed" => Some(16_400),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    crate::domain::runs::failures_first(&mut v);
+    v
+}

@@ -266,6 +266,8 @@ async fn drive(
     start: Instant,
 ) -> Result<Summary> {
     let mut notes = Vec::new();
+    // A pause or cancel from another process sets `stop` (see `control`).
+    let watch = super::control::watch(db, run, stop.clone()).await;
     let parallel = bounded_parallel(db, opts.parallel, &mut notes).await?;
     let entries = ledger::entries(db, run).await?;
     let pending: Vec<&ledger::Entry> = entries
@@ -348,7 +350,17 @@ async fn drive(
             break 'waves;
         }
     }
-    ledger::set_run_state(db, run, state).await?;
+    drop(watch);
+    let ended = super::control::finish(db, run, state).await?;
+    skipped += ended.skipped;
+    if ended.state == "cancelled" {
+        notes.retain(|n| !n.starts_with("interrupted"));
+        notes.push(format!(
+            "cancelled: running tenants were finished, {} queued skipped; finished tenants are at version {to}, the others at their old version",
+            ended.skipped
+        ));
+    }
+    let state = ended.state.as_str();
     let remaining = ledger::entries(db, run)
         .await?
         .iter()

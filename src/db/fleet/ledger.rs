@@ -181,7 +181,9 @@ pub async fn list_runs(db: &Db, limit: i64) -> Result<Vec<Run>> {
     Ok(rows.iter().map(run_from_row).collect())
 }
 
-/// Set a run's state (and its end time when it is no longer running).
+/// Set a run's state (and its end time when it is no longer running). A
+/// cancelled run is never set running again (a resume racing a cancel: the
+/// driver's watch then sees it cancelled and starts no tenant).
 pub async fn set_run_state(db: &Db, run: Uuid, state: &str) -> Result<()> {
     let client = db.client().await?;
     client
@@ -189,7 +191,7 @@ pub async fn set_run_state(db: &Db, run: Uuid, state: &str) -> Result<()> {
             &format!(
                 "UPDATE {}.migration_runs SET state = $2, updated_at = clock_timestamp(),
                      ended_at = CASE WHEN $2 IN ('done', 'stopped', 'cancelled', 'paused') THEN clock_timestamp() END
-                 WHERE id = $1"
+                 WHERE id = $1 AND NOT ($2 = 'running' AND state = 'cancelled')"
             , db.q_schema()),
             &[&run, &state],
         )

@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod catalog;
+pub mod control;
 pub mod ledger;
 
 use std::collections::BTreeMap;

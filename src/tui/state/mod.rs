@@ -3,6 +3,7 @@
 
 pub mod form;
 pub mod list;
+pub mod migrations;
 pub mod views;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::tui::theme::Theme;
 
 pub use form::{EditForm, Field, FormDefaults, Wizard, WizardOutcome, WizardStep};
 pub use list::{Column, Filter, ListState, SearchKey};
+pub use migrations::MigrationsState;
 pub use views::{Heat, HeatGroup, HeatMetric, Views};
 
 /// Bounds of the refresh interval.
@@ -46,6 +48,8 @@ pub enum Pane {
     Neighbours,
     Locks,
     Heatmap,
+    /// Fleet migration runs and their tenants (`M`, `:migrations`).
+    Migrations,
 }
 
 impl Pane {
@@ -61,6 +65,7 @@ impl Pane {
             Pane::Neighbours => "Neighbours",
             Pane::Locks => "Locks",
             Pane::Heatmap => "Heat map",
+            Pane::Migrations => "Migrations",
         }
     }
 
@@ -219,6 +224,11 @@ pub enum ConfirmKind {
         tenant: Uuid,
         pid: i32,
     },
+    /// Pause, resume or cancel a migration run.
+    Migration {
+        run: Uuid,
+        action: crate::domain::runs::RunAction,
+    },
 }
 
 /// An open confirmation.
@@ -324,6 +334,8 @@ pub struct State {
     pub audit_loading: bool,
     pub alerts: Vec<Alert>,
     pub alerts_cursor: usize,
+    /// The Migrations pane.
+    pub migrations: MigrationsState,
     pub modal: Option<Modal>,
     pub message: Option<Message>,
     pub pending: HashMap<RequestId, Pending>,
@@ -390,6 +402,7 @@ impl State {
             audit_loading: false,
             alerts: Vec::new(),
             alerts_cursor: 0,
+            migrations: MigrationsState::default(),
             monitor_cursor: 0,
             modal: None,
             message: None,

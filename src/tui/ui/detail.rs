@@ -153,6 +153,15 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, d: &DetailState, t: &T
                     Span::styled(format!("  -{:<3} ", reason.points), th.warn),
                     Span::styled(clean(&reason.text), th.text),
                 ]));
+                if crate::tui::update::is_version_behind(&reason.text) {
+                    r.push(hint(
+                        format!(
+                            "       Enter: its migration runs ({})",
+                            state.keymap.label_of("migrations")
+                        ),
+                        state,
+                    ));
+                }
             }
             r.push(kv("calls/s", rate(m.calls_per_s), state));
             r.push(kv("writes/s", rate(m.writes_per_s), state));

@@ -12,6 +12,7 @@ pub mod edit;
 pub mod heatmap;
 pub mod help;
 pub mod locks;
+pub mod migrations;
 pub mod monitor;
 pub mod neighbours;
 pub mod status_bar;
@@ -54,6 +55,7 @@ pub fn draw(frame: &mut Frame, state: &State) {
         Pane::Neighbours => neighbours::draw(frame, main, state),
         Pane::Locks => locks::draw(frame, main, state),
         Pane::Heatmap => heatmap::draw(frame, main, state),
+        Pane::Migrations => migrations::draw(frame, main, state),
     }
     status_bar::draw(frame, status, state);
     command_line::draw(frame, message, state);
@@ -95,6 +97,10 @@ fn draw_tabs(frame: &mut Frame, area: Rect, state: &State) {
             t.dim
         };
         spans.push(Span::styled(label, style));
+        spans.push(Span::raw(" "));
+    }
+    if state.pane == Pane::Migrations {
+        spans.push(Span::styled(" Migrations ", t.selected));
         spans.push(Span::raw(" "));
     }
     if !state.list.filter.is_empty() {

@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Commands the console understands, for completion and help.
-pub const COMMANDS: [(&str, &str); 16] = [
+pub const COMMANDS: [(&str, &str); 18] = [
     ("create", "open the create wizard"),
     ("suspend", "suspend TENANT (asks first)"),
     ("resume", "resume TENANT (asks first)"),
@@ -40,6 +40,11 @@ pub const COMMANDS: [(&str, &str); 16] = [
     ("locks", "blocking chains: who waits for whom"),
     ("heatmap", "every tenant a cell, coloured against the fleet"),
     ("window", "chart window in minutes: :window 1|5|15|60"),
+    ("migrations", "fleet migration runs and their tenants"),
+    (
+        "migrate",
+        "pause, resume or cancel a run: :migrate pause|resume|cancel [RUN] (asks first)",
+    ),
     ("quit", "leave the console"),
 ];
 
@@ -64,6 +69,8 @@ pub enum ConsoleCommand {
         Option<crate::domain::activity::NeighbourMetric>,
     ),
     Window(Duration),
+    /// `:migrate pause|resume|cancel [RUN]` (the selected run when none).
+    Migrate(crate::domain::runs::RunAction, Option<String>),
 }
 
 /// Parse what was typed after `:`. Commands may be abbreviated to a unique prefix.
@@ -165,6 +172,28 @@ pub fn parse_command(line: &str) -> Result<ConsoleCommand, String> {
         }
         "locks" => ConsoleCommand::View(crate::tui::state::Pane::Locks, None),
         "heatmap" => ConsoleCommand::View(crate::tui::state::Pane::Heatmap, None),
+        "migrations" => ConsoleCommand::View(crate::tui::state::Pane::Migrations, None),
+        "migrate" => {
+            use crate::domain::runs::RunAction;
+            let mut it = rest.split_whitespace();
+            let action = match it.next().map(str::to_ascii_lowercase).as_deref() {
+                Some("pause") => RunAction::Pause,
+                Some("resume") => RunAction::Resume,
+                Some("cancel") => RunAction::Cancel,
+                Some(other) => {
+                    return Err(format!(
+                        ":migrate {}: use pause, resume or cancel",
+                        clean(other)
+                    ));
+                }
+                None => return Err(":migrate needs pause, resume or cancel".into()),
+            };
+            let run = it.next().map(str::to_string);
+            if it.next().is_some() {
+                return Err(":migrate takes an action and at most one run id".into());
+            }
+            ConsoleCommand::Migrate(action, run)
+        }
         "window" => {
             let m: u64 = rest
                 .trim_end_matches(['m', 'M'])
@@ -237,6 +266,7 @@ pub fn complete(state: &State, line: &str) -> Vec<String> {
             .map(|m| m.key().to_string())
             .collect()),
         "window" => out(["1", "5", "15", "60"].map(String::from).to_vec()),
+        "migrate" => out(["pause", "resume", "cancel"].map(String::from).to_vec()),
         "filter" => out([
             "status=active",
             "status=suspended",
@@ -426,6 +456,9 @@ pub(super) fn run(state: &mut State, c: ConsoleCommand) -> Option<Command> {
         ConsoleCommand::Window(w) => {
             super::views::set_window(state, w);
             None
+        }
+        ConsoleCommand::Migrate(action, run) => {
+            super::migrations::ask(state, action, run.as_deref())
         }
     }
 }

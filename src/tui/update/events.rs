@@ -23,6 +23,11 @@ pub(super) fn apply(state: &mut State, ev: Event) -> Vec<Command> {
             endpoint,
             read_only,
         } => connected(state, &cluster, &server_version, &endpoint, read_only),
+        // The tenant list, and a migration pane watching versions move.
+        Event::TenantsChanged => apply_one(state, Event::TenantsChanged)
+            .into_iter()
+            .chain(super::migrations::changed(state))
+            .collect(),
         other => apply_one(state, other).into_iter().collect(),
     }
 }
@@ -59,6 +64,10 @@ fn connected(
     out.extend(match state.pane {
         Pane::Detail => load_detail(state, true),
         Pane::Audit => super::load_audit(state),
+        Pane::Migrations => {
+            state.migrations.loading = false;
+            super::migrations::load(state)
+        }
         _ => None,
     });
     out
@@ -81,6 +90,7 @@ fn apply_one(state: &mut State, ev: Event) -> Option<Command> {
             state.history_loading = false;
             state.audit_loading = false;
             state.tenants_loading = false;
+            state.migrations.loading = false;
             None
         }
         Event::Tenants(list) => {
@@ -211,6 +221,9 @@ fn apply_one(state: &mut State, ev: Event) -> Option<Command> {
                 recompute_list(state);
             }
             say(state, message);
+            if state.pane == Pane::Migrations {
+                return super::migrations::load(state);
+            }
             // A cancelled or terminated session: show the sessions as they are now.
             if state.pane == Pane::Detail {
                 if let Some(d) = state.detail.as_mut() {
@@ -235,7 +248,7 @@ fn apply_one(state: &mut State, ev: Event) -> Option<Command> {
                 _ => {}
             }
             complain(state, message);
-            None
+            super::migrations::changed(state)
         }
         Event::Alerts(alerts) => {
             state.alerts = alerts;
@@ -248,6 +261,10 @@ fn apply_one(state: &mut State, ev: Event) -> Option<Command> {
             say(state, clean(&text));
             None
         }
+        Event::Migrations { runs, run, tenants } => {
+            super::migrations::arrived(state, runs, run, tenants)
+        }
+        Event::MigrationsChanged => super::migrations::changed(state),
         Event::Templates(list) => {
             if let Some(Modal::Wizard(w)) = state.modal.as_mut() {
                 w.template_cursor = list

@@ -139,6 +139,18 @@ fn execute(state: &mut State, kind: ConfirmKind) -> Option<Command> {
             format!("terminating session {pid}"),
             Command::TerminateSession { id, tenant, pid },
         ),
+        ConfirmKind::Migration { run, action } => (
+            format!(
+                "{} run {}",
+                match action {
+                    crate::domain::runs::RunAction::Pause => "pausing",
+                    crate::domain::runs::RunAction::Resume => "resuming",
+                    crate::domain::runs::RunAction::Cancel => "cancelling",
+                },
+                &run.to_string()[..8]
+            ),
+            Command::Migration { id, run, action },
+        ),
     };
     say(state, format!("{what}…"));
     state.pending.insert(

@@ -6,6 +6,7 @@
 pub mod command;
 mod events;
 mod forms;
+pub(crate) mod migrations;
 mod panes;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ use crate::tui::state::{
 };
 
 pub use command::{ConsoleCommand, complete, parse_command};
+pub use panes::is_version_behind;
 
 /// Refresh intervals `+` and `-` step through.
 const INTERVAL_STEPS_MS: [u64; 9] = [
@@ -51,7 +53,7 @@ fn update_one(state: &mut State, action: Action) -> Option<Command> {
     match action {
         Action::Tick(now) => {
             tick(state, now);
-            None
+            migrations::tick(state)
         }
         Action::Resize(w, h) => {
             state.size = (w, h);
@@ -171,6 +173,7 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
         Action::Slower => step_interval(state, false),
         Action::Refresh => match state.pane {
             Pane::Audit => load_audit(state),
+            Pane::Migrations => migrations::load(state),
             Pane::Detail => load_detail(state, true),
             _ => {
                 say(state, "refreshing…");
@@ -196,6 +199,14 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
             None
         }
         Action::Back => {
+            if state.pane == Pane::Migrations {
+                state.pane = if state.detail.is_some() {
+                    Pane::Detail
+                } else {
+                    Pane::Tenants
+                };
+                return None;
+            }
             if state.pane.tab() == Pane::Monitor && state.pane != Pane::Monitor {
                 return switch_pane(state, Pane::Monitor);
             }
@@ -210,6 +221,16 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
             None
         }
         Action::Click(x, y) => click(state, x, y),
+        Action::MigratePause | Action::MigrateResume | Action::MigrateCancel
+            if state.pane != Pane::Migrations =>
+        {
+            let hint = state.keymap.label_of("migrations");
+            complain(
+                state,
+                format!("select a run in the Migrations pane ({hint}) first"),
+            );
+            None
+        }
         other => match state.pane {
             Pane::Tenants => tenants_pane(state, other),
             Pane::Detail => detail_pane(state, other),
@@ -224,6 +245,7 @@ fn normal(state: &mut State, action: Action) -> Option<Command> {
             Pane::Neighbours => views::neighbours_pane(state, other),
             Pane::Locks => views::locks_pane(state, other),
             Pane::Heatmap => views::heatmap_pane(state, other),
+            Pane::Migrations => migrations::pane(state, other),
         },
     }
 }
@@ -247,11 +269,13 @@ pub(crate) fn move_cursor(cur: usize, len: usize, action: &Action, page: usize) 
 
 pub(crate) fn switch_pane(state: &mut State, pane: Pane) -> Option<Command> {
     state.pane = pane;
-    if pane != Pane::Detail {
+    // The Migrations pane keeps an open detail: Esc goes back to it.
+    if pane != Pane::Detail && pane != Pane::Migrations {
         state.detail = None;
     }
     match pane {
         Pane::Audit => load_audit(state),
+        Pane::Migrations => migrations::load(state),
         Pane::Monitor => {
             recompute_monitor(state);
             load_monitor_history(state)

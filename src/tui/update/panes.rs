@@ -69,6 +69,17 @@ pub(super) fn detail_pane(state: &mut State, action: Action) -> Option<Command> 
             d.cursor = move_cursor(d.cursor, len, &action, page);
             None
         }
+        Action::Open if d.tab == DetailTab::Overview => {
+            let tenant = d.tenant;
+            let behind = state
+                .metrics(tenant)
+                .is_some_and(|m| m.health.reasons.iter().any(|r| is_version_behind(&r.text)));
+            let template = state.tenant(tenant).map(|t| t.template.clone())?;
+            if !behind {
+                return None;
+            }
+            super::migrations::open_for_template(state, &template)
+        }
         Action::Edit => open_edit(state),
         Action::SuspendResume => ask_suspend_resume(state),
         Action::Delete => ask_delete(state),
@@ -109,6 +120,11 @@ pub(super) fn detail_pane(state: &mut State, action: Action) -> Option<Command> 
         }
         _ => None,
     }
+}
+
+/// The health reason "template version N behind latest M".
+pub fn is_version_behind(text: &str) -> bool {
+    text.starts_with("template version") && text.contains("behind")
 }
 
 /// Rows of the current detail tab (for the cursor).
