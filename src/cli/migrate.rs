@@ -301,7 +301,11 @@ fn print_plan(p: &Plan) {
                         }
                     )
                 },
-                crate::domain::sanitize::clean(&x.drift.join("; ")),
+                if x.drift_checked {
+                    crate::domain::sanitize::clean(&x.drift.join("; "))
+                } else {
+                    "not checked: a table was locked".into()
+                },
             ]
         })
         .collect();

@@ -85,6 +85,12 @@ pub struct PlanTenant {
     pub non_transactional: usize,
     /// How the schema differs from the catalog of its version, now.
     pub drift: Vec<String>,
+    /// False when a table of the schema was locked exclusively while the
+    /// plan read the catalogs, so its drift is unknown. Such a tenant is
+    /// not held back for it: its migration waits for the lock like any
+    /// other, and a step that does not fit its schema fails and changes
+    /// nothing.
+    pub drift_checked: bool,
 }
 
 /// Totals of a plan.
@@ -136,7 +142,8 @@ pub fn target(t: &Template, to: Option<i32>) -> Result<i32> {
 /// The plan for template `t`: tenants of the template (not deleted),
 /// filtered, each with its action. Reading the tenant list is one query;
 /// when someone is behind, one rolled-back dry run builds every version and
-/// three catalog queries read the drift of all tenants behind.
+/// three catalog queries read the drift of all tenants behind (a few more
+/// when a schema is locked; see [`catalog::read_schemas_unlocked`]).
 pub async fn plan(db: &Db, t: &Template, mode: TimescaleMode, req: &PlanRequest) -> Result<Plan> {
     let to = target(t, req.to)?;
     let all = super::tenants::list_tenants(db, None).await?;
@@ -155,15 +162,17 @@ pub async fn plan(db: &Db, t: &Template, mode: TimescaleMode, req: &PlanRequest)
         .filter(|x| matches!(x.status, TenantStatus::Active | TenantStatus::Suspended))
         .collect();
     let mut drift: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut locked: Vec<String> = Vec::new();
     if !behind.is_empty() {
         let versions = catalog::versions(db, t, mode).await?;
         catalog::ensure_consistent(t, &versions)?;
         let schemas: Vec<String> = behind.iter().map(|x| x.schema_name.clone()).collect();
-        let have = catalog::read_schemas(db, &schemas).await?;
+        let have = catalog::read_schemas_unlocked(db, &schemas).await?;
+        locked = have.locked;
         for x in &behind {
             if let (Some(want), Some(got)) = (
                 versions.by_version.get(&x.template_version),
-                have.get(&x.schema_name),
+                have.read.get(&x.schema_name),
             ) {
                 drift.insert(x.schema_name.clone(), catalog::compare(want, got));
             }
@@ -173,6 +182,7 @@ pub async fn plan(db: &Db, t: &Template, mode: TimescaleMode, req: &PlanRequest)
     let mut totals = Totals::default();
     for x in mine {
         let d = drift.remove(&x.schema_name).unwrap_or_default();
+        let drift_checked = locked.binary_search(&x.schema_name).is_err();
         let action = if !matches!(x.status, TenantStatus::Active | TenantStatus::Suspended) {
             Action::HeldStatus
         } else if x.template_version == to {
@@ -218,6 +228,7 @@ pub async fn plan(db: &Db, t: &Template, mode: TimescaleMode, req: &PlanRequest)
             steps,
             non_transactional: nontx,
             drift: d,
+            drift_checked,
         });
     }
     Ok(Plan {

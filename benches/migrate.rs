@@ -1,0 +1,266 @@
+//! Fleet migration benchmark (issue 13), at 1,000 tenants created through
+//! the real create path:
+//!
+//! - a no-op apply (everyone current): plan and apply in-process, and the
+//!   whole `tenantctl migrate apply` process;
+//! - a real one-step migration (a nullable column and an index on small
+//!   tables) by `migrate apply`, beside its floor measured in the same run:
+//!   the same DDL sent by 4 raw connections of the operator, one
+//!   transaction per schema (the floor's changes are undone, untimed,
+//!   before the real run).
+//!
+//! `cargo bench --bench migrate` (`TENANTCTL_BENCH_MIGRATE_TENANTS=N` to
+//! change the size).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use tenantctl::config::Config;
+use tenantctl::db::fleet::{self, ApplyOptions, PlanRequest};
+use tenantctl::db::provision::{self, ProvisionOptions};
+use tenantctl::db::{Db, migrate, quote_ident};
+use tenantctl::domain::fleet::Canary;
+use tenantctl::domain::tenant::NewTenant;
+use tenantctl::local_cluster::LocalCluster;
+use tenantctl::template_files::Lookup;
+use tokio_postgres::NoTls;
+
+const WORKERS: usize = 4;
+
+/// v1: two small tables; v2: a nullable column and an index.
+fn template() -> serde_json::Value {
+    serde_json::json!({
+        "name": "bench",
+        "version": 2,
+        "tables": [
+            "CREATE TABLE accounts (id bigserial PRIMARY KEY, name text NOT NULL)",
+            "CREATE TABLE orders (id bigserial PRIMARY KEY, account_id bigint NOT NULL, qty integer NOT NULL, note text)"
+        ],
+        "indexes": ["CREATE INDEX orders_note_idx ON orders (note)"],
+        "baseline": {"version": 1, "tables": [
+            "CREATE TABLE accounts (id bigserial PRIMARY KEY, name text NOT NULL)",
+            "CREATE TABLE orders (id bigserial PRIMARY KEY, account_id bigint NOT NULL, qty integer NOT NULL)"
+        ]},
+        "migrations": [
+            {"to": 2, "description": "a note on orders, indexed", "steps": [
+                "ALTER TABLE orders ADD COLUMN note text",
+                "CREATE INDEX orders_note_idx ON orders (note)"
+            ]}
+        ]
+    })
+}
+
+const STEPS: [&str; 2] = [
+    "ALTER TABLE {s}.orders ADD COLUMN note text",
+    "CREATE INDEX orders_note_idx ON {s}.orders (note)",
+];
+const UNDO: &str = "DROP INDEX {s}.orders_note_idx; ALTER TABLE {s}.orders DROP COLUMN note";
+
+fn request(i: usize) -> NewTenant {
+    NewTenant {
+        name: format!("Bench {i}"),
+        domain: format!("m{i:05}.bench.example.com"),
+        template: "bench".into(),
+        connection_limit: 5,
+        statement_timeout: None,
+        storage_quota_bytes: None,
+        settings: serde_json::json!({}),
+    }
+}
+
+/// `sql` (with `{s}` for the quoted schema) over `WORKERS` raw connections,
+/// one transaction per schema; the wall time.
+async fn raw_run(conninfo: &str, schemas: &[String], sql: &str) -> Duration {
+    let mut clients = Vec::new();
+    for _ in 0..WORKERS {
+        let (c, conn) = tokio_postgres::connect(conninfo, NoTls)
+            .await
+            .expect("raw connect");
+        tokio::spawn(conn);
+        clients.push(c);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let schemas: Arc<Vec<String>> = Arc::new(schemas.to_vec());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in clients {
+        let (next, schemas, sql) = (next.clone(), schemas.clone(), sql.to_string());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(s) = schemas.get(i) else { break };
+                let body = sql.replace("{s}", &quote_ident(s));
+                c.batch_execute(&format!("BEGIN; {body}; COMMIT"))
+                    .await
+                    .expect("raw DDL");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    start.elapsed()
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("migrate bench: run it with `cargo bench --bench migrate`");
+        return;
+    }
+    let n: usize = std::env::var("TENANTCTL_BENCH_MIGRATE_TENANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let cluster = LocalCluster::start().expect("local cluster");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dbname = cluster.create_database().expect("database");
+        let conninfo = cluster.conninfo(&dbname);
+        let config = Config::for_url(&conninfo);
+        let db = Db::connect(&config).await.expect("connect");
+        migrate::init(&db).await.expect("init");
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("bench.json"), template().to_string()).expect("template");
+        let mut o = ProvisionOptions::from_config(&config);
+        o.template_dir = Lookup::from(dir.path().to_path_buf());
+        o.actor = "bench@local".into();
+        let t = tenantctl::template_files::load(&o.template_dir, "bench").expect("load");
+
+        let built = Instant::now();
+        let schemas: Vec<String> = futures::stream::iter(0..n)
+            .map(|i| {
+                let (db, o) = (&db, &o);
+                async move {
+                    provision::create_tenant_at(db, o, &request(i), Some(1), &|_| {})
+                        .await
+                        .expect("create")
+                        .schema_name
+                }
+            })
+            .buffer_unordered(WORKERS)
+            .collect()
+            .await;
+        let c = db.client().await.expect("client");
+        c.batch_execute("VACUUM ANALYZE").await.expect("vacuum");
+        let built = built.elapsed();
+
+        let mut opts = ApplyOptions::new("bench@local".into());
+        opts.canary = Canary::Count(0);
+        opts.parallel = WORKERS;
+        opts.timescaledb = config.provisioning.timescaledb;
+
+        // The floor, then undone (untimed) so the real run starts from v1.
+        let floor = raw_run(&conninfo, &schemas, &STEPS.join("; ")).await;
+        raw_run(&conninfo, &schemas, UNDO).await;
+
+        let step = Instant::now();
+        let p = fleet::plan(&db, &t, opts.timescaledb, &PlanRequest::default())
+            .await
+            .expect("plan");
+        assert_eq!(p.totals.migrate, n, "every tenant is behind");
+        let s = fleet::apply(
+            &db,
+            &t,
+            &p,
+            &opts,
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(|_| {}),
+        )
+        .await
+        .expect("apply");
+        let step = step.elapsed();
+        assert_eq!((s.done, s.failed), (n, 0), "{s:?}");
+
+        // Everyone current: plan and apply in-process, then the whole process.
+        let noop = Instant::now();
+        let p = fleet::plan(&db, &t, opts.timescaledb, &PlanRequest::default())
+            .await
+            .expect("plan");
+        assert_eq!(p.totals.current, n);
+        let s = fleet::apply(
+            &db,
+            &t,
+            &p,
+            &opts,
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(|_| {}),
+        )
+        .await
+        .expect("no-op apply");
+        let noop = noop.elapsed();
+        assert_eq!(s.done, 0);
+        let bin = env!("CARGO_BIN_EXE_tenantctl");
+        let proc_start = Instant::now();
+        let out = std::process::Command::new(bin)
+            .args([
+                "--database-url",
+                &conninfo,
+                "--template-dir",
+                &dir.path().display().to_string(),
+                "migrate",
+                "apply",
+                "--template",
+                "bench",
+                "--json",
+            ])
+            .output()
+            .expect("run tenantctl");
+        let noop_proc = proc_start.elapsed();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let ratio = step.as_secs_f64() / floor.as_secs_f64();
+        #[allow(clippy::cast_precision_loss, reason = "rates for people to read")]
+        let (rate, floor_rate) = (
+            n as f64 / step.as_secs_f64(),
+            n as f64 / floor.as_secs_f64(),
+        );
+        println!();
+        println!(
+            "fleet migration, {n} tenants (built in {:.1} s through create), {WORKERS} at a time",
+            built.as_secs_f64()
+        );
+        println!("{:<44} {:>9} {:>11}", "run", "seconds", "tenants/s");
+        println!(
+            "{:<44} {:>9.2} {:>11.1}",
+            "floor: same DDL, 4 raw connections",
+            floor.as_secs_f64(),
+            floor_rate
+        );
+        println!(
+            "{:<44} {:>9.2} {:>11.1}",
+            "migrate plan + apply, one step",
+            step.as_secs_f64(),
+            rate
+        );
+        println!(
+            "{:<44} {:>9.2}",
+            "no-op plan + apply (in-process)",
+            noop.as_secs_f64()
+        );
+        println!(
+            "{:<44} {:>9.2}",
+            "no-op `tenantctl migrate apply` (process)",
+            noop_proc.as_secs_f64()
+        );
+        println!();
+        println!(
+            "one-step ratio (apply / floor): {ratio:.2}x (target <= 1.50x) {}",
+            if ratio <= 1.5 { "ok" } else { "MISSED" }
+        );
+        let worst = noop.max(noop_proc).as_secs_f64();
+        println!(
+            "no-op apply: {worst:.2} s (target <= 2 s) {}",
+            if worst <= 2.0 { "ok" } else { "MISSED" }
+        );
+    });
+}
