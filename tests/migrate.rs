@@ -218,6 +218,13 @@ async fn two_hundred_tenants_from_v1_to_v3_end_like_a_fresh_v3_tenant() {
         "{s:?}"
     );
     assert!(versions(&e.db).await.iter().all(|(_, v)| *v == 3));
+    // The run's role (the runners' grants on the ledger functions) is gone.
+    let run_role = fleet::apply::run_role(s.run.expect("run"));
+    let left = superuser_query(
+        &e.dbname,
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{run_role}'"),
+    );
+    assert_eq!(left, vec![Some("0".to_string())], "{run_role} is left");
 
     let mut schemas: Vec<String> = fleet.iter().map(|t| t.schema_name.clone()).collect();
     schemas.push(fresh.schema_name.clone());

@@ -3,9 +3,10 @@
 //! `db::runner`) in as few transactions as its steps allow.
 //!
 //! For each tenant: the operator claims its ledger row (`running`; a tenant
-//! another run holds is skipped), starts the tenant's runner and grants it,
-//! for this run only, USAGE on the control schema and EXECUTE on
-//! `migration_begin` / `migration_advance`. The runner's transaction calls
+//! another run holds is skipped) and starts the tenant's runner as a member
+//! of the run's role (see [`run_role`]: USAGE on the control schema and
+//! EXECUTE on `migration_begin` / `migration_advance`, for this run only).
+//! The runner's transaction, sent in one round trip, calls
 //! `migration_begin` first (the tenant's control row and ledger row, FOR
 //! UPDATE NOWAIT), runs the steps as the schema's owner with `search_path`
 //! set to the schema and `lock_timeout` set, and calls `migration_advance`
@@ -269,6 +270,7 @@ async fn drive(
     // A pause or cancel from another process sets `stop` (see `control`).
     let watch = super::control::watch(db, run, stop.clone()).await;
     let parallel = bounded_parallel(db, opts.parallel, &mut notes).await?;
+    let role = grant_run_role(db, run).await?;
     let entries = ledger::entries(db, run).await?;
     let pending: Vec<&ledger::Entry> = entries
         .iter()
@@ -351,6 +353,7 @@ async fn drive(
         }
     }
     drop(watch);
+    drop_run_role(db, &role).await;
     let ended = super::control::finish(db, run, state).await?;
     skipped += ended.skipped;
     if ended.state == "cancelled" {
@@ -497,9 +500,8 @@ async fn migrate_claimed(
     }
     let segs = segments(t, at_version, at_step, to)?;
     let ctl = db.q_schema();
-    let runner = Runner::start(db, &tn).await?;
+    let runner = Runner::start_member(db, &tn, Some(&run_role(run))).await?;
     let result = async {
-        grant_runner(db, &runner.role).await?;
         let mut client = runner.connect(db, opts.statement_timeout).await?;
         client
             .batch_execute("RESET ROLE")
@@ -579,58 +581,76 @@ async fn migrate_claimed(
         Ok(())
     }
     .await;
-    revoke_runner(db, &runner.role).await;
     runner.finish(db).await;
     result.map(|()| None)
 }
 
-/// For this run only: the runner may call the two ledger functions.
-/// (Dropping the runner takes the grants with it.)
+/// The NOLOGIN role that holds, for one run, what its runners need of the
+/// control schema: USAGE and EXECUTE on the two ledger functions (which
+/// check that the caller is the runner of the tenant it names). Each runner
+/// is made a member when it is created, so no per-tenant grant updates a
+/// shared ACL and workers never queue behind one another.
+pub fn run_role(run: Uuid) -> String {
+    format!("tenantctl_migrate_{}", run.simple())
+}
+
+/// Create the run's role (when missing) and give it its grants.
 #[allow(
     clippy::many_single_char_names,
     reason = "short names for the SQL pieces"
 )]
-async fn grant_runner(db: &Db, role: &str) -> Result<()> {
+async fn grant_run_role(db: &Db, run: Uuid) -> Result<String> {
+    let role = run_role(run);
     let s = db.q_schema();
-    let r = quote_ident(role);
+    let r = quote_ident(&role);
     let sql = format!(
-        "GRANT USAGE ON SCHEMA {s} TO {r};
+        "DO $tenantctl$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = {lit}) THEN
+             CREATE ROLE {r} NOLOGIN NOINHERIT;
+           END IF;
+         END $tenantctl$;
+         GRANT USAGE ON SCHEMA {s} TO {r};
          GRANT EXECUTE ON FUNCTION {s}.migration_begin(uuid, uuid),
-             {s}.migration_advance(uuid, uuid, integer, integer, integer, boolean, jsonb) TO {r};"
+             {s}.migration_advance(uuid, uuid, integer, integer, integer, boolean, jsonb) TO {r};",
+        lit = quote_literal(&role),
     );
-    // Concurrent GRANTs on the same schema or function update the same
-    // catalog row; PostgreSQL then says "tuple concurrently updated". One
-    // grant at a time in this process, and a few retries across processes.
+    // Concurrent GRANTs on the same schema or function (two runs starting
+    // at once) update the same catalog row; PostgreSQL then says "tuple
+    // concurrently updated". One at a time in this process, and a few
+    // retries across processes.
     let _one = GRANTS.lock().await;
     let client = db.client().await?;
     let mut n = 0;
     loop {
         match client.batch_execute(&sql).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(role),
             Err(e)
                 if n < 10
-                    && e.as_db_error()
-                        .is_some_and(|d| d.message().contains("concurrently updated")) =>
+                    && e.as_db_error().is_some_and(|d| {
+                        d.message().contains("concurrently updated")
+                            || *d.code() == SqlState::DUPLICATE_OBJECT
+                    }) =>
             {
                 n += 1;
                 let j: f64 = rand::rng().random();
                 tokio::time::sleep(backoff(1, j)).await;
             }
-            Err(e) => return Err(pg_error(&e, "cannot let the runner record its progress")),
+            Err(e) => return Err(pg_error(&e, "cannot let the runners record their progress")),
         }
     }
 }
 
-/// Take the run's grants back before the runner is dropped (its DROP OWNED
-/// would otherwise update the control schema's ACL concurrently with other
-/// workers' grants). A failure is logged; dropping the runner retries it.
-async fn revoke_runner(db: &Db, role: &str) {
+/// Take the run role's grants back and drop it, once no runner of the run
+/// is left. A failure is logged: the role holds nothing but those grants,
+/// and the next driver of the run (resume) reuses it.
+async fn drop_run_role(db: &Db, role: &str) {
     let s = db.q_schema();
     let r = quote_ident(role);
     let sql = format!(
         "REVOKE EXECUTE ON FUNCTION {s}.migration_begin(uuid, uuid),
              {s}.migration_advance(uuid, uuid, integer, integer, integer, boolean, jsonb) FROM {r};
-         REVOKE USAGE ON SCHEMA {s} FROM {r};"
+         REVOKE USAGE ON SCHEMA {s} FROM {r};
+         DROP ROLE {r};"
     );
     let _one = GRANTS.lock().await;
     if let Ok(client) = db.client().await {
@@ -638,16 +658,17 @@ async fn revoke_runner(db: &Db, role: &str) {
             match client.batch_execute(&sql).await {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::debug!(role, "revoking the runner's grants: {e}");
+                    tracing::debug!(role, "dropping the run's role: {e}");
                     let j: f64 = rand::rng().random();
                     tokio::time::sleep(backoff(1, j)).await;
                 }
             }
         }
+        tracing::warn!(role, "cannot drop the migration run's role");
     }
 }
 
-/// One grant or revoke at a time in this process (see [`grant_runner`]).
+/// One grant or revoke at a time in this process (see [`grant_run_role`]).
 static GRANTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A failed attempt: whether a retry may succeed (a lock not granted, a
@@ -679,6 +700,13 @@ fn lock_sql(opts: &ApplyOptions) -> String {
 }
 
 /// One transaction of the runner: lock, steps as the owner, progress.
+///
+/// Every statement, from `BEGIN` to `COMMIT`, is sent at once (tokio-postgres
+/// pipelines requests that are polled together), so a tenant's transaction
+/// costs one round trip. The server runs them in order; after the first
+/// error it refuses the rest ("current transaction is aborted") and the
+/// closing `COMMIT` ends the transaction as a rollback, so the first error
+/// in order is the one reported and nothing of the transaction remains.
 #[allow(clippy::too_many_arguments)] // reason: one transaction's fixed inputs
 async fn run_tx(
     client: &mut tokio_postgres::Client,
@@ -691,40 +719,46 @@ async fn run_tx(
     finished: bool,
     opts: &ApplyOptions,
 ) -> std::result::Result<(), StepError> {
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| step_error(&e, "cannot begin the tenant's transaction"))?;
-    tx.batch_execute(&format!("SET LOCAL {}", lock_sql(opts)))
-        .await
-        .map_err(|e| step_error(&e, "cannot set lock_timeout"))?;
-    tx.query(
-        &format!("SELECT * FROM {ctl}.migration_begin($1, $2)"),
-        &[&run, &tenant],
-    )
-    .await
-    .map_err(|e| step_error(&e, "the tenant is locked or moved"))?;
-    tx.batch_execute(&format!("SET ROLE {}", quote_ident(owner)))
-        .await
-        .map_err(|e| step_error(&e, "cannot act as the schema's owner"))?;
-    for (path, sql) in steps {
-        tx.batch_execute(sql)
-            .await
-            .map_err(|e| step_error(&e, path))?;
-    }
-    tx.batch_execute("RESET ROLE")
-        .await
-        .map_err(|e| step_error(&e, "cannot leave the owner role"))?;
+    let client: &tokio_postgres::Client = client;
+    // Simple queries only: an extended query would first be prepared, in a
+    // round trip of its own, and run after the statements sent behind it.
+    // The values are typed (uuids, integers, our own JSON), written as
+    // literals.
     let detail = serde_json::json!({"steps": steps.iter().map(|s| &s.0).collect::<Vec<_>>()});
-    tx.execute(
-        &format!("SELECT {ctl}.migration_advance($1, $2, $3, $4, NULL, $5, $6)"),
-        &[&run, &tenant, &end.0, &end.1, &finished, &detail],
-    )
-    .await
-    .map_err(|e| step_error(&e, "cannot record the migration"))?;
-    tx.commit()
-        .await
-        .map_err(|e| step_error(&e, "cannot commit the migration"))
+    let mut sent: Vec<(&str, String)> = vec![
+        (
+            "cannot begin the tenant's transaction",
+            format!("BEGIN; SET LOCAL {}", lock_sql(opts)),
+        ),
+        (
+            "the tenant is locked or moved",
+            format!("SELECT * FROM {ctl}.migration_begin('{run}'::uuid, '{tenant}'::uuid)"),
+        ),
+        (
+            "cannot act as the schema's owner",
+            format!("SET ROLE {}", quote_ident(owner)),
+        ),
+    ];
+    for (path, sql) in steps {
+        sent.push((path.as_str(), sql.clone()));
+    }
+    sent.push(("cannot leave the owner role", "RESET ROLE".into()));
+    sent.push((
+        "cannot record the migration",
+        format!(
+            "SELECT {ctl}.migration_advance('{run}'::uuid, '{tenant}'::uuid, {}, {}, NULL, {finished}, {}::jsonb)",
+            end.0,
+            end.1,
+            quote_literal(&detail.to_string())
+        ),
+    ));
+    sent.push(("cannot commit the migration", "COMMIT".into()));
+    let (what, sql): (Vec<&str>, Vec<String>) = sent.into_iter().unzip();
+    let results = futures::future::join_all(sql.iter().map(|q| client.batch_execute(q))).await;
+    for (what, r) in what.into_iter().zip(results) {
+        r.map_err(|e| step_error(&e, what))?;
+    }
+    Ok(())
 }
 
 /// A `CREATE INDEX CONCURRENTLY` on its own: recorded as pending, run,
