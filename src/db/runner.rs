@@ -38,6 +38,9 @@ pub struct Runner {
     schema: String,
     password: Secret,
     params: ConnParams,
+    /// The connection tasks of [`Runner::connect`]'s sessions: each ends
+    /// when its client is dropped and the server has closed the session.
+    sessions: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn random_password() -> Secret {
@@ -85,37 +88,36 @@ impl Runner {
         let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
         let what = format!("cannot prepare a session as tenant {}", t.domain);
         let until = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
-        let mut client = db.client().await?;
-        let tx = client
-            .transaction()
+        let client = db.client().await?;
+        let r = quote_ident(&role);
+        let lit = quote_literal(&role);
+        // One query, so one round trip and one implicit transaction: a
+        // failure anywhere leaves no runner. We must hold the runner's
+        // privileges to drop what it may own; a superuser has them.
+        client
+            .batch_execute(&format!(
+                "{drop}
+                 CREATE ROLE {r} LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
+                     NOBYPASSRLS CONNECTION LIMIT 4 PASSWORD {pw} VALID UNTIL {until};
+                 DO $tenantctl$ BEGIN
+                   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+                     IF current_setting('server_version_num')::int >= 160000 THEN
+                       EXECUTE format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', {lit});
+                     ELSE
+                       EXECUTE format('GRANT %I TO CURRENT_USER', {lit});
+                     END IF;
+                   END IF;
+                 END $tenantctl$;
+                 GRANT {o} TO {r};
+                 {also}",
+                drop = drop_sql(&role, &owner),
+                o = quote_ident(&owner),
+                pw = quote_literal(&verifier),
+                until = quote_literal(&until),
+                also = also.map_or_else(String::new, |g| format!("GRANT {} TO {r};", quote_ident(g))),
+            ))
             .await
             .map_err(|e| pg_error(&e, &what))?;
-        let op = super::provision::roles::operator(&tx).await?;
-        let r = quote_ident(&role);
-        // We must hold the runner's privileges to drop what it may own.
-        let self_grant = if op.superuser {
-            String::new()
-        } else if op.version >= 160_000 {
-            format!("GRANT {r} TO CURRENT_USER WITH INHERIT TRUE, SET TRUE;")
-        } else {
-            format!("GRANT {r} TO CURRENT_USER;")
-        };
-        tx.batch_execute(&format!(
-            "{drop}
-             CREATE ROLE {r} LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-                 NOBYPASSRLS CONNECTION LIMIT 4 PASSWORD {pw} VALID UNTIL {until};
-             {self_grant}
-             GRANT {o} TO {r};
-             {also}",
-            drop = drop_sql(&role, &owner),
-            o = quote_ident(&owner),
-            pw = quote_literal(&verifier),
-            until = quote_literal(&until),
-            also = also.map_or_else(String::new, |g| format!("GRANT {} TO {r};", quote_ident(g))),
-        ))
-        .await
-        .map_err(|e| pg_error(&e, &what))?;
-        tx.commit().await.map_err(|e| pg_error(&e, &what))?;
         let mut params = db.params.clone();
         params.user.clone_from(&role);
         params.password = Some(password.clone());
@@ -125,6 +127,7 @@ impl Runner {
             schema: t.schema_name.clone(),
             password,
             params,
+            sessions: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -144,9 +147,12 @@ impl Runner {
                 connect::connect_error(&e, &self.params).message
             ))
         })?;
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _ = conn.await;
         });
+        if let Ok(mut v) = self.sessions.lock() {
+            v.push(task);
+        }
         client
             .batch_execute(&format!(
                 "SET ROLE {}; SET search_path = {}; SET statement_timeout = {}",
@@ -167,7 +173,18 @@ impl Runner {
 
     /// Drop the runner. Failing to is logged: the next runner of the same
     /// tenant, or `doctor`, removes it.
+    ///
+    /// Sessions of [`Runner::connect`] whose clients were dropped are waited
+    /// for (briefly) first: the server ends them at once, whereas
+    /// `pg_terminate_backend`'s wait polls every 100 ms.
     pub async fn finish(self, db: &Db) {
+        let sessions = self
+            .sessions
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(sessions)).await;
         match db.client().await {
             Ok(c) => {
                 if let Err(e) = c.batch_execute(&drop_sql(&self.role, &self.owner)).await {
