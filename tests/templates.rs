@@ -600,11 +600,11 @@ async fn drift_of_a_sql_template_is_judged_against_its_reference_catalog() {
         tenantctl::db::template_probe::probe(&db, &t, config.provisioning.timescaledb, 10_000)
             .await
             .expect("dry run")
-            .catalog;
+            .reference;
     assert!(
         reference
             .indexes
-            .contains(&"idx_trades_portfolio_id_timestamp".to_string())
+            .contains_key("idx_trades_portfolio_id_timestamp")
     );
     let o = options(&config, Lookup::built_in(), tmp.path());
     let tenant = provision::create_tenant(&db, &o, &req("drift.example.com", "default"), &noop)

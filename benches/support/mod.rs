@@ -69,6 +69,7 @@ pub fn tenant_sql(control: &str, id: Uuid, i: usize, e: &Expected) -> (String, M
         latest_template_version: None,
         expected_tables: Arc::clone(tables),
         expected_indexes: Arc::clone(indexes),
+        reference: None,
         created_at: None,
     };
     (sql, t)
