@@ -674,6 +674,14 @@ async fn catalog_drift_reads_one_schema_per_distinct_drift() {
         "a version before the baseline cannot be built"
     );
     let r = built[&t.version].as_ref().expect("current version");
+    let untouched = tenantctl::db::fleet::catalog::digests(&client, &[schemas[0].as_str()])
+        .await
+        .expect("digest");
+    assert_eq!(
+        untouched,
+        [(schemas[0].clone(), r.digest.clone())],
+        "a tenant as created has its reference's digest (it is not read)"
+    );
     let c = db.client().await.expect("client");
     let (a, b, d) = (&schemas[1], &schemas[2], &schemas[3]);
     c.batch_execute(&format!(

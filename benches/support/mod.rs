@@ -18,10 +18,48 @@ const BATCH: usize = 100;
 pub struct Expected {
     tables: Arc<[String]>,
     indexes: Arc<[String]>,
+    /// The same tables as a SQL-string template: monitoring compares each
+    /// tenant's catalog with a schema built from it, as for the platform's
+    /// own templates.
+    reference: Option<Arc<tenantctl::domain::targets::Reference>>,
+}
+
+/// The bench tenants' tables as a SQL-string template (with hypertables:
+/// trades keyed with its time column, both time-series tables hypertables).
+fn bench_template(hypertables: bool) -> tenantctl::domain::template::Template {
+    let trades_key = if hypertables {
+        "PRIMARY KEY (id, \\\"timestamp\\\")"
+    } else {
+        "PRIMARY KEY (id)"
+    };
+    let ts = if hypertables {
+        r#", "timescale_tables": [
+            {"name": "trades", "time_column": "timestamp", "chunk_interval": "1 day"},
+            {"name": "market_data", "time_column": "ts", "chunk_interval": "1 day"}]"#
+    } else {
+        ""
+    };
+    let json = format!(
+        r#"{{"name": "default", "tables": [
+            "CREATE TABLE portfolios (id bigserial PRIMARY KEY, name text NOT NULL)",
+            "CREATE TABLE positions (id bigserial PRIMARY KEY, portfolio_id bigint NOT NULL, symbol text NOT NULL, qty numeric NOT NULL)",
+            "CREATE TABLE trades (id bigserial, symbol text NOT NULL, qty numeric NOT NULL, price numeric NOT NULL, \"timestamp\" timestamptz NOT NULL DEFAULT now(), {trades_key})",
+            "CREATE TABLE market_data (symbol text NOT NULL, ts timestamptz NOT NULL, price numeric NOT NULL, PRIMARY KEY (symbol, ts))"],
+          "indexes": [
+            "CREATE INDEX positions_portfolio_id_symbol_idx ON positions (portfolio_id, symbol)",
+            "CREATE INDEX trades_timestamp_idx ON trades (\"timestamp\")"]{ts}}}"#
+    );
+    tenantctl::domain::template::parse(&json).expect("the bench template")
 }
 
 impl Expected {
     pub fn new() -> Self {
+        Self::with(false)
+    }
+
+    /// With `hypertables`, the reference template makes trades and
+    /// market_data hypertables, as [`tenant_sql_with`] does.
+    pub fn with(hypertables: bool) -> Self {
         Self {
             tables: ["portfolios", "positions", "trades", "market_data"]
                 .map(String::from)
@@ -33,6 +71,8 @@ impl Expected {
             ]
             .map(String::from)
             .into(),
+            reference: tenantctl::domain::targets::Reference::of(&bench_template(hypertables))
+                .map(Arc::new),
         }
     }
 }
@@ -100,7 +140,7 @@ pub fn tenant_sql_with(
         latest_template_version: None,
         expected_tables: Arc::clone(tables),
         expected_indexes: Arc::clone(indexes),
-        reference: None,
+        reference: e.reference.clone(),
         created_at: None,
     };
     (sql, t)
@@ -123,7 +163,7 @@ pub async fn create_tenants_with(
     let start = Instant::now();
     let client = db.client().await.expect("client");
     let control = db.q_schema();
-    let expected = Expected::new();
+    let expected = Expected::with(chunk_days > 0);
     let batch = if chunk_days > 0 { 10 } else { BATCH };
     while list.len() < upto {
         let mut sql = String::from("BEGIN;");
