@@ -485,9 +485,11 @@ async fn hypertables(cluster: &LocalCluster, full: bool, cli: (&Path, &Path)) ->
         );
         return None;
     }
-    c.batch_execute("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS timescaledb")
-        .await
-        .expect("create extension");
+    c.batch_execute(
+        "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS timescaledb",
+    )
+    .await
+    .expect("create extension");
     tenantctl::db::migrate::init(&db).await.expect("init");
     let mut list = Vec::new();
     let create = create_tenants_with(&db, &mut list, tenants, days).await;

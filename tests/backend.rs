@@ -283,7 +283,9 @@ async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
         .expect("row");
     assert_eq!(
         reasons_of(column),
-        ["-20 schema drift: column portfolios.is_active is NOT NULL, the template says nullable; column positions.avg_price is missing"],
+        [
+            "-20 schema drift: column portfolios.is_active is NOT NULL, the template says nullable; column positions.avg_price is missing"
+        ],
         "{column}"
     );
 }

@@ -652,9 +652,14 @@ async fn catalog_drift_reads_one_schema_per_distinct_drift() {
     let o = options(&config, Lookup::built_in(), tmp.path());
     let mut schemas = Vec::new();
     for i in 0..4 {
-        let x = provision::create_tenant(&db, &o, &req(&format!("cd{i}.example.com"), "default"), &noop)
-            .await
-            .expect("create");
+        let x = provision::create_tenant(
+            &db,
+            &o,
+            &req(&format!("cd{i}.example.com"), "default"),
+            &noop,
+        )
+        .await
+        .expect("create");
         schemas.push(x.schema_name);
     }
     let before = census(&db).await;

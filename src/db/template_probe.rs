@@ -217,12 +217,22 @@ pub async fn references(
         timeout_ms.max(1)
     ))
     .await
-    .map_err(|e| pg_error(&e, "cannot create the probe role for the template references"))?;
+    .map_err(|e| {
+        pg_error(
+            &e,
+            "cannot create the probe role for the template references",
+        )
+    })?;
     let mut out = BTreeMap::new();
     let mut built: Vec<(i32, String)> = Vec::new();
     for &v in versions {
         let sql = if v == t.version {
-            Ok(render::template(t, &role, &role_schema(&role, v), ts.as_deref()))
+            Ok(render::template(
+                t,
+                &role,
+                &role_schema(&role, v),
+                ts.as_deref(),
+            ))
         } else {
             render::baseline_then(t, v, &role, &role_schema(&role, v), ts.as_deref())
         };
@@ -298,8 +308,10 @@ pub async fn catalog_drift(
     checked: &[(&str, &VersionReference, &[String])],
 ) -> Result<Vec<(String, Vec<String>)>> {
     let schemas: Vec<&str> = checked.iter().map(|c| c.0).collect();
-    let digests: std::collections::HashMap<String, String> =
-        catalog::digests(client, &schemas).await?.into_iter().collect();
+    let digests: std::collections::HashMap<String, String> = catalog::digests(client, &schemas)
+        .await?
+        .into_iter()
+        .collect();
     // Distinct (catalog digest, reference, names): the first schema of each
     // stands for them all.
     let mut classes: Vec<(&str, &VersionReference, &[String], Vec<&str>)> = Vec::new();
@@ -320,10 +332,7 @@ pub async fn catalog_drift(
         return Ok(Vec::new());
     }
     let shown = classes.len().min(DISTINCT_DRIFTS_READ);
-    let reps: Vec<String> = classes[..shown]
-        .iter()
-        .map(|c| c.0.to_string())
-        .collect();
+    let reps: Vec<String> = classes[..shown].iter().map(|c| c.0.to_string()).collect();
     let mut have = catalog::read(client, &reps).await?;
     let mut out = Vec::new();
     for (i, (rep, r, expected, members)) in classes.into_iter().enumerate() {

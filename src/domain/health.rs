@@ -155,10 +155,16 @@ pub fn score(
 /// (sentences), at most three shown.
 fn drift_text(tenant: &MonitoredTenant, drift: &[String]) -> String {
     let named = |e: &String| {
-        !e.contains(' ') || tenant.expected_tables.contains(e) || tenant.expected_indexes.contains(e)
+        !e.contains(' ')
+            || tenant.expected_tables.contains(e)
+            || tenant.expected_indexes.contains(e)
     };
     let shown = &drift[..drift.len().min(3)];
-    let names: Vec<&str> = shown.iter().filter(|e| named(e)).map(String::as_str).collect();
+    let names: Vec<&str> = shown
+        .iter()
+        .filter(|e| named(e))
+        .map(String::as_str)
+        .collect();
     let mut parts: Vec<String> = Vec::new();
     if !names.is_empty() {
         parts.push(format!("missing {}", names.join(", ")));

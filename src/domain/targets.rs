@@ -197,7 +197,10 @@ mod tests {
             &list[0].expected_tables,
             &list[1].expected_tables
         ));
-        let r = list[0].reference.as_ref().expect("a SQL-string template has a reference");
+        let r = list[0]
+            .reference
+            .as_ref()
+            .expect("a SQL-string template has a reference");
         assert!(Arc::ptr_eq(r, list[1].reference.as_ref().expect("shared")));
         assert_eq!(r.content_hash.len(), 64);
         let mut changed = tpl.clone();

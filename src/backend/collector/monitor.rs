@@ -390,7 +390,9 @@ impl Monitor {
             if let Some(r) = &t.reference {
                 std::hash::Hash::hash(&Arc::as_ptr(r).cast::<()>().addr(), &mut hasher);
             }
-            if t.expected_tables.is_empty() && t.expected_indexes.is_empty() && t.reference.is_none()
+            if t.expected_tables.is_empty()
+                && t.expected_indexes.is_empty()
+                && t.reference.is_none()
             {
                 continue;
             }

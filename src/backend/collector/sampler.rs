@@ -13,12 +13,12 @@ use uuid::Uuid;
 
 use crate::config::{MonitoringConfig, TimescaleMode};
 use crate::db::Db;
-use crate::db::template_probe::{self, VersionReference};
 use crate::db::activity::{self, LockRow, StatementExtraRow};
 use crate::db::metrics::{
     self as q, Sample, SessionRow, SizeRow, StatementsRead, StatementsSource, TableCounters,
     TimescaleSource, TotalsRow,
 };
+use crate::db::template_probe::{self, VersionReference};
 use crate::db::usage::{self, UsageRow};
 use crate::domain::metrics::MonitoredTenant;
 use crate::error::{Error, Result};
@@ -484,7 +484,10 @@ impl Sampler {
             if self.references.contains_key(&(r.content_hash.clone(), *v)) {
                 continue;
             }
-            match due.iter_mut().find(|(d, _)| d.content_hash == r.content_hash) {
+            match due
+                .iter_mut()
+                .find(|(d, _)| d.content_hash == r.content_hash)
+            {
                 Some((_, vs)) if !vs.contains(v) => vs.push(*v),
                 Some(_) => {}
                 None => due.push((r.as_ref(), vec![*v])),

@@ -12,8 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tokio_postgres::GenericClient;
 use serde::Serialize;
+use tokio_postgres::GenericClient;
 
 use crate::config::TimescaleMode;
 use crate::db::provision::render;
@@ -203,7 +203,10 @@ impl std::fmt::Display for Difference {
                 column,
                 have,
                 want,
-            } => write!(f, "column {table}.{column} is {have}, the template says {want}"),
+            } => write!(
+                f,
+                "column {table}.{column} is {have}, the template says {want}"
+            ),
             Self::ColumnNullability {
                 table,
                 column,
@@ -228,7 +231,10 @@ impl std::fmt::Display for Difference {
             Self::ExtraColumn(t, c) => write!(f, "column {t}.{c} is not in the template"),
             Self::MissingIndex { name, .. } => write!(f, "index {name} is missing"),
             Self::IndexDefinition { name, have, want } => {
-                write!(f, "index {name} is \"{have}\", the template says \"{want}\"")
+                write!(
+                    f,
+                    "index {name} is \"{have}\", the template says \"{want}\""
+                )
             }
             Self::ExtraIndex(name) => write!(f, "index {name} is not in the template"),
             Self::MissingConstraint { table, name } => {
