@@ -644,6 +644,10 @@ async fn drift_of_a_sql_template_is_judged_against_its_reference_catalog() {
 /// for every tenant, one catalog read per distinct drift (tenants drifted
 /// the same way share it), and what the name check covers left to it.
 #[tokio::test]
+#[allow(
+    clippy::many_single_char_names,
+    reason = "a scenario of short-lived names"
+)]
 async fn catalog_drift_reads_one_schema_per_distinct_drift() {
     use tenantctl::db::template_probe::{self, catalog_drift, references};
     let (config, db) = fresh_db_init().await;

@@ -3,6 +3,7 @@
 //! transaction), the same shape the console's backend monitors.
 #![allow(dead_code, reason = "each bench binary uses a different part")]
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,7 +118,8 @@ pub fn tenant_sql_with(
     );
     if chunk_days > 0 {
         let last = chunk_days - 1;
-        sql.push_str(&format!(
+        let _ = write!(
+            sql,
             "SELECT create_hypertable('{o}.trades', by_range('timestamp', interval '1 day'), migrate_data => true);
              SELECT create_hypertable('{o}.market_data', by_range('ts', interval '1 day'));
              INSERT INTO {o}.trades (symbol, qty, price, \"timestamp\")
@@ -125,7 +127,7 @@ pub fn tenant_sql_with(
              INSERT INTO {o}.market_data (symbol, ts, price)
                  SELECT 'ACME', now() - make_interval(days => g), 1 FROM generate_series(0, {last}) g;
 "
-        ));
+        );
     }
     let t = MonitoredTenant {
         id,

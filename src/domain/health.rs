@@ -154,7 +154,7 @@ pub fn score(
 /// names), then the catalog differences of a SQL-string template's tenant
 /// (sentences), at most three shown.
 fn drift_text(tenant: &MonitoredTenant, drift: &[String]) -> String {
-    let named = |e: &String| {
+    let is_name = |e: &String| {
         !e.contains(' ')
             || tenant.expected_tables.contains(e)
             || tenant.expected_indexes.contains(e)
@@ -162,14 +162,14 @@ fn drift_text(tenant: &MonitoredTenant, drift: &[String]) -> String {
     let shown = &drift[..drift.len().min(3)];
     let names: Vec<&str> = shown
         .iter()
-        .filter(|e| named(e))
+        .filter(|e| is_name(e))
         .map(String::as_str)
         .collect();
     let mut parts: Vec<String> = Vec::new();
     if !names.is_empty() {
         parts.push(format!("missing {}", names.join(", ")));
     }
-    parts.extend(shown.iter().filter(|e| !named(e)).cloned());
+    parts.extend(shown.iter().filter(|e| !is_name(e)).cloned());
     let more = drift.len() - shown.len();
     let tail = if more > 0 {
         format!(" and {more} more")

@@ -113,7 +113,7 @@ pub fn target(t: &Tenant, templates: &TemplateSet) -> MonitoredTenant {
         m.latest_template_version = Some(e.version);
         m.expected_tables = Arc::clone(&e.tables);
         m.expected_indexes = Arc::clone(&e.indexes);
-        m.reference = e.reference.clone();
+        m.reference.clone_from(&e.reference);
     }
     m
 }

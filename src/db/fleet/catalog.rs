@@ -373,8 +373,8 @@ pub fn beyond_names(want: &Catalog, have: &Catalog, expected: &[String]) -> Vec<
         .into_iter()
         .filter(|d| match d {
             Difference::MissingTable(t) => !named(t),
-            Difference::MissingIndex { name, table } => !named(name) && !gone(table),
-            Difference::MissingConstraint { table, name } => !named(name) && !gone(table),
+            Difference::MissingIndex { name, table }
+            | Difference::MissingConstraint { table, name } => !named(name) && !gone(table),
             _ => true,
         })
         .map(|d| d.to_string())
