@@ -14,6 +14,13 @@
 //! Targets: fast tick <= 1.5x the sum of the fast lanes' floors at every
 //! size, <= 1 s at 10,000 and <= 4 s at 50,000.
 //!
+//! With TimescaleDB preloaded (`TENANTCTL_PG_PRELOAD=timescaledb`), a
+//! second scenario in a database of its own: tenants whose `trades` and
+//! `market_data` are hypertables with chunks (`MONITOR_BENCH_HYPERTABLES`
+//! tenants, default 1,000; `MONITOR_BENCH_CHUNK_DAYS` one-day chunks per
+//! hypertable, default 10), each lane beside the same floors (the chunks
+//! are relations of `pg_class` like any other).
+//!
 //! `cargo bench --bench monitor` (`MONITOR_BENCH_TENANTS=1000,10000,50000`
 //! to change the sizes).
 
@@ -29,7 +36,7 @@ use tenantctl::db::metrics::{StatementsSource, detect_statements};
 use tenantctl::domain::metrics::MonitoredTenant;
 use tenantctl::local_cluster::LocalCluster;
 
-use support::create_tenants;
+use support::{create_tenants, create_tenants_with};
 
 /// The per-tenant approach is timed up to this many tenants (it is minutes
 /// beyond).
@@ -134,6 +141,8 @@ const FAST: [&str; 5] = [
 
 struct Line {
     tenants: usize,
+    /// TimescaleDB chunks, in the hypertable scenario.
+    chunks: Option<i64>,
     relations: i64,
     create: Duration,
     fast_wall: Duration,
@@ -286,6 +295,7 @@ async fn measure(
     };
     Line {
         tenants: list.len(),
+        chunks: None,
         relations,
         create,
         fast_wall: median(walls),
@@ -346,6 +356,9 @@ fn main() {
             eprintln!("measured {n} tenants");
             lines.push(line);
         }
+        if let Some(line) = hypertables(&cluster, full, (exe, &cfg_path)).await {
+            lines.push(line);
+        }
         lines
     });
 
@@ -353,12 +366,20 @@ fn main() {
     println!("monitoring benchmark (PostgreSQL local cluster, medians of {RUNS} runs)");
     for l in &lines {
         println!();
-        println!(
-            "{} tenants, {} relations (created in {:.1} s)",
-            l.tenants,
-            l.relations,
-            l.create.as_secs_f64()
-        );
+        match l.chunks {
+            Some(chunks) => println!(
+                "{} tenants with hypertables, {chunks} chunks, {} relations (created in {:.1} s)",
+                l.tenants,
+                l.relations,
+                l.create.as_secs_f64()
+            ),
+            None => println!(
+                "{} tenants, {} relations (created in {:.1} s)",
+                l.tenants,
+                l.relations,
+                l.create.as_secs_f64()
+            ),
+        }
         println!(
             "  {:<18} {:>10} {:>10} {:>7}",
             "lane", "time", "floor", "ratio"
@@ -428,4 +449,60 @@ fn main() {
             l.store_bytes
         );
     }
+}
+
+/// The hypertable scenario, where TimescaleDB is preloaded: a database of
+/// its own with the extension, tenants with chunks, measured as above.
+async fn hypertables(cluster: &LocalCluster, full: bool, cli: (&Path, &Path)) -> Option<Line> {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(d)
+    };
+    let tenants = env("MONITOR_BENCH_HYPERTABLES", if full { 1000 } else { 5 });
+    let days = env("MONITOR_BENCH_CHUNK_DAYS", if full { 10 } else { 2 }).max(1);
+    if tenants == 0 {
+        return None;
+    }
+    let dbname = cluster.create_database().expect("database");
+    let url = cluster.conninfo(&dbname);
+    let config = Config::for_url(&url);
+    let db = Db::connect(&config).await.expect("connect");
+    let c = db.client().await.expect("client");
+    let preloaded: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+                    AND current_setting('shared_preload_libraries') LIKE '%timescaledb%'",
+            &[],
+        )
+        .await
+        .expect("preloaded")
+        .get(0);
+    if !preloaded {
+        eprintln!(
+            "hypertable scenario skipped: TimescaleDB is not preloaded (TENANTCTL_PG_PRELOAD=timescaledb)"
+        );
+        return None;
+    }
+    c.batch_execute(
+        "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS timescaledb",
+    )
+    .await
+    .expect("create extension");
+    tenantctl::db::migrate::init(&db).await.expect("init");
+    let mut list = Vec::new();
+    let create = create_tenants_with(&db, &mut list, tenants, days).await;
+    let chunks: i64 = c
+        .query_one("SELECT count(*) FROM _timescaledb_catalog.chunk", &[])
+        .await
+        .expect("chunks")
+        .get(0);
+    eprintln!(
+        "created {tenants} tenants with {chunks} chunks in {:.1} s",
+        create.as_secs_f64()
+    );
+    let mut line = measure(&db, &list, create, (cli.0, cli.1, &url)).await;
+    line.chunks = Some(chunks);
+    Some(line)
 }

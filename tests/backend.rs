@@ -174,7 +174,9 @@ async fn backend_without_control_schema_says_what_to_do() {
     h.commands.send(Command::Shutdown).expect("send");
 }
 
-/// Drift and an old template version on one tenant: `tenantctl health`
+/// Drift and an old template version on one tenant, a dropped column on
+/// another (the default template is a SQL-string one: its tenants are
+/// compared with the catalog of a schema built from it): `tenantctl health`
 /// and the console's snapshots give every tenant the same score and reasons.
 #[tokio::test]
 async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
@@ -182,7 +184,11 @@ async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
     config.monitoring.interval = tenantctl::config::Dur(Duration::from_millis(500));
     let opts = ProvisionOptions::from_config(&config);
     let mut made = Vec::new();
-    for (name, domain) in [("Drifted", "drifted.example"), ("Fine", "fine.example")] {
+    for (name, domain) in [
+        ("Drifted", "drifted.example"),
+        ("Fine", "fine.example"),
+        ("Column", "column.example"),
+    ] {
         let t = create_tenant(&db, &opts, &new_tenant(name, domain), &|_| {})
             .await
             .expect("create");
@@ -193,8 +199,10 @@ async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
     client
         .batch_execute(&format!(
             "DROP TABLE \"{}\".market_data CASCADE; \
-             UPDATE tenant_admin.tenants SET template_version = template_version - 1 WHERE id = '{}'",
-            drifted.schema_name, drifted.id
+             UPDATE tenant_admin.tenants SET template_version = template_version - 1 WHERE id = '{}';
+             ALTER TABLE \"{}\".positions DROP COLUMN avg_price;
+             ALTER TABLE \"{}\".portfolios ALTER COLUMN is_active SET NOT NULL;",
+            drifted.schema_name, drifted.id, made[2].schema_name, made[2].schema_name
         ))
         .await
         .expect("drift and age one tenant");
@@ -213,7 +221,7 @@ async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
     );
     let cli: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let cli = cli.as_array().expect("a list").clone();
-    assert_eq!(cli.len(), 2, "{cli:?}");
+    assert_eq!(cli.len(), 3, "{cli:?}");
 
     // The console's view: the first snapshot that has checked drift.
     let mut h = backend::spawn(config.clone());
@@ -268,6 +276,18 @@ async fn health_and_the_console_agree_on_drift_and_an_old_template_version() {
         .find(|v| v["id"] == made[1].id.to_string())
         .expect("row");
     assert_eq!(fine["score"], 100);
+    assert!(reasons_of(fine).is_empty(), "{fine}");
+    let column = cli
+        .iter()
+        .find(|v| v["id"] == made[2].id.to_string())
+        .expect("row");
+    assert_eq!(
+        reasons_of(column),
+        [
+            "-20 schema drift: column portfolios.is_active is NOT NULL, the template says nullable; column positions.avg_price is missing"
+        ],
+        "{column}"
+    );
 }
 
 /// A tick held up (here by a lock on the usage table its first sample

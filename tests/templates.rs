@@ -600,11 +600,11 @@ async fn drift_of_a_sql_template_is_judged_against_its_reference_catalog() {
         tenantctl::db::template_probe::probe(&db, &t, config.provisioning.timescaledb, 10_000)
             .await
             .expect("dry run")
-            .catalog;
+            .reference;
     assert!(
         reference
             .indexes
-            .contains(&"idx_trades_portfolio_id_timestamp".to_string())
+            .contains_key("idx_trades_portfolio_id_timestamp")
     );
     let o = options(&config, Lookup::built_in(), tmp.path());
     let tenant = provision::create_tenant(&db, &o, &req("drift.example.com", "default"), &noop)
@@ -637,4 +637,90 @@ async fn drift_of_a_sql_template_is_judged_against_its_reference_catalog() {
         ],
         "{drift:?}"
     );
+}
+
+/// The monitoring path of SQL-string template drift: references built per
+/// version in a rolled-back transaction (nothing remains), one digest query
+/// for every tenant, one catalog read per distinct drift (tenants drifted
+/// the same way share it), and what the name check covers left to it.
+#[tokio::test]
+#[allow(
+    clippy::many_single_char_names,
+    reason = "a scenario of short-lived names"
+)]
+async fn catalog_drift_reads_one_schema_per_distinct_drift() {
+    use tenantctl::db::template_probe::{self, catalog_drift, references};
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tenantctl::template_files::load(&Lookup::built_in(), "default").expect("default");
+    let o = options(&config, Lookup::built_in(), tmp.path());
+    let mut schemas = Vec::new();
+    for i in 0..4 {
+        let x = provision::create_tenant(
+            &db,
+            &o,
+            &req(&format!("cd{i}.example.com"), "default"),
+            &noop,
+        )
+        .await
+        .expect("create");
+        schemas.push(x.schema_name);
+    }
+    let before = census(&db).await;
+    let (mut client, _rx) = db.dedicated().await.expect("dedicated");
+    let built = references(
+        &mut client,
+        &t,
+        &[t.version, t.version - 1],
+        config.provisioning.timescaledb,
+        10_000,
+    )
+    .await
+    .expect("references");
+    assert_eq!(census(&db).await, before, "the build leaves nothing");
+    assert!(
+        built[&(t.version - 1)].is_err(),
+        "a version before the baseline cannot be built"
+    );
+    let r = built[&t.version].as_ref().expect("current version");
+    let untouched = tenantctl::db::fleet::catalog::digests(&client, &[schemas[0].as_str()])
+        .await
+        .expect("digest");
+    assert_eq!(
+        untouched,
+        [(schemas[0].clone(), r.digest.clone())],
+        "a tenant as created has its reference's digest (it is not read)"
+    );
+    let c = db.client().await.expect("client");
+    let (a, b, d) = (&schemas[1], &schemas[2], &schemas[3]);
+    c.batch_execute(&format!(
+        "ALTER TABLE \"{a}\".positions DROP COLUMN avg_price;
+         ALTER TABLE \"{b}\".positions DROP COLUMN avg_price;
+         DROP TABLE \"{d}\".market_data;
+         ALTER TABLE \"{d}\".trades ALTER COLUMN side SET DEFAULT 'BUY';"
+    ))
+    .await
+    .expect("drift three");
+    let names: Vec<String> = t
+        .table_names()
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain(t.expected_index_names())
+        .collect();
+    let checked: Vec<(&str, &template_probe::VersionReference, &[String])> = schemas
+        .iter()
+        .map(|s| (s.as_str(), r, names.as_slice()))
+        .collect();
+    let mut got = catalog_drift(&client, &checked).await.expect("drift");
+    got.sort();
+    let mut want = vec![
+        (a.clone(), vec!["column positions.avg_price is missing".to_string()]),
+        (b.clone(), vec!["column positions.avg_price is missing".to_string()]),
+        (
+            d.clone(),
+            vec!["column trades.side has default 'BUY'::character varying, the template says no default".to_string()],
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want);
 }

@@ -100,7 +100,14 @@ async fn default_template_makes_hypertables_and_inserts_make_chunks() {
     let t = provision::create_tenant(&db, &o, &req("ts.example.com"), &noop)
         .await
         .expect("create with hypertables");
-    assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+    // A least-privilege operator is told (honestly) that it may not set
+    // temp_file_limit; nothing about hypertables may be a warning.
+    let unexpected: Vec<&String> = t
+        .warnings
+        .iter()
+        .filter(|w| !(common::least_privilege() && w.starts_with("temp_file_limit not set")))
+        .collect();
+    assert!(unexpected.is_empty(), "{:?}", t.warnings);
     let c = db.client().await.expect("client");
     let owner: String = c
         .query_one(
@@ -537,4 +544,53 @@ async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore
     );
     let (_, chunks_after) = timescale_size(&db, &sch).await;
     assert_eq!(chunks_after, chunks, "the rows are in chunks again");
+}
+
+/// Drift of a tenant whose trades and market data are hypertables: the
+/// reference schema is built with hypertables too (their time indexes
+/// included), so an untouched tenant shows no drift and a dropped column of
+/// a hypertable shows in `health --json`, whatever the chunks hold.
+#[tokio::test]
+async fn hypertable_tenants_drift_against_a_reference_built_with_hypertables() {
+    let Some((config, db, version)) = with_timescale().await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, Lookup::built_in(), tmp.path());
+    let fine = provision::create_tenant(&db, &o, &req("fine.example.com"), &noop)
+        .await
+        .expect("create");
+    let drifted = provision::create_tenant(&db, &o, &req("drifted.example.com"), &noop)
+        .await
+        .expect("create");
+    let c = db.client().await.expect("client");
+    let d = &drifted.schema_name;
+    c.batch_execute(&format!(
+        "INSERT INTO \"{d}\".market_data (symbol, timestamp, volume)
+             SELECT 'S', now() - make_interval(days => g), g FROM generate_series(1, 5) g;
+         ALTER TABLE \"{d}\".market_data DROP COLUMN high;"
+    ))
+    .await
+    .expect("chunks, then a dropped column");
+    let health = cli_json(&db, tmp.path(), &["health", "--json"]);
+    let reasons = |id: uuid::Uuid| -> Vec<String> {
+        health
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|v| v["id"] == id.to_string())
+            .unwrap_or_else(|| panic!("{id} in {health}"))["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .map(|r| r["text"].as_str().expect("text").to_string())
+            .collect()
+    };
+    eprintln!("TimescaleDB {version}: {health}");
+    assert!(reasons(fine.id).is_empty(), "{health}");
+    assert_eq!(
+        reasons(drifted.id),
+        ["schema drift: column market_data.high is missing"],
+        "{health}"
+    );
 }

@@ -120,7 +120,10 @@ impl Fleet {
             .map(|config| {
                 let mut monitoring = config.monitoring.clone();
                 monitoring.record_usage = false;
-                let collector = Collector::new(&monitoring, &config.thresholds);
+                let mut collector = Collector::new(&monitoring, &config.thresholds);
+                collector.sampler = collector
+                    .sampler
+                    .with_timescale_mode(config.provisioning.timescaledb);
                 (
                     config.cluster_name.clone(),
                     Arc::new(Mutex::new(Lane {

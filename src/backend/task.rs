@@ -318,7 +318,9 @@ async fn session(
     let mut tenants: Arc<Vec<Tenant>> = Arc::new(Vec::new());
     let mut monitored: Arc<Vec<MonitoredTenant>> = Arc::new(Vec::new());
     if shared.sampler.is_none() {
-        shared.sampler = Some(Sampler::new(&config.monitoring));
+        shared.sampler = Some(
+            Sampler::new(&config.monitoring).with_timescale_mode(config.provisioning.timescaledb),
+        );
     }
     reload_tenants(db, &itx);
     let mut notifications = match db::notify::listen(db).await {
@@ -456,7 +458,7 @@ async fn session(
                 }
                 Some(Internal::TickTimedOut(limit, _generation)) => {
                     // The sampler went with the task; the next tick reconnects.
-                    shared.sampler = Some(Sampler::new(&config.monitoring));
+                    shared.sampler = Some(Sampler::new(&config.monitoring).with_timescale_mode(config.provisioning.timescaledb));
                     let e = Error::failure(format!(
                         "the snapshot did not finish within {} s",
                         limit.as_secs()

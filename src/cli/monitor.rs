@@ -67,7 +67,11 @@ async fn prepare(config: &Config) -> Result<(Db, Vec<MonitoredTenant>)> {
 fn collector(config: &Config) -> Collector {
     let mut monitoring = config.monitoring.clone();
     monitoring.record_usage = false;
-    Collector::new(&monitoring, &config.thresholds)
+    let mut c = Collector::new(&monitoring, &config.thresholds);
+    c.sampler = c
+        .sampler
+        .with_timescale_mode(config.provisioning.timescaledb);
+    c
 }
 
 pub(super) fn opt(v: Option<f64>, digits: usize) -> String {

@@ -419,6 +419,7 @@ mod tests {
             latest_template_version: None,
             expected_tables: std::sync::Arc::from([]),
             expected_indexes: std::sync::Arc::from([]),
+            reference: None,
             created_at: None,
         }
     }

@@ -112,17 +112,7 @@ pub fn score(
     }
 
     if !m.drift.is_empty() {
-        let shown: Vec<&str> = m.drift.iter().take(3).map(String::as_str).collect();
-        let more = m.drift.len().saturating_sub(shown.len());
-        let tail = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        add(
-            points::DRIFT,
-            format!("schema drift: missing {}{tail}", shown.join(", ")),
-        );
+        add(points::DRIFT, drift_text(tenant, &m.drift));
     }
 
     if let Some(latest) = tenant
@@ -159,6 +149,36 @@ pub fn score(
     Health { score, reasons }
 }
 
+/// "schema drift: missing a, b; column t.c is missing and 2 more": the
+/// template objects missing by name (entries the template names, or bare
+/// names), then the catalog differences of a SQL-string template's tenant
+/// (sentences), at most three shown.
+fn drift_text(tenant: &MonitoredTenant, drift: &[String]) -> String {
+    let is_name = |e: &String| {
+        !e.contains(' ')
+            || tenant.expected_tables.contains(e)
+            || tenant.expected_indexes.contains(e)
+    };
+    let shown = &drift[..drift.len().min(3)];
+    let names: Vec<&str> = shown
+        .iter()
+        .filter(|e| is_name(e))
+        .map(String::as_str)
+        .collect();
+    let mut parts: Vec<String> = Vec::new();
+    if !names.is_empty() {
+        parts.push(format!("missing {}", names.join(", ")));
+    }
+    parts.extend(shown.iter().filter(|e| !is_name(e)).cloned());
+    let more = drift.len() - shown.len();
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("schema drift: {}{tail}", parts.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +199,7 @@ mod tests {
             latest_template_version: Some(1),
             expected_tables: std::sync::Arc::from([]),
             expected_indexes: std::sync::Arc::from([]),
+            reference: None,
             created_at: None,
         }
     }
@@ -332,6 +353,34 @@ mod tests {
         assert_eq!(
             only(&h).text,
             "schema drift: missing trades, positions, a and 1 more"
+        );
+    }
+
+    #[test]
+    fn drift_names_then_catalog_differences() {
+        let mut m = healthy();
+        let mut t = tenant();
+        t.expected_tables = std::sync::Arc::from(["trades".to_string()]);
+        m.drift = std::sync::Arc::from(
+            [
+                "trades",
+                "column positions.avg_price is missing",
+                "column market_data.volume is numeric, the template says bigint",
+                "index x is missing",
+            ]
+            .map(String::from),
+        );
+        let h = score(&t, &m, &Thresholds::default(), now());
+        assert_eq!(only(&h).points, points::DRIFT);
+        assert_eq!(
+            only(&h).text,
+            "schema drift: missing trades; column positions.avg_price is missing; column market_data.volume is numeric, the template says bigint and 1 more"
+        );
+        m.drift = std::sync::Arc::from(["column positions.avg_price is missing".to_string()]);
+        let h = score(&t, &m, &Thresholds::default(), now());
+        assert_eq!(
+            only(&h).text,
+            "schema drift: column positions.avg_price is missing"
         );
     }
 

@@ -490,6 +490,10 @@ pub struct MonitoredTenant {
     pub expected_tables: Arc<[String]>,
     /// Indexes the template creates; one missing is schema drift.
     pub expected_indexes: Arc<[String]>,
+    /// A SQL-string template, whose columns are judged against the catalog
+    /// of a schema built from it (see [`crate::domain::targets::Reference`]).
+    #[serde(skip)]
+    pub reference: Option<Arc<crate::domain::targets::Reference>>,
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -508,6 +512,7 @@ impl From<&crate::domain::tenant::Tenant> for MonitoredTenant {
             latest_template_version: None,
             expected_tables: Arc::from([]),
             expected_indexes: Arc::from([]),
+            reference: None,
             created_at: Some(t.created_at),
         }
     }

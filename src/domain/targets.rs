@@ -6,9 +6,60 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+
 use crate::domain::metrics::MonitoredTenant;
-use crate::domain::template::Template;
+use crate::domain::template::{Format, Template};
 use crate::domain::tenant::{Tenant, TenantStatus};
+
+/// A SQL-string template as monitoring judges drift against it: its
+/// statements say which tables and indexes a tenant has but not the columns
+/// as PostgreSQL stores them, so its tenants are compared with the catalog
+/// of a schema built from it (one per template version, rebuilt when the
+/// content changes: the content hash names it). Equal when the content is.
+#[derive(Clone)]
+pub struct Reference {
+    /// SHA-256 of the template's content, hex.
+    pub content_hash: String,
+    pub template: Arc<Template>,
+}
+
+impl Reference {
+    /// The reference of `t` when it is a SQL-string template.
+    pub fn of(t: &Template) -> Option<Self> {
+        if t.format != Format::Sql {
+            return None;
+        }
+        let content = serde_json::to_vec(t).unwrap_or_default();
+        let hash = Sha256::digest(&content);
+        let content_hash = hash.iter().fold(String::with_capacity(64), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+        Some(Self {
+            content_hash,
+            template: Arc::new(t.clone()),
+        })
+    }
+}
+
+impl PartialEq for Reference {
+    fn eq(&self, other: &Self) -> bool {
+        self.content_hash == other.content_hash
+    }
+}
+
+impl Eq for Reference {}
+
+impl std::fmt::Debug for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reference")
+            .field("template", &self.template.name)
+            .field("content_hash", &self.content_hash)
+            .finish()
+    }
+}
 
 /// What a template's tenants should have, built once and shared by them all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +67,7 @@ struct Expectations {
     version: i32,
     tables: Arc<[String]>,
     indexes: Arc<[String]>,
+    reference: Option<Arc<Reference>>,
 }
 
 /// The templates known at the edge, with the expectations drift and
@@ -35,6 +87,7 @@ impl TemplateSet {
                     version: tpl.version,
                     tables: tpl.table_names().iter().map(|s| (*s).to_string()).collect(),
                     indexes: tpl.expected_index_names().into(),
+                    reference: Reference::of(tpl).map(Arc::new),
                 };
                 (tpl.name.clone(), e)
             })
@@ -60,6 +113,7 @@ pub fn target(t: &Tenant, templates: &TemplateSet) -> MonitoredTenant {
         m.latest_template_version = Some(e.version);
         m.expected_tables = Arc::clone(&e.tables);
         m.expected_indexes = Arc::clone(&e.indexes);
+        m.reference.clone_from(&e.reference);
     }
     m
 }
@@ -143,7 +197,21 @@ mod tests {
             &list[0].expected_tables,
             &list[1].expected_tables
         ));
+        let r = list[0]
+            .reference
+            .as_ref()
+            .expect("a SQL-string template has a reference");
+        assert!(Arc::ptr_eq(r, list[1].reference.as_ref().expect("shared")));
+        assert_eq!(r.content_hash.len(), 64);
+        let mut changed = tpl.clone();
+        changed.description.push('.');
+        assert_ne!(
+            Reference::of(&changed).map(|c| c.content_hash),
+            Some(r.content_hash.clone()),
+            "new content, new reference"
+        );
         assert_eq!(list[2].latest_template_version, None, "unknown template");
+        assert!(list[2].reference.is_none());
         assert!(list[2].expected_tables.is_empty());
     }
 }

@@ -91,6 +91,7 @@ pub async fn create_tenant_with(
         latest_template_version: None,
         expected_tables: Arc::from(["trades".to_string(), "positions".to_string()]),
         expected_indexes: Arc::from(["trades_timestamp".to_string()]),
+        reference: None,
         created_at: None,
     }
 }

@@ -35,6 +35,7 @@ fn tenant(n: u128) -> MonitoredTenant {
         latest_template_version: None,
         expected_tables: Arc::from([]),
         expected_indexes: Arc::from([]),
+        reference: None,
         created_at: None,
     }
 }

@@ -366,12 +366,12 @@ impl Monitor {
         &mut self,
         targets: &[MonitoredTenant],
         next_tick: u64,
-    ) -> Option<Vec<(Vec<String>, Vec<String>)>> {
+    ) -> Option<super::sampler::DriftGroups> {
         // Tenants sharing a template share its expectations (one `Arc`):
         // group by them, so each list of names is built and sent once.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         let mut groups: Vec<(&MonitoredTenant, Vec<String>)> = Vec::new();
-        let mut group_of: HashMap<(usize, usize), usize> = HashMap::new();
+        let mut group_of: HashMap<(usize, usize, Option<i32>), usize> = HashMap::new();
         for t in targets {
             // By address (a template's lists are built once per target
             // list); an empty list is the same whatever its allocation.
@@ -382,9 +382,18 @@ impl Monitor {
                     Arc::as_ptr(l).cast::<()>().addr()
                 }
             };
-            let key = (addr(&t.expected_tables), addr(&t.expected_indexes));
+            // A SQL-string template's tenants are compared with the
+            // reference of their own version: one group per version.
+            let version = t.reference.as_ref().map(|_| t.template_version);
+            let key = (addr(&t.expected_tables), addr(&t.expected_indexes), version);
             std::hash::Hash::hash(&(t.id, key), &mut hasher);
-            if t.expected_tables.is_empty() && t.expected_indexes.is_empty() {
+            if let Some(r) = &t.reference {
+                std::hash::Hash::hash(&Arc::as_ptr(r).cast::<()>().addr(), &mut hasher);
+            }
+            if t.expected_tables.is_empty()
+                && t.expected_indexes.is_empty()
+                && t.reference.is_none()
+            {
                 continue;
             }
             let g = *group_of.entry(key).or_insert_with(|| {
@@ -413,7 +422,11 @@ impl Monitor {
                         .chain(t.expected_indexes.iter())
                         .cloned()
                         .collect();
-                    (schemas, names)
+                    let reference = t
+                        .reference
+                        .as_ref()
+                        .map(|r| (Arc::clone(r), t.template_version));
+                    (schemas, names, reference)
                 })
                 .collect(),
         )

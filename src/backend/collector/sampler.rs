@@ -11,13 +11,14 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::{AsyncMessage, Client};
 use uuid::Uuid;
 
-use crate::config::MonitoringConfig;
+use crate::config::{MonitoringConfig, TimescaleMode};
 use crate::db::Db;
 use crate::db::activity::{self, LockRow, StatementExtraRow};
 use crate::db::metrics::{
     self as q, Sample, SessionRow, SizeRow, StatementsRead, StatementsSource, TableCounters,
     TimescaleSource, TotalsRow,
 };
+use crate::db::template_probe::{self, VersionReference};
 use crate::db::usage::{self, UsageRow};
 use crate::domain::metrics::MonitoredTenant;
 use crate::error::{Error, Result};
@@ -76,8 +77,14 @@ impl<T> Read<T> {
 
 /// Template objects missing per schema: `(schema, missing names)`.
 pub type Missing = Vec<(String, Vec<String>)>;
-/// Drift groups: the schemas, and the names each of them should have.
-pub type DriftGroups = Vec<(Vec<String>, Vec<String>)>;
+/// Drift groups: the schemas, the names each of them should have, and for
+/// the tenants of one version of a SQL-string template that reference and
+/// version (their catalogs are compared with a schema built from it).
+pub type DriftGroups = Vec<(
+    Vec<String>,
+    Vec<String>,
+    Option<(Arc<crate::domain::targets::Reference>, i32)>,
+)>;
 
 /// What the monitor asks of one tick.
 #[derive(Debug, Clone, Default)]
@@ -179,6 +186,12 @@ pub struct Sampler {
     timescale: Option<TimescaleSource>,
     ticks: u64,
     usage_leader: bool,
+    /// Whether references are built with hypertables (as `create` would).
+    timescale_mode: TimescaleMode,
+    /// Reference catalogs of SQL-string templates by (content hash,
+    /// version), built once on a lane; `None` where it could not be built
+    /// (those tenants are checked by name only). Cleared on reconnect.
+    references: HashMap<(String, i32), Option<Arc<VersionReference>>>,
 }
 
 impl std::fmt::Debug for Sampler {
@@ -214,7 +227,18 @@ impl Sampler {
             timescale: None,
             ticks: 0,
             usage_leader: false,
+            timescale_mode: TimescaleMode::Auto,
+            references: HashMap::new(),
         }
+    }
+
+    /// Build the reference catalogs of SQL-string templates as `create`
+    /// builds tenants under this `timescaledb` setting (default `auto`).
+    #[must_use]
+    pub fn with_timescale_mode(mut self, mode: TimescaleMode) -> Self {
+        self.references.clear();
+        self.timescale_mode = mode;
+        self
     }
 
     /// Drop the connections (the usage writer lock goes with them); the next
@@ -250,6 +274,7 @@ impl Sampler {
                     Ok((client, rx)) => match q::prepare_session(&client, timeout_ms).await {
                         Ok(()) => {
                             self.timescale = None;
+                            self.references.clear();
                             *lane = Some(Lane {
                                 client,
                                 _messages: rx,
@@ -404,20 +429,114 @@ impl Sampler {
         out
     }
 
-    async fn drift(&self, groups: &[(Vec<String>, Vec<String>)], limit: Duration) -> Read<Missing> {
+    async fn drift(&mut self, groups: &DriftGroups, limit: Duration) -> Read<Missing> {
+        self.build_references(groups, limit).await;
         let Some(c) = self.any_lane(0) else {
             return Read::lost();
         };
         let refs: Vec<Vec<&str>> = groups
             .iter()
-            .map(|(s, _)| s.iter().map(String::as_str).collect())
+            .map(|(s, _, _)| s.iter().map(String::as_str).collect())
             .collect();
         let query: Vec<q::DriftGroup<'_>> = refs
             .iter()
             .zip(groups)
-            .map(|(schemas, (_, names))| q::DriftGroup { schemas, names })
+            .map(|(schemas, (_, names, _))| q::DriftGroup { schemas, names })
             .collect();
-        timed(limit, q::drift(c, &query)).await
+        // SQL-string templates: every schema of a group with a reference,
+        // compared by catalog beyond the names.
+        let mut checked: Vec<(&str, &VersionReference, &[String])> = Vec::new();
+        for (schemas, (_, names, r)) in refs.iter().zip(groups) {
+            let Some((reference, v)) = r else { continue };
+            let key = (reference.content_hash.clone(), *v);
+            if let Some(Some(vr)) = self.references.get(&key) {
+                checked.extend(schemas.iter().map(|s| (*s, vr.as_ref(), names.as_slice())));
+            }
+        }
+        timed(limit, async {
+            let mut missing = q::drift(c, &query).await?;
+            if checked.is_empty() {
+                return Ok(missing);
+            }
+            for (schema, more) in template_probe::catalog_drift(c, &checked).await? {
+                match missing.iter_mut().find(|(s, _)| *s == schema) {
+                    Some((_, list)) => list.extend(more),
+                    None => missing.push((schema, more)),
+                }
+            }
+            Ok(missing)
+        })
+        .await
+    }
+
+    /// Build the references of the planned SQL-string template versions
+    /// not built yet (one rolled-back transaction per template, on a
+    /// lane), and forget those no longer planned.
+    async fn build_references(&mut self, groups: &DriftGroups, limit: Duration) {
+        let wanted: std::collections::HashSet<(String, i32)> = groups
+            .iter()
+            .filter_map(|(_, _, r)| r.as_ref())
+            .map(|(r, v)| (r.content_hash.clone(), *v))
+            .collect();
+        self.references.retain(|k, _| wanted.contains(k));
+        let mut due: Vec<(&crate::domain::targets::Reference, Vec<i32>)> = Vec::new();
+        for (r, v) in groups.iter().filter_map(|(_, _, r)| r.as_ref()) {
+            if self.references.contains_key(&(r.content_hash.clone(), *v)) {
+                continue;
+            }
+            match due
+                .iter_mut()
+                .find(|(d, _)| d.content_hash == r.content_hash)
+            {
+                Some((_, vs)) if !vs.contains(v) => vs.push(*v),
+                Some(_) => {}
+                None => due.push((r.as_ref(), vec![*v])),
+            }
+        }
+        let (mode, timeout_ms) = (self.timescale_mode, limit.as_millis());
+        for (r, versions) in due {
+            let i = usize::from(self.lanes[0].is_none());
+            let Some(c) = self.lanes[i].as_mut().map(|l| &mut l.client) else {
+                return;
+            };
+            let built = tokio::time::timeout(
+                limit,
+                template_probe::references(c, &r.template, &versions, mode, timeout_ms),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::failure(format!(
+                    "no answer within {} ms",
+                    limit.as_millis()
+                )))
+            });
+            let name = &r.template.name;
+            match built {
+                Ok(mut by_version) => {
+                    for v in versions {
+                        let value = match by_version.remove(&v) {
+                            Some(Ok(vr)) => Some(Arc::new(vr)),
+                            Some(Err(e)) => {
+                                tracing::warn!(
+                                    "template {name} v{v}: no reference catalog, its tenants' drift is checked by name only: {e}"
+                                );
+                                None
+                            }
+                            None => None,
+                        };
+                        self.references.insert((r.content_hash.clone(), v), value);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "template {name}: cannot build its reference catalogs, its tenants' drift is checked by name only: {e}"
+                    );
+                    for v in versions {
+                        self.references.insert((r.content_hash.clone(), v), None);
+                    }
+                }
+            }
+        }
     }
 
     /// Recorded usage tells when each tenant was last active, so the

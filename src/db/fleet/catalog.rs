@@ -12,8 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use deadpool_postgres::GenericClient;
 use serde::Serialize;
+use tokio_postgres::GenericClient;
 
 use crate::config::TimescaleMode;
 use crate::db::provision::render;
@@ -193,90 +193,301 @@ pub async fn read_schemas(db: &Db, schemas: &[String]) -> Result<BTreeMap<String
     tx.batch_execute("SET LOCAL search_path = pg_catalog, pg_temp")
         .await
         .map_err(|e| pg_error(&e, "cannot read the schemas' catalogs"))?;
-    let out = read(&tx, schemas).await?;
+    let out = read(&*tx, schemas).await?;
     tx.rollback()
         .await
         .map_err(|e| pg_error(&e, "cannot read the schemas' catalogs"))?;
     Ok(out)
 }
 
-/// How `have` differs from `want`, one sentence per difference (tables,
-/// columns with their type, nullability and default, indexes and
-/// constraints with their definitions). Empty when they are the same.
-pub fn compare(want: &Catalog, have: &Catalog) -> Vec<String> {
+/// One way a schema's catalog differs from the one it should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Difference {
+    MissingTable(String),
+    ExtraTable(String),
+    MissingColumn(String, String),
+    ColumnType {
+        table: String,
+        column: String,
+        have: String,
+        want: String,
+    },
+    ColumnNullability {
+        table: String,
+        column: String,
+        not_null: bool,
+    },
+    ColumnDefault {
+        table: String,
+        column: String,
+        have: Option<String>,
+        want: Option<String>,
+    },
+    ExtraColumn(String, String),
+    MissingIndex {
+        name: String,
+        table: String,
+    },
+    IndexDefinition {
+        name: String,
+        have: String,
+        want: String,
+    },
+    ExtraIndex(String),
+    MissingConstraint {
+        table: String,
+        name: String,
+    },
+    ConstraintDefinition {
+        table: String,
+        name: String,
+        have: String,
+        want: String,
+    },
+    ExtraConstraint {
+        table: String,
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let null = |b: bool| if b { "NOT NULL" } else { "nullable" };
+        let def = |d: &Option<String>| d.clone().unwrap_or_else(|| "no default".into());
+        match self {
+            Self::MissingTable(t) => write!(f, "table {t} is missing"),
+            Self::ExtraTable(t) => write!(f, "table {t} is not in the template"),
+            Self::MissingColumn(t, c) => write!(f, "column {t}.{c} is missing"),
+            Self::ColumnType {
+                table,
+                column,
+                have,
+                want,
+            } => write!(
+                f,
+                "column {table}.{column} is {have}, the template says {want}"
+            ),
+            Self::ColumnNullability {
+                table,
+                column,
+                not_null,
+            } => write!(
+                f,
+                "column {table}.{column} is {}, the template says {}",
+                null(*not_null),
+                null(!*not_null)
+            ),
+            Self::ColumnDefault {
+                table,
+                column,
+                have,
+                want,
+            } => write!(
+                f,
+                "column {table}.{column} has default {}, the template says {}",
+                def(have),
+                def(want)
+            ),
+            Self::ExtraColumn(t, c) => write!(f, "column {t}.{c} is not in the template"),
+            Self::MissingIndex { name, .. } => write!(f, "index {name} is missing"),
+            Self::IndexDefinition { name, have, want } => {
+                write!(
+                    f,
+                    "index {name} is \"{have}\", the template says \"{want}\""
+                )
+            }
+            Self::ExtraIndex(name) => write!(f, "index {name} is not in the template"),
+            Self::MissingConstraint { table, name } => {
+                write!(f, "constraint {name} on {table} is missing")
+            }
+            Self::ConstraintDefinition {
+                table,
+                name,
+                have,
+                want,
+            } => write!(
+                f,
+                "constraint {name} on {table} is \"{have}\", the template says \"{want}\""
+            ),
+            Self::ExtraConstraint { table, name } => {
+                write!(f, "constraint {name} on {table} is not in the template")
+            }
+        }
+    }
+}
+
+/// How `have` differs from `want` (tables, columns with their type,
+/// nullability and default, indexes and constraints with their
+/// definitions), in the order [`compare`] words them. Empty when they are
+/// the same.
+pub fn differences(want: &Catalog, have: &Catalog) -> Vec<Difference> {
     let mut out = Vec::new();
     let (wt, ht) = (want.tables(), have.tables());
     for t in wt.difference(&ht) {
-        out.push(format!("table {t} is missing"));
+        out.push(Difference::MissingTable((*t).to_string()));
     }
     for t in ht.difference(&wt) {
-        out.push(format!("table {t} is not in the template"));
+        out.push(Difference::ExtraTable((*t).to_string()));
     }
     for ((t, c), (ty, nn, def)) in &want.columns {
         if !ht.contains(t.as_str()) {
             continue;
         }
         match have.columns.get(&(t.clone(), c.clone())) {
-            None => out.push(format!("column {t}.{c} is missing")),
+            None => out.push(Difference::MissingColumn(t.clone(), c.clone())),
             Some((hty, hnn, hdef)) => {
                 if hty != ty {
-                    out.push(format!("column {t}.{c} is {hty}, the template says {ty}"));
+                    out.push(Difference::ColumnType {
+                        table: t.clone(),
+                        column: c.clone(),
+                        have: hty.clone(),
+                        want: ty.clone(),
+                    });
                 }
                 if hnn != nn {
-                    let word = |b: bool| if b { "NOT NULL" } else { "nullable" };
-                    out.push(format!(
-                        "column {t}.{c} is {}, the template says {}",
-                        word(*hnn),
-                        word(*nn)
-                    ));
+                    out.push(Difference::ColumnNullability {
+                        table: t.clone(),
+                        column: c.clone(),
+                        not_null: *hnn,
+                    });
                 }
                 if hdef != def {
-                    let d = |d: &Option<String>| d.clone().unwrap_or_else(|| "no default".into());
-                    out.push(format!(
-                        "column {t}.{c} has default {}, the template says {}",
-                        d(hdef),
-                        d(def)
-                    ));
+                    out.push(Difference::ColumnDefault {
+                        table: t.clone(),
+                        column: c.clone(),
+                        have: hdef.clone(),
+                        want: def.clone(),
+                    });
                 }
             }
         }
     }
     for (t, c) in have.columns.keys() {
         if wt.contains(t.as_str()) && !want.columns.contains_key(&(t.clone(), c.clone())) {
-            out.push(format!("column {t}.{c} is not in the template"));
+            out.push(Difference::ExtraColumn(t.clone(), c.clone()));
         }
     }
-    for (name, (_, def)) in &want.indexes {
+    for (name, (table, def)) in &want.indexes {
         match have.indexes.get(name) {
-            None => out.push(format!("index {name} is missing")),
-            Some((_, hdef)) if hdef != def => {
-                out.push(format!(
-                    "index {name} is \"{hdef}\", the template says \"{def}\""
-                ));
-            }
+            None => out.push(Difference::MissingIndex {
+                name: name.clone(),
+                table: table.clone(),
+            }),
+            Some((_, hdef)) if hdef != def => out.push(Difference::IndexDefinition {
+                name: name.clone(),
+                have: hdef.clone(),
+                want: def.clone(),
+            }),
             Some(_) => {}
         }
     }
     for name in have.indexes.keys() {
         if !want.indexes.contains_key(name) {
-            out.push(format!("index {name} is not in the template"));
+            out.push(Difference::ExtraIndex(name.clone()));
         }
     }
     for ((t, k), def) in &want.constraints {
         match have.constraints.get(&(t.clone(), k.clone())) {
-            None => out.push(format!("constraint {k} on {t} is missing")),
-            Some(hdef) if hdef != def => out.push(format!(
-                "constraint {k} on {t} is \"{hdef}\", the template says \"{def}\""
-            )),
+            None => out.push(Difference::MissingConstraint {
+                table: t.clone(),
+                name: k.clone(),
+            }),
+            Some(hdef) if hdef != def => out.push(Difference::ConstraintDefinition {
+                table: t.clone(),
+                name: k.clone(),
+                have: hdef.clone(),
+                want: def.clone(),
+            }),
             Some(_) => {}
         }
     }
     for (t, k) in have.constraints.keys() {
         if !want.constraints.contains_key(&(t.clone(), k.clone())) {
-            out.push(format!("constraint {k} on {t} is not in the template"));
+            out.push(Difference::ExtraConstraint {
+                table: t.clone(),
+                name: k.clone(),
+            });
         }
     }
     out
+}
+
+/// How `have` differs from `want`, one sentence per [`Difference`]. Empty
+/// when they are the same.
+pub fn compare(want: &Catalog, have: &Catalog) -> Vec<String> {
+    differences(want, have)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// The differences monitoring reports beside its check of names: every
+/// [`Difference`] except what the name check already says (a missing
+/// table, index or constraint named in `expected`) or what follows from it
+/// (the indexes and constraints of a missing table).
+pub fn beyond_names(want: &Catalog, have: &Catalog, expected: &[String]) -> Vec<String> {
+    let named = |n: &str| expected.iter().any(|e| e == n);
+    let (wt, ht) = (want.tables(), have.tables());
+    let gone = |t: &str| wt.contains(t) && !ht.contains(t);
+    differences(want, have)
+        .into_iter()
+        .filter(|d| match d {
+            Difference::MissingTable(t) => !named(t),
+            Difference::MissingIndex { name, table }
+            | Difference::MissingConstraint { table, name } => !named(name) && !gone(table),
+            _ => true,
+        })
+        .map(|d| d.to_string())
+        .collect()
+}
+
+/// Per schema, a digest (md5) of exactly what [`read`] reads: two schemas
+/// with equal digests have equal catalogs, so only schemas whose digest
+/// differs from their reference's need [`read`] and [`compare`]. One
+/// catalog query for all `schemas`, the definitions decompiled on the
+/// server; the same `search_path` rules as [`read`]. A schema that does not
+/// exist is left out.
+const DIGESTS: &str = "WITH s AS (
+         SELECT n.oid, n.nspname::text AS s, pg_catalog.quote_ident(n.nspname) || '.' AS q,
+                n.nspname::text || '.' AS p
+         FROM unnest($1::text[]) AS w(name) JOIN pg_catalog.pg_namespace n ON n.nspname = w.name),
+     items AS (
+         SELECT s.s, pg_catalog.concat_ws(chr(31), 'c', c.relname, a.attname,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull::text,
+                    coalesce(replace(replace(pg_catalog.pg_get_expr(d.adbin, d.adrelid), s.q, ''), s.p, ''),
+                             chr(30))) AS item
+         FROM s JOIN pg_catalog.pg_class c ON c.relnamespace = s.oid AND c.relkind IN ('r', 'p')
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+         UNION ALL
+         SELECT s.s, pg_catalog.concat_ws(chr(31), 'i', i.relname, t.relname,
+                    replace(replace(pg_catalog.pg_get_indexdef(i.oid), s.q, ''), s.p, ''))
+         FROM s JOIN pg_catalog.pg_class i ON i.relnamespace = s.oid AND i.relkind IN ('i', 'I')
+         JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid
+         JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+         UNION ALL
+         SELECT s.s, pg_catalog.concat_ws(chr(31), 'k', t.relname, k.conname,
+                    replace(replace(pg_catalog.pg_get_constraintdef(k.oid), s.q, ''), s.p, ''))
+         FROM s JOIN pg_catalog.pg_class t ON t.relnamespace = s.oid
+         JOIN pg_catalog.pg_constraint k ON k.conrelid = t.oid)
+     SELECT s.s, pg_catalog.md5(coalesce(string_agg(i.item, chr(10) ORDER BY i.item COLLATE \"C\"), ''))
+     FROM s LEFT JOIN items i ON i.s = s.s
+     GROUP BY s.s";
+
+/// [`DIGESTS`] of `schemas`: `(schema, digest)` for those that exist. Run
+/// it with the same `search_path` as the digest it is compared with
+/// (`pg_catalog, pg_temp`).
+pub async fn digests(
+    client: &impl GenericClient,
+    schemas: &[&str],
+) -> Result<Vec<(String, String)>> {
+    Ok(client
+        .query(DIGESTS, &[&schemas])
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the schemas' catalog digests"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 /// The catalogs of every version of a template, and the proof.
@@ -353,7 +564,7 @@ pub async fn versions(db: &Db, t: &Template, mode: TimescaleMode) -> Result<Vers
         .await
         .map_err(|e| pg_error(&e, "cannot read the probe's catalog"))?;
     let names: Vec<String> = schemas.iter().map(|(_, s)| s.clone()).collect();
-    let mut cats = read(&tx, &names).await?;
+    let mut cats = read(&*tx, &names).await?;
     tx.rollback()
         .await
         .map_err(|e| pg_error(&e, "cannot roll the dry run back"))?;
