@@ -192,7 +192,21 @@ pub struct Sampler {
     /// version), built once on a lane; `None` where it could not be built
     /// (those tenants are checked by name only). Cleared on reconnect.
     references: HashMap<(String, i32), Option<Arc<VersionReference>>>,
+    /// Catalog drift of SQL-string-template tenants, by schema, as last
+    /// found: each check digests one window of at most [`DIGEST_WINDOW`]
+    /// schemas (rotating through the fleet by `digest_next`), and the
+    /// others keep what their last window found.
+    catalog_drift: HashMap<String, Vec<String>>,
+    digest_next: usize,
 }
+
+/// Schemas whose catalogs one drift check digests. The digest decompiles
+/// column defaults, and `pg_get_expr` takes ACCESS SHARE on each table: a
+/// window bounds the locks one query holds (the shared lock table has
+/// `max_locks_per_transaction × max_connections` slots) and its time
+/// (about 0.3 ms a tenant), so drift keeps working at 50,000 tenants; each
+/// tenant is re-checked every `n / DIGEST_WINDOW` slow ticks.
+pub const DIGEST_WINDOW: usize = 500;
 
 impl std::fmt::Debug for Sampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -229,6 +243,8 @@ impl Sampler {
             usage_leader: false,
             timescale_mode: TimescaleMode::Auto,
             references: HashMap::new(),
+            catalog_drift: HashMap::new(),
+            digest_next: 0,
         }
     }
 
@@ -275,6 +291,7 @@ impl Sampler {
                         Ok(()) => {
                             self.timescale = None;
                             self.references.clear();
+                            self.catalog_drift.clear();
                             *lane = Some(Lane {
                                 client,
                                 _messages: rx,
@@ -431,6 +448,21 @@ impl Sampler {
 
     async fn drift(&mut self, groups: &DriftGroups, limit: Duration) -> Read<Missing> {
         self.build_references(groups, limit).await;
+        let mut cache = std::mem::take(&mut self.catalog_drift);
+        let mut next = self.digest_next;
+        let r = self.drift_window(groups, limit, &mut cache, &mut next).await;
+        self.catalog_drift = cache;
+        self.digest_next = next;
+        r
+    }
+
+    async fn drift_window(
+        &self,
+        groups: &DriftGroups,
+        limit: Duration,
+        cache: &mut HashMap<String, Vec<String>>,
+        next: &mut usize,
+    ) -> Read<Missing> {
         let Some(c) = self.any_lane(0) else {
             return Read::lost();
         };
@@ -453,15 +485,45 @@ impl Sampler {
                 checked.extend(schemas.iter().map(|s| (*s, vr.as_ref(), names.as_slice())));
             }
         }
+        // This check's window of the reference-checked schemas.
+        let n = checked.len();
+        let start = if *next < n { *next } else { 0 };
+        let window: Vec<(&str, &VersionReference, &[String])> = checked
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(n.min(DIGEST_WINDOW))
+            .copied()
+            .collect();
         timed(limit, async {
             let mut missing = q::drift(c, &query).await?;
             if checked.is_empty() {
+                cache.clear();
                 return Ok(missing);
             }
-            for (schema, more) in template_probe::catalog_drift(c, &checked).await? {
-                match missing.iter_mut().find(|(s, _)| *s == schema) {
-                    Some((_, list)) => list.extend(more),
-                    None => missing.push((schema, more)),
+            let found = template_probe::catalog_drift(c, &window).await?;
+            for (schema, _, _) in &window {
+                cache.remove(*schema);
+            }
+            cache.extend(found);
+            // Forget schemas no longer checked (deleted, another template).
+            if cache.len() > n {
+                let live: std::collections::HashSet<&str> = checked.iter().map(|c| c.0).collect();
+                cache.retain(|s, _| live.contains(s.as_str()));
+            }
+            *next = (start + window.len()) % n.max(1);
+            let mut at: HashMap<String, usize> = missing
+                .iter()
+                .enumerate()
+                .map(|(i, (s, _))| (s.clone(), i))
+                .collect();
+            for (schema, more) in cache.iter() {
+                match at.get(schema) {
+                    Some(&i) => missing[i].1.extend(more.iter().cloned()),
+                    None => {
+                        at.insert(schema.clone(), missing.len());
+                        missing.push((schema.clone(), more.clone()));
+                    }
                 }
             }
             Ok(missing)

@@ -157,7 +157,7 @@ pub async fn read_schemas_unlocked(db: &Db, schemas: &[String]) -> Result<Schema
         ))
         .await
         .map_err(|e| pg_error(&e, what))?;
-        match read_raw(&tx, &batch).await {
+        match read_raw(&*tx, &batch).await {
             Ok(m) => {
                 tx.rollback().await.map_err(|e| pg_error(&e, what))?;
                 out.read.extend(m);
