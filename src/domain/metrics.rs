@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// One itemized deduction from a tenant's health.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct HealthReason {
     /// Points taken off 100.
     pub points: u8,
@@ -22,7 +22,40 @@ pub struct HealthReason {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Health {
     pub score: u8,
-    pub reasons: Vec<HealthReason>,
+    /// Shared: tenants with the same deductions (every tenant of a template
+    /// that gained objects shows the same drift) hold one list between
+    /// them; see [`ReasonPool`].
+    pub reasons: Arc<[HealthReason]>,
+}
+
+/// One copy of each distinct list of health reasons: at 50,000 tenants
+/// that all show the same drift, a list of their own each (a vector and
+/// its text) took 12 MB per snapshot. The monitor uses one pool per
+/// snapshot, so lists no longer shown go with it.
+#[derive(Debug, Default)]
+pub struct ReasonPool {
+    lists: std::collections::HashSet<Arc<[HealthReason]>>,
+}
+
+impl ReasonPool {
+    /// The pooled list equal to `reasons`, added when new.
+    pub fn share(&mut self, reasons: &[HealthReason]) -> Arc<[HealthReason]> {
+        if let Some(l) = self.lists.get(reasons) {
+            return Arc::clone(l);
+        }
+        let l: Arc<[HealthReason]> = Arc::from(reasons);
+        self.lists.insert(Arc::clone(&l));
+        l
+    }
+
+    /// Distinct lists held.
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
 }
 
 /// A tenant's current monitoring values. `None` means not available (the

@@ -25,7 +25,8 @@ use crate::db::usage::UsageRow;
 use crate::domain::alerts::{AlertBook, Condition, cluster_conditions, tenant_conditions};
 use crate::domain::health;
 use crate::domain::metrics::{
-    Alert, ClusterTotals, History, MonitoredTenant, Snapshot, TenantMap, TenantMetrics,
+    Alert, ClusterTotals, History, MonitoredTenant, ReasonPool, Snapshot, TenantMap,
+    TenantMetrics,
 };
 use crate::domain::thresholds::Thresholds;
 use crate::error::{Error, Result};
@@ -182,7 +183,7 @@ impl Monitor {
                 m.sessions_total = v[3].map_or(0, |c| c.max(0.0) as u32);
                 if let Some(h) = v[4] {
                     m.health.score = h.clamp(0.0, 100.0) as u8;
-                    m.health.reasons.clear();
+                    m.health.reasons = Arc::from([]);
                 }
             }
             m.statement_share = None;
@@ -622,6 +623,7 @@ impl Monitor {
         };
         let mut out: Vec<TenantMetrics> = Vec::with_capacity(present.len());
         let mut conditions: Vec<Condition> = Vec::new();
+        let mut reasons = ReasonPool::default();
         for t in &present {
             let prev = self.last.tenants.get(&t.id);
             let st = self.store.tenant_mut(t.id, now_ms);
@@ -629,7 +631,7 @@ impl Monitor {
             if let Some(d) = self.drift.get(&t.id) {
                 m.drift = Arc::clone(d);
             }
-            m.health = health::score(t, &m, &self.thresholds, now);
+            m.health = health::score_pooled(t, &m, &self.thresholds, now, &mut reasons);
             conditions.extend(tenant_conditions(t, &m, &self.thresholds));
             out.push(m);
         }
