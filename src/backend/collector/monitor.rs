@@ -371,9 +371,11 @@ impl Monitor {
         // Tenants sharing a template share its expectations (one `Arc`):
         // group by them, so each list of names is built and sent once.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        let mut groups: Vec<(&MonitoredTenant, Vec<String>)> = Vec::new();
+        // Members by position in `targets`: their schema names are copied
+        // only when a check is due (not for 50,000 tenants every tick).
+        let mut groups: Vec<(&MonitoredTenant, Vec<usize>)> = Vec::new();
         let mut group_of: HashMap<(usize, usize), usize> = HashMap::new();
-        for t in targets {
+        for (i, t) in targets.iter().enumerate() {
             // By address (a template's lists are built once per target
             // list); an empty list is the same whatever its allocation.
             let addr = |l: &Arc<[String]>| {
@@ -392,7 +394,7 @@ impl Monitor {
                 groups.push((t, Vec::new()));
                 groups.len() - 1
             });
-            groups[g].1.push(t.schema_name.clone());
+            groups[g].1.push(i);
         }
         let key = std::hash::Hasher::finish(&hasher);
         if groups.is_empty() {
@@ -407,7 +409,11 @@ impl Monitor {
         Some(
             groups
                 .into_iter()
-                .map(|(t, schemas)| {
+                .map(|(t, members)| {
+                    let schemas = members
+                        .iter()
+                        .map(|&i| targets[i].schema_name.clone())
+                        .collect();
                     let names = t
                         .expected_tables
                         .iter()
