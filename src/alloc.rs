@@ -43,7 +43,10 @@ pub fn configure() {}
 /// also releases free pages in the middle of the heap). A few milliseconds
 /// at 50,000 tenants; the backend calls it once per tick.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code, reason = "malloc_trim is a C call; see the comment inside")]
+#[allow(
+    unsafe_code,
+    reason = "malloc_trim is a C call; see the comment inside"
+)]
 pub fn release_free_memory() {
     // SAFETY: malloc_trim takes no pointers and is thread-safe (it takes
     // the arena locks like malloc itself).

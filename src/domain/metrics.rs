@@ -582,6 +582,40 @@ mod tests {
     }
 
     #[test]
+    fn reason_pool_keeps_one_copy_of_each_list() {
+        let r = |points: u8, text: &str| HealthReason {
+            points,
+            text: text.into(),
+        };
+        let drift = [r(20, "schema drift: missing market_data")];
+        let mut pool = ReasonPool::default();
+        assert!(pool.is_empty());
+        let a = pool.share(&drift);
+        let b = pool.share(&drift.clone());
+        assert!(Arc::ptr_eq(&a, &b), "equal lists are one allocation");
+        assert_eq!(&*a, &drift);
+        let other = pool.share(&[r(20, "schema drift: missing trades")]);
+        assert!(!Arc::ptr_eq(&a, &other));
+        assert_eq!(other[0].text, "schema drift: missing trades");
+        // Same text, other points: another list.
+        let fewer = pool.share(&[r(10, "schema drift: missing market_data")]);
+        assert!(!Arc::ptr_eq(&a, &fewer));
+        let none = pool.share(&[]);
+        assert!(none.is_empty());
+        assert!(Arc::ptr_eq(&none, &pool.share(&[])));
+        assert_eq!(pool.len(), 4);
+        let json = serde_json::to_value(Health {
+            score: 80,
+            reasons: a,
+        })
+        .expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"score": 80, "reasons": [{"points": 20, "text": "schema drift: missing market_data"}]})
+        );
+    }
+
+    #[test]
     fn series_and_alert_kinds_have_their_stable_names() {
         let labels: Vec<&str> = Series::TENANT.iter().map(|s| s.label()).collect();
         assert_eq!(

@@ -25,8 +25,7 @@ use crate::db::usage::UsageRow;
 use crate::domain::alerts::{AlertBook, Condition, cluster_conditions, tenant_conditions};
 use crate::domain::health;
 use crate::domain::metrics::{
-    Alert, ClusterTotals, History, MonitoredTenant, ReasonPool, Snapshot, TenantMap,
-    TenantMetrics,
+    Alert, ClusterTotals, History, MonitoredTenant, ReasonPool, Snapshot, TenantMap, TenantMetrics,
 };
 use crate::domain::thresholds::Thresholds;
 use crate::error::{Error, Result};
