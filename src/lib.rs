@@ -16,6 +16,7 @@
 //!   `domain::template`.
 
 pub mod actor;
+pub mod alloc;
 pub mod backend;
 pub mod cli;
 pub mod config;

@@ -4,27 +4,6 @@ use clap::Parser;
 use tenantctl::cli::output::emit_err;
 use tenantctl::cli::{self, Cli};
 
-/// One malloc arena for the whole process. glibc gives each thread that
-/// allocates an arena of its own (up to eight per core), and memory freed in
-/// one is not reused by the others: the console builds each snapshot on a
-/// runtime worker and drops the previous one wherever the last reference
-/// goes, so at 10,000 tenants its resident size swung between 45 and 62 MiB
-/// with the default and stays flat at 50 MiB with one arena. The console
-/// allocates little per second; the shared arena's lock costs nothing
-/// measurable. Must run before any other thread starts.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code, reason = "mallopt is a C call; see the comment inside")]
-fn one_malloc_arena() {
-    // SAFETY: mallopt only sets an allocator parameter, takes no pointers,
-    // and runs here before the runtime or any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn one_malloc_arena() {}
-
 /// The panic report: coloured only when stderr is a terminal and `NO_COLOR`
 /// is not set.
 fn install_panic_report(no_color: bool) {
@@ -44,7 +23,8 @@ fn install_panic_report(no_color: bool) {
 }
 
 fn main() {
-    one_malloc_arena();
+    // One malloc arena and a fixed mmap threshold; before any thread starts.
+    tenantctl::alloc::configure();
     let cli = Cli::parse();
     let json = cli.wants_json();
     tenantctl::logging::set_quiet(cli.quiet);

@@ -595,12 +595,12 @@ fn the_detail_shows_where_a_version_behind_leads() {
     let mut s = st(10);
     let mut snap_ = sample::snapshot(10, 2);
     let mut v: Vec<_> = snap_.tenants.values().cloned().collect();
-    v[0].health
-        .reasons
-        .push(tenantctl::domain::metrics::HealthReason {
-            points: 5,
-            text: "template version 1 behind latest 3".into(),
-        });
+    let mut reasons = v[0].health.reasons.to_vec();
+    reasons.push(tenantctl::domain::metrics::HealthReason {
+        points: 5,
+        text: "template version 1 behind latest 3".into(),
+    });
+    v[0].health.reasons = reasons.into();
     snap_.tenants = v.into();
     ev(&mut s, Event::Snapshot(Arc::new(snap_)));
     s.list.selected = Some(sample::id(0));

@@ -1553,12 +1553,12 @@ fn behind_snapshot(n: usize, i: usize) -> tenantctl::domain::metrics::Snapshot {
         .iter_mut()
         .find(|m| m.tenant_id == sample::id(i))
         .expect("sample tenant");
-    m.health
-        .reasons
-        .push(tenantctl::domain::metrics::HealthReason {
-            points: 5,
-            text: "template version 1 behind latest 3".into(),
-        });
+    let mut reasons = m.health.reasons.to_vec();
+    reasons.push(tenantctl::domain::metrics::HealthReason {
+        points: 5,
+        text: "template version 1 behind latest 3".into(),
+    });
+    m.health.reasons = reasons.into();
     snap.tenants = v.into();
     snap
 }

@@ -426,6 +426,7 @@ async fn session(
                     tenants = Arc::new(list);
                     monitored = targets::targets(&tenants, &template_set);
                     send(events, Event::Tenants(Arc::clone(&tenants)));
+                    crate::alloc::release_free_memory();
                 }
                 Some(Internal::Tenants(Err(e))) => {
                     reload_pending = false;
@@ -485,6 +486,8 @@ async fn session(
                             send(events, Event::Notice(format!("snapshot failed: {}", e.message)));
                         }
                     }
+                    // The tick's rows and the previous snapshot are freed by now.
+                    crate::alloc::release_free_memory();
                 }
             },
         }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 
 use super::metrics::{Sample, StatementRow, StatementsRead, StatementsSource, statements_missing};
-use super::{pg_error, quote_ident};
+use super::{pg_error, query_map, quote_ident};
 use crate::error::Result;
 
 /// Cumulative statement statistics of one role, with the extras.
@@ -73,23 +73,24 @@ pub async fn statements_with_extras(
          GROUP BY r.rolname",
         quote_ident(schema)
     );
-    match client.query(&sql, &[]).await {
-        Ok(rows) => {
-            let at: Option<DateTime<Utc>> = rows.first().map(|r| r.get(0));
-            let extras: Vec<StatementExtraRow> = rows
-                .iter()
-                .map(|r| StatementExtraRow {
-                    role: r.get(1),
-                    calls: to_u64(r.get(2)),
-                    total_ms: r.get::<_, Option<f64>>(3).unwrap_or(0.0),
-                    wal_bytes: r
-                        .get::<_, Option<i64>>(4)
-                        .map(|v| u64::try_from(v).unwrap_or(0)),
-                    temp_bytes: to_u64(r.get(5)),
-                    shared_blks_hit: to_u64(r.get(6)),
-                    shared_blks_read: to_u64(r.get(7)),
-                })
-                .collect();
+    let mut at: Option<DateTime<Utc>> = None;
+    let read = query_map(client, &sql, &[], |r| {
+        at.get_or_insert_with(|| r.get(0));
+        StatementExtraRow {
+            role: r.get(1),
+            calls: to_u64(r.get(2)),
+            total_ms: r.get::<_, Option<f64>>(3).unwrap_or(0.0),
+            wal_bytes: r
+                .get::<_, Option<i64>>(4)
+                .map(|v| u64::try_from(v).unwrap_or(0)),
+            temp_bytes: to_u64(r.get(5)),
+            shared_blks_hit: to_u64(r.get(6)),
+            shared_blks_read: to_u64(r.get(7)),
+        }
+    })
+    .await;
+    match read {
+        Ok(extras) => {
             let base = StatementsRead::Rows(Sample {
                 at,
                 rows: extras

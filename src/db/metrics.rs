@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, GenericClient};
 
-use super::pg_error;
+use super::{pg_error, query_map};
 use crate::error::Result;
 
 /// Rows of one source and the server time they were read at.
@@ -219,21 +219,18 @@ pub async fn approx_sizes(
              LEFT JOIN agg a ON a.nsp = n.oid
              {chunk_join}"
     );
-    let rows = client
-        .query(&sql, &[&schemas])
-        .await
-        .map_err(|e| pg_error(&e, "cannot read approximate sizes"))?;
-    Ok(Sample {
-        at: rows.first().map(|r| r.get(0)),
-        rows: rows
-            .iter()
-            .map(|r| SizeRow {
-                schema: r.get(1),
-                bytes: to_u64(r.get(2)),
-                relations: to_u32(r.get(3)),
-            })
-            .collect(),
+    let mut at = None;
+    let rows = query_map(client, &sql, &[&schemas], |r| {
+        at.get_or_insert_with(|| r.get(0));
+        SizeRow {
+            schema: r.get(1),
+            bytes: to_u64(r.get(2)),
+            relations: to_u32(r.get(3)),
+        }
     })
+    .await
+    .map_err(|e| pg_error(&e, "cannot read approximate sizes"))?;
+    Ok(Sample { at, rows })
 }
 
 /// Table statistics per schema, read with the `pg_stat_get_*` functions
@@ -278,27 +275,22 @@ pub async fn table_counters(
          GROUP BY n.nspname"
             .to_string()
     };
-    let rows = client
-        .query(&sql, &[&schemas])
-        .await
-        .map_err(|e| pg_error(&e, "cannot read table statistics"))?;
-    Ok(Sample {
-        at: rows.first().map(|r| r.get(0)),
-        rows: rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get(1),
-                    TableCounters {
-                        rows_written: to_u64(r.get(2)),
-                        seq_scans: to_u64(r.get(3)),
-                        idx_scans: to_u64(r.get(4)),
-                        dead_tuples: to_u64(r.get(5)),
-                    },
-                )
-            })
-            .collect(),
+    let mut at = None;
+    let rows = query_map(client, &sql, &[&schemas], |r| {
+        at.get_or_insert_with(|| r.get(0));
+        (
+            r.get(1),
+            TableCounters {
+                rows_written: to_u64(r.get(2)),
+                seq_scans: to_u64(r.get(3)),
+                idx_scans: to_u64(r.get(4)),
+                dead_tuples: to_u64(r.get(5)),
+            },
+        )
     })
+    .await
+    .map_err(|e| pg_error(&e, "cannot read table statistics"))?;
+    Ok(Sample { at, rows })
 }
 
 /// Client sessions per role from `pg_stat_activity`, without tenantctl's
@@ -306,9 +298,11 @@ pub async fn table_counters(
 /// Without pg_read_all_stats other roles' sessions still count, but their
 /// state (and backend type) is hidden, so active/idle split shows zeros.
 pub async fn sessions(client: &Client) -> Result<Sample<SessionRow>> {
-    let rows = client
-        .query(
-            "SELECT now(), usename::text,
+    let secs = |v: Option<f64>| v.map(|s| s.max(0.0));
+    let mut at = None;
+    let rows = query_map(
+        client,
+        "SELECT now(), usename::text,
                     count(*)::int4,
                     count(*) FILTER (WHERE state = 'active')::int4,
                     count(*) FILTER (WHERE state = 'idle')::int4,
@@ -321,16 +315,10 @@ pub async fn sessions(client: &Client) -> Result<Sample<SessionRow>> {
              WHERE (backend_type = 'client backend' OR backend_type IS NULL) AND pid <> pg_backend_pid()
                AND application_name IS DISTINCT FROM $1 AND usename IS NOT NULL
              GROUP BY usename",
-            &[&super::connect::APPLICATION_NAME],
-        )
-        .await
-        .map_err(|e| pg_error(&e, "cannot read sessions"))?;
-    let secs = |v: Option<f64>| v.map(|s| s.max(0.0));
-    Ok(Sample {
-        at: rows.first().map(|r| r.get(0)),
-        rows: rows
-            .iter()
-            .map(|r| SessionRow {
+        &[&super::connect::APPLICATION_NAME],
+        |r| {
+            at.get_or_insert_with(|| r.get(0));
+            SessionRow {
                 role: r.get(1),
                 total: to_u32(r.get(2)),
                 active: to_u32(r.get(3)),
@@ -339,9 +327,12 @@ pub async fn sessions(client: &Client) -> Result<Sample<SessionRow>> {
                 longest_running_s: secs(r.get(6)),
                 oldest_xact_s: secs(r.get(7)),
                 idle_in_tx_longest_s: secs(r.get(8)),
-            })
-            .collect(),
-    })
+            }
+        },
+    )
+    .await
+    .map_err(|e| pg_error(&e, "cannot read sessions"))?;
+    Ok(Sample { at, rows })
 }
 
 /// Whether pg_stat_statements is installed here, where, and its column
@@ -466,7 +457,7 @@ pub struct DriftGroup<'a> {
 /// hashed pass over their pg_class rows; no per-pair nested loop, whatever
 /// the planner guesses for `unnest`).
 pub async fn drift(
-    client: &impl GenericClient,
+    client: &(impl GenericClient + Sync),
     groups: &[DriftGroup<'_>],
 ) -> Result<Vec<(String, Vec<String>)>> {
     let (mut schemas, mut schema_group) = (Vec::<&str>::new(), Vec::<i32>::new());
@@ -480,9 +471,9 @@ pub async fn drift(
     if schemas.is_empty() || names.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = client
-        .query(
-            "WITH here AS (
+    query_map(
+        client,
+        "WITH here AS (
                  SELECT n.oid, n.nspname::text AS s
                  FROM unnest($1::text[]) AS w(name) JOIN pg_namespace n ON n.nspname = w.name),
              want AS (
@@ -495,11 +486,11 @@ pub async fn drift(
                    SELECT h.s, c.relname::text FROM pg_class c JOIN here h ON h.oid = c.relnamespace) m
              WHERE m.s IN (SELECT s FROM here)
              GROUP BY m.s",
-            &[&schemas, &schema_group, &names, &name_group],
-        )
-        .await
-        .map_err(|e| pg_error(&e, "cannot check schema drift"))?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        &[&schemas, &schema_group, &names, &name_group],
+        |r| (r.get(0), r.get(1)),
+    )
+    .await
+    .map_err(|e| pg_error(&e, "cannot check schema drift"))
 }
 
 /// Exact size of a batch of schemas: `pg_total_relation_size` of every
@@ -542,15 +533,12 @@ pub async fn exact_sizes(
          LEFT JOIN locked l ON l.relation = x.rel
          GROUP BY n.nspname"
     );
-    let rows = client
-        .query(&sql, &[&schemas])
-        .await
-        .map_err(|e| pg_error(&e, "cannot measure exact sizes"))?;
-    Ok(Sample {
-        at: rows.first().map(|r| r.get(0)),
-        rows: rows
-            .iter()
-            .map(|r| (r.get(1), to_u64(r.get(2)), to_u32(r.get(3))))
-            .collect(),
+    let mut at = None;
+    let rows = query_map(client, &sql, &[&schemas], |r| {
+        at.get_or_insert_with(|| r.get(0));
+        (r.get(1), to_u64(r.get(2)), to_u32(r.get(3)))
     })
+    .await
+    .map_err(|e| pg_error(&e, "cannot measure exact sizes"))?;
+    Ok(Sample { at, rows })
 }

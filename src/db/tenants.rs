@@ -53,36 +53,38 @@ pub fn from_row(r: &Row) -> Result<Tenant> {
 /// Tenants by name; `None` lists every tenant except deleted tombstones,
 /// `Some(Deleted)` lists only those. One indexed scan of `tenants`.
 pub async fn list_tenants(db: &Db, status: Option<TenantStatus>) -> Result<Vec<Tenant>> {
+    use futures::TryStreamExt;
     let client = db.client().await?;
     let s = db.q_schema();
-    let rows = match status {
-        None => {
-            client
-                .query(
-                    &format!(
-                        "SELECT {TENANT_COLUMNS} FROM {s}.tenants WHERE status <> 'deleted' ORDER BY lower(name), domain"
-                    ),
-                    &[],
-                )
-                .await
-        }
-        Some(st) => {
-            client
-                .query(
-                    &format!(
-                        "SELECT {TENANT_COLUMNS} FROM {s}.tenants WHERE status = $1 ORDER BY lower(name), domain"
-                    ),
-                    &[&st.as_str()],
-                )
-                .await
-        }
+    let what = "cannot list tenants";
+    let status = status.map(TenantStatus::as_str);
+    let (sql, params): (String, Vec<&(dyn ToSql + Sync)>) = match &status {
+        None => (
+            format!(
+                "SELECT {TENANT_COLUMNS} FROM {s}.tenants WHERE status <> 'deleted' ORDER BY lower(name), domain"
+            ),
+            Vec::new(),
+        ),
+        Some(st) => (
+            format!(
+                "SELECT {TENANT_COLUMNS} FROM {s}.tenants WHERE status = $1 ORDER BY lower(name), domain"
+            ),
+            vec![st as &(dyn ToSql + Sync)],
+        ),
+    };
+    // Row by row: 50,000 rows of twenty columns held at once as driver
+    // rows took about 40 MB on top of the list they became.
+    let stream = client
+        .query_raw(sql.as_str(), params)
+        .await
+        .map_err(|e| pg_error(&e, what))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut out = Vec::new();
+    while let Some(r) = stream.try_next().await.map_err(|e| pg_error(&e, what))? {
+        out.push(from_row(&r)?);
     }
-    .map_err(|e| pg_error(&e, "cannot list tenants"))?;
-    // Sized once: a list of thousands is held for as long as it is current.
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(from_row(r)?);
-    }
+    // Held for as long as it is current: no spare capacity.
+    out.shrink_to_fit();
     Ok(out)
 }
 

@@ -108,9 +108,12 @@ pub async fn recent_activity(
          GROUP BY tenant_id",
         super::quote_ident(control_schema)
     );
-    let rows = client
-        .query(&sql, &[&format!("{} seconds", window.as_secs())])
-        .await
-        .map_err(|e| pg_error(&e, "cannot read recent usage"))?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    super::query_map(
+        client,
+        &sql,
+        &[&format!("{} seconds", window.as_secs())],
+        |r| (r.get(0), r.get(1)),
+    )
+    .await
+    .map_err(|e| pg_error(&e, "cannot read recent usage"))
 }

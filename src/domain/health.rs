@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::metrics::{Health, HealthReason, MonitoredTenant, TenantMetrics};
+use crate::domain::metrics::{Health, HealthReason, MonitoredTenant, ReasonPool, TenantMetrics};
 use crate::domain::tenant::TenantStatus;
 use crate::domain::thresholds::Thresholds;
 use crate::domain::units::{format_duration, format_size};
@@ -31,6 +31,35 @@ pub fn score(
     t: &Thresholds,
     now: DateTime<Utc>,
 ) -> Health {
+    let (score, reasons) = deductions(tenant, m, t, now);
+    Health {
+        score,
+        reasons: reasons.into(),
+    }
+}
+
+/// [`score`], with the list of reasons taken from (or added to) `pool`:
+/// tenants with the same deductions share one list.
+pub fn score_pooled(
+    tenant: &MonitoredTenant,
+    m: &TenantMetrics,
+    t: &Thresholds,
+    now: DateTime<Utc>,
+    pool: &mut ReasonPool,
+) -> Health {
+    let (score, reasons) = deductions(tenant, m, t, now);
+    Health {
+        score,
+        reasons: pool.share(&reasons),
+    }
+}
+
+fn deductions(
+    tenant: &MonitoredTenant,
+    m: &TenantMetrics,
+    t: &Thresholds,
+    now: DateTime<Utc>,
+) -> (u8, Vec<HealthReason>) {
     let mut reasons = Vec::new();
     let mut add = |points: u8, text: String| reasons.push(HealthReason { points, text });
 
@@ -146,7 +175,7 @@ pub fn score(
 
     let lost: u32 = reasons.iter().map(|r| u32::from(r.points)).sum();
     let score = u8::try_from(100u32.saturating_sub(lost)).unwrap_or(0);
-    Health { score, reasons }
+    (score, reasons)
 }
 
 /// "schema drift: missing a, b; column t.c is missing and 2 more": the

@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// One itemized deduction from a tenant's health.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct HealthReason {
     /// Points taken off 100.
     pub points: u8,
@@ -22,7 +22,40 @@ pub struct HealthReason {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Health {
     pub score: u8,
-    pub reasons: Vec<HealthReason>,
+    /// Shared: tenants with the same deductions (every tenant of a template
+    /// that gained objects shows the same drift) hold one list between
+    /// them; see [`ReasonPool`].
+    pub reasons: Arc<[HealthReason]>,
+}
+
+/// One copy of each distinct list of health reasons: at 50,000 tenants
+/// that all show the same drift, a list of their own each (a vector and
+/// its text) took 12 MB per snapshot. The monitor uses one pool per
+/// snapshot, so lists no longer shown go with it.
+#[derive(Debug, Default)]
+pub struct ReasonPool {
+    lists: std::collections::HashSet<Arc<[HealthReason]>>,
+}
+
+impl ReasonPool {
+    /// The pooled list equal to `reasons`, added when new.
+    pub fn share(&mut self, reasons: &[HealthReason]) -> Arc<[HealthReason]> {
+        if let Some(l) = self.lists.get(reasons) {
+            return Arc::clone(l);
+        }
+        let l: Arc<[HealthReason]> = Arc::from(reasons);
+        self.lists.insert(Arc::clone(&l));
+        l
+    }
+
+    /// Distinct lists held.
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
 }
 
 /// A tenant's current monitoring values. `None` means not available (the
@@ -142,7 +175,11 @@ impl From<Vec<TenantMetrics>> for TenantMap {
     /// Sorts by id; of two values for one tenant, the later one stays.
     fn from(mut list: Vec<TenantMetrics>) -> Self {
         list.reverse();
-        list.sort_by_key(|m| m.tenant_id); // stable: the later value first
+        // Stable (the later value first) and in place: `sort_by_key`'s
+        // merge buffer would hold half the list again (8 MB at 50,000
+        // tenants); this sorts (id, position) pairs and then moves the
+        // values into place.
+        list.sort_by_cached_key(|m| m.tenant_id);
         list.dedup_by_key(|m| m.tenant_id);
         list.shrink_to_fit();
         Self(list)
@@ -546,6 +583,40 @@ mod tests {
         assert_eq!(
             json[Uuid::from_u128(3).to_string()]["size_bytes"],
             serde_json::json!(2)
+        );
+    }
+
+    #[test]
+    fn reason_pool_keeps_one_copy_of_each_list() {
+        let r = |points: u8, text: &str| HealthReason {
+            points,
+            text: text.into(),
+        };
+        let drift = [r(20, "schema drift: missing market_data")];
+        let mut pool = ReasonPool::default();
+        assert!(pool.is_empty());
+        let a = pool.share(&drift);
+        let b = pool.share(&drift.clone());
+        assert!(Arc::ptr_eq(&a, &b), "equal lists are one allocation");
+        assert_eq!(&*a, &drift);
+        let other = pool.share(&[r(20, "schema drift: missing trades")]);
+        assert!(!Arc::ptr_eq(&a, &other));
+        assert_eq!(other[0].text, "schema drift: missing trades");
+        // Same text, other points: another list.
+        let fewer = pool.share(&[r(10, "schema drift: missing market_data")]);
+        assert!(!Arc::ptr_eq(&a, &fewer));
+        let none = pool.share(&[]);
+        assert!(none.is_empty());
+        assert!(Arc::ptr_eq(&none, &pool.share(&[])));
+        assert_eq!(pool.len(), 4);
+        let json = serde_json::to_value(Health {
+            score: 80,
+            reasons: a,
+        })
+        .expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"score": 80, "reasons": [{"points": 20, "text": "schema drift: missing market_data"}]})
         );
     }
 

@@ -141,7 +141,10 @@ pub fn metrics(i: usize, generation: u64) -> TenantMetrics {
         seq_scans: i as u64,
         idx_scans: 20 * i as u64,
         dead_tuples: 3 * i as u64,
-        health: Health { score, reasons },
+        health: Health {
+            score,
+            reasons: reasons.into(),
+        },
         statement_share: Some(share_weight(i, generation)),
         share_score: Some(
             share_weight(i, generation.saturating_sub(1)) + share_weight(i, generation),

@@ -424,6 +424,16 @@ fn equal_drift_lists_are_shared_and_applied_to_their_tenants() {
             .any(|r| r.text.contains("schema drift")),
         "drift costs health"
     );
+    let h1 = &s.tenants[&Uuid::from_u128(1)].health.reasons;
+    let h2 = &s.tenants[&Uuid::from_u128(2)].health.reasons;
+    assert!(
+        Arc::ptr_eq(h1, h2),
+        "tenants with the same deductions share one list of reasons"
+    );
+    assert!(!Arc::ptr_eq(
+        h1,
+        &s.tenants[&Uuid::from_u128(3)].health.reasons
+    ));
     // Unchanged targets: no new check until it is due.
     assert!(m.plan(&targets).drift.is_none());
 }

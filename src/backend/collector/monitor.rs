@@ -25,7 +25,7 @@ use crate::db::usage::UsageRow;
 use crate::domain::alerts::{AlertBook, Condition, cluster_conditions, tenant_conditions};
 use crate::domain::health;
 use crate::domain::metrics::{
-    Alert, ClusterTotals, History, MonitoredTenant, Snapshot, TenantMap, TenantMetrics,
+    Alert, ClusterTotals, History, MonitoredTenant, ReasonPool, Snapshot, TenantMap, TenantMetrics,
 };
 use crate::domain::thresholds::Thresholds;
 use crate::error::{Error, Result};
@@ -182,7 +182,7 @@ impl Monitor {
                 m.sessions_total = v[3].map_or(0, |c| c.max(0.0) as u32);
                 if let Some(h) = v[4] {
                     m.health.score = h.clamp(0.0, 100.0) as u8;
-                    m.health.reasons.clear();
+                    m.health.reasons = Arc::from([]);
                 }
             }
             m.statement_share = None;
@@ -370,9 +370,11 @@ impl Monitor {
         // Tenants sharing a template share its expectations (one `Arc`):
         // group by them, so each list of names is built and sent once.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        let mut groups: Vec<(&MonitoredTenant, Vec<String>)> = Vec::new();
+        // Members by position in `targets`: their schema names are copied
+        // only when a check is due (not for 50,000 tenants every tick).
+        let mut groups: Vec<(&MonitoredTenant, Vec<usize>)> = Vec::new();
         let mut group_of: HashMap<(usize, usize, Option<i32>), usize> = HashMap::new();
-        for t in targets {
+        for (i, t) in targets.iter().enumerate() {
             // By address (a template's lists are built once per target
             // list); an empty list is the same whatever its allocation.
             let addr = |l: &Arc<[String]>| {
@@ -400,7 +402,7 @@ impl Monitor {
                 groups.push((t, Vec::new()));
                 groups.len() - 1
             });
-            groups[g].1.push(t.schema_name.clone());
+            groups[g].1.push(i);
         }
         let key = std::hash::Hasher::finish(&hasher);
         if groups.is_empty() {
@@ -415,7 +417,11 @@ impl Monitor {
         Some(
             groups
                 .into_iter()
-                .map(|(t, schemas)| {
+                .map(|(t, members)| {
+                    let schemas = members
+                        .iter()
+                        .map(|&i| targets[i].schema_name.clone())
+                        .collect();
                     let names = t
                         .expected_tables
                         .iter()
@@ -635,6 +641,7 @@ impl Monitor {
         };
         let mut out: Vec<TenantMetrics> = Vec::with_capacity(present.len());
         let mut conditions: Vec<Condition> = Vec::new();
+        let mut reasons = ReasonPool::default();
         for t in &present {
             let prev = self.last.tenants.get(&t.id);
             let st = self.store.tenant_mut(t.id, now_ms);
@@ -642,7 +649,7 @@ impl Monitor {
             if let Some(d) = self.drift.get(&t.id) {
                 m.drift = Arc::clone(d);
             }
-            m.health = health::score(t, &m, &self.thresholds, now);
+            m.health = health::score_pooled(t, &m, &self.thresholds, now, &mut reasons);
             conditions.extend(tenant_conditions(t, &m, &self.thresholds));
             out.push(m);
         }

@@ -148,7 +148,7 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, d: &DetailState, t: &T
             if m.health.reasons.is_empty() {
                 r.push(hint("  no deductions".into(), state));
             }
-            for reason in &m.health.reasons {
+            for reason in m.health.reasons.iter() {
                 r.push(Line::from(vec![
                     Span::styled(format!("  -{:<3} ", reason.points), th.warn),
                     Span::styled(clean(&reason.text), th.text),
