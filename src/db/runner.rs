@@ -187,6 +187,22 @@ impl Runner {
             tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(sessions)).await;
         match db.client().await {
             Ok(c) => {
+                // A closed session's backend is gone a moment after its
+                // socket: look for a few milliseconds before the drop, whose
+                // pg_terminate_backend(pid, timeout) waits in steps of 100 ms.
+                for _ in 0..40 {
+                    let live = c
+                        .query_one(
+                            "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE usename = $1",
+                            &[&self.role],
+                        )
+                        .await
+                        .map_or(0, |r| r.get::<_, i64>(0));
+                    if live == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
                 if let Err(e) = c.batch_execute(&drop_sql(&self.role, &self.owner)).await {
                     tracing::warn!(role = %self.role, "cannot drop the runner role: {e}");
                 }

@@ -450,7 +450,9 @@ impl Sampler {
         self.build_references(groups, limit).await;
         let mut cache = std::mem::take(&mut self.catalog_drift);
         let mut next = self.digest_next;
-        let r = self.drift_window(groups, limit, &mut cache, &mut next).await;
+        let r = self
+            .drift_window(groups, limit, &mut cache, &mut next)
+            .await;
         self.catalog_drift = cache;
         self.digest_next = next;
         r

@@ -461,6 +461,7 @@ async fn migrate_claimed(
     opts: &ApplyOptions,
     on: &OnEvent,
 ) -> Result<Option<String>> {
+    let t0 = Instant::now();
     let (mut at_version, at_step, pending) = match ledger::claim(db, run, tenant).await? {
         Claim::Claimed {
             at_version,
@@ -477,7 +478,9 @@ async fn migrate_claimed(
         // Nothing to release: the row was not ours to claim.
         Claim::Finished => return Ok(Some("already finished in this run".into())),
     };
+    let t1 = t0.elapsed();
     let tn = crate::db::tenants::get_tenant(db, tenant).await?;
+    let t2 = t0.elapsed();
     if !matches!(tn.status, TenantStatus::Active | TenantStatus::Suspended) {
         return Ok(Some(format!("the tenant is {}", tn.status.as_str())));
     }
@@ -501,8 +504,11 @@ async fn migrate_claimed(
     let segs = segments(t, at_version, at_step, to)?;
     let ctl = db.q_schema();
     let runner = Runner::start_member(db, &tn, Some(&run_role(run))).await?;
+    let t3 = t0.elapsed();
+    let mut t4 = Duration::ZERO;
     let result = async {
         let mut client = runner.connect(db, opts.statement_timeout).await?;
+        t4 = t0.elapsed();
         client
             .batch_execute("RESET ROLE")
             .await
@@ -581,7 +587,18 @@ async fn migrate_claimed(
         Ok(())
     }
     .await;
+    let t5 = t0.elapsed();
     runner.finish(db).await;
+    tracing::debug!(
+        tenant = domain,
+        claim = ?t1,
+        read = ?t2,
+        runner = ?t3,
+        login = ?t4,
+        steps = ?t5,
+        done = ?t0.elapsed(),
+        "migrated a tenant (times since its start)"
+    );
     result.map(|()| None)
 }
 
