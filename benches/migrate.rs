@@ -141,6 +141,10 @@ async fn fresh_run(conninfo: &str, schemas: &[String], sql: &str) -> Duration {
     start.elapsed()
 }
 
+#[allow(
+    clippy::many_single_char_names,
+    reason = "a bench scenario: n tenants, o options, t template, p plan, s summary"
+)]
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("migrate bench: run it with `cargo bench --bench migrate`");

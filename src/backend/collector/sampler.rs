@@ -520,12 +520,11 @@ impl Sampler {
                 .map(|(i, (s, _))| (s.clone(), i))
                 .collect();
             for (schema, more) in cache.iter() {
-                match at.get(schema) {
-                    Some(&i) => missing[i].1.extend(more.iter().cloned()),
-                    None => {
-                        at.insert(schema.clone(), missing.len());
-                        missing.push((schema.clone(), more.clone()));
-                    }
+                if let Some(&i) = at.get(schema) {
+                    missing[i].1.extend(more.iter().cloned());
+                } else {
+                    at.insert(schema.clone(), missing.len());
+                    missing.push((schema.clone(), more.clone()));
                 }
             }
             Ok(missing)
