@@ -397,6 +397,49 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_blocking_from_several_sessions_is_reported_by_its_longest_chain() {
+        let t = Thresholds::default();
+        // Tenant 1 blocks from two sessions: 30's waiter has waited 100 s,
+        // 10's 40 s.
+        let rows = vec![
+            sess(10, Some(1), &[], None),
+            sess(11, None, &[10], Some(60)),
+            sess(30, Some(1), &[], None),
+            sess(31, None, &[30], Some(0)),
+        ];
+        let c = chains(&rows, at(100));
+        assert_eq!(c.len(), 2);
+        let reversed: Vec<BlockingChain> = c.iter().rev().cloned().collect();
+        for given in [&c, &reversed] {
+            let conds = blocking_conditions(given, |_| None, &t);
+            assert_eq!(conds.len(), 1, "{conds:?}");
+            assert!(
+                conds[0]
+                    .message
+                    .contains("session 30 has blocked 1 session for 1m40s"),
+                "{}",
+                conds[0].message
+            );
+        }
+        // Equal waits: the first chain given stands (the lowest pid, as
+        // `chains` orders them).
+        let rows = vec![
+            sess(10, Some(1), &[], None),
+            sess(11, None, &[10], Some(0)),
+            sess(30, Some(1), &[], None),
+            sess(31, None, &[30], Some(0)),
+        ];
+        let c = chains(&rows, at(60));
+        assert_eq!(c[0].blocker.pid, 10);
+        let conds = blocking_conditions(&c, |_| None, &t);
+        assert!(
+            conds[0].message.contains("session 10 has"),
+            "{}",
+            conds[0].message
+        );
+    }
+
+    #[test]
     fn the_score_halves_every_half_life() {
         assert!((decay(100.0, SCORE_HALF_LIFE, 0.0) - 50.0).abs() < 1e-9);
         assert!((decay(100.0, Duration::ZERO, 5.0) - 105.0).abs() < 1e-9);
