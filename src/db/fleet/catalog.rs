@@ -60,12 +60,15 @@ const INDEXES: &str = "SELECT n.nspname::text, t.relname::text, i.relname::text,
      JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
      JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
      WHERE n.nspname = ANY($1)";
+/// Constraints other than NOT NULL: PostgreSQL 18 records those in
+/// `pg_constraint` too (`contype` 'n', named after the column), and they are
+/// compared as the column's nullability already.
 const CONSTRAINTS: &str = "SELECT n.nspname::text, t.relname::text, k.conname::text,
         pg_catalog.pg_get_constraintdef(k.oid)
      FROM pg_catalog.pg_constraint k
      JOIN pg_catalog.pg_class t ON t.oid = k.conrelid
      JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
-     WHERE n.nspname = ANY($1)";
+     WHERE n.nspname = ANY($1) AND k.contype <> 'n'";
 
 /// The catalogs of `schemas`, three catalog queries in all whatever their
 /// number (no function runs on tenant data: the definitions are decompiled
@@ -469,7 +472,7 @@ const DIGESTS: &str = "WITH s AS (
          SELECT s.s, pg_catalog.concat_ws(chr(31), 'k', t.relname, k.conname,
                     replace(replace(pg_catalog.pg_get_constraintdef(k.oid), s.q, ''), s.p, ''))
          FROM s JOIN pg_catalog.pg_class t ON t.relnamespace = s.oid
-         JOIN pg_catalog.pg_constraint k ON k.conrelid = t.oid)
+         JOIN pg_catalog.pg_constraint k ON k.conrelid = t.oid AND k.contype <> 'n')
      SELECT s.s, pg_catalog.md5(coalesce(string_agg(i.item, chr(10) ORDER BY i.item COLLATE \"C\"), ''))
      FROM s LEFT JOIN items i ON i.s = s.s
      GROUP BY s.s";
