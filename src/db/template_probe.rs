@@ -189,21 +189,12 @@ pub async fn references(
     timeout_ms: u128,
 ) -> Result<BTreeMap<i32, Result<VersionReference>>> {
     let what = format!("template {} fails on the server", t.name);
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let role = format!("tenantctl_probe_{}", &suffix[..16]);
+    let role = catalog::probe_role_name();
     let tx = client
         .transaction()
         .await
         .map_err(|e| pg_error(&e, "cannot start the reference build"))?;
-    let ts: Option<String> = tx
-        .query_one(
-            "SELECT (SELECT n.nspname::text FROM pg_catalog.pg_extension e
-                     JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb')",
-            &[],
-        )
-        .await
-        .map_err(|e| pg_error(&e, "cannot read the installed extensions"))?
-        .get(0);
+    let ts = catalog::timescale_schema(&tx).await?;
     let ts = if mode == TimescaleMode::Off || t.timescale_tables.is_empty() {
         None
     } else {

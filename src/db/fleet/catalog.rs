@@ -505,20 +505,15 @@ pub struct Versions {
     pub differences: Vec<String>,
 }
 
-/// Build every version of `t` (baseline, each migration) and its current
-/// body in throwaway schemas of a throwaway probe role, inside one
-/// transaction that is always rolled back; read and compare the catalogs.
-/// Cost: one schema per version, created and discarded; nothing remains.
-pub async fn versions(db: &Db, t: &Template, mode: TimescaleMode) -> Result<Versions> {
-    let what = format!("template {} fails on the server", t.name);
+/// A fresh name for a throwaway probe role.
+pub fn probe_role_name() -> String {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let role = format!("tenantctl_probe_{}", &suffix[..16]);
-    let mut client = db.client().await?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| pg_error(&e, "cannot start the dry run"))?;
-    let ts: Option<String> = tx
+    format!("tenantctl_probe_{}", &suffix[..16])
+}
+
+/// The schema TimescaleDB is installed in, when it is.
+pub async fn timescale_schema(client: &impl GenericClient) -> Result<Option<String>> {
+    Ok(client
         .query_one(
             "SELECT (SELECT n.nspname::text FROM pg_catalog.pg_extension e
                      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb')",
@@ -526,7 +521,22 @@ pub async fn versions(db: &Db, t: &Template, mode: TimescaleMode) -> Result<Vers
         )
         .await
         .map_err(|e| pg_error(&e, "cannot read the installed extensions"))?
-        .get(0);
+        .get(0))
+}
+
+/// Build every version of `t` (baseline, each migration) and its current
+/// body in throwaway schemas of a throwaway probe role, inside one
+/// transaction that is always rolled back; read and compare the catalogs.
+/// Cost: one schema per version, created and discarded; nothing remains.
+pub async fn versions(db: &Db, t: &Template, mode: TimescaleMode) -> Result<Versions> {
+    let what = format!("template {} fails on the server", t.name);
+    let role = probe_role_name();
+    let mut client = db.client().await?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| pg_error(&e, "cannot start the dry run"))?;
+    let ts = timescale_schema(&*tx).await?;
     let ts = if mode == TimescaleMode::Off { None } else { ts };
     let r = quote_ident(&role);
     tx.batch_execute(&format!(
