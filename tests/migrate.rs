@@ -13,6 +13,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -219,7 +220,8 @@ async fn two_hundred_tenants_from_v1_to_v3_end_like_a_fresh_v3_tenant() {
     );
     assert!(versions(&e.db).await.iter().all(|(_, v)| *v == 3));
     // The run's role (the runners' grants on the ledger functions) is gone.
-    let run_role = fleet::apply::run_role(s.run.expect("run"));
+    let first_run = s.run.expect("run");
+    let run_role = fleet::apply::run_role(first_run);
     let left = superuser_query(
         &e.dbname,
         &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{run_role}'"),
@@ -265,12 +267,19 @@ async fn two_hundred_tenants_from_v1_to_v3_end_like_a_fresh_v3_tenant() {
         .await
         .expect("no-op");
     assert_eq!((s.state.as_str(), s.run), ("nothing to do", None));
-    // No runner role is left behind.
+    // No runner or worker role is left behind.
     let left = superuser_query(
         &e.dbname,
-        "SELECT count(*) FROM pg_roles WHERE rolname IN (SELECT schema_name || '_run' FROM tenant_admin.tenants)",
+        &format!("SELECT count(*) FROM pg_roles WHERE rolname IN (SELECT schema_name || '_run' FROM tenant_admin.tenants)
+            OR rolname LIKE 'tenantctl\\_mw\\_{}\\_%'",
+            first_run.simple()
+        ),
     );
-    assert_eq!(left, vec![Some("0".to_string())]);
+    assert_eq!(
+        left,
+        vec![Some("0".to_string())],
+        "runner or worker roles are left"
+    );
 }
 
 #[tokio::test]
@@ -499,6 +508,8 @@ fn stderr(o: &std::process::Output) -> String {
 async fn a_run_killed_mid_way_resumes_without_applying_a_step_twice() {
     let e = env().await;
     let fleet = tenants(&e, "k", 24, Some(1)).await;
+    // One tenant the run cannot pass before the kill.
+    let (_su, holder) = hold_lock(&e, &fleet[10]).await;
     let mut child = cli_cmd(
         &e,
         &[
@@ -536,6 +547,7 @@ async fn a_run_killed_mid_way_resumes_without_applying_a_step_twice() {
     }
     child.kill().expect("SIGKILL");
     let _ = child.wait();
+    holder.batch_execute("COMMIT").await.expect("release");
     let v = versions(&e.db).await;
     assert!(
         v.iter().any(|(_, v)| *v == 1),
@@ -763,6 +775,25 @@ async fn start_driver(e: &Env) -> (std::process::Child, uuid::Uuid) {
     }
 }
 
+/// An idle superuser transaction holding an ACCESS EXCLUSIVE lock on the
+/// tenant's `orders`: a run cannot get past that tenant (it waits, retries)
+/// until the transaction ends, so a test can act on a run in flight however
+/// fast the other tenants go. `COMMIT` on the client releases it.
+async fn hold_lock(e: &Env, t: &Tenant) -> (Db, deadpool_postgres::Object) {
+    let su = Db::connect(&common::superuser_config(&e.dbname))
+        .await
+        .expect("superuser");
+    let holder = su.client().await.expect("client");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {}.orders IN ACCESS EXCLUSIVE MODE",
+            t.schema_name
+        ))
+        .await
+        .expect("lock");
+    (su, holder)
+}
+
 /// The child's exit and JSON summary (it must end within a minute).
 fn driver_summary(child: std::process::Child) -> (i32, serde_json::Value) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -828,13 +859,27 @@ async fn audit_count(db: &Db, action: &str) -> i64 {
 #[tokio::test]
 async fn pause_from_another_process_drains_the_run_and_cancel_ends_it() {
     let e = env().await;
-    tenants(&e, "p", 24, Some(1)).await;
+    let fleet = tenants(&e, "p", 24, Some(1)).await;
+    let (_su, holder) = hold_lock(&e, &fleet[5]).await;
     let (child, run) = start_driver(&e).await;
     let id = run.to_string();
-    let o = cli(&e, &["migrate", "pause", &id]);
+    // Pause waits for the driver to drain its running tenant, which waits
+    // for the lock: released once the pause is surely requested.
+    let mut pause = cli_cmd(&e, &["migrate", "pause", &id]);
+    let pausing = tokio::task::spawn_blocking(move || pause.output().expect("pause"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    holder.batch_execute("COMMIT").await.expect("release");
+    let o = pausing.await.expect("pause");
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains(&format!("run {id}: paused")), "{out}");
+    assert!(
+        out.contains(&format!("run {id}: paused")),
+        "{out}: {:?}",
+        superuser_query(
+            &e.dbname,
+            "SELECT error FROM tenant_admin.migration_ledger WHERE error IS NOT NULL"
+        )
+    );
     assert!(out.contains("--resume"), "{out}");
     // The driver drained its running tenant and stopped: paused, exit 1.
     let (code, s) = driver_summary(child);
@@ -892,11 +937,13 @@ async fn pause_from_another_process_drains_the_run_and_cancel_ends_it() {
 #[tokio::test]
 async fn cancel_while_a_run_is_driving_finishes_running_tenants_and_skips_the_rest() {
     let e = env().await;
-    tenants(&e, "c", 24, Some(1)).await;
+    let fleet = tenants(&e, "c", 24, Some(1)).await;
+    let (_su, holder) = hold_lock(&e, &fleet[5]).await;
     let (child, run) = start_driver(&e).await;
     let id = run.to_string();
     let o = cli(&e, &["migrate", "cancel", &id, "--yes"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    holder.batch_execute("COMMIT").await.expect("release");
     assert!(stderr(&o).contains("cancel requested"), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains(&format!("run {id}: cancelled")), "{out}");
@@ -921,10 +968,12 @@ async fn cancel_while_a_run_is_driving_finishes_running_tenants_and_skips_the_re
 #[tokio::test]
 async fn a_run_whose_driver_was_killed_is_cancelled_directly() {
     let e = env().await;
-    tenants(&e, "d", 12, Some(1)).await;
+    let fleet = tenants(&e, "d", 12, Some(1)).await;
+    let (_su, holder) = hold_lock(&e, &fleet[5]).await;
     let (mut child, run) = start_driver(&e).await;
     child.kill().expect("SIGKILL");
     let _ = child.wait();
+    holder.batch_execute("COMMIT").await.expect("release");
     // The run still says running, but nobody beats it any more.
     tokio::time::sleep(fleet::control::STALE + Duration::from_millis(500)).await;
     let o = cli(
@@ -939,4 +988,165 @@ async fn a_run_whose_driver_was_killed_is_cancelled_directly() {
     assert_eq!(n.get("running"), None, "{n:?}");
     assert_eq!(n.get("queued"), None, "{n:?}");
     versions_follow_the_ledger(&e.db, run).await;
+}
+
+// ---- a hostile tenant and the worker that serves the next tenants ----
+
+/// The hook a hostile tenant plants on its `orders`: each backfilled row
+/// (the v3 `UPDATE`) runs it in the worker's session, acting as the
+/// tenant's owner. It tries to reach `victims` (schema, owner, id) — as the
+/// worker, as their owner, through the ledger — and to leave something in
+/// the session for the next tenant (a temporary `orders` that would shadow
+/// theirs, a search_path, a SECURITY DEFINER function owned by the worker),
+/// and writes each outcome to its own `escapes` table.
+fn hostile_hook_sql(a: &Tenant, victims: &[&Tenant]) -> String {
+    let attacks = victims.iter().fold(String::new(), |mut out, v| {
+            let _ = write!(
+                out,
+            r#"
+  BEGIN RESET ROLE; EXECUTE 'SET ROLE "{vo}"'; r := array_append(r, 'set_role:ok');
+  EXCEPTION WHEN OTHERS THEN r := r || ('set_role:' || SQLERRM); END;
+  BEGIN RESET ROLE; EXECUTE 'INSERT INTO "{vs}".accounts (legacy_code) VALUES (''x'')'; r := array_append(r, 'write:ok');
+  EXCEPTION WHEN OTHERS THEN r := r || ('write:' || SQLERRM); END;
+  BEGIN RESET ROLE; EXECUTE format('SET ROLE %I', 'tenantctl_migrate_' || replace(run::text, '-', ''));
+    PERFORM tenant_admin.migration_advance(run, '{vid}'::uuid, 3, 0, NULL, true, NULL); r := array_append(r, 'ledger:ok');
+  EXCEPTION WHEN OTHERS THEN r := r || ('ledger:' || SQLERRM); END;"#,
+            vo = v.owner(),
+            vs = v.schema_name,
+            vid = v.id,
+            );
+            out
+        });
+    format!(
+        r#"SET ROLE "{ao}"; SET search_path = "{as_}";
+CREATE TABLE escapes (what text, outcome text);
+CREATE FUNCTION hook() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+  run uuid := substring(session_user::text from 'tenantctl_mw_([0-9a-f]{{32}})_')::uuid;
+  r text[] := '{{}}';
+BEGIN
+  IF run IS NULL THEN RETURN NEW; END IF;{attacks}
+  BEGIN EXECUTE 'CREATE TEMP TABLE IF NOT EXISTS orders (id int)'; r := array_append(r, 'temp:ok');
+  EXCEPTION WHEN OTHERS THEN r := r || ('temp:' || SQLERRM); END;
+  PERFORM set_config('search_path', '"{as_}"', false);
+  BEGIN EXECUTE 'SET ROLE "{ao}"'; EXECUTE format('GRANT CREATE ON SCHEMA "{as_}" TO %I', session_user::text);
+    RESET ROLE; EXECUTE 'CREATE FUNCTION "{as_}".planted() RETURNS int LANGUAGE sql SECURITY DEFINER AS ''SELECT 1''';
+    r := array_append(r, 'plant:ok');
+  EXCEPTION WHEN OTHERS THEN r := r || ('plant:' || SQLERRM); END;
+  EXECUTE 'SET ROLE "{ao}"';
+  INSERT INTO "{as_}".escapes SELECT split_part(x, ':', 1), substr(x, strpos(x, ':') + 1) FROM unnest(r) x;
+  RETURN NEW;
+END $f$;
+CREATE TRIGGER hook BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION hook();
+RESET ROLE;"#,
+        ao = a.owner(),
+        as_ = a.schema_name,
+    )
+}
+
+#[tokio::test]
+async fn a_hostile_tenant_cannot_reach_the_tenants_its_worker_serves_next() {
+    let e = env().await;
+    let fleet = tenants(&e, "h", 3, Some(1)).await;
+    let (a, victims) = (&fleet[0], [&fleet[1], &fleet[2]]);
+    // The tenant that could define code: a login role that is a member of
+    // its owner role (what a template with tenant DDL gives it).
+    let planter = format!("{}_planter", a.schema_name);
+    superuser_exec(
+        &e.dbname,
+        &format!("CREATE ROLE \"{planter}\" LOGIN IN ROLE \"{}\"", a.owner()),
+    );
+    let (c, conn) = tokio_postgres::connect(
+        &cluster().conninfo_as(&e.dbname, &planter),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("log in as the planter");
+    tokio::spawn(conn);
+    c.batch_execute(&hostile_hook_sql(a, &victims))
+        .await
+        .expect("plant the hook");
+
+    // One worker serves all three, the hostile tenant first.
+    let pr = PlanRequest {
+        include_drifted: true,
+        ..PlanRequest::default()
+    };
+    let p = fleet::plan(&e.db, &e.t, e.config.provisioning.timescaledb, &pr)
+        .await
+        .expect("plan");
+    let mut o = opts(&e);
+    o.parallel = 1;
+    o.canary = Canary::Count(0);
+    let s = fleet::apply(&e.db, &e.t, &p, &o, stop(), quiet())
+        .await
+        .expect("apply");
+    assert_eq!((s.done, s.failed), (3, 0), "{s:?}");
+
+    // The hook ran in the worker's session, and every reach failed.
+    let rows = c
+        .query(
+            &format!("SELECT what, outcome FROM \"{}\".escapes", a.schema_name),
+            &[],
+        )
+        .await
+        .expect("escapes");
+    let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert!(!got.is_empty(), "the hook must have run");
+    for want in ["set_role", "write", "ledger", "temp", "plant"] {
+        assert!(got.iter().any(|(w, _)| w == want), "{want} tried: {got:?}");
+    }
+    for (what, outcome) in &got {
+        if matches!(what.as_str(), "set_role" | "write" | "ledger") {
+            assert_ne!(outcome, "ok", "{what} reached another tenant: {got:?}");
+        }
+    }
+    assert!(
+        got.iter()
+            .any(|(w, o)| w == "ledger"
+                && o.contains("only the run's worker acting for this tenant")),
+        "the ledger refused the worker for another tenant: {got:?}"
+    );
+
+    // What it left in the session did not reach the next tenants: their
+    // schemas are exactly a fresh v3 tenant's, and their rows are theirs.
+    let fresh = provision::create_tenant_at(&e.db, &e.o, &req("fresh.example.com"), None, &noop)
+        .await
+        .expect("fresh v3 tenant");
+    let mut schemas: Vec<String> = victims.iter().map(|t| t.schema_name.clone()).collect();
+    schemas.push(fresh.schema_name.clone());
+    let cats = catalog::read_schemas(&e.db, &schemas)
+        .await
+        .expect("catalogs");
+    for v in victims {
+        let d = catalog::compare(&cats[&fresh.schema_name], &cats[&v.schema_name]);
+        assert!(d.is_empty(), "{}: {d:?}", v.domain);
+        let n = superuser_query(
+            &e.dbname,
+            &format!("SELECT count(*) FROM \"{}\".accounts", v.schema_name),
+        );
+        assert_eq!(n, vec![Some("2".to_string())], "{}", v.domain);
+    }
+    // A function the worker came to own went to the hostile tenant's owner
+    // (never to the operator), and no worker role is left.
+    let owners = superuser_query(
+        &e.dbname,
+        "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'planted'",
+    );
+    let want: Vec<Option<String>> = if got.contains(&("plant".into(), "ok".into())) {
+        vec![Some(a.owner().to_string())]
+    } else {
+        Vec::new()
+    };
+    assert_eq!(owners, want, "the planted function's owner");
+    let left = superuser_query(
+        &e.dbname,
+        &format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'tenantctl\\_mw\\_{}\\_%'",
+            s.run.expect("run").simple()
+        ),
+    );
+    assert_eq!(left, vec![Some("0".to_string())]);
+    drop(c);
+    superuser_exec(&e.dbname, &format!("DROP ROLE \"{planter}\""));
 }

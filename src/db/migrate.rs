@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "migrations",
         sql: include_str!("migrations/V4__migrations.sql"),
     },
+    Migration {
+        version: 5,
+        name: "migration_workers",
+        sql: include_str!("migrations/V5__migration_workers.sql"),
+    },
 ];
 
 /// The newest control-schema version this binary knows.
@@ -173,7 +178,7 @@ mod tests {
         for w in MIGRATIONS.windows(2) {
             assert!(w[0].version < w[1].version);
         }
-        assert_eq!(latest_version(), 4);
+        assert_eq!(latest_version(), 5);
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct Runner {
     sessions: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-fn random_password() -> Secret {
+pub(crate) fn random_password() -> Secret {
     Secret::new(
         rand::rng()
             .sample_iter(rand::distr::Alphanumeric)
@@ -74,14 +74,6 @@ impl Runner {
     /// Create (or re-create) the tenant's runner. Needs membership in the
     /// owner role, which the operator holds since the tenant was created.
     pub async fn start(db: &Db, t: &Tenant) -> Result<Self> {
-        Self::start_member(db, t, None).await
-    }
-
-    /// [`Runner::start`], with the runner also a member of `also`: a NOLOGIN
-    /// role of the operator's that holds a few narrow grants for one job
-    /// (a migration run's ledger functions), so the runner needs no grant
-    /// of its own and dropping it touches no shared ACL.
-    pub async fn start_member(db: &Db, t: &Tenant, also: Option<&str>) -> Result<Self> {
         let role = runner_name(t);
         let owner = t.owner().to_string();
         let password = random_password();
@@ -108,13 +100,11 @@ impl Runner {
                      END IF;
                    END IF;
                  END $tenantctl$;
-                 GRANT {o} TO {r};
-                 {also}",
+                 GRANT {o} TO {r};",
                 drop = drop_sql(&role, &owner),
                 o = quote_ident(&owner),
                 pw = quote_literal(&verifier),
                 until = quote_literal(&until),
-                also = also.map_or_else(String::new, |g| format!("GRANT {} TO {r};", quote_ident(g))),
             ))
             .await
             .map_err(|e| pg_error(&e, &what))?;

@@ -1,12 +1,13 @@
 //! Running a fleet migration: waves of tenants, `parallel` at a time, each
-//! tenant migrated by its own runner role (tenant rights; see
-//! `db::runner`) in as few transactions as its steps allow.
+//! tenant migrated by one of the run's workers acting for it alone (tenant
+//! rights; see [`super::worker`]) in as few transactions as its steps allow.
 //!
 //! For each tenant: the operator claims its ledger row (`running`; a tenant
-//! another run holds is skipped) and starts the tenant's runner as a member
-//! of the run's role (see [`run_role`]: USAGE on the control schema and
-//! EXECUTE on `migration_begin` / `migration_advance`, for this run only).
-//! The runner's transaction, sent in one round trip, calls
+//! another run holds is skipped) and moves an idle worker to the tenant's
+//! owner role (the worker is a member of the run's role, see [`run_role`]:
+//! USAGE on the control schema and EXECUTE on `migration_begin` /
+//! `migration_advance`, for this run only). The worker's transaction, sent
+//! in one round trip, calls
 //! `migration_begin` first (the tenant's control row and ledger row, FOR
 //! UPDATE NOWAIT), runs the steps as the schema's owner with `search_path`
 //! set to the schema and `lock_timeout` set, and calls `migration_advance`
@@ -27,9 +28,9 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::ledger::{self, Claim};
+use super::worker::Workers;
 use super::{Plan, catalog};
 use crate::config::TimescaleMode;
-use crate::db::runner::Runner;
 use crate::db::{Db, audit, pg_error, quote_ident, quote_literal};
 use crate::domain::fleet::{Canary, Segment, backoff, max_failures, segments, waves};
 use crate::domain::template::Template;
@@ -240,7 +241,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// How many tenants at a time: the request, below the server's free
-/// connections (each tenant holds one runner session) and the pool (the
+/// connections (each worker holds one session) and the pool (the
 /// ledger writes borrow from it).
 async fn bounded_parallel(db: &Db, want: usize, notes: &mut Vec<String>) -> Result<usize> {
     let free = usize::try_from(ledger::free_connections(db).await?.max(0)).unwrap_or(0);
@@ -271,6 +272,7 @@ async fn drive(
     let watch = super::control::watch(db, run, stop.clone()).await;
     let parallel = bounded_parallel(db, opts.parallel, &mut notes).await?;
     let role = grant_run_role(db, run).await?;
+    let workers = Arc::new(Workers::new(run, role.clone()));
     let entries = ledger::entries(db, run).await?;
     let pending: Vec<&ledger::Entry> = entries
         .iter()
@@ -305,17 +307,23 @@ async fn drive(
             while !halted && set.len() < parallel && !stop.load(Ordering::SeqCst) {
                 let Some(e) = queue.next() else { break };
                 let (db, t, o, on) = (db.clone(), t.clone(), opts_a.clone(), on.clone());
-                let (id, domain) = (e.tenant_id, e.domain.clone());
+                let (id, domain, w) = (e.tenant_id, e.domain.clone(), workers.clone());
                 set.spawn(async move {
-                    let out = migrate_tenant(&db, &t, run, id, &domain, to, &o, &on).await;
+                    let out = migrate_tenant(&db, &t, &w, run, id, &domain, to, &o, &on).await;
                     (domain, out)
                 });
             }
             let Some(res) = set.join_next().await else {
                 break;
             };
-            let (domain, out) =
-                res.map_err(|e| Error::failure(format!("a migration task failed: {e}")))?;
+            let (domain, out) = match res {
+                Ok(r) => r,
+                Err(e) => {
+                    // A task that panicked: stop, and still drop the workers.
+                    workers.finish(db).await;
+                    return Err(Error::failure(format!("a migration task failed: {e}")));
+                }
+            };
             match out {
                 Outcome::Done(d) => {
                     done += 1;
@@ -353,6 +361,7 @@ async fn drive(
         }
     }
     drop(watch);
+    workers.finish(db).await;
     drop_run_role(db, &role).await;
     let ended = super::control::finish(db, run, state).await?;
     skipped += ended.skipped;
@@ -414,6 +423,7 @@ enum Outcome {
 async fn migrate_tenant(
     db: &Db,
     t: &Template,
+    workers: &Workers,
     run: Uuid,
     tenant: Uuid,
     domain: &str,
@@ -422,7 +432,7 @@ async fn migrate_tenant(
     on: &OnEvent,
 ) -> Outcome {
     let start = Instant::now();
-    let r = migrate_claimed(db, t, run, tenant, domain, to, opts, on).await;
+    let r = migrate_claimed(db, t, workers, run, tenant, domain, to, opts, on).await;
     match r {
         Ok(Some(reason)) => {
             let _ = ledger::finish(db, run, tenant, "skipped", Some(&reason)).await;
@@ -454,6 +464,7 @@ async fn migrate_tenant(
 async fn migrate_claimed(
     db: &Db,
     t: &Template,
+    workers: &Workers,
     run: Uuid,
     tenant: Uuid,
     domain: &str,
@@ -503,16 +514,15 @@ async fn migrate_claimed(
     }
     let segs = segments(t, at_version, at_step, to)?;
     let ctl = db.q_schema();
-    let runner = Runner::start_member(db, &tn, Some(&run_role(run))).await?;
+    let owner = tn.owner().to_string();
+    let ledger_role = run_role(run);
+    let mut worker = workers.take(db).await?;
     let t3 = t0.elapsed();
     let mut t4 = Duration::ZERO;
     let result = async {
-        let mut client = runner.connect(db, opts.statement_timeout).await?;
+        worker.bind(db, &owner).await?;
+        let client = worker.session(db).await?;
         t4 = t0.elapsed();
-        client
-            .batch_execute("RESET ROLE")
-            .await
-            .map_err(|e| pg_error(&e, "cannot prepare the tenant session"))?;
         let total = segs.len();
         for (i, seg) in segs.iter().enumerate() {
             let finished = i + 1 == total;
@@ -521,9 +531,9 @@ async fn migrate_claimed(
                 let r = match seg {
                     Segment::Tx { steps, end } => {
                         run_tx(
-                            &mut client,
+                            client,
                             &ctl,
-                            &runner.owner,
+                            (&owner, &ledger_role, &tn.schema_name),
                             run,
                             tenant,
                             steps,
@@ -542,10 +552,9 @@ async fn migrate_claimed(
                     } => {
                         let resumed = pending == Some(at.1) && i == 0;
                         run_non_tx(
-                            &client,
+                            client,
                             &ctl,
-                            &runner.owner,
-                            &tn.schema_name,
+                            (&owner, &ledger_role, &tn.schema_name),
                             run,
                             tenant,
                             path,
@@ -588,13 +597,14 @@ async fn migrate_claimed(
     }
     .await;
     let t5 = t0.elapsed();
-    runner.finish(db).await;
+    worker.reset().await;
+    workers.put(worker);
     tracing::debug!(
         tenant = domain,
         claim = ?t1,
         read = ?t2,
-        runner = ?t3,
-        login = ?t4,
+        worker = ?t3,
+        bound = ?t4,
         steps = ?t5,
         done = ?t0.elapsed(),
         "migrated a tenant (times since its start)"
@@ -602,10 +612,11 @@ async fn migrate_claimed(
     result.map(|()| None)
 }
 
-/// The NOLOGIN role that holds, for one run, what its runners need of the
+/// The NOLOGIN role that holds, for one run, what its workers need of the
 /// control schema: USAGE and EXECUTE on the two ledger functions (which
-/// check that the caller is the runner of the tenant it names). Each runner
-/// is made a member when it is created, so no per-tenant grant updates a
+/// check that the caller is a worker of the run acting for the tenant it
+/// names). Each worker is made a member when it is created and uses it by
+/// `SET ROLE` (workers are NOINHERIT), so no per-tenant grant updates a
 /// shared ACL and workers never queue behind one another.
 pub fn run_role(run: Uuid) -> String {
     format!("tenantctl_migrate_{}", run.simple())
@@ -709,6 +720,13 @@ fn step_error(e: &tokio_postgres::Error, what: &str) -> StepError {
     StepError { retry, message }
 }
 
+fn statement_timeout_sql(opts: &ApplyOptions) -> String {
+    format!(
+        "statement_timeout = {}",
+        quote_literal(&format!("{}ms", opts.statement_timeout.as_millis().max(1)))
+    )
+}
+
 fn lock_sql(opts: &ApplyOptions) -> String {
     format!(
         "lock_timeout = {}",
@@ -716,7 +734,7 @@ fn lock_sql(opts: &ApplyOptions) -> String {
     )
 }
 
-/// One transaction of the runner: lock, steps as the owner, progress.
+/// One transaction of the worker: lock, steps as the owner, progress.
 ///
 /// Every statement, from `BEGIN` to `COMMIT`, is sent at once (tokio-postgres
 /// pipelines requests that are polled together), so a tenant's transaction
@@ -726,9 +744,9 @@ fn lock_sql(opts: &ApplyOptions) -> String {
 /// in order is the one reported and nothing of the transaction remains.
 #[allow(clippy::too_many_arguments)] // reason: one transaction's fixed inputs
 async fn run_tx(
-    client: &mut tokio_postgres::Client,
+    client: &tokio_postgres::Client,
     ctl: &str,
-    owner: &str,
+    (owner, ledger_role, schema): (&str, &str, &str),
     run: Uuid,
     tenant: Uuid,
     steps: &[(String, String)],
@@ -736,7 +754,6 @@ async fn run_tx(
     finished: bool,
     opts: &ApplyOptions,
 ) -> std::result::Result<(), StepError> {
-    let client: &tokio_postgres::Client = client;
     // Simple queries only: an extended query would first be prepared, in a
     // round trip of its own, and run after the statements sent behind it.
     // The values are typed (uuids, integers, our own JSON), written as
@@ -745,7 +762,13 @@ async fn run_tx(
     let mut sent: Vec<(&str, String)> = vec![
         (
             "cannot begin the tenant's transaction",
-            format!("BEGIN; SET LOCAL {}", lock_sql(opts)),
+            format!(
+                "BEGIN; SET LOCAL {}; SET LOCAL {}; SET LOCAL search_path = {}; SET LOCAL ROLE {}",
+                lock_sql(opts),
+                statement_timeout_sql(opts),
+                quote_ident(schema),
+                quote_ident(ledger_role)
+            ),
         ),
         (
             "the tenant is locked or moved",
@@ -753,13 +776,16 @@ async fn run_tx(
         ),
         (
             "cannot act as the schema's owner",
-            format!("SET ROLE {}", quote_ident(owner)),
+            format!("SET LOCAL ROLE {}", quote_ident(owner)),
         ),
     ];
     for (path, sql) in steps {
         sent.push((path.as_str(), sql.clone()));
     }
-    sent.push(("cannot leave the owner role", "RESET ROLE".into()));
+    sent.push((
+        "cannot leave the owner role",
+        format!("SET LOCAL ROLE {}", quote_ident(ledger_role)),
+    ));
     sent.push((
         "cannot record the migration",
         format!(
@@ -786,8 +812,7 @@ async fn run_tx(
 async fn run_non_tx(
     client: &tokio_postgres::Client,
     ctl: &str,
-    owner: &str,
-    schema: &str,
+    (owner, ledger_role, schema): (&str, &str, &str),
     run: Uuid,
     tenant: Uuid,
     path: &str,
@@ -804,10 +829,16 @@ async fn run_non_tx(
     // implicit transaction block, where CONCURRENTLY is refused.
     let drop_invalid = format!("DROP INDEX CONCURRENTLY IF EXISTS {}", quote_ident(index));
     let as_owner = format!("SET ROLE {o}");
+    let as_ledger = format!("SET ROLE {}", quote_ident(ledger_role));
     client
-        .batch_execute(&format!("SET {}", lock_sql(opts)))
+        .batch_execute(&format!(
+            "SET {}; SET {}; SET search_path = {}; {as_ledger}",
+            lock_sql(opts),
+            statement_timeout_sql(opts),
+            quote_ident(schema),
+        ))
         .await
-        .map_err(|e| step_error(&e, "cannot set lock_timeout"))?;
+        .map_err(|e| step_error(&e, "cannot prepare the worker's session"))?;
     client
         .query(
             &format!("SELECT * FROM {ctl}.migration_begin($1, $2)"),
@@ -825,7 +856,7 @@ async fn run_non_tx(
                     .await
                     .map_err(|e| step_error(&e, path))?;
                 let r = client.batch_execute(&drop_invalid).await;
-                let _ = client.batch_execute("RESET ROLE").await;
+                let _ = client.batch_execute(&as_ledger).await;
                 r.map_err(|e| step_error(&e, path))?;
             }
             Ok(None) => {}
@@ -856,7 +887,7 @@ async fn run_non_tx(
             let err = step_error(&e, path);
             // A failed concurrent build leaves an invalid index behind.
             let _ = client.batch_execute(&drop_invalid).await;
-            let _ = client.batch_execute("RESET ROLE").await;
+            let _ = client.batch_execute(&as_ledger).await;
             let none_i: Option<i32> = None;
             let _ = client
                 .execute(
@@ -867,7 +898,7 @@ async fn run_non_tx(
             return Err(err);
         }
         client
-            .batch_execute("RESET ROLE")
+            .batch_execute(&as_ledger)
             .await
             .map_err(|e| step_error(&e, "cannot leave the owner role"))?;
     }

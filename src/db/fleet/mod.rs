@@ -3,10 +3,11 @@
 //!
 //! - [`plan`]: per tenant its version, the target, the steps and the drift
 //!   found now (a drifted tenant is held back unless asked otherwise).
-//! - [`apply`]: runs a plan (or resumes a run) tenant by tenant, each as
-//!   its runner role (tenant rights) with `search_path` set to its schema,
-//!   its DDL, its `template_version` bump and its ledger step in one
-//!   transaction of the runner (see `V4__migrations.sql`).
+//! - [`apply`]: runs a plan (or resumes a run) tenant by tenant, each by a
+//!   worker of the run acting for that tenant alone (tenant rights; see
+//!   [`worker`]) with `search_path` set to its schema, its DDL, its
+//!   `template_version` bump and its ledger step in one transaction (see
+//!   `V4__migrations.sql` and `V5__migration_workers.sql`).
 //! - [`ledger`]: the run and ledger rows in the control schema.
 //! - [`catalog`]: catalogs of versions and schemas, and the proof that a
 //!   template's migrations rebuild its current body.
@@ -15,6 +16,7 @@ pub mod apply;
 pub mod catalog;
 pub mod control;
 pub mod ledger;
+pub mod worker;
 
 use std::collections::BTreeMap;
 

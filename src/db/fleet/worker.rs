@@ -1,0 +1,269 @@
+//! A migration run's workers: one login, many tenants, one at a time
+//! (DESIGN.md §4 rule 2; control schema v5).
+//!
+//! A tenant's DDL must run in a session whose session user has no more
+//! rights than the tenant: tenant code the DDL fires (a trigger of a
+//! backfill, a default, an index expression) may `RESET ROLE`. A fresh role
+//! and login per tenant gives that at the cost of a role, a SCRAM login and
+//! a cold backend for every tenant. A worker gives it once per run:
+//!
+//! - its role `tenantctl_mw_<run>_<n>` is LOGIN and NOINHERIT, a member of
+//!   the run's role (the ledger functions) and, at any moment, of at most
+//!   one tenant's owner role, which it can only use by `SET ROLE` (so a
+//!   SECURITY DEFINER function it came to own carries no tenant's rights:
+//!   SET ROLE is refused inside those);
+//! - [`Worker::bind`] moves it to the next tenant in one statement of the
+//!   operator: what it came to own goes to the previous tenant's owner,
+//!   whatever was granted to it is taken back (`DROP OWNED`), and its
+//!   membership moves to the new owner;
+//! - after each tenant its session is reset (`DISCARD ALL`: temporary
+//!   tables that could shadow the next tenant's, settings, prepared
+//!   statements, listens, session advisory locks); a session that cannot
+//!   be reset is closed and the next tenant gets a new login;
+//! - the ledger functions accept a worker only while this tenant's owner is
+//!   its one membership besides the run's role, so tenant code cannot record
+//!   progress for another tenant.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::config::ConnParams;
+use crate::db::runner::random_password;
+use crate::db::{Db, connect, pg_error, quote_ident, quote_literal};
+use crate::error::{Error, Result};
+
+/// The role of worker `n` of a run.
+pub fn worker_name(run: Uuid, n: usize) -> String {
+    format!("tenantctl_mw_{}_{n}", run.simple())
+}
+
+/// SQL that ends a worker's sessions and drops it: what it owns goes to the
+/// tenant owner it acts for (if any), the rest is dropped. Safe when the
+/// role does not exist.
+fn drop_sql(role: &str) -> String {
+    let lit = quote_literal(role);
+    format!(
+        "DO $tenantctl$ DECLARE o text; BEGIN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = {lit}) THEN
+    PERFORM pg_catalog.pg_terminate_backend(pid, 5000) FROM pg_catalog.pg_stat_activity WHERE usename = {lit};
+    SELECT r.rolname INTO o FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
+     WHERE m.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = {lit})
+       AND r.rolname NOT LIKE 'tenantctl\\_migrate\\_%'
+     LIMIT 1;
+    IF o IS NOT NULL THEN
+      EXECUTE format('REASSIGN OWNED BY %I TO %I', {lit}, o);
+    END IF;
+    EXECUTE format('DROP OWNED BY %I', {lit});
+    EXECUTE format('DROP ROLE %I', {lit});
+  END IF;
+END $tenantctl$;"
+    )
+}
+
+/// One worker: its role, password and (lazily) its session.
+pub struct Worker {
+    role: String,
+    params: ConnParams,
+    /// The tenant owner role it is a member of now.
+    bound: Option<String>,
+    session: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
+}
+
+impl Worker {
+    /// Create (or re-create, after a killed driver) worker `n` of a run.
+    async fn create(db: &Db, role: String, run_role: &str) -> Result<Self> {
+        let password = random_password();
+        let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
+        let until = (chrono::Utc::now() + chrono::TimeDelta::hours(6)).to_rfc3339();
+        let r = quote_ident(&role);
+        let lit = quote_literal(&role);
+        let client = db.client().await?;
+        // One query: a failure leaves no worker. The operator must hold the
+        // worker's privileges to take back what it may come to own.
+        client
+            .batch_execute(&format!(
+                "{drop}
+                 CREATE ROLE {r} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
+                     NOBYPASSRLS CONNECTION LIMIT 2 PASSWORD {pw} VALID UNTIL {until};
+                 DO $tenantctl$ BEGIN
+                   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+                     IF current_setting('server_version_num')::int >= 160000 THEN
+                       EXECUTE format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', {lit});
+                     ELSE
+                       EXECUTE format('GRANT %I TO CURRENT_USER', {lit});
+                     END IF;
+                   END IF;
+                 END $tenantctl$;
+                 GRANT {run} TO {r};",
+                drop = drop_sql(&role),
+                pw = quote_literal(&verifier),
+                until = quote_literal(&until),
+                run = quote_ident(run_role),
+            ))
+            .await
+            .map_err(|e| pg_error(&e, "cannot create the migration worker's role"))?;
+        let mut params = db.params.clone();
+        params.user.clone_from(&role);
+        params.password = Some(password);
+        Ok(Self {
+            role,
+            params,
+            bound: None,
+            session: None,
+        })
+    }
+
+    /// The worker's role name (the session user of its tenants' DDL).
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// Make the worker act for the tenant whose objects `owner` owns: one
+    /// statement of the operator (one round trip, one commit).
+    pub async fn bind(&mut self, db: &Db, owner: &str) -> Result<()> {
+        let r = quote_ident(&self.role);
+        let o = quote_ident(owner);
+        let sql = match &self.bound {
+            Some(prev) if prev == owner => {
+                format!("REASSIGN OWNED BY {r} TO {o};\nDROP OWNED BY {r};")
+            }
+            Some(prev) => {
+                let p = quote_ident(prev);
+                format!(
+                    "REASSIGN OWNED BY {r} TO {p};\nDROP OWNED BY {r};\nREVOKE {p} FROM {r};\nGRANT {o} TO {r};"
+                )
+            }
+            None => format!("DROP OWNED BY {r};\nGRANT {o} TO {r};"),
+        };
+        let client = db.client().await?;
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| pg_error(&e, "cannot let the migration worker act for the tenant"))?;
+        self.bound = Some(owner.to_string());
+        Ok(())
+    }
+
+    /// The worker's session, logging in when it has none (or lost it).
+    pub async fn session(&mut self, db: &Db) -> Result<&tokio_postgres::Client> {
+        if self.session.as_ref().is_some_and(|(c, _)| c.is_closed()) {
+            self.session = None;
+        }
+        if self.session.is_none() {
+            let pg = self.params.to_pg_config(connect::APPLICATION_NAME);
+            let (client, conn) = pg.connect(db.tls.clone()).await.map_err(|e| {
+                Error::failure(format!(
+                    "cannot log in as the migration worker {}: {}; pg_hba.conf must allow password logins for it",
+                    self.role,
+                    connect::connect_error(&e, &self.params).message
+                ))
+            })?;
+            let task = tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            self.session = Some((client, task));
+        }
+        match &self.session {
+            Some((c, _)) => Ok(c),
+            None => Err(Error::failure("the migration worker has no session")),
+        }
+    }
+
+    /// Close the session (it could not be reset); the next tenant logs in
+    /// anew.
+    pub fn lose_session(&mut self) {
+        self.session = None;
+    }
+
+    /// Reset the session after a tenant; closes it when the reset fails.
+    pub async fn reset(&mut self) {
+        let ok = match &self.session {
+            Some((c, _)) => c.batch_execute("DISCARD ALL").await.is_ok(),
+            None => true,
+        };
+        if !ok {
+            self.lose_session();
+        }
+    }
+
+    /// Close the session and wait (briefly) for the server to end it.
+    async fn close(&mut self) {
+        if let Some((client, task)) = self.session.take() {
+            drop(client);
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+    }
+}
+
+/// A run's workers: at most `parallel` are made, each used by one tenant at
+/// a time and handed back.
+pub struct Workers {
+    run: Uuid,
+    run_role: String,
+    idle: Mutex<Vec<Worker>>,
+    made: AtomicUsize,
+    names: Mutex<Vec<String>>,
+}
+
+impl Workers {
+    pub fn new(run: Uuid, run_role: String) -> Self {
+        Self {
+            run,
+            run_role,
+            idle: Mutex::new(Vec::new()),
+            made: AtomicUsize::new(0),
+            names: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An idle worker, or a new one.
+    pub async fn take(&self, db: &Db) -> Result<Worker> {
+        if let Some(w) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
+            return Ok(w);
+        }
+        let n = self.made.fetch_add(1, Ordering::SeqCst);
+        let role = worker_name(self.run, n);
+        if let Ok(mut v) = self.names.lock() {
+            v.push(role.clone());
+        }
+        Worker::create(db, role, &self.run_role).await
+    }
+
+    /// Hand a worker back for the next tenant.
+    pub fn put(&self, w: Worker) {
+        if let Ok(mut v) = self.idle.lock() {
+            v.push(w);
+        }
+    }
+
+    /// Close every session and drop every worker made (also those whose
+    /// task ended without handing them back). Failing to is logged: the
+    /// next driver of the run re-creates them by name, dropping the old.
+    pub async fn finish(&self, db: &Db) {
+        let idle = self
+            .idle
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        for mut w in idle {
+            w.close().await;
+        }
+        let names = self.names.lock().map(|v| v.clone()).unwrap_or_default();
+        if names.is_empty() {
+            return;
+        }
+        match db.client().await {
+            Ok(c) => {
+                for role in names {
+                    if let Err(e) = c.batch_execute(&drop_sql(&role)).await {
+                        tracing::warn!(role, "cannot drop the migration worker's role: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot drop the migration workers: {}", e.message),
+        }
+    }
+}
