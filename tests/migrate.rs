@@ -996,9 +996,11 @@ async fn a_run_whose_driver_was_killed_is_cancelled_directly() {
 /// (the v3 `UPDATE`) runs it in the worker's session, acting as the
 /// tenant's owner. It tries to reach `victims` (schema, owner, id) — as the
 /// worker, as their owner, through the ledger — and to leave something in
-/// the session for the next tenant (a temporary `orders` that would shadow
-/// theirs, a search_path, a SECURITY DEFINER function owned by the worker),
-/// and writes each outcome to its own `escapes` table.
+/// the session or the worker for the next tenant (a temporary `orders` that
+/// would shadow theirs, a search_path, a SECURITY DEFINER function owned by
+/// the worker, a new password and read-only transactions for the worker's
+/// next login), and writes each outcome to its own `escapes` table. (The
+/// test cluster trusts local logins, so only the setting's effect shows.)
 fn hostile_hook_sql(a: &Tenant, victims: &[&Tenant]) -> String {
     let attacks = victims.iter().fold(String::new(), |mut out, v| {
             let _ = write!(
@@ -1029,6 +1031,12 @@ BEGIN
   BEGIN EXECUTE 'CREATE TEMP TABLE IF NOT EXISTS orders (id int)'; r := array_append(r, 'temp:ok');
   EXCEPTION WHEN OTHERS THEN r := r || ('temp:' || SQLERRM); END;
   PERFORM set_config('search_path', '"{as_}"', false);
+  BEGIN RESET ROLE; EXECUTE format('ALTER ROLE %I PASSWORD %L', session_user, 'stolen');
+    r := array_append(r, 'password:ok');
+  EXCEPTION WHEN OTHERS THEN r := r || ('password:' || SQLERRM); END;
+  BEGIN RESET ROLE; EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', session_user);
+    r := array_append(r, 'role_setting:ok');
+  EXCEPTION WHEN OTHERS THEN r := r || ('role_setting:' || SQLERRM); END;
   BEGIN EXECUTE 'SET ROLE "{ao}"'; EXECUTE format('GRANT CREATE ON SCHEMA "{as_}" TO %I', session_user::text);
     RESET ROLE; EXECUTE 'CREATE FUNCTION "{as_}".planted() RETURNS int LANGUAGE sql SECURITY DEFINER AS ''SELECT 1''';
     r := array_append(r, 'plant:ok');
@@ -1078,7 +1086,24 @@ async fn a_hostile_tenant_cannot_reach_the_tenants_its_worker_serves_next() {
     let mut o = opts(&e);
     o.parallel = 1;
     o.canary = Canary::Count(0);
-    let s = fleet::apply(&e.db, &e.t, &p, &o, stop(), quiet())
+    // Once the hostile tenant is done, its worker's session is lost: the
+    // next tenant needs a new login, which the hook tried to spoil.
+    let run_id = Arc::new(std::sync::Mutex::new(None));
+    let (dbname, first) = (e.dbname.clone(), a.domain.clone());
+    let on: fleet::apply::OnEvent = Arc::new(move |ev| match ev {
+        fleet::ApplyEvent::Started { run, .. } => *run_id.lock().expect("lock") = Some(run),
+        fleet::ApplyEvent::Done { domain, .. } if domain == first => {
+            let run = run_id.lock().expect("lock").expect("started").simple();
+            superuser_exec(
+                &dbname,
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename LIKE 'tenantctl\\_mw\\_{run}\\_%'"
+                ),
+            );
+        }
+        _ => {}
+    });
+    let s = fleet::apply(&e.db, &e.t, &p, &o, stop(), on)
         .await
         .expect("apply");
     assert_eq!((s.done, s.failed), (3, 0), "{s:?}");
@@ -1093,7 +1118,15 @@ async fn a_hostile_tenant_cannot_reach_the_tenants_its_worker_serves_next() {
         .expect("escapes");
     let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert!(!got.is_empty(), "the hook must have run");
-    for want in ["set_role", "write", "ledger", "temp", "plant"] {
+    for want in [
+        "set_role",
+        "write",
+        "ledger",
+        "temp",
+        "plant",
+        "password",
+        "role_setting",
+    ] {
         assert!(got.iter().any(|(w, _)| w == want), "{want} tried: {got:?}");
     }
     for (what, outcome) in &got {

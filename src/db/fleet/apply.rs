@@ -521,13 +521,17 @@ async fn migrate_claimed(
     let mut t4 = Duration::ZERO;
     let result = async {
         worker.bind(db, &owner).await?;
-        let client = worker.session(db).await?;
+        worker.session(db).await?;
         t4 = t0.elapsed();
         let total = segs.len();
         for (i, seg) in segs.iter().enumerate() {
             let finished = i + 1 == total;
             let mut attempt = 1;
+            // The worker's session was lost during this segment: the retry
+            // logs in anew, and a concurrent index build asks the catalog.
+            let mut reconnected = false;
             loop {
+                let client = worker.session(db).await?;
                 let r = match seg {
                     Segment::Tx { steps, end } => {
                         run_tx(
@@ -563,14 +567,21 @@ async fn migrate_claimed(
                             *at,
                             *end,
                             finished,
-                            resumed && attempt == 1,
+                            (resumed && attempt == 1) || reconnected,
                             opts,
                         )
                         .await
                     }
                 };
+                let lost = client.is_closed();
                 match r {
                     Ok(()) => break,
+                    Err(_) if lost && attempt < opts.attempts => {
+                        worker.lose_session();
+                        reconnected = true;
+                        let _ = ledger::add_attempt(db, run, tenant).await;
+                        attempt += 1;
+                    }
                     Err(StepError { retry: true, .. }) if attempt < opts.attempts => {
                         let delay = backoff(attempt, rand::rng().random::<f64>());
                         on(ApplyEvent::Retry {

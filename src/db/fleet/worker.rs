@@ -19,7 +19,10 @@
 //! - after each tenant its session is reset (`DISCARD ALL`: temporary
 //!   tables that could shadow the next tenant's, settings, prepared
 //!   statements, listens, session advisory locks); a session that cannot
-//!   be reset is closed and the next tenant gets a new login;
+//!   be reset, or was lost, is closed and the next attempt logs in anew,
+//!   after the operator has given the worker a new password and cleared its
+//!   role settings (tenant code acting as the worker may change both, to
+//!   trip up the tenants after it);
 //! - the ledger functions accept a worker only while this tenant's owner is
 //!   its one membership besides the run's role, so tenant code cannot record
 //!   progress for another tenant.
@@ -69,6 +72,8 @@ pub struct Worker {
     params: ConnParams,
     /// The tenant owner role it is a member of now.
     bound: Option<String>,
+    /// Whether it has logged in before (a new login renews it first).
+    logged_in: bool,
     session: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
 }
 
@@ -112,6 +117,7 @@ impl Worker {
             role,
             params,
             bound: None,
+            logged_in: false,
             session: None,
         })
     }
@@ -153,6 +159,10 @@ impl Worker {
             self.session = None;
         }
         if self.session.is_none() {
+            if self.logged_in {
+                self.renew(db).await?;
+            }
+            self.logged_in = true;
             let pg = self.params.to_pg_config(connect::APPLICATION_NAME);
             let (client, conn) = pg.connect(db.tls.clone()).await.map_err(|e| {
                 Error::failure(format!(
@@ -170,6 +180,26 @@ impl Worker {
             Some((c, _)) => Ok(c),
             None => Err(Error::failure("the migration worker has no session")),
         }
+    }
+
+    /// Before a second login: tenant code acting as the worker may have
+    /// changed its own password or its role settings (which apply to new
+    /// sessions only) to trip up the tenants after it. A new password and no
+    /// settings, in one statement of the operator.
+    async fn renew(&mut self, db: &Db) -> Result<()> {
+        let password = random_password();
+        let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
+        let r = quote_ident(&self.role);
+        let client = db.client().await?;
+        client
+            .batch_execute(&format!(
+                "ALTER ROLE {r} RESET ALL; ALTER ROLE {r} PASSWORD {};",
+                quote_literal(&verifier)
+            ))
+            .await
+            .map_err(|e| pg_error(&e, "cannot renew the migration worker's login"))?;
+        self.params.password = Some(password);
+        Ok(())
     }
 
     /// Close the session (it could not be reset); the next tenant logs in
