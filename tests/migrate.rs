@@ -576,6 +576,8 @@ async fn a_run_killed_mid_way_resumes_without_applying_a_step_twice() {
     assert!(o.status.success(), "{}", stderr(&o));
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status json");
     assert_eq!(st["counts"]["done"], 24, "{st}");
+    // The killed driver's workers went with the resumed run.
+    assert_eq!(worker_roles(&e, run), vec![Some("0".to_string())]);
     // Every index the interrupted run built is valid.
     let invalid = superuser_query(
         &e.dbname,
@@ -794,6 +796,18 @@ async fn hold_lock(e: &Env, t: &Tenant) -> (Db, deadpool_postgres::Object) {
     (su, holder)
 }
 
+/// How many worker roles of the run exist (roles are the cluster's: other
+/// tests' runs have theirs).
+fn worker_roles(e: &Env, run: uuid::Uuid) -> Vec<Option<String>> {
+    superuser_query(
+        &e.dbname,
+        &format!(
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'tenantctl\\_mw\\_{}\\_%'",
+            run.simple()
+        ),
+    )
+}
+
 /// The child's exit and JSON summary (it must end within a minute).
 fn driver_summary(child: std::process::Child) -> (i32, serde_json::Value) {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -984,6 +998,8 @@ async fn a_run_whose_driver_was_killed_is_cancelled_directly() {
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(j["state"], "cancelled", "{j}");
     assert_eq!(j["outcome"]["outcome"], "done", "no driver: done here: {j}");
+    // The killed driver left its worker: the driverless cancel drops it.
+    assert_eq!(worker_roles(&e, run), vec![Some("0".to_string())]);
     let n = ledger_counts(&e.db, run).await;
     assert_eq!(n.get("running"), None, "{n:?}");
     assert_eq!(n.get("queued"), None, "{n:?}");

@@ -162,6 +162,10 @@ pub async fn request(db: &Db, run: Uuid, what: Request, actor: &str) -> Result<R
     .await?;
     notify(db, &tx).await;
     tx.commit().await.map_err(|e| pg_error(&e, err))?;
+    if !driven {
+        // A killed driver's workers are left; nobody else will drop them.
+        super::worker::drop_leftovers(db, run).await;
+    }
     Ok(outcome)
 }
 

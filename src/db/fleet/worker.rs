@@ -235,7 +235,6 @@ pub struct Workers {
     run_role: String,
     idle: Mutex<Vec<Worker>>,
     made: AtomicUsize,
-    names: Mutex<Vec<String>>,
 }
 
 impl Workers {
@@ -245,7 +244,6 @@ impl Workers {
             run_role,
             idle: Mutex::new(Vec::new()),
             made: AtomicUsize::new(0),
-            names: Mutex::new(Vec::new()),
         }
     }
 
@@ -255,11 +253,7 @@ impl Workers {
             return Ok(w);
         }
         let n = self.made.fetch_add(1, Ordering::SeqCst);
-        let role = worker_name(self.run, n);
-        if let Ok(mut v) = self.names.lock() {
-            v.push(role.clone());
-        }
-        Worker::create(db, role, &self.run_role).await
+        Worker::create(db, worker_name(self.run, n), &self.run_role).await
     }
 
     /// Hand a worker back for the next tenant.
@@ -269,9 +263,9 @@ impl Workers {
         }
     }
 
-    /// Close every session and drop every worker made (also those whose
-    /// task ended without handing them back). Failing to is logged: the
-    /// next driver of the run re-creates them by name, dropping the old.
+    /// Close every session and drop every worker of the run (also those
+    /// whose task ended without handing them back, and those a killed
+    /// driver of the run left).
     pub async fn finish(&self, db: &Db) {
         let idle = self
             .idle
@@ -281,19 +275,38 @@ impl Workers {
         for mut w in idle {
             w.close().await;
         }
-        let names = self.names.lock().map(|v| v.clone()).unwrap_or_default();
-        if names.is_empty() {
+        drop_leftovers(db, self.run).await;
+    }
+}
+
+/// Drop every worker role of a run (its driver ended, or was killed and the
+/// run was ended without it). Failing to is logged: a later driver of the
+/// run, or this call again, drops them.
+pub async fn drop_leftovers(db: &Db, run: Uuid) {
+    let client = match db.client().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(%run, "cannot drop the migration workers: {}", e.message);
             return;
         }
-        match db.client().await {
-            Ok(c) => {
-                for role in names {
-                    if let Err(e) = c.batch_execute(&drop_sql(&role)).await {
-                        tracing::warn!(role, "cannot drop the migration worker's role: {e}");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!("cannot drop the migration workers: {}", e.message),
+    };
+    let like = format!("tenantctl\\_mw\\_{}\\_%", run.simple());
+    let names: Vec<String> = match client
+        .query(
+            "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname LIKE $1",
+            &[&like],
+        )
+        .await
+    {
+        Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+        Err(e) => {
+            tracing::warn!(%run, "cannot list the migration workers: {e}");
+            return;
+        }
+    };
+    for role in names {
+        if let Err(e) = client.batch_execute(&drop_sql(&role)).await {
+            tracing::warn!(role, "cannot drop the migration worker's role: {e}");
         }
     }
 }
