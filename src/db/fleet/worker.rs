@@ -16,7 +16,7 @@
 //!   operator: what it came to own goes to the previous tenant's owner,
 //!   whatever was granted to it is taken back (`DROP OWNED`), and its
 //!   membership moves to the new owner;
-//! - after each tenant its session is reset (`DISCARD ALL`: temporary
+//! - after each tenant its session is reset ([`RESET_SQL`]: temporary
 //!   tables that could shadow the next tenant's, settings, prepared
 //!   statements, listens, session advisory locks); a session that cannot
 //!   be reset, or was lost, is closed and the next attempt logs in anew,
@@ -65,6 +65,13 @@ fn drop_sql(role: &str) -> String {
 END $tenantctl$;"
     )
 }
+
+/// What `DISCARD ALL` does but `DISCARD PLANS` (our ledger functions' plans
+/// stay cached: they are the operator's, and depend on nothing a tenant can
+/// change): open cursors, settings (the role too), prepared statements,
+/// listens, session advisory locks, temporary objects, sequence state.
+const RESET_SQL: &str = "CLOSE ALL; RESET ALL; DEALLOCATE ALL; UNLISTEN *; \
+     SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// One worker: its role, password and (lazily) its session.
 pub struct Worker {
@@ -211,7 +218,7 @@ impl Worker {
     /// Reset the session after a tenant; closes it when the reset fails.
     pub async fn reset(&mut self) {
         let ok = match &self.session {
-            Some((c, _)) => c.batch_execute("DISCARD ALL").await.is_ok(),
+            Some((c, _)) => c.batch_execute(RESET_SQL).await.is_ok(),
             None => true,
         };
         if !ok {

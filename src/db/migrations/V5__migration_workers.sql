@@ -14,19 +14,28 @@
 -- cannot record progress for another tenant. The per-tenant runner
 -- (<schema>_run) of v4 is no longer a caller.
 
+-- Role lookups by name through the syscache and memberships through
+-- pg_auth_members' (member, roleid) index: cheap with thousands of roles
+-- (a query over pg_roles costs milliseconds there).
 CREATE FUNCTION {schema}.migration_caller_may(p_run uuid, p_owner text)
 RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT session_user::text LIKE 'tenantctl\_mw\_' || replace(p_run::text, '-', '') || '\_%'
-       AND EXISTS (
-           SELECT 1 FROM pg_auth_members m
-           WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = session_user)
-             AND m.roleid = (SELECT oid FROM pg_roles WHERE rolname = p_owner))
-       AND NOT EXISTS (
-           SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
-           WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = session_user)
-             AND r.rolname <> p_owner
-             AND r.rolname <> 'tenantctl_migrate_' || replace(p_run::text, '-', ''))
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    run_hex text := replace(p_run::text, '-', '');
+    me oid := to_regrole(quote_ident(session_user::text));
+    own oid := to_regrole(quote_ident(p_owner));
+    run_role oid := to_regrole(quote_ident('tenantctl_migrate_' || run_hex));
+BEGIN
+    IF session_user::text NOT LIKE 'tenantctl\_mw\_' || run_hex || '\_%' OR own IS NULL THEN
+        RETURN false;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = me AND m.roleid = own) THEN
+        RETURN false;
+    END IF;
+    RETURN NOT EXISTS (
+        SELECT 1 FROM pg_auth_members m
+        WHERE m.member = me AND m.roleid <> own AND m.roleid IS DISTINCT FROM run_role);
+END
 $fn$;
 
 REVOKE ALL ON FUNCTION {schema}.migration_caller_may(uuid, text) FROM PUBLIC;
