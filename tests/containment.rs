@@ -583,15 +583,24 @@ async fn backups_are_private_and_verified_and_a_changed_dump_is_refused() {
         .expect("roles")
         .get(0);
     assert_eq!(left, 0, "no tenant role left after delete");
-    let side_path = dump.with_extension("json");
+    // One artifact, private, nothing else left in the directory.
     assert_eq!(mode(&dump), 0o600);
-    assert_eq!(mode(&side_path), 0o600);
     assert_eq!(mode(&o.backup_dir), 0o700);
-    let side: provision::BackupSidecar =
-        serde_json::from_str(&std::fs::read_to_string(&side_path).expect("read")).expect("json");
-    assert_eq!(side.format, 3);
-    let (sha, _) = provision::file_sha256(&dump).expect("sha");
-    assert_eq!(side.dump_sha256.as_deref(), Some(sha.as_str()));
+    let files: Vec<PathBuf> = std::fs::read_dir(&o.backup_dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files, std::slice::from_ref(&dump));
+    let ms = common::backup::members(&dump);
+    let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["schema.dump", "backup.json", "SHA256SUMS"]);
+    let side = provision::read_backup(&dump).expect("verified").sidecar;
+    assert_eq!(side.format, 4);
+    let dump_member = common::backup::member(&ms, "schema.dump");
+    assert_eq!(
+        side.dump_sha256.as_deref(),
+        Some(common::backup::sha256(&dump_member.content).as_str())
+    );
     let trades = side
         .tables
         .iter()
@@ -605,50 +614,103 @@ async fn backups_are_private_and_verified_and_a_changed_dump_is_refused() {
         "every table has its checksum: {:?}",
         side.tables
     );
-    assert!(side.data.is_none(), "no hypertables, no data file");
+    assert!(side.data.is_none(), "no hypertables, no rows member");
 
-    // One byte changed: refused, nothing made.
-    let original = std::fs::read(&dump).expect("dump");
-    let mut bad = original.clone();
-    let mid = bad.len() / 2;
-    bad[mid] ^= 0x01;
-    std::fs::write(&dump, &bad).expect("corrupt");
-    let e = provision::restore_tenant(&db, &o, &dump)
-        .await
-        .expect_err("a changed dump is refused");
-    assert_eq!(e.kind, ErrorKind::Refused, "{}", e.message);
-    assert!(e.message.contains("checksum"), "{}", e.message);
-    let after = tenants::get_tenant(&db, t.id).await.expect("row");
-    assert_eq!(after.status, TenantStatus::Deleted);
     let c = db.client().await.expect("c");
-    let made: i64 = c
-        .query_one(
+    let census = async || -> i64 {
+        c.query_one(
             "SELECT (SELECT count(*) FROM pg_roles WHERE rolname LIKE $1 || '%')
                   + (SELECT count(*) FROM pg_namespace WHERE nspname = $1)",
             &[&t.schema_name],
         )
         .await
         .expect("census")
-        .get(0);
-    assert_eq!(made, 0, "nothing was created");
+        .get(0)
+    };
 
-    // The dump intact but a table's checksum in the sidecar changed (a
-    // sidecar from another backup, or rows damaged between dump and
-    // restore): the load is checked, refused, and leaves nothing.
+    // Each damage, anywhere in the archive: refused in one sentence before
+    // anything is made.
+    let original = std::fs::read(&dump).expect("archive");
+    let side_member = common::backup::member(&ms, "backup.json");
+    let sums_member = common::backup::member(&ms, "SHA256SUMS");
+    let flip = |at: u64| {
+        let mut v = original.clone();
+        v[usize::try_from(at).expect("offset")] ^= 0x01;
+        v
+    };
+    let cut = |len: u64| original[..usize::try_from(len).expect("len")].to_vec();
+    let last_end = sums_member.offset + sums_member.content.len() as u64;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a byte of the dump",
+            flip(dump_member.offset + dump_member.content.len() as u64 / 2),
+            "checksum",
+        ),
+        (
+            "a byte of the sidecar",
+            flip(side_member.offset + 40),
+            "checksum",
+        ),
+        (
+            "a byte of the checksums",
+            flip(sums_member.offset + 3),
+            "checksum",
+        ),
+        (
+            "a byte of a member's header",
+            flip(side_member.offset - 512 + 130),
+            "damaged",
+        ),
+        (
+            "cut in the dump",
+            cut(original.len() as u64 / 2),
+            "cut short",
+        ),
+        (
+            "cut before the checksums",
+            cut(sums_member.offset - 512),
+            "cut short",
+        ),
+        ("cut inside the checksums", cut(last_end - 10), "cut short"),
+        (
+            "cut before the archive's end",
+            cut(last_end + 100),
+            "cut short",
+        ),
+        ("empty", Vec::new(), "cut short"),
+    ];
+    for (what, bytes, says) in cases {
+        std::fs::write(&dump, &bytes).expect("damage");
+        let e = provision::restore_tenant(&db, &o, &dump)
+            .await
+            .expect_err(what);
+        eprintln!("{what}: {}", e.message);
+        assert_eq!(e.kind, ErrorKind::Refused, "{what}: {}", e.message);
+        assert!(e.message.contains(says), "{what}: {}", e.message);
+        assert!(
+            e.message.contains("nothing was restored") && !e.message.contains('\n'),
+            "{what}: one sentence saying nothing changed: {}",
+            e.message
+        );
+        let after = tenants::get_tenant(&db, t.id).await.expect("row");
+        assert_eq!(after.status, TenantStatus::Deleted, "{what}");
+        assert_eq!(census().await, 0, "{what}: nothing was created");
+    }
     std::fs::write(&dump, &original).expect("repair");
-    let side_text = std::fs::read_to_string(&side_path).expect("sidecar");
+
+    // The dump intact but a table's checksum in the sidecar changed, with
+    // the archive's own checksums made to match (a sidecar from another
+    // backup, or rows damaged between dump and restore): the load is
+    // checked, refused, and leaves nothing.
     let mut doctored = side.clone();
     for c in &mut doctored.tables {
         if c.table == "trades" {
             c.checksum = Some("0".repeat(32));
         }
     }
-    std::fs::write(
-        &side_path,
-        serde_json::to_string_pretty(&doctored).expect("json"),
-    )
-    .expect("doctor the sidecar");
-    let e = provision::restore_tenant(&db, &o, &dump)
+    let doctored_path = tmp.path().join("doctored.tar");
+    common::backup::rewrite_sidecar(&dump, &doctored_path, &doctored);
+    let e = provision::restore_tenant(&db, &o, &doctored_path)
         .await
         .expect_err("a checksum that does not match is refused");
     assert_eq!(e.kind, ErrorKind::Refused, "{}", e.message);
@@ -659,32 +721,85 @@ async fn backups_are_private_and_verified_and_a_changed_dump_is_refused() {
     );
     let after = tenants::get_tenant(&db, t.id).await.expect("row");
     assert_eq!(after.status, TenantStatus::Deleted, "still a tombstone");
-    let made: i64 = c
-        .query_one(
-            "SELECT (SELECT count(*) FROM pg_roles WHERE rolname LIKE $1 || '%')
-                  + (SELECT count(*) FROM pg_namespace WHERE nspname = $1)",
-            &[&t.schema_name],
-        )
-        .await
-        .expect("census")
-        .get(0);
-    assert_eq!(made, 0, "nothing of the refused restore is left");
-    std::fs::write(&side_path, side_text).expect("put the sidecar back");
+    assert_eq!(census().await, 0, "nothing of the refused restore is left");
 
     // The intact backup restores, with its rows.
-    let r = provision::restore_tenant(&db, &o, &dump)
-        .await
-        .expect("restore");
-    assert_eq!(r.status, TenantStatus::Suspended);
-    let n: i64 = c
-        .query_one(
+    let count = async || -> i64 {
+        c.query_one(
             &format!("SELECT count(*) FROM \"{}\".trades", t.schema_name),
             &[],
         )
         .await
         .expect("count")
-        .get(0);
-    assert_eq!(n, 400);
+        .get(0)
+    };
+    let r = provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect("restore");
+    assert_eq!(r.status, TenantStatus::Suspended);
+    assert_eq!(count().await, 400);
+
+    // A backup of the older form (.dump and .json side by side) still
+    // restores, given either file; a changed byte of its dump is refused.
+    let legacy = common::backup::write_legacy(&dump, tmp.path(), "old");
+    provision::delete_tenant(&db, &o, t.id, &t.domain, false)
+        .await
+        .expect("delete without backup");
+    let legacy_dump = std::fs::read(&legacy).expect("legacy dump");
+    let mut bad = legacy_dump.clone();
+    bad[legacy_dump.len() / 2] ^= 0x01;
+    std::fs::write(&legacy, &bad).expect("corrupt");
+    let e = provision::restore_tenant(&db, &o, &legacy.with_extension("json"))
+        .await
+        .expect_err("a changed older dump is refused");
+    assert_eq!(e.kind, ErrorKind::Refused, "{}", e.message);
+    assert!(e.message.contains("checksum"), "{}", e.message);
+    assert_eq!(census().await, 0);
+    std::fs::write(&legacy, &legacy_dump).expect("repair");
+    let r = provision::restore_tenant(&db, &o, &legacy)
+        .await
+        .expect("restore the older form");
+    assert_eq!(r.status, TenantStatus::Suspended);
+    assert_eq!(count().await, 400);
+}
+
+/// A backup that fails half way (here pg_dump, acting as the tenant's
+/// owner, meets a table in the schema that the owner may not read) leaves
+/// no file, whole or partial, and the tenant as it was.
+#[tokio::test]
+async fn a_backup_that_fails_leaves_no_file_and_the_tenant_in_place() {
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let t = create(&db, &o, "halfway").await;
+    tenantctl::db::seed::fill_tenant(&db, &t, 50)
+        .await
+        .expect("fill");
+    common::superuser_exec(
+        &db.params.dbname,
+        &format!(
+            "CREATE TABLE \"{}\".planted (x int); INSERT INTO \"{}\".planted VALUES (1)",
+            t.schema_name, t.schema_name
+        ),
+    );
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let e = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect_err("the backup cannot read every table");
+    eprintln!("{}", e.message);
+    assert!(
+        e.message.contains("cannot back up tenant") && e.message.contains("permission denied"),
+        "{}",
+        e.message
+    );
+    let left: Vec<PathBuf> = std::fs::read_dir(&o.backup_dir)
+        .map(|d| d.map(|e| e.expect("entry").path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "no half artifact: {left:?}");
+    let after = tenants::get_tenant(&db, t.id).await.expect("row");
+    assert_eq!(after.status, TenantStatus::Suspended, "not deleted");
 }
 
 #[tokio::test]

@@ -832,12 +832,23 @@ async fn delete_needs_suspension_and_confirmation_and_restore_brings_data_back()
     assert_eq!(out.tenant.status, TenantStatus::Deleted);
     let dump = out.backup_path.expect("backup");
     assert!(dump.is_file());
-    assert!(dump.with_extension("json").is_file());
+    assert_eq!(
+        dump.extension().and_then(|e| e.to_str()),
+        Some("tar"),
+        "{}",
+        dump.display()
+    );
+    let files: Vec<_> = std::fs::read_dir(&o.backup_dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(
+        files,
+        std::slice::from_ref(&dump),
+        "one artifact, no temporary file left"
+    );
     // The sidecar names the pg_dump that wrote it: the newest found.
-    let side: provision::BackupSidecar = serde_json::from_str(
-        &std::fs::read_to_string(dump.with_extension("json")).expect("read sidecar"),
-    )
-    .expect("sidecar json");
+    let side = provision::read_backup(&dump).expect("verified").sidecar;
     let newest = tenantctl::local_cluster::client_tool("pg_dump").expect("pg_dump");
     assert_eq!(side.pg_dump, Some(newest.describe()));
     assert_eq!(

@@ -724,3 +724,99 @@ async fn catalog_drift_reads_one_schema_per_distinct_drift() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// The drift check digests a window of the SQL-string-template tenants at
+/// a time (`DIGEST_WINDOW` in production, 2 here, with 5 tenants): a drift
+/// shows once its tenant's window comes round, the other tenants keep what
+/// their last window found (carried over, not forgotten), and a repaired
+/// tenant is cleared when its window comes again.
+#[tokio::test]
+async fn the_drift_digest_window_rotates_and_carries_results_over() {
+    use std::sync::Arc;
+    use tenantctl::backend::collector::{Plan, Sampler};
+    let (config, db) = fresh_db_init().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let t = tenantctl::template_files::load(&Lookup::built_in(), "default").expect("default");
+    let o = options(&config, Lookup::built_in(), tmp.path());
+    let mut schemas = Vec::new();
+    for i in 0..5 {
+        let x = provision::create_tenant(
+            &db,
+            &o,
+            &req(&format!("dw{i}.example.com"), "default"),
+            &noop,
+        )
+        .await
+        .expect("create");
+        schemas.push(x.schema_name);
+    }
+    let c = db.client().await.expect("client");
+    let default_on = |s: &str, on: bool| {
+        if on {
+            format!("ALTER TABLE \"{s}\".trades ALTER COLUMN side SET DEFAULT 'BUY'")
+        } else {
+            format!("ALTER TABLE \"{s}\".trades ALTER COLUMN side DROP DEFAULT")
+        }
+    };
+    c.batch_execute(&format!(
+        "{}; {}",
+        default_on(&schemas[1], true),
+        default_on(&schemas[4], true)
+    ))
+    .await
+    .expect("drift two");
+    let reference =
+        Arc::new(tenantctl::domain::targets::Reference::of(&t).expect("a SQL template"));
+    let names: Vec<String> = t
+        .table_names()
+        .iter()
+        .map(|s| (*s).to_string())
+        .chain(t.expected_index_names())
+        .collect();
+    let plan = Plan {
+        drift: Some(vec![(
+            schemas.clone(),
+            names,
+            Some((Arc::clone(&reference), t.version)),
+        )]),
+        ..Plan::default()
+    };
+    let mut sampler = Sampler::new(&config.monitoring).with_digest_window(2);
+    let mut check = async || -> Vec<usize> {
+        let r = sampler.sample(&db, &plan).await;
+        let found = r.drift.expect("a drift check").value.expect("drift");
+        let mut drifted: Vec<usize> = found
+            .iter()
+            .map(|(s, what)| {
+                assert!(
+                    what.iter().any(|w| w.contains("trades.side has default")),
+                    "{s}: {what:?}"
+                );
+                schemas.iter().position(|x| x == s).expect("a tenant")
+            })
+            .collect();
+        drifted.sort_unstable();
+        drifted
+    };
+    // Windows: [0, 1], [2, 3], [4, 0], [1, 2], ...
+    assert_eq!(check().await, [1], "the first window finds tenant 1 only");
+    assert_eq!(
+        check().await,
+        [1],
+        "tenant 1 carried over while 2 and 3 are read"
+    );
+    assert_eq!(
+        check().await,
+        [1, 4],
+        "tenant 4 found when its window comes"
+    );
+    c.batch_execute(&default_on(&schemas[1], false))
+        .await
+        .expect("repair tenant 1");
+    assert_eq!(
+        check().await,
+        [4],
+        "tenant 1 cleared in its window, 4 carried"
+    );
+    assert_eq!(check().await, [4]);
+}

@@ -456,10 +456,19 @@ async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore
         .await
         .expect("delete with backup");
     let dump = out.backup_path.expect("a backup");
-    let side: provision::BackupSidecar = serde_json::from_str(
-        &std::fs::read_to_string(dump.with_extension("json")).expect("sidecar"),
-    )
-    .expect("sidecar JSON");
+    let ms = common::backup::members(&dump);
+    let names: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "schema.dump",
+            "hypertables.data",
+            "backup.json",
+            "SHA256SUMS"
+        ],
+        "one archive"
+    );
+    let side = provision::read_backup(&dump).expect("verified").sidecar;
     let md = side
         .tables
         .iter()
@@ -498,19 +507,26 @@ async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore
         "no chunk in TimescaleDB's catalog"
     );
 
-    // A changed byte in the hypertables' rows: refused before anything.
-    let data = dump.with_extension("data");
-    let original = std::fs::read(&data).expect("data file");
+    // A changed byte in the hypertables' rows, or the archive cut short
+    // inside them: refused before anything.
+    let rows = common::backup::member(&ms, "hypertables.data");
+    let original = std::fs::read(&dump).expect("archive");
+    let mid = usize::try_from(rows.offset).expect("offset") + rows.content.len() / 2;
     let mut bad = original.clone();
-    let mid = bad.len() / 2;
     bad[mid] ^= 0x01;
-    std::fs::write(&data, &bad).expect("corrupt");
-    let e = provision::restore_tenant(&db, &o, &dump)
-        .await
-        .expect_err("changed rows are refused");
-    assert!(e.message.contains("checksum"), "{}", e.message);
-    assert_eq!(tenant_schemas(&db).await, 0, "nothing restored");
-    std::fs::write(&data, &original).expect("repair");
+    for (what, bytes, says) in [
+        ("changed rows", bad, "checksum"),
+        ("cut in the rows", original[..mid].to_vec(), "cut short"),
+    ] {
+        std::fs::write(&dump, &bytes).expect("corrupt");
+        let e = provision::restore_tenant(&db, &o, &dump)
+            .await
+            .expect_err(what);
+        eprintln!("{what}: {}", e.message);
+        assert!(e.message.contains(says), "{what}: {}", e.message);
+        assert_eq!(tenant_schemas(&db).await, 0, "{what}: nothing restored");
+    }
+    std::fs::write(&dump, &original).expect("repair");
 
     // Restore: hypertables again, same time column and interval, every row.
     provision::restore_tenant(&db, &o, &dump)
@@ -544,6 +560,22 @@ async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore
     );
     let (_, chunks_after) = timescale_size(&db, &sch).await;
     assert_eq!(chunks_after, chunks, "the rows are in chunks again");
+
+    // The older form of the same backup (.dump, .data and .json side by
+    // side) restores the hypertables' rows too.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let legacy = common::backup::write_legacy(&dump, tmp.path(), "old");
+    provision::delete_tenant(&db, &o, t.id, &t.domain, false)
+        .await
+        .expect("delete without backup");
+    provision::restore_tenant(&db, &o, &legacy)
+        .await
+        .expect("restore the older form");
+    assert_eq!(
+        contents(&dbname, &sch),
+        before,
+        "row-identical from the older form"
+    );
 }
 
 /// Drift of a tenant whose trades and market data are hypertables: the

@@ -609,3 +609,35 @@ fn the_detail_shows_where_a_version_behind_leads() {
     assert!(t.contains("template version 1 behind latest 3"), "{t}");
     assert!(t.contains("Enter: its migration runs (M)"), "{t}");
 }
+
+/// The overview's drift line gives the reason health gives: the objects
+/// the detail read found missing by name, then the catalog differences of
+/// the last drift check (a SQL-string template's tenant), not only names.
+#[test]
+fn the_detail_drift_line_shows_catalog_differences_like_health() {
+    let mut s = st(10);
+    let mut snap_ = sample::snapshot(10, 2);
+    let mut v: Vec<_> = snap_.tenants.values().cloned().collect();
+    let at0 = v
+        .iter()
+        .position(|m| m.tenant_id == sample::id(0))
+        .expect("tenant 0");
+    v[at0].drift = Arc::from([
+        "market_data".to_string(),
+        "column positions.avg_price is missing".to_string(),
+    ]);
+    snap_.tenants = v.into();
+    ev(&mut s, Event::Snapshot(Arc::new(snap_)));
+    s.list.selected = Some(sample::id(0));
+    update(&mut s, Action::Open);
+    let mut detail0 = sample::detail(0);
+    detail0.drift = vec!["market_data".to_string(), "trades_pkey".to_string()];
+    ev(&mut s, Event::Detail(Arc::new(detail0)));
+    let t = text(&render(&at(s.clone(), 160, 48), 160, 48));
+    // (The line wraps after "is" at this width.)
+    assert!(
+        t.contains("schema drift: missing market_data, trades_pkey; column positions.avg_price is"),
+        "{t}"
+    );
+    assert!(!t.contains("drift: missing column"), "{t}");
+}

@@ -127,7 +127,8 @@ pub struct DeleteArgs {
     /// The tenant's domain, typed back.
     #[arg(long, value_name = "DOMAIN", allow_hyphen_values = true)]
     pub confirm: String,
-    /// Skip the pg_dump backup.
+    /// Skip the backup (one .tar archive in the backup directory: the
+    /// schema's pg_dump, the hypertables' rows, their checksums).
     #[arg(long)]
     pub no_backup: bool,
     #[arg(long)]
@@ -136,7 +137,9 @@ pub struct DeleteArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The .dump (or its .json sidecar) written by delete.
+    /// The backup archive (.tar) written by delete; every checksum in it is
+    /// checked before anything is restored. An older backup's .dump (with
+    /// its .json sidecar beside it) is also accepted.
     pub backup_file: PathBuf,
     #[arg(long)]
     pub json: bool,

@@ -183,16 +183,24 @@ fn deductions(
 /// names), then the catalog differences of a SQL-string template's tenant
 /// (sentences), at most three shown.
 fn drift_text(tenant: &MonitoredTenant, drift: &[String]) -> String {
-    let is_name = |e: &String| {
+    let is_name = |e: &str| {
         !e.contains(' ')
-            || tenant.expected_tables.contains(e)
-            || tenant.expected_indexes.contains(e)
+            || tenant.expected_tables.iter().any(|x| x == e)
+            || tenant.expected_indexes.iter().any(|x| x == e)
     };
-    let shown = &drift[..drift.len().min(3)];
+    drift_words(drift, is_name, 3)
+}
+
+/// The words of a drift reason, as health and the detail pane give it:
+/// "schema drift: " then, of the first `shown` entries, those `is_name`
+/// says are missing objects ("missing a, b"), then the others (catalog
+/// differences, sentences), then how many more there are.
+pub fn drift_words(drift: &[String], is_name: impl Fn(&str) -> bool, shown: usize) -> String {
+    let shown = &drift[..drift.len().min(shown)];
     let names: Vec<&str> = shown
         .iter()
-        .filter(|e| is_name(e))
         .map(String::as_str)
+        .filter(|e| is_name(e))
         .collect();
     let mut parts: Vec<String> = Vec::new();
     if !names.is_empty() {

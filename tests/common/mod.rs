@@ -107,3 +107,5 @@ pub fn bin() -> std::process::Command {
     cmd.env("XDG_STATE_HOME", &tmp).env("XDG_CONFIG_HOME", &tmp);
     cmd
 }
+
+pub mod backup;

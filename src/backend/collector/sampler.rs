@@ -198,6 +198,8 @@ pub struct Sampler {
     /// others keep what their last window found.
     catalog_drift: HashMap<String, Vec<String>>,
     digest_next: usize,
+    /// Schemas one drift check digests ([`DIGEST_WINDOW`] unless set).
+    digest_window: usize,
 }
 
 /// Schemas whose catalogs one drift check digests. The digest decompiles
@@ -245,7 +247,16 @@ impl Sampler {
             references: HashMap::new(),
             catalog_drift: HashMap::new(),
             digest_next: 0,
+            digest_window: DIGEST_WINDOW,
         }
+    }
+
+    /// Digest at most `n` schemas per drift check (at least one) instead
+    /// of [`DIGEST_WINDOW`]: the others keep what their last check found.
+    #[must_use]
+    pub fn with_digest_window(mut self, n: usize) -> Self {
+        self.digest_window = n.max(1);
+        self
     }
 
     /// Build the reference catalogs of SQL-string templates as `create`
@@ -494,7 +505,7 @@ impl Sampler {
             .iter()
             .cycle()
             .skip(start)
-            .take(n.min(DIGEST_WINDOW))
+            .take(n.min(self.digest_window))
             .copied()
             .collect();
         timed(limit, async {

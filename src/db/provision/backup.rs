@@ -1,19 +1,21 @@
 //! Delete (with a verified backup first) and restore from such a backup.
 //!
-//! A backup is one artifact of files side by side, each private (0600) from
-//! its first byte, bound together by its JSON sidecar: the `pg_dump -Fc` of
-//! the tenant's schema (`.dump`), when the tenant has TimescaleDB
-//! hypertables the rows of each as a binary `COPY` stream (`.data`: their
-//! chunks are outside the schema, where `pg_dump -n` does not look), and the
-//! sidecar (`.json`) with the tenant row, the SHA-256 of the dump and of the
-//! data, every table's row count and checksum (see [`super::table_data`]),
+//! A backup is one artifact: a tar archive, private (0600) from its first
+//! byte and renamed into place only when complete (see [`super::archive`]),
+//! holding the `pg_dump -Fc` of the tenant's schema, when the tenant has
+//! TimescaleDB hypertables the rows of each as a binary `COPY` stream
+//! (their chunks are outside the schema, where `pg_dump -n` does not look),
+//! and the sidecar with the tenant row, the SHA-256 of the dump and of the
+//! rows, every table's row count and checksum (see [`super::table_data`]),
 //! each hypertable's time column and chunk interval, and the grants the
-//! tenant made to other roles. Restore checks both files against the
-//! sidecar before it touches anything, makes the hypertables hypertables
-//! again, loads their rows, and checks every table's count and checksum
-//! before the tenant comes back. Dump and restore run as the tenant's runner
-//! (see [`crate::db::runner`]), never as the operator, so a constraint,
-//! default or trigger of the tenant's runs with the tenant's rights only.
+//! tenant made to other roles; a last member has the SHA-256 of each. Restore
+//! checks every byte of it before it touches anything, makes the hypertables
+//! hypertables again, loads their rows, and checks every table's count and
+//! checksum before the tenant comes back. Backups of the older format (the
+//! `.dump`, `.data` and `.json` files side by side) are still restored.
+//! Dump and restore run as the tenant's runner (see [`crate::db::runner`]),
+//! never as the operator, so a constraint, default or trigger of the
+//! tenant's runs with the tenant's rights only.
 //!
 //! Restore is crash-safe: the tenant row is `restoring` from before the
 //! first object is made until the last check passes; a restore that was
@@ -32,6 +34,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
+use super::archive::{self, ArchiveWriter};
 use super::{ProvisionOptions, ensure_privileges, ensure_writable, lock_tenant, ms_i32, roles};
 use crate::db::runner::{self, Runner};
 use crate::db::tenants::{TENANT_COLUMNS, from_row, get_tenant};
@@ -39,16 +42,17 @@ use crate::db::{Db, audit, pg_error, quote_ident};
 use crate::domain::tenant::{Tenant, TenantStatus, object_name, owner_name};
 use crate::error::{Error, Result};
 
-/// The sidecar format this binary writes (3: per-table checksums and the
-/// hypertables' data file; 2 had row counts only, and is still restored).
-pub const SIDECAR_FORMAT: u32 = 3;
+/// The sidecar format this binary writes (4: one archive; 3: per-table
+/// checksums and the hypertables' data file beside the dump; 2 had row
+/// counts only; 2 and 3 are still restored).
+pub const SIDECAR_FORMAT: u32 = 4;
 
 /// What `delete` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeleteOutcome {
     /// The tombstone row.
     pub tenant: Tenant,
-    /// The `.dump` file, unless the backup was skipped.
+    /// The backup archive, unless the backup was skipped.
     pub backup_path: Option<PathBuf>,
 }
 
@@ -66,13 +70,15 @@ pub struct Grant {
     pub grantee: String,
 }
 
-/// The JSON file written beside a dump.
+/// The sidecar: `backup.json` in the archive (format 4), or the `.json`
+/// file beside the dump (formats 2 and 3).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackupSidecar {
     pub format: u32,
     pub taken_at: chrono::DateTime<chrono::Utc>,
     pub taken_by: String,
-    /// File name of the dump, in the same directory.
+    /// The dump's member name (format 4), or its file name in the same
+    /// directory (before).
     pub dump: String,
     /// Hex SHA-256 of the dump file (format 2).
     #[serde(default)]
@@ -82,8 +88,9 @@ pub struct BackupSidecar {
     /// `pg_dump --version` of the client that took it.
     #[serde(default)]
     pub pg_dump: Option<String>,
-    /// File name of the hypertables' rows, in the same directory (format 3,
-    /// only when the tenant had hypertables).
+    /// The hypertables' rows: their member name (format 4), or their file
+    /// name in the same directory (format 3); only when the tenant had
+    /// hypertables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +143,13 @@ fn pg_env(cmd: &mut tokio::process::Command, db: &Db) {
 
 fn tool_error(tool: &str, stderr: &[u8]) -> Error {
     let err = String::from_utf8_lossy(stderr);
-    let last = crate::domain::sanitize::last_line(&err, "no output");
+    // The error itself, not the `detail:` lines the tools print after it.
+    let last = err
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.contains("error:"))
+        .unwrap_or_else(|| crate::domain::sanitize::last_line(&err, "no output"));
     Error::failure(format!(
         "{tool} failed: {}",
         crate::domain::sanitize::clean(last)
@@ -154,18 +167,6 @@ async fn run_tool(mut cmd: tokio::process::Command, tool: &str) -> Result<Vec<u8
         return Ok(out.stdout);
     }
     Err(tool_error(tool, &out.stderr))
-}
-
-/// A new file readable by its owner only, from the first byte; refuses to
-/// overwrite.
-pub(super) fn private_file(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::failure(format!("cannot create {}: {e}", path.display())))
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -196,16 +197,15 @@ pub fn file_sha256(path: &Path) -> Result<(String, u64)> {
     Ok((hex(&h.finalize()), n))
 }
 
-/// Run `pg_dump` as the runner, streaming its output into `dump` (0600)
-/// while hashing it. Returns (sha256, bytes).
+/// Run `pg_dump` as the runner, streaming its output into the archive's
+/// dump member while hashing it. Returns (sha256, bytes).
 async fn dump_schema(
     db: &Db,
     tool: &crate::local_cluster::ClientTool,
     run: &Runner,
     t: &Tenant,
-    dump: &Path,
+    out: &mut ArchiveWriter,
 ) -> Result<(String, u64)> {
-    let mut file = private_file(dump)?;
     let mut cmd = tokio::process::Command::new(&tool.path);
     pg_env(&mut cmd, db);
     run.env(&mut cmd);
@@ -233,8 +233,7 @@ async fn dump_schema(
         let _ = stderr.read_to_end(&mut v).await;
         v
     });
-    let mut h = Sha256::new();
-    let mut n = 0u64;
+    out.begin()?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let k = stdout
@@ -244,10 +243,12 @@ async fn dump_schema(
         if k == 0 {
             break;
         }
-        h.update(&buf[..k]);
-        file.write_all(&buf[..k])
-            .map_err(|e| Error::failure(format!("cannot write {}: {e}", dump.display())))?;
-        n += k as u64;
+        out.write_all(&buf[..k]).map_err(|e| {
+            Error::failure(format!(
+                "cannot write the backup {}: {e}",
+                out.path().display()
+            ))
+        })?;
     }
     let status = child
         .wait()
@@ -257,9 +258,7 @@ async fn dump_schema(
     if !status.success() {
         return Err(tool_error("pg_dump", &stderr));
     }
-    file.sync_all()
-        .map_err(|e| Error::failure(format!("cannot write {}: {e}", dump.display())))?;
-    Ok((hex(&h.finalize()), n))
+    out.finish(archive::DUMP)
 }
 
 /// Grants on the schema and its relations to roles other than the
@@ -384,8 +383,9 @@ async fn restore_through_psql(
     pumped.map_err(|e| Error::failure(format!("cannot feed the restore script to psql: {e}")))
 }
 
-/// Dump the tenant's schema as the tenant and write the sidecar; returns
-/// the dump path. Both files are private from their first byte.
+/// Dump the tenant's schema and copy its hypertables' rows as the tenant,
+/// then the sidecar, all into one archive; returns its path. Nothing is
+/// left in the backup directory when any step fails.
 async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<PathBuf> {
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(&opts.backup_dir)
@@ -402,18 +402,18 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
         &t.id.simple().to_string()[..8],
         now.format("%Y%m%dT%H%M%S%.3fZ")
     );
-    let dump = opts.backup_dir.join(format!("{stem}.dump"));
-    let data = opts.backup_dir.join(format!("{stem}.data"));
-    let sidecar = opts.backup_dir.join(format!("{stem}.json"));
+    let what = format!("cannot back up tenant {}", t.domain);
+    let path = opts.backup_dir.join(format!("{stem}{}", archive::SUFFIX));
     // The newest pg_dump found; one older than the server refuses to dump it.
     let tool = crate::local_cluster::client_tool("pg_dump")?;
     tool.check_server(server_version(db).await?)
-        .map_err(|e| e.context(&format!("cannot back up tenant {}", t.domain)))?;
+        .map_err(|e| e.context(&what))?;
+    let mut out = ArchiveWriter::create(&path).map_err(|e| e.context(&what))?;
     let run = Runner::start(db, t).await?;
     let result = async {
         let (sha, bytes) = match tokio::time::timeout(
             Duration::from_secs(900),
-            dump_schema(db, &tool, &run, t, &dump),
+            dump_schema(db, &tool, &run, t, &mut out),
         )
         .await
         {
@@ -421,25 +421,22 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
             Err(_) => return Err(Error::failure("pg_dump did not finish within 15 minutes")),
         };
         let client = run.connect(db, Duration::from_secs(900)).await?;
-        let (tables, data_sum) = super::table_data::back_up(&client, &t.schema_name, &data).await?;
+        let (tables, data_sum) =
+            super::table_data::back_up(&client, &t.schema_name, &mut out).await?;
         Ok((sha, bytes, tables, data_sum))
     }
     .await;
     run.finish(db).await;
-    let (sha, bytes, tables, data_sum) = result.map_err(|e| {
-        let _ = std::fs::remove_file(&dump);
-        let _ = std::fs::remove_file(&data);
-        e.context(&format!("cannot back up tenant {}", t.domain))
-    })?;
+    let (sha, bytes, tables, data_sum) = result.map_err(|e| e.context(&what))?;
     let side = BackupSidecar {
         format: SIDECAR_FORMAT,
         taken_at: now,
         taken_by: opts.actor.clone(),
-        dump: format!("{stem}.dump"),
+        dump: archive::DUMP.to_string(),
         dump_sha256: Some(sha),
         dump_bytes: Some(bytes),
         pg_dump: Some(tool.describe()),
-        data: data_sum.as_ref().map(|_| format!("{stem}.data")),
+        data: data_sum.as_ref().map(|_| archive::DATA.to_string()),
         data_sha256: data_sum.as_ref().map(|d| d.0.clone()),
         data_bytes: data_sum.as_ref().map(|d| d.1),
         tables,
@@ -448,18 +445,9 @@ async fn take_backup(db: &Db, opts: &ProvisionOptions, t: &Tenant) -> Result<Pat
     };
     let text = serde_json::to_string_pretty(&side)
         .map_err(|e| Error::failure(format!("cannot encode the backup sidecar: {e}")))?;
-    let write = private_file(&sidecar).and_then(|mut f| {
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::failure(format!("cannot write {}: {e}", sidecar.display())))
-    });
-    if let Err(e) = write {
-        let _ = std::fs::remove_file(&dump);
-        let _ = std::fs::remove_file(&data);
-        let _ = std::fs::remove_file(&sidecar);
-        return Err(e);
-    }
-    Ok(dump)
+    out.add(archive::SIDECAR, text.as_bytes())
+        .and_then(|_| out.commit())
+        .map_err(|e| e.context(&what))
 }
 
 /// What a schema backup cannot hold and a drop would lose or leave behind:
@@ -597,16 +585,17 @@ pub async fn delete_tenant(
     result
 }
 
-/// The dump and sidecar paths for a backup given by either file.
-pub fn backup_paths(file: &Path) -> (PathBuf, PathBuf) {
+/// The dump and sidecar paths of an older backup (format 3 and before:
+/// files side by side) given by either file.
+pub fn legacy_backup_paths(file: &Path) -> (PathBuf, PathBuf) {
     match file.extension().and_then(|e| e.to_str()) {
         Some("json") => (file.with_extension("dump"), file.to_path_buf()),
         _ => (file.to_path_buf(), file.with_extension("json")),
     }
 }
 
-/// The data file a sidecar names: a plain file name beside the dump.
-fn data_path(dump: &Path, name: &str) -> Result<PathBuf> {
+/// The data file an older sidecar names: a plain file name beside the dump.
+fn legacy_data_path(dump: &Path, name: &str) -> Result<PathBuf> {
     let plain = Path::new(name)
         .file_name()
         .is_some_and(|f| f == std::ffi::OsStr::new(name));
@@ -618,22 +607,42 @@ fn data_path(dump: &Path, name: &str) -> Result<PathBuf> {
     let p = dump.with_file_name(name);
     if !p.is_file() {
         return Err(Error::not_found(format!(
-            "no backup file {}: restore needs the .dump, its .data and its .json sidecar side by side",
+            "no backup file {}: an older backup needs its .dump, its .data and its .json sidecar side by side",
             p.display()
         )));
     }
     Ok(p)
 }
 
-/// Read a backup's sidecar and check the dump against it. Nothing in the
-/// database is touched.
-pub fn read_backup(backup_file: &Path) -> Result<(PathBuf, BackupSidecar)> {
-    let (dump, sidecar_path) = backup_paths(backup_file);
+/// Read a backup and check every checksum it records: the archive that
+/// delete writes, or an older backup's `.dump` (or `.json`) with the files
+/// beside it. Nothing in the database is touched.
+pub fn read_backup(backup_file: &Path) -> Result<archive::VerifiedBackup> {
+    if !backup_file.is_file() {
+        return Err(Error::not_found(format!(
+            "no backup file {}: give the .tar archive that delete wrote",
+            backup_file.display()
+        )));
+    }
+    let older = matches!(
+        backup_file.extension().and_then(|e| e.to_str()),
+        Some("dump" | "json")
+    );
+    if older && !archive::is_archive(backup_file) {
+        return read_legacy_backup(backup_file);
+    }
+    archive::open(backup_file)
+}
+
+/// An older backup: the dump, the sidecar and the rows side by side.
+fn read_legacy_backup(backup_file: &Path) -> Result<archive::VerifiedBackup> {
+    let (dump, sidecar_path) = legacy_backup_paths(backup_file);
     for p in [&dump, &sidecar_path] {
         if !p.is_file() {
             return Err(Error::not_found(format!(
-                "no backup file {}: restore needs the .dump and its .json sidecar side by side",
-                p.display()
+                "no backup file {}: {} is neither a backup archive nor an older backup's .dump with its .json sidecar beside it",
+                p.display(),
+                backup_file.display()
             )));
         }
     }
@@ -645,9 +654,9 @@ pub fn read_backup(backup_file: &Path) -> Result<(PathBuf, BackupSidecar)> {
             sidecar_path.display()
         ))
     })?;
-    if side.format > SIDECAR_FORMAT {
+    if side.format > 3 {
         return Err(Error::invalid(format!(
-            "{} is a backup of format {}, newer than this tenantctl knows ({SIDECAR_FORMAT}): upgrade tenantctl",
+            "{} is a sidecar of format {}, which lives inside a backup archive, not beside a dump: restore the .tar archive",
             sidecar_path.display(),
             side.format
         )));
@@ -665,22 +674,36 @@ pub fn read_backup(backup_file: &Path) -> Result<(PathBuf, BackupSidecar)> {
             dump.display()
         )));
     }
-    if let Some(name) = &side.data {
-        let data = data_path(&dump, name)?;
-        let (got, bytes) = file_sha256(&data)?;
-        if side
-            .data_sha256
-            .as_deref()
-            .is_none_or(|want| !got.eq_ignore_ascii_case(want))
-            || side.data_bytes.is_some_and(|b| b != bytes)
-        {
-            return Err(Error::refused(format!(
-                "{} does not match its sidecar's checksum: the hypertables' rows were changed or damaged; nothing was restored",
-                data.display()
-            )));
+    let data = match &side.data {
+        None => None,
+        Some(name) => {
+            let data = legacy_data_path(&dump, name)?;
+            let (got, bytes) = file_sha256(&data)?;
+            if side
+                .data_sha256
+                .as_deref()
+                .is_none_or(|want| !got.eq_ignore_ascii_case(want))
+                || side.data_bytes.is_some_and(|b| b != bytes)
+            {
+                return Err(Error::refused(format!(
+                    "{} does not match its sidecar's checksum: the hypertables' rows were changed or damaged; nothing was restored",
+                    data.display()
+                )));
+            }
+            archive::check_streams(&side, bytes).map_err(|w| {
+                Error::refused(format!(
+                    "{} is not an intact tenantctl backup ({w}); nothing was restored",
+                    sidecar_path.display()
+                ))
+            })?;
+            Some((data, 0))
         }
-    }
-    Ok((dump, side))
+    };
+    Ok(archive::VerifiedBackup {
+        sidecar: side,
+        dump: archive::DumpFile::Beside(dump),
+        data,
+    })
 }
 
 /// Bring a deleted tenant back from a backup taken by [`delete_tenant`]:
@@ -693,7 +716,8 @@ pub async fn restore_tenant(
     backup_file: &Path,
 ) -> Result<Tenant> {
     ensure_writable(opts, "restore")?;
-    let (dump, side) = read_backup(backup_file)?;
+    let backup = read_backup(backup_file)?;
+    let side = &backup.sidecar;
     let t = side.tenant.clone();
     if t.schema_name != object_name(&t.id) || t.role_name != t.schema_name {
         return Err(Error::invalid(format!(
@@ -725,8 +749,8 @@ pub async fn restore_tenant(
         }
     }
     let start = Instant::now();
-    let detail = json!({ "file": dump.display().to_string(), "domain": t.domain });
-    let result = restore_inner(db, opts, &t, &side, &dump, start).await;
+    let detail = json!({ "file": backup_file.display().to_string(), "domain": t.domain });
+    let result = restore_inner(db, opts, &t, &backup, backup_file, start).await;
     if let Err(e) = &result {
         audit::record_failure(
             db,
@@ -775,10 +799,11 @@ async fn restore_inner(
     db: &Db,
     opts: &ProvisionOptions,
     t: &Tenant,
-    side: &BackupSidecar,
-    dump: &Path,
+    backup: &archive::VerifiedBackup,
+    file: &Path,
     start: Instant,
 ) -> Result<Tenant> {
+    let side = &backup.sidecar;
     let what = format!("cannot restore tenant {}", t.domain);
     let s = db.q_schema();
     let owner = t.owner().to_string();
@@ -909,7 +934,7 @@ async fn restore_inner(
 
     // 2. Data and objects, loaded as the tenant in one transaction.
     let run = Runner::start(db, t).await?;
-    let loaded = load_as_tenant(db, &run, t, side, dump).await;
+    let loaded = load_as_tenant(db, &run, t, backup).await;
     run.finish(db).await;
     let skipped = match loaded {
         Ok(()) => apply_grants(db, t, side).await,
@@ -953,7 +978,7 @@ async fn restore_inner(
         .await
         .map_err(|e| pg_error(&e, &what))?;
     let detail = json!({
-        "file": dump.display().to_string(),
+        "file": file.display().to_string(),
         "domain": t.domain,
         "verified": { "sha256": side.dump_sha256, "tables": side.tables.len() },
         "grants_skipped": skipped,
@@ -975,15 +1000,17 @@ async fn restore_inner(
 }
 
 /// `pg_restore` as the runner (acting as the owner) into the existing
-/// schema, objects and data only, in one transaction; then every table's
-/// row count against the sidecar.
+/// schema, objects and data only, in one transaction; then the
+/// hypertables' rows, and every table's row count and checksum against
+/// the sidecar.
 async fn load_as_tenant(
     db: &Db,
     run: &Runner,
     t: &Tenant,
-    side: &BackupSidecar,
-    dump: &Path,
+    backup: &archive::VerifiedBackup,
 ) -> Result<()> {
+    let side = &backup.sidecar;
+    let dump = backup.dump.path();
     let tool = crate::local_cluster::client_tool("pg_restore")?;
     let bin = tool.path.clone();
     // The table of contents without the schema itself (it exists, owned by
@@ -1034,17 +1061,12 @@ async fn load_as_tenant(
     // Hypertables again, their rows, and every table checked, in one
     // transaction of the tenant's: a mismatch leaves none of it.
     let client = run.connect(db, Duration::from_secs(900)).await?;
-    let data = side
-        .data
-        .as_deref()
-        .map(|n| data_path(dump, n))
-        .transpose()?;
+    let data = backup.data.as_ref().map(|(p, o)| (p.as_path(), *o));
     client
         .batch_execute("BEGIN")
         .await
         .map_err(|e| pg_error(&e, "cannot begin loading the hypertables"))?;
-    super::table_data::restore_hypertables(&client, &t.schema_name, &side.tables, data.as_deref())
-        .await?;
+    super::table_data::restore_hypertables(&client, &t.schema_name, &side.tables, data).await?;
     let diff = super::table_data::verify(&client, &t.schema_name, &side.tables).await?;
     if !diff.is_empty() {
         let _ = client.batch_execute("ROLLBACK").await;

@@ -7,6 +7,7 @@
 //! role lacks the privileges. SQL text is built in [`render`]: identifiers
 //! quoted, user input as bind parameters.
 
+pub mod archive;
 mod backup;
 mod lifecycle;
 pub mod render;
@@ -21,9 +22,10 @@ use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+pub use archive::VerifiedBackup;
 pub use backup::{
     BackupSidecar, DeleteOutcome, Grant, HypertableBackup, TableCount, delete_tenant, file_sha256,
-    read_backup, restore_tenant,
+    legacy_backup_paths, read_backup, restore_tenant,
 };
 pub use lifecycle::{
     convert_tenant, resume_tenant, set_credentials, suspend_tenant, update_tenant,

@@ -1,9 +1,9 @@
 //! What a backup records of each table beyond `pg_dump`: its row count and
 //! a checksum, and for a TimescaleDB hypertable (whose rows live in chunks
 //! outside the tenant's schema, which `pg_dump -n` does not see) its rows
-//! themselves, as `COPY … TO STDOUT (FORMAT binary)` into the backup's
-//! `.data` file, with its time column and chunk interval, so that restore
-//! makes it a hypertable again and loads them.
+//! themselves, as `COPY … TO STDOUT (FORMAT binary)` into the backup
+//! archive's `hypertables.data` member, with its time column and chunk
+//! interval, so that restore makes it a hypertable again and loads them.
 //!
 //! Everything here runs in a session of the tenant's runner (acting as its
 //! owner): reading and writing rows evaluates tenant code (output and input
@@ -17,9 +17,10 @@
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::Path;
 
+use super::archive::{self, ArchiveWriter};
+
 use futures::{SinkExt, StreamExt, pin_mut};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
 use crate::db::{pg_error, quote_ident};
@@ -42,7 +43,8 @@ pub struct HypertableBackup {
     pub integer_interval: Option<i64>,
     /// The columns its rows were copied with, in order.
     pub columns: Vec<String>,
-    /// Where its `COPY` stream is in the `.data` file.
+    /// Where its `COPY` stream is among the hypertables' rows (from their
+    /// first byte).
     pub offset: u64,
     pub bytes: u64,
 }
@@ -181,33 +183,31 @@ fn column_list(cols: &[String]) -> String {
 }
 
 /// Count and checksum every table of the schema; copy each hypertable's
-/// rows into `data` (a new private file, created only when there is a
-/// hypertable). Returns the tables and the data file's (SHA-256, bytes).
+/// rows, one stream after another, into a member of the archive (begun
+/// only when there is a hypertable). Returns the tables and that member's
+/// (SHA-256, bytes).
 pub async fn back_up(
     client: &Client,
     schema: &str,
-    data: &Path,
+    out: &mut ArchiveWriter,
 ) -> Result<(Vec<TableCount>, Option<(String, u64)>)> {
     client
         .batch_execute(STABLE_OUTPUT)
         .await
         .map_err(|e| pg_error(&e, "cannot prepare the tenant session"))?;
     let ts = timescale(client).await?.is_some();
-    let mut out = Vec::new();
-    let mut file: Option<std::fs::File> = None;
-    let mut sha = Sha256::new();
+    let mut result = Vec::new();
+    let mut begun = false;
     let mut offset = 0u64;
     for (table, dim) in tables(client, schema, ts).await? {
         let (rows, checksum) = count_and_checksum(client, schema, &table, dim.is_some()).await?;
         let hypertable = match dim {
             None => None,
             Some((time_column, time_interval, integer_interval)) => {
-                if file.is_none() {
-                    file = Some(super::backup::private_file(data)?);
+                if !begun {
+                    out.begin()?;
+                    begun = true;
                 }
-                let f = file
-                    .as_mut()
-                    .ok_or_else(|| Error::failure("no data file"))?;
                 let columns = copy_columns(client, schema, &table).await?;
                 let sql = format!(
                     "COPY (SELECT {} FROM {}.{}) TO STDOUT (FORMAT binary)",
@@ -224,10 +224,12 @@ pub async fn back_up(
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk
                         .map_err(|e| pg_error(&e, &format!("cannot copy the rows of {table}")))?;
-                    f.write_all(&chunk).map_err(|e| {
-                        Error::failure(format!("cannot write {}: {e}", data.display()))
+                    out.write_all(&chunk).map_err(|e| {
+                        Error::failure(format!(
+                            "cannot write the backup {}: {e}",
+                            out.path().display()
+                        ))
                     })?;
-                    sha.update(&chunk);
                     offset += chunk.len() as u64;
                 }
                 Some(HypertableBackup {
@@ -240,32 +242,30 @@ pub async fn back_up(
                 })
             }
         };
-        out.push(TableCount {
+        result.push(TableCount {
             table,
             rows,
             checksum: Some(checksum),
             hypertable,
         });
     }
-    let data_sum = match file {
-        Some(f) => {
-            f.sync_all()
-                .map_err(|e| Error::failure(format!("cannot write {}: {e}", data.display())))?;
-            Some((super::backup::hex(&sha.finalize()), offset))
-        }
-        None => None,
+    let data_sum = if begun {
+        Some(out.finish(archive::DATA)?)
+    } else {
+        None
     };
-    Ok((out, data_sum))
+    Ok((result, data_sum))
 }
 
 /// In the restore's session (one transaction, not committed here): make
 /// each backed-up hypertable a hypertable again (same time column and
-/// chunk interval, as the owner) and load its rows from `data`.
+/// chunk interval, as the owner) and load its rows from `data` (a file,
+/// and where in it the hypertables' rows begin).
 pub async fn restore_hypertables(
     client: &Client,
     schema: &str,
     tables: &[TableCount],
-    data: Option<&Path>,
+    data: Option<(&Path, u64)>,
 ) -> Result<()> {
     let hts: Vec<(&TableCount, &HypertableBackup)> = tables
         .iter()
@@ -279,7 +279,8 @@ pub async fn restore_hypertables(
             "the backup holds hypertables and TimescaleDB is not installed in this database: install it (CREATE EXTENSION timescaledb), then restore",
         ));
     };
-    let data = data.ok_or_else(|| Error::invalid("the backup has hypertables but no data file"))?;
+    let (data, base) =
+        data.ok_or_else(|| Error::invalid("the backup has hypertables but none of their rows"))?;
     let mut file = std::fs::File::open(data)
         .map_err(|e| Error::failure(format!("cannot read {}: {e}", data.display())))?;
     for (t, h) in hts {
@@ -325,11 +326,12 @@ pub async fn restore_hypertables(
         pin_mut!(sink);
         let short = || {
             Error::invalid(format!(
-                "the backup's data file is shorter than its sidecar says (rows of {})",
+                "the backup's hypertable rows are shorter than its sidecar says (rows of {})",
                 t.table
             ))
         };
-        file.seek(std::io::SeekFrom::Start(h.offset))
+        let at = base.checked_add(h.offset).ok_or_else(short)?;
+        file.seek(std::io::SeekFrom::Start(at))
             .map_err(|_| short())?;
         let mut left = h.bytes;
         while left > 0 {

@@ -202,11 +202,28 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, d: &DetailState, t: &T
             data.last_activity.map_or_else(|| "–".into(), ymdhm),
             state,
         ));
-        if !data.drift.is_empty() {
+        // The same reason health gives: the objects this detail read found
+        // missing by name, then the catalog differences of a SQL-string
+        // template's tenant from the last drift check (which only the
+        // collector, holding the template's reference catalog, makes).
+        let checked = m.map(|m| &*m.drift).unwrap_or_default();
+        let drift: Vec<String> = data
+            .drift
+            .iter()
+            .cloned()
+            .chain(
+                checked
+                    .iter()
+                    .filter(|e| e.contains(' ') && !data.drift.contains(e))
+                    .cloned(),
+            )
+            .collect();
+        if !drift.is_empty() {
+            let is_name = |e: &str| data.drift.iter().any(|x| x == e);
             r.push(Line::from(Span::styled(
-                format!(
-                    "drift: missing {}",
-                    clean_truncate(&data.drift.join(", "), 80)
+                clean_truncate(
+                    &crate::domain::health::drift_words(&drift, is_name, DRIFT_SHOWN),
+                    DRIFT_CHARS,
                 ),
                 th.warn,
             )));
@@ -214,6 +231,11 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, d: &DetailState, t: &T
     }
     frame.render_widget(Paragraph::new(r).wrap(Wrap { trim: false }), right);
 }
+
+/// Drift entries the overview's drift line names before "and N more",
+/// and its length (it wraps).
+const DRIFT_SHOWN: usize = 8;
+const DRIFT_CHARS: usize = 400;
 
 fn table_rows<'a>(
     rows: impl Iterator<Item = (usize, Vec<Cell<'a>>)>,
