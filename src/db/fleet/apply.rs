@@ -28,7 +28,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use super::ledger::{self, Claim};
-use super::worker::Workers;
+use super::worker::{RESET_SQL, Worker, Workers};
 use super::{Plan, catalog};
 use crate::config::TimescaleMode;
 use crate::db::{Db, audit, pg_error, quote_ident, quote_literal};
@@ -307,9 +307,11 @@ async fn drive(
             while !halted && set.len() < parallel && !stop.load(Ordering::SeqCst) {
                 let Some(e) = queue.next() else { break };
                 let (db, t, o, on) = (db.clone(), t.clone(), opts_a.clone(), on.clone());
-                let (id, domain, w) = (e.tenant_id, e.domain.clone(), workers.clone());
+                let (id, domain, owner) = (e.tenant_id, e.domain.clone(), e.owner.clone());
+                let w = workers.clone();
                 set.spawn(async move {
-                    let out = migrate_tenant(&db, &t, &w, run, id, &domain, to, &o, &on).await;
+                    let out =
+                        migrate_tenant(&db, &t, &w, run, (id, &domain, &owner), to, &o, &on).await;
                     (domain, out)
                 });
             }
@@ -425,14 +427,13 @@ async fn migrate_tenant(
     t: &Template,
     workers: &Workers,
     run: Uuid,
-    tenant: Uuid,
-    domain: &str,
+    (tenant, domain, owner): (Uuid, &str, &str),
     to: i32,
     opts: &ApplyOptions,
     on: &OnEvent,
 ) -> Outcome {
     let start = Instant::now();
-    let r = migrate_claimed(db, t, workers, run, tenant, domain, to, opts, on).await;
+    let r = migrate_claimed(db, t, workers, run, (tenant, domain, owner), to, opts, on).await;
     match r {
         Ok(Some(reason)) => {
             let _ = ledger::finish(db, run, tenant, "skipped", Some(&reason)).await;
@@ -459,27 +460,59 @@ async fn migrate_tenant(
     }
 }
 
-/// `Ok(Some(reason))`: skipped; `Ok(None)`: done.
+/// `Ok(Some(reason))`: skipped; `Ok(None)`: done. Takes a worker for the
+/// tenant and hands it back (reset) whatever happens.
 #[allow(clippy::too_many_arguments)] // reason: one tenant's fixed inputs, passed once
 async fn migrate_claimed(
     db: &Db,
     t: &Template,
     workers: &Workers,
     run: Uuid,
-    tenant: Uuid,
-    domain: &str,
+    (tenant, domain, owner): (Uuid, &str, &str),
+    to: i32,
+    opts: &ApplyOptions,
+    on: &OnEvent,
+) -> Result<Option<String>> {
+    let mut worker = workers.take(db).await?;
+    let r = migrate_with(
+        db,
+        t,
+        &mut worker,
+        run,
+        (tenant, domain, owner),
+        to,
+        opts,
+        on,
+    )
+    .await;
+    worker.reset().await;
+    workers.put(worker);
+    r
+}
+
+#[allow(clippy::too_many_arguments)] // reason: one tenant's fixed inputs, passed once
+async fn migrate_with(
+    db: &Db,
+    t: &Template,
+    worker: &mut Worker,
+    run: Uuid,
+    (tenant, domain, owner_then): (Uuid, &str, &str),
     to: i32,
     opts: &ApplyOptions,
     on: &OnEvent,
 ) -> Result<Option<String>> {
     let t0 = Instant::now();
-    let (mut at_version, at_step, pending) = match ledger::claim(db, run, tenant).await? {
+    // The claim (with the tenant's row) and the worker's move to the
+    // tenant's owner (as the ledger read it) at once, on two connections.
+    let (claim, bound) = tokio::join!(ledger::claim(db, run, tenant), worker.bind(db, owner_then));
+    let (mut at_version, at_step, pending, tn) = match claim? {
         Claim::Claimed {
             at_version,
             at_step,
             pending_step,
+            tenant,
             ..
-        } => (at_version, at_step, pending_step),
+        } => (at_version, at_step, pending_step, tenant),
         Claim::Busy(other) => {
             return Ok(Some(match other {
                 Some(o) => format!("run {o} is migrating this tenant"),
@@ -489,9 +522,8 @@ async fn migrate_claimed(
         // Nothing to release: the row was not ours to claim.
         Claim::Finished => return Ok(Some("already finished in this run".into())),
     };
+    bound?;
     let t1 = t0.elapsed();
-    let tn = crate::db::tenants::get_tenant(db, tenant).await?;
-    let t2 = t0.elapsed();
     if !matches!(tn.status, TenantStatus::Active | TenantStatus::Suspended) {
         return Ok(Some(format!("the tenant is {}", tn.status.as_str())));
     }
@@ -515,112 +547,108 @@ async fn migrate_claimed(
     let segs = segments(t, at_version, at_step, to)?;
     let ctl = db.q_schema();
     let owner = tn.owner().to_string();
-    let ledger_role = run_role(run);
-    let mut worker = workers.take(db).await?;
-    let t3 = t0.elapsed();
-    let mut t4 = Duration::ZERO;
-    let result = async {
+    if owner != owner_then {
+        // Converted since the ledger was read.
         worker.bind(db, &owner).await?;
-        worker.session(db).await?;
-        t4 = t0.elapsed();
-        let total = segs.len();
-        for (i, seg) in segs.iter().enumerate() {
-            let finished = i + 1 == total;
-            let mut attempt = 1;
-            // The worker's session was lost during this segment: the retry
-            // logs in anew, and a concurrent index build asks the catalog.
-            let mut reconnected = false;
-            loop {
-                let client = worker.session(db).await?;
-                let r = match seg {
-                    Segment::Tx { steps, end } => {
-                        run_tx(
-                            client,
-                            &ctl,
-                            (&owner, &ledger_role, &tn.schema_name),
-                            run,
-                            tenant,
-                            steps,
-                            *end,
-                            finished,
-                            opts,
-                        )
-                        .await
-                    }
-                    Segment::NonTx {
+    }
+    let ledger_role = run_role(run);
+    worker.session(db).await?;
+    let t2 = t0.elapsed();
+    let total = segs.len();
+    for (i, seg) in segs.iter().enumerate() {
+        let finished = i + 1 == total;
+        let mut attempt = 1;
+        // The worker's session was lost during this segment: the retry
+        // logs in anew, and a concurrent index build asks the catalog.
+        let mut reconnected = false;
+        loop {
+            let client = worker.session(db).await?;
+            let mut reset = None;
+            let r = match seg {
+                Segment::Tx { steps, end } => {
+                    let (r, reset_ok) = run_tx(
+                        client,
+                        &ctl,
+                        (&owner, &ledger_role, &tn.schema_name),
+                        run,
+                        tenant,
+                        steps,
+                        *end,
+                        finished,
+                        opts,
+                    )
+                    .await;
+                    reset = Some(reset_ok);
+                    r
+                }
+                Segment::NonTx {
+                    path,
+                    sql,
+                    index,
+                    at,
+                    end,
+                } => {
+                    let resumed = pending == Some(at.1) && i == 0;
+                    run_non_tx(
+                        client,
+                        &ctl,
+                        (&owner, &ledger_role, &tn.schema_name),
+                        run,
+                        tenant,
                         path,
                         sql,
                         index,
-                        at,
-                        end,
-                    } => {
-                        let resumed = pending == Some(at.1) && i == 0;
-                        run_non_tx(
-                            client,
-                            &ctl,
-                            (&owner, &ledger_role, &tn.schema_name),
-                            run,
-                            tenant,
-                            path,
-                            sql,
-                            index,
-                            *at,
-                            *end,
-                            finished,
-                            (resumed && attempt == 1) || reconnected,
-                            opts,
-                        )
-                        .await
-                    }
-                };
-                let lost = client.is_closed();
-                match r {
-                    Ok(()) => break,
-                    Err(_) if lost && attempt < opts.attempts => {
-                        worker.lose_session();
-                        reconnected = true;
-                        let _ = ledger::add_attempt(db, run, tenant).await;
-                        attempt += 1;
-                    }
-                    Err(StepError { retry: true, .. }) if attempt < opts.attempts => {
-                        let delay = backoff(attempt, rand::rng().random::<f64>());
-                        on(ApplyEvent::Retry {
-                            domain: domain.to_string(),
-                            attempt,
-                            delay_ms: ms(delay),
-                        });
-                        let _ = ledger::add_attempt(db, run, tenant).await;
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    Err(e) => {
-                        let tries = if e.retry {
-                            format!(" (after {attempt} attempts)")
-                        } else {
-                            String::new()
-                        };
-                        return Err(Error::failure(format!("{}{tries}", e.message)));
-                    }
+                        *at,
+                        *end,
+                        finished,
+                        (resumed && attempt == 1) || reconnected,
+                        opts,
+                    )
+                    .await
+                }
+            };
+            let lost = client.is_closed();
+            if let Some(ok) = reset {
+                worker.reset_done(ok);
+            }
+            match r {
+                Ok(()) => break,
+                Err(_) if lost && attempt < opts.attempts => {
+                    worker.lose_session();
+                    reconnected = true;
+                    let _ = ledger::add_attempt(db, run, tenant).await;
+                    attempt += 1;
+                }
+                Err(StepError { retry: true, .. }) if attempt < opts.attempts => {
+                    let delay = backoff(attempt, rand::rng().random::<f64>());
+                    on(ApplyEvent::Retry {
+                        domain: domain.to_string(),
+                        attempt,
+                        delay_ms: ms(delay),
+                    });
+                    let _ = ledger::add_attempt(db, run, tenant).await;
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    let tries = if e.retry {
+                        format!(" (after {attempt} attempts)")
+                    } else {
+                        String::new()
+                    };
+                    return Err(Error::failure(format!("{}{tries}", e.message)));
                 }
             }
         }
-        Ok(())
     }
-    .await;
-    let t5 = t0.elapsed();
-    worker.reset().await;
-    workers.put(worker);
     tracing::debug!(
         tenant = domain,
-        claim = ?t1,
-        read = ?t2,
-        worker = ?t3,
-        bound = ?t4,
-        steps = ?t5,
+        claimed = ?t1,
+        session = ?t2,
         done = ?t0.elapsed(),
         "migrated a tenant (times since its start)"
     );
-    result.map(|()| None)
+    Ok(None)
 }
 
 /// The NOLOGIN role that holds, for one run, what its workers need of the
@@ -753,6 +781,8 @@ fn lock_sql(opts: &ApplyOptions) -> String {
 /// error it refuses the rest ("current transaction is aborted") and the
 /// closing `COMMIT` ends the transaction as a rollback, so the first error
 /// in order is the one reported and nothing of the transaction remains.
+/// The worker's session reset ([`RESET_SQL`]) follows in the same round
+/// trip; the second value says whether it succeeded.
 #[allow(clippy::too_many_arguments)] // reason: one transaction's fixed inputs
 async fn run_tx(
     client: &tokio_postgres::Client,
@@ -764,7 +794,7 @@ async fn run_tx(
     end: (i32, i32),
     finished: bool,
     opts: &ApplyOptions,
-) -> std::result::Result<(), StepError> {
+) -> (std::result::Result<(), StepError>, bool) {
     // Simple queries only: an extended query would first be prepared, in a
     // round trip of its own, and run after the statements sent behind it.
     // The values are typed (uuids, integers, our own JSON), written as
@@ -807,12 +837,16 @@ async fn run_tx(
         ),
     ));
     sent.push(("cannot commit the migration", "COMMIT".into()));
+    // And the worker's reset, behind it in the same round trip.
+    sent.push(("cannot reset the worker's session", RESET_SQL.into()));
     let (what, sql): (Vec<&str>, Vec<String>) = sent.into_iter().unzip();
-    let results = futures::future::join_all(sql.iter().map(|q| client.batch_execute(q))).await;
-    for (what, r) in what.into_iter().zip(results) {
-        r.map_err(|e| step_error(&e, what))?;
-    }
-    Ok(())
+    let mut results = futures::future::join_all(sql.iter().map(|q| client.batch_execute(q))).await;
+    let reset_ok = results.pop().is_some_and(|r| r.is_ok());
+    let outcome = what
+        .into_iter()
+        .zip(results)
+        .try_for_each(|(what, r)| r.map_err(|e| step_error(&e, what)));
+    (outcome, reset_ok)
 }
 
 /// A `CREATE INDEX CONCURRENTLY` on its own: recorded as pending, run,

@@ -8,7 +8,9 @@ use serde::Serialize;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+use crate::db::tenants::{TENANT_COLUMNS, from_row};
 use crate::db::{Db, pg_error};
+use crate::domain::tenant::Tenant;
 use crate::error::{Error, Result};
 
 /// A run.
@@ -29,6 +31,8 @@ pub struct Run {
 pub struct Entry {
     pub tenant_id: Uuid,
     pub domain: String,
+    /// The role that owns the tenant's objects (when the ledger was read).
+    pub owner: String,
     pub wave: i32,
     pub from_version: i32,
     pub to_version: i32,
@@ -44,7 +48,7 @@ pub struct Entry {
 }
 
 /// What a claim found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// Ours to migrate, from `(at_version, at_step)`, with a pending
     /// non-transactional step if one was started.
@@ -53,6 +57,8 @@ pub enum Claim {
         at_step: i32,
         pending_step: Option<i32>,
         to_version: i32,
+        /// The tenant's control row, read in the same statement.
+        tenant: Box<Tenant>,
     },
     /// Another run is migrating the tenant.
     Busy(Option<Uuid>),
@@ -210,7 +216,7 @@ pub async fn entries(db: &Db, run: Uuid) -> Result<Vec<Entry>> {
             &format!(
                 "SELECT l.tenant_id, t.domain, l.wave, l.from_version, l.to_version, l.at_version,
                         l.at_step, l.pending_step, l.state, l.attempts, l.error, l.duration_ms,
-                        l.started_at, l.ended_at
+                        l.started_at, l.ended_at, coalesce(t.owner_role, t.role_name)
                  FROM {s}.migration_ledger l JOIN {s}.tenants t ON t.id = l.tenant_id
                  WHERE l.run_id = $1 ORDER BY l.wave, l.ord"
             ),
@@ -235,34 +241,40 @@ pub async fn entries(db: &Db, run: Uuid) -> Result<Vec<Entry>> {
             duration_ms: r.get(11),
             started_at: r.get(12),
             ended_at: r.get(13),
+            owner: r.get(14),
         })
         .collect())
 }
 
-/// Claim a tenant of a run: its row becomes `running` (one attempt more).
-/// A tenant another run holds is `Busy` (the partial unique index
-/// `migration_ledger_one_running` says so). Primary-key update.
+/// Claim a tenant of a run: its row becomes `running` (one attempt more),
+/// and its control row is read in the same statement (a cached one: one
+/// round trip). A tenant another run holds is `Busy` (the partial unique
+/// index `migration_ledger_one_running` says so). Primary-key update.
 pub async fn claim(db: &Db, run: Uuid, tenant: Uuid) -> Result<Claim> {
     let client = db.client().await?;
     let s = db.q_schema();
-    let r = client
-        .query_opt(
-            &format!(
-                "UPDATE {s}.migration_ledger
+    let what = "cannot claim the tenant in the ledger";
+    let stmt = client
+        .prepare_cached(&format!(
+            "WITH c AS (
+                 UPDATE {s}.migration_ledger
                  SET state = 'running', attempts = attempts + 1, error = NULL, ended_at = NULL,
                      started_at = coalesce(started_at, clock_timestamp())
                  WHERE run_id = $1 AND tenant_id = $2 AND state IN ('queued', 'running', 'failed')
-                 RETURNING at_version, at_step, pending_step, to_version"
-            ),
-            &[&run, &tenant],
-        )
-        .await;
+                 RETURNING at_version, at_step, pending_step, to_version)
+             SELECT c.at_version, c.at_step, c.pending_step, c.to_version, {TENANT_COLUMNS}
+             FROM c, {s}.tenants WHERE tenants.id = $2"
+        ))
+        .await
+        .map_err(|e| pg_error(&e, what))?;
+    let r = client.query_opt(&stmt, &[&run, &tenant]).await;
     match r {
         Ok(Some(row)) => Ok(Claim::Claimed {
             at_version: row.get(0),
             at_step: row.get(1),
             pending_step: row.get(2),
             to_version: row.get(3),
+            tenant: Box::new(from_row(&row)?),
         }),
         Ok(None) => Ok(Claim::Finished),
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {

@@ -70,7 +70,7 @@ END $tenantctl$;"
 /// stay cached: they are the operator's, and depend on nothing a tenant can
 /// change): open cursors, settings (the role too), prepared statements,
 /// listens, session advisory locks, temporary objects, sequence state.
-const RESET_SQL: &str = "CLOSE ALL; RESET ALL; DEALLOCATE ALL; UNLISTEN *; \
+pub const RESET_SQL: &str = "CLOSE ALL; RESET ALL; DEALLOCATE ALL; UNLISTEN *; \
      SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// One worker: its role, password and (lazily) its session.
@@ -81,6 +81,8 @@ pub struct Worker {
     bound: Option<String>,
     /// Whether it has logged in before (a new login renews it first).
     logged_in: bool,
+    /// Whether the session was used since its last reset.
+    dirty: bool,
     session: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
 }
 
@@ -125,6 +127,7 @@ impl Worker {
             params,
             bound: None,
             logged_in: false,
+            dirty: false,
             session: None,
         })
     }
@@ -183,6 +186,7 @@ impl Worker {
             });
             self.session = Some((client, task));
         }
+        self.dirty = true;
         match &self.session {
             Some((c, _)) => Ok(c),
             None => Err(Error::failure("the migration worker has no session")),
@@ -215,8 +219,23 @@ impl Worker {
         self.session = None;
     }
 
-    /// Reset the session after a tenant; closes it when the reset fails.
+    /// [`RESET_SQL`] was sent behind the last use (`ok`: it succeeded; if
+    /// not, the session is closed).
+    pub fn reset_done(&mut self, ok: bool) {
+        if ok {
+            self.dirty = false;
+        } else {
+            self.lose_session();
+        }
+    }
+
+    /// Reset the session after a tenant (unless that was done already);
+    /// closes it when the reset fails.
     pub async fn reset(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
         let ok = match &self.session {
             Some((c, _)) => c.batch_execute(RESET_SQL).await.is_ok(),
             None => true,
