@@ -107,6 +107,31 @@ pub async fn get_tenant(db: &Db, id: Uuid) -> Result<Tenant> {
     }
 }
 
+/// [`get_tenant`] on the caller's connection, as a cached statement (so it
+/// can be pipelined behind another).
+pub async fn get_tenant_on(
+    db: &Db,
+    client: &deadpool_postgres::Object,
+    id: Uuid,
+) -> Result<Tenant> {
+    let what = "cannot read the tenant";
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {TENANT_COLUMNS} FROM {}.tenants WHERE id = $1",
+            db.q_schema()
+        ))
+        .await
+        .map_err(|e| pg_error(&e, what))?;
+    match client
+        .query_opt(&stmt, &[&id])
+        .await
+        .map_err(|e| pg_error(&e, what))?
+    {
+        Some(r) => from_row(&r),
+        None => Err(Error::not_found(format!("no tenant with id {id}"))),
+    }
+}
+
 /// A tenant by id, domain (case-insensitive) or schema name. A live tenant
 /// wins over tombstones of the same domain; among tombstones the newest.
 pub async fn find_tenant(db: &Db, key: &str) -> Result<Tenant> {

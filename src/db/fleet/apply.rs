@@ -502,17 +502,24 @@ async fn migrate_with(
     on: &OnEvent,
 ) -> Result<Option<String>> {
     let t0 = Instant::now();
-    // The claim (with the tenant's row) and the worker's move to the
-    // tenant's owner (as the ledger read it) at once, on two connections.
-    let (claim, bound) = tokio::join!(ledger::claim(db, run, tenant), worker.bind(db, owner_then));
-    let (mut at_version, at_step, pending, tn) = match claim? {
+    // The claim, the tenant's row (read after the claim) and the worker's
+    // move to the tenant's owner (as the ledger read it), pipelined in this
+    // order on one connection: one round trip.
+    let client = db.client().await?;
+    let (claim, tn, bound) = tokio::join!(
+        ledger::claim(db, &client, run, tenant),
+        crate::db::tenants::get_tenant_on(db, &client, tenant),
+        worker.bind(&client, owner_then)
+    );
+    // Back to the pool: the tenant's other ledger writes borrow their own.
+    drop(client);
+    let (mut at_version, at_step, pending) = match claim? {
         Claim::Claimed {
             at_version,
             at_step,
             pending_step,
-            tenant,
             ..
-        } => (at_version, at_step, pending_step, tenant),
+        } => (at_version, at_step, pending_step),
         Claim::Busy(other) => {
             return Ok(Some(match other {
                 Some(o) => format!("run {o} is migrating this tenant"),
@@ -522,6 +529,7 @@ async fn migrate_with(
         // Nothing to release: the row was not ours to claim.
         Claim::Finished => return Ok(Some("already finished in this run".into())),
     };
+    let tn = tn?;
     bound?;
     let t1 = t0.elapsed();
     if !matches!(tn.status, TenantStatus::Active | TenantStatus::Suspended) {
@@ -549,7 +557,7 @@ async fn migrate_with(
     let owner = tn.owner().to_string();
     if owner != owner_then {
         // Converted since the ledger was read.
-        worker.bind(db, &owner).await?;
+        worker.bind(&db.client().await?, &owner).await?;
     }
     let ledger_role = run_role(run);
     worker.session(db).await?;

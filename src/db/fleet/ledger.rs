@@ -8,9 +8,7 @@ use serde::Serialize;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use crate::db::tenants::{TENANT_COLUMNS, from_row};
 use crate::db::{Db, pg_error};
-use crate::domain::tenant::Tenant;
 use crate::error::{Error, Result};
 
 /// A run.
@@ -48,7 +46,7 @@ pub struct Entry {
 }
 
 /// What a claim found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// Ours to migrate, from `(at_version, at_step)`, with a pending
     /// non-transactional step if one was started.
@@ -57,8 +55,6 @@ pub enum Claim {
         at_step: i32,
         pending_step: Option<i32>,
         to_version: i32,
-        /// The tenant's control row, read in the same statement.
-        tenant: Box<Tenant>,
     },
     /// Another run is migrating the tenant.
     Busy(Option<Uuid>),
@@ -246,24 +242,27 @@ pub async fn entries(db: &Db, run: Uuid) -> Result<Vec<Entry>> {
         .collect())
 }
 
-/// Claim a tenant of a run: its row becomes `running` (one attempt more),
-/// and its control row is read in the same statement (a cached one: one
-/// round trip). A tenant another run holds is `Busy` (the partial unique
-/// index `migration_ledger_one_running` says so). Primary-key update.
-pub async fn claim(db: &Db, run: Uuid, tenant: Uuid) -> Result<Claim> {
-    let client = db.client().await?;
+/// Claim a tenant of a run: its row becomes `running` (one attempt more).
+/// A cached statement on the caller's `client`, so the caller can pipeline
+/// the tenant's read behind it (a statement of its own: a snapshot taken
+/// after the claim, which may have waited for another run's commit). A
+/// tenant another run holds is `Busy` (the partial unique index
+/// `migration_ledger_one_running` says so). Primary-key update.
+pub async fn claim(
+    db: &Db,
+    client: &deadpool_postgres::Object,
+    run: Uuid,
+    tenant: Uuid,
+) -> Result<Claim> {
     let s = db.q_schema();
     let what = "cannot claim the tenant in the ledger";
     let stmt = client
         .prepare_cached(&format!(
-            "WITH c AS (
-                 UPDATE {s}.migration_ledger
-                 SET state = 'running', attempts = attempts + 1, error = NULL, ended_at = NULL,
-                     started_at = coalesce(started_at, clock_timestamp())
-                 WHERE run_id = $1 AND tenant_id = $2 AND state IN ('queued', 'running', 'failed')
-                 RETURNING at_version, at_step, pending_step, to_version)
-             SELECT c.at_version, c.at_step, c.pending_step, c.to_version, {TENANT_COLUMNS}
-             FROM c, {s}.tenants WHERE tenants.id = $2"
+            "UPDATE {s}.migration_ledger
+             SET state = 'running', attempts = attempts + 1, error = NULL, ended_at = NULL,
+                 started_at = coalesce(started_at, clock_timestamp())
+             WHERE run_id = $1 AND tenant_id = $2 AND state IN ('queued', 'running', 'failed')
+             RETURNING at_version, at_step, pending_step, to_version"
         ))
         .await
         .map_err(|e| pg_error(&e, what))?;
@@ -274,7 +273,6 @@ pub async fn claim(db: &Db, run: Uuid, tenant: Uuid) -> Result<Claim> {
             at_step: row.get(1),
             pending_step: row.get(2),
             to_version: row.get(3),
-            tenant: Box::new(from_row(&row)?),
         }),
         Ok(None) => Ok(Claim::Finished),
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {

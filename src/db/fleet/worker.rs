@@ -138,8 +138,8 @@ impl Worker {
     }
 
     /// Make the worker act for the tenant whose objects `owner` owns: one
-    /// statement of the operator (one round trip, one commit).
-    pub async fn bind(&mut self, db: &Db, owner: &str) -> Result<()> {
+    /// statement on the operator's `client` (one commit).
+    pub async fn bind(&mut self, client: &deadpool_postgres::Object, owner: &str) -> Result<()> {
         let r = quote_ident(&self.role);
         let o = quote_ident(owner);
         let sql = match &self.bound {
@@ -154,7 +154,6 @@ impl Worker {
             }
             None => format!("DROP OWNED BY {r};\nGRANT {o} TO {r};"),
         };
-        let client = db.client().await?;
         client
             .batch_execute(&sql)
             .await
