@@ -360,17 +360,7 @@ async fn a_tenant_holding_a_long_lock_delays_only_itself() {
     let locked = fleet[2].clone();
     // An ACCESS EXCLUSIVE lock on the tenant's table for 10 s, taken by an
     // idle transaction.
-    let su = Db::connect(&common::superuser_config(&e.dbname))
-        .await
-        .expect("superuser");
-    let holder = su.client().await.expect("client");
-    holder
-        .batch_execute(&format!(
-            "BEGIN; LOCK TABLE {}.orders IN ACCESS EXCLUSIVE MODE",
-            locked.schema_name
-        ))
-        .await
-        .expect("lock");
+    let (_su, holder) = hold_lock(&e, &locked).await;
     let held = superuser_query(
         &e.dbname,
         &format!(

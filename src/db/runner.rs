@@ -53,6 +53,36 @@ pub(crate) fn random_password() -> Secret {
     )
 }
 
+/// SQL that creates a short-lived login role (`inherit`: `INHERIT` or
+/// `NOINHERIT`) with the given SCRAM verifier, valid until `until`, and
+/// makes the operator (unless a superuser) a member with its privileges, so
+/// that it can take back what the role may come to own.
+pub(crate) fn create_login_sql(
+    role: &str,
+    inherit: &str,
+    connection_limit: i32,
+    verifier: &str,
+    until: &str,
+) -> String {
+    let lit = quote_literal(role);
+    format!(
+        "CREATE ROLE {r} LOGIN {inherit} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
+             NOBYPASSRLS CONNECTION LIMIT {connection_limit} PASSWORD {pw} VALID UNTIL {until};
+         DO $tenantctl$ BEGIN
+           IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+             IF current_setting('server_version_num')::int >= 160000 THEN
+               EXECUTE format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', {lit});
+             ELSE
+               EXECUTE format('GRANT %I TO CURRENT_USER', {lit});
+             END IF;
+           END IF;
+         END $tenantctl$;",
+        r = quote_ident(role),
+        pw = quote_literal(verifier),
+        until = quote_literal(until),
+    )
+}
+
 /// SQL that ends the runner's sessions and drops it (anything it came to
 /// own goes to the owner first). Safe when the runner does not exist.
 fn drop_sql(role: &str, owner: &str) -> String {
@@ -82,29 +112,17 @@ impl Runner {
         let until = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
         let client = db.client().await?;
         let r = quote_ident(&role);
-        let lit = quote_literal(&role);
         // One query, so one round trip and one implicit transaction: a
         // failure anywhere leaves no runner. We must hold the runner's
         // privileges to drop what it may own; a superuser has them.
         client
             .batch_execute(&format!(
                 "{drop}
-                 CREATE ROLE {r} LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-                     NOBYPASSRLS CONNECTION LIMIT 4 PASSWORD {pw} VALID UNTIL {until};
-                 DO $tenantctl$ BEGIN
-                   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
-                     IF current_setting('server_version_num')::int >= 160000 THEN
-                       EXECUTE format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', {lit});
-                     ELSE
-                       EXECUTE format('GRANT %I TO CURRENT_USER', {lit});
-                     END IF;
-                   END IF;
-                 END $tenantctl$;
+                 {create}
                  GRANT {o} TO {r};",
+                create = create_login_sql(&role, "INHERIT", 4, &verifier, &until),
                 drop = drop_sql(&role, &owner),
                 o = quote_ident(&owner),
-                pw = quote_literal(&verifier),
-                until = quote_literal(&until),
             ))
             .await
             .map_err(|e| pg_error(&e, &what))?;

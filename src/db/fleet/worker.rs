@@ -34,7 +34,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::config::ConnParams;
-use crate::db::runner::random_password;
+use crate::db::runner::{create_login_sql, random_password};
 use crate::db::{Db, connect, pg_error, quote_ident, quote_literal};
 use crate::error::{Error, Result};
 
@@ -93,28 +93,16 @@ impl Worker {
         let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
         let until = (chrono::Utc::now() + chrono::TimeDelta::hours(6)).to_rfc3339();
         let r = quote_ident(&role);
-        let lit = quote_literal(&role);
         let client = db.client().await?;
         // One query: a failure leaves no worker. The operator must hold the
         // worker's privileges to take back what it may come to own.
         client
             .batch_execute(&format!(
                 "{drop}
-                 CREATE ROLE {r} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-                     NOBYPASSRLS CONNECTION LIMIT 2 PASSWORD {pw} VALID UNTIL {until};
-                 DO $tenantctl$ BEGIN
-                   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
-                     IF current_setting('server_version_num')::int >= 160000 THEN
-                       EXECUTE format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', {lit});
-                     ELSE
-                       EXECUTE format('GRANT %I TO CURRENT_USER', {lit});
-                     END IF;
-                   END IF;
-                 END $tenantctl$;
+                 {create}
                  GRANT {run} TO {r};",
                 drop = drop_sql(&role),
-                pw = quote_literal(&verifier),
-                until = quote_literal(&until),
+                create = create_login_sql(&role, "NOINHERIT", 2, &verifier, &until),
                 run = quote_ident(run_role),
             ))
             .await
