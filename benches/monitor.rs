@@ -22,7 +22,7 @@
 //! are relations of `pg_class` like any other).
 //!
 //! `cargo bench --bench monitor` (`MONITOR_BENCH_TENANTS=1000,10000,50000`
-//! to change the sizes).
+//! to change the sizes; `MONITOR_BENCH_KEEP=DIR` keeps the cluster there).
 
 mod support;
 
@@ -317,8 +317,10 @@ fn main() {
         .map_or(default_sizes, |s| {
             s.split(',').filter_map(|x| x.trim().parse().ok()).collect()
         });
+    // `MONITOR_BENCH_KEEP=DIR` keeps the cluster's data directory there, to
+    // look at the plans afterwards (`tenantctl local-cluster --keep DIR`).
     let cluster = LocalCluster::start_with(tenantctl::local_cluster::Options {
-        keep_dir: None,
+        keep_dir: std::env::var_os("MONITOR_BENCH_KEEP").map(std::path::PathBuf::from),
         settings: vec![("max_locks_per_transaction".into(), "1024".into())],
     })
     .expect("local cluster");
