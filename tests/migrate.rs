@@ -476,6 +476,88 @@ async fn two_concurrent_runs_migrate_each_tenant_once() {
     );
 }
 
+/// Another run's last transaction on a tenant is still open when this run
+/// claims it: the claim waits for it (one running row per tenant), and the
+/// run must then see where that transaction left the tenant (done, at v3),
+/// not the version it had half-way (v2). A read of the tenant sent before
+/// the claim ran saw v2 and the run failed in `migration_begin` ("the
+/// tenant is at version 3, the run expected 2"), as two concurrent runs did
+/// once in CI. The other run is played by hand on the control tables.
+#[tokio::test]
+async fn a_claim_that_waits_for_another_runs_last_step_starts_where_it_ended() {
+    let e = env().await;
+    let t = tenants(&e, "w", 1, Some(1)).await.remove(0);
+    let mode = e.config.provisioning.timescaledb;
+    let p = fleet::plan(&e.db, &e.t, mode, &PlanRequest::default())
+        .await
+        .expect("plan");
+    let other = uuid::Uuid::new_v4();
+    // The other run, half-way: its row running, the tenant at v2.
+    superuser_exec(
+        &e.dbname,
+        &format!(
+            "INSERT INTO tenant_admin.migration_runs (id, template, to_version, actor)
+               VALUES ('{other}', 'fleet', 3, 'other@ci');
+             INSERT INTO tenant_admin.migration_ledger
+               (run_id, tenant_id, ord, wave, from_version, to_version, at_version, state)
+               VALUES ('{other}', '{id}', 1, 0, 1, 3, 2, 'running');
+             UPDATE tenant_admin.tenants SET template_version = 2 WHERE id = '{id}'",
+            id = t.id
+        ),
+    );
+    // Its last transaction, open: done, at v3.
+    let su = Db::connect(&common::superuser_config(&e.dbname))
+        .await
+        .expect("superuser");
+    let holder = su.client().await.expect("client");
+    holder
+        .batch_execute(&format!(
+            "BEGIN;
+             UPDATE tenant_admin.migration_ledger SET state = 'done', at_version = 3
+               WHERE run_id = '{other}';
+             UPDATE tenant_admin.tenants SET template_version = 3 WHERE id = '{id}'",
+            id = t.id
+        ))
+        .await
+        .expect("the other run's last transaction");
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    let release = async {
+        // Commit once the claim waits for the holder's transaction.
+        for _ in 0..600 {
+            let waiting: i64 = holder
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+                    &[&holder_pid],
+                )
+                .await
+                .expect("waiters")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        holder.batch_execute("COMMIT").await.expect("commit");
+    };
+    let mut o = opts(&e);
+    o.canary = Canary::Count(0);
+    let (s, ()) = tokio::join!(fleet::apply(&e.db, &e.t, &p, &o, stop(), quiet()), release);
+    let s = s.expect("apply");
+    assert_eq!((s.done, s.failed, s.skipped), (0, 0, 1), "{s:?}");
+    let st = fleet::ledger::entries(&e.db, s.run.expect("run"))
+        .await
+        .expect("ledger");
+    assert_eq!(st[0].state, "skipped", "{st:?}");
+    assert!(
+        st[0].error.as_deref().unwrap_or("").contains("version 3"),
+        "{st:?}"
+    );
+}
+
 fn cli(e: &Env, args: &[&str]) -> std::process::Output {
     cli_cmd(e, args).output().expect("run tenantctl")
 }

@@ -115,13 +115,7 @@ pub async fn get_tenant_on(
     id: Uuid,
 ) -> Result<Tenant> {
     let what = "cannot read the tenant";
-    let stmt = client
-        .prepare_cached(&format!(
-            "SELECT {TENANT_COLUMNS} FROM {}.tenants WHERE id = $1",
-            db.q_schema()
-        ))
-        .await
-        .map_err(|e| pg_error(&e, what))?;
+    let stmt = prepare_get_tenant(db, client).await?;
     match client
         .query_opt(&stmt, &[&id])
         .await
@@ -130,6 +124,20 @@ pub async fn get_tenant_on(
         Some(r) => from_row(&r),
         None => Err(Error::not_found(format!("no tenant with id {id}"))),
     }
+}
+
+/// [`get_tenant_on`]'s statement, prepared once per connection.
+pub async fn prepare_get_tenant(
+    db: &Db,
+    client: &deadpool_postgres::Object,
+) -> Result<tokio_postgres::Statement> {
+    client
+        .prepare_cached(&format!(
+            "SELECT {TENANT_COLUMNS} FROM {}.tenants WHERE id = $1",
+            db.q_schema()
+        ))
+        .await
+        .map_err(|e| pg_error(&e, "cannot read the tenant"))
 }
 
 /// A tenant by id, domain (case-insensitive) or schema name. A live tenant

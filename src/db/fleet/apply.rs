@@ -506,7 +506,21 @@ async fn migrate_with(
     // move to the tenant's owner (as the ledger read it), pipelined in this
     // order on one connection: one round trip.
     let client = db.client().await?;
+    // The order holds only if no statement still has to be prepared: an
+    // uncached prepare is a round trip of its own, during which the tenant
+    // read would be sent and run before the claim. The claim may wait for
+    // another run's last transaction on this tenant (the one-running-row
+    // index); a read sent before it then sees the tenant half-way, and the
+    // run would take the other run's intermediate version for its start.
+    // So both are prepared first (once per connection; cached after).
+    let (c, g) = tokio::join!(
+        ledger::prepare_claim(db, &client),
+        crate::db::tenants::prepare_get_tenant(db, &client)
+    );
+    c?;
+    g?;
     let (claim, tn, bound) = tokio::join!(
+        biased;
         ledger::claim(db, &client, run, tenant),
         crate::db::tenants::get_tenant_on(db, &client, tenant),
         worker.bind(&client, owner_then)

@@ -255,17 +255,7 @@ pub async fn claim(
     tenant: Uuid,
 ) -> Result<Claim> {
     let s = db.q_schema();
-    let what = "cannot claim the tenant in the ledger";
-    let stmt = client
-        .prepare_cached(&format!(
-            "UPDATE {s}.migration_ledger
-             SET state = 'running', attempts = attempts + 1, error = NULL, ended_at = NULL,
-                 started_at = coalesce(started_at, clock_timestamp())
-             WHERE run_id = $1 AND tenant_id = $2 AND state IN ('queued', 'running', 'failed')
-             RETURNING at_version, at_step, pending_step, to_version"
-        ))
-        .await
-        .map_err(|e| pg_error(&e, what))?;
+    let stmt = prepare_claim(db, client).await?;
     let r = client.query_opt(&stmt, &[&run, &tenant]).await;
     match r {
         Ok(Some(row)) => Ok(Claim::Claimed {
@@ -291,6 +281,25 @@ pub async fn claim(
         }
         Err(e) => Err(pg_error(&e, "cannot claim the tenant in the ledger")),
     }
+}
+
+/// The claim's statement, prepared once per connection (a round trip the
+/// first time only).
+pub async fn prepare_claim(
+    db: &Db,
+    client: &deadpool_postgres::Object,
+) -> Result<tokio_postgres::Statement> {
+    client
+        .prepare_cached(&format!(
+            "UPDATE {}.migration_ledger
+             SET state = 'running', attempts = attempts + 1, error = NULL, ended_at = NULL,
+                 started_at = coalesce(started_at, clock_timestamp())
+             WHERE run_id = $1 AND tenant_id = $2 AND state IN ('queued', 'running', 'failed')
+             RETURNING at_version, at_step, pending_step, to_version",
+            db.q_schema()
+        ))
+        .await
+        .map_err(|e| pg_error(&e, "cannot claim the tenant in the ledger"))
 }
 
 /// Move a claimed tenant's starting point (another run moved it forward
