@@ -513,12 +513,12 @@ async fn migrate_with(
     // index); a read sent before it then sees the tenant half-way, and the
     // run would take the other run's intermediate version for its start.
     // So both are prepared first (once per connection; cached after).
-    let (c, g) = tokio::join!(
+    let (claim_ready, read_ready) = tokio::join!(
         ledger::prepare_claim(db, &client),
         crate::db::tenants::prepare_get_tenant(db, &client)
     );
-    c?;
-    g?;
+    claim_ready?;
+    read_ready?;
     let (claim, tn, bound) = tokio::join!(
         biased;
         ledger::claim(db, &client, run, tenant),
