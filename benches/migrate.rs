@@ -141,6 +141,29 @@ async fn fresh_run(conninfo: &str, schemas: &[String], sql: &str) -> Duration {
     start.elapsed()
 }
 
+/// The statements that took the most server time since the reset, with
+/// their calls and mean.
+async fn print_statements(c: &tokio_postgres::Client) {
+    let rows = c
+        .query(
+            "SELECT calls, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20",
+            &[],
+        )
+        .await
+        .expect("pg_stat_statements");
+    println!(
+        "{:>7} {:>9} {:>8}  statement",
+        "calls", "total ms", "mean ms"
+    );
+    for r in rows {
+        let (calls, total, q): (i64, f64, String) = (r.get(0), r.get(1), r.get(2));
+        #[allow(clippy::cast_precision_loss, reason = "a mean for people to read")]
+        let mean = total / calls.max(1) as f64;
+        println!("{calls:>7} {total:>9.1} {mean:>8.3}  {q}");
+    }
+}
+
 #[allow(
     clippy::many_single_char_names,
     reason = "a bench scenario: n tenants, o options, t template, p plan, s summary"
@@ -209,6 +232,16 @@ fn main() {
         let fresh = fresh_run(&conninfo, &schemas, &STEPS.join("; ")).await;
         raw_run(&conninfo, &schemas, UNDO).await;
 
+        // `TENANTCTL_BENCH_STATEMENTS=1`: where the server's time went
+        // during plan + apply (pg_stat_statements, top statements).
+        let statements = std::env::var_os("TENANTCTL_BENCH_STATEMENTS").is_some();
+        if statements {
+            c.batch_execute(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()",
+            )
+            .await
+            .expect("pg_stat_statements");
+        }
         let step = Instant::now();
         let p = fleet::plan(&db, &t, opts.timescaledb, &PlanRequest::default())
             .await
@@ -227,6 +260,10 @@ fn main() {
         .expect("apply");
         let step = step.elapsed();
         assert_eq!((s.done, s.failed), (n, 0), "{s:?}");
+
+        if statements {
+            print_statements(&c).await;
+        }
 
         // Everyone current: plan and apply in-process, then the whole process.
         let noop = Instant::now();

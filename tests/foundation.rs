@@ -144,7 +144,8 @@ async fn upgrade_from_previous_version_keeps_data() {
             "V2__usage_samples".to_string(),
             "V3__containment".to_string(),
             "V4__migrations".to_string(),
-            "V5__migration_workers".to_string()
+            "V5__migration_workers".to_string(),
+            "V6__one_ledger_call".to_string()
         ]
     );
     let n: i64 = client
@@ -252,7 +253,7 @@ fn cli_init_and_doctor_against_a_local_cluster() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("version 5"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version 6"));
     let out = bin()
         .args(["--database-url", &url, "init"])
         .output()

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "migration_workers",
         sql: include_str!("migrations/V5__migration_workers.sql"),
     },
+    Migration {
+        version: 6,
+        name: "one_ledger_call",
+        sql: include_str!("migrations/V6__one_ledger_call.sql"),
+    },
 ];
 
 /// The newest control-schema version this binary knows.

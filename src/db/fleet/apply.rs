@@ -7,11 +7,12 @@
 //! owner role (the worker is a member of the run's role, see [`run_role`]:
 //! USAGE on the control schema and EXECUTE on `migration_begin` /
 //! `migration_advance`, for this run only). The worker's transaction, sent
-//! in one round trip, calls
-//! `migration_begin` first (the tenant's control row and ledger row, FOR
-//! UPDATE NOWAIT), runs the steps as the schema's owner with `search_path`
-//! set to the schema and `lock_timeout` set, and calls `migration_advance`
-//! last (the version bump, the ledger step, the audit row): one commit.
+//! in one round trip, runs the steps as the schema's owner with
+//! `search_path` set to the schema and `lock_timeout` set, and calls
+//! `migration_advance` last: it checks the caller and that the tenant is
+//! where the ledger says (the tenant's control row and ledger row, FOR
+//! UPDATE NOWAIT), then records the version bump, the ledger step and the
+//! audit row; one commit, and a refusal rolls the steps back too.
 //! A lock not granted rolls back and is retried with backoff and jitter, so
 //! a tenant holding long locks delays only itself. `CREATE INDEX
 //! CONCURRENTLY` runs on its own, recorded before (pending) and after; an
@@ -795,7 +796,9 @@ fn lock_sql(opts: &ApplyOptions) -> String {
     )
 }
 
-/// One transaction of the worker: lock, steps as the owner, progress.
+/// One transaction of the worker: the steps as the owner, then the
+/// progress, which the control schema accepts only if the run holds the
+/// tenant and the tenant is where the ledger says (else all rolls back).
 ///
 /// Every statement, from `BEGIN` to `COMMIT`, is sent at once (tokio-postgres
 /// pipelines requests that are polled together), so a tenant's transaction
@@ -822,26 +825,16 @@ async fn run_tx(
     // The values are typed (uuids, integers, our own JSON), written as
     // literals.
     let detail = serde_json::json!({"steps": steps.iter().map(|s| &s.0).collect::<Vec<_>>()});
-    let mut sent: Vec<(&str, String)> = vec![
-        (
-            "cannot begin the tenant's transaction",
-            format!(
-                "BEGIN; SET LOCAL {}; SET LOCAL {}; SET LOCAL search_path = {}; SET LOCAL ROLE {}",
-                lock_sql(opts),
-                statement_timeout_sql(opts),
-                quote_ident(schema),
-                quote_ident(ledger_role)
-            ),
+    let mut sent: Vec<(&str, String)> = vec![(
+        "cannot begin the tenant's transaction as the schema's owner",
+        format!(
+            "BEGIN; SET LOCAL {}; SET LOCAL {}; SET LOCAL search_path = {}; SET LOCAL ROLE {}",
+            lock_sql(opts),
+            statement_timeout_sql(opts),
+            quote_ident(schema),
+            quote_ident(owner)
         ),
-        (
-            "the tenant is locked or moved",
-            format!("SELECT * FROM {ctl}.migration_begin('{run}'::uuid, '{tenant}'::uuid)"),
-        ),
-        (
-            "cannot act as the schema's owner",
-            format!("SET LOCAL ROLE {}", quote_ident(owner)),
-        ),
-    ];
+    )];
     for (path, sql) in steps {
         sent.push((path.as_str(), sql.clone()));
     }
@@ -849,8 +842,12 @@ async fn run_tx(
         "cannot leave the owner role",
         format!("SET LOCAL ROLE {}", quote_ident(ledger_role)),
     ));
+    // The one call into the control schema, last: it checks the caller,
+    // that the ledger row is running and the tenant at the version it
+    // records, locks both rows (NOWAIT) and records the progress; when it
+    // refuses, the steps roll back with it.
     sent.push((
-        "cannot record the migration",
+        "the tenant is locked or moved",
         format!(
             "SELECT {ctl}.migration_advance('{run}'::uuid, '{tenant}'::uuid, {}, {}, NULL, {finished}, {}::jsonb)",
             end.0,
