@@ -107,11 +107,11 @@ fn main() {
             .iter()
             .map(|m| Fleet::new(vec![m.clone()], deadline))
             .collect();
-        futures::future::join_all(singles.iter().map(|f| f.tick())).await;
+        futures::future::join_all(singles.iter().map(Fleet::tick)).await;
         let mut shared = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
             let start = std::time::Instant::now();
-            let rounds = futures::future::join_all(singles.iter().map(|f| f.tick())).await;
+            let rounds = futures::future::join_all(singles.iter().map(Fleet::tick)).await;
             shared.push(start.elapsed());
             for (reports, _) in &rounds {
                 check(reports, n);
