@@ -506,20 +506,17 @@ async fn a_claim_that_waits_for_another_runs_last_step_starts_where_it_ended() {
         ),
     );
     // Its last transaction, open: done, at v3.
-    let su = Db::connect(&common::superuser_config(&e.dbname))
-        .await
-        .expect("superuser");
-    let holder = su.client().await.expect("client");
-    holder
-        .batch_execute(&format!(
+    let (_su, holder) = hold_open(
+        &e,
+        &format!(
             "BEGIN;
              UPDATE tenant_admin.migration_ledger SET state = 'done', at_version = 3
                WHERE run_id = '{other}';
              UPDATE tenant_admin.tenants SET template_version = 3 WHERE id = '{id}'",
             id = t.id
-        ))
-        .await
-        .expect("the other run's last transaction");
+        ),
+    )
+    .await;
     let holder_pid: i32 = holder
         .query_one("SELECT pg_backend_pid()", &[])
         .await
@@ -854,17 +851,23 @@ async fn start_driver(e: &Env) -> (std::process::Child, uuid::Uuid) {
 /// until the transaction ends, so a test can act on a run in flight however
 /// fast the other tenants go. `COMMIT` on the client releases it.
 async fn hold_lock(e: &Env, t: &Tenant) -> (Db, deadpool_postgres::Object) {
+    hold_open(
+        e,
+        &format!(
+            "BEGIN; LOCK TABLE {}.orders IN ACCESS EXCLUSIVE MODE",
+            t.schema_name
+        ),
+    )
+    .await
+}
+
+/// A superuser session that ran `sql` (a transaction left open).
+async fn hold_open(e: &Env, sql: &str) -> (Db, deadpool_postgres::Object) {
     let su = Db::connect(&common::superuser_config(&e.dbname))
         .await
         .expect("superuser");
     let holder = su.client().await.expect("client");
-    holder
-        .batch_execute(&format!(
-            "BEGIN; LOCK TABLE {}.orders IN ACCESS EXCLUSIVE MODE",
-            t.schema_name
-        ))
-        .await
-        .expect("lock");
+    holder.batch_execute(sql).await.expect("open transaction");
     (su, holder)
 }
 
