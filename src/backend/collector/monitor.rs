@@ -25,7 +25,8 @@ use crate::db::usage::UsageRow;
 use crate::domain::alerts::{AlertBook, Condition, cluster_conditions, tenant_conditions};
 use crate::domain::health;
 use crate::domain::metrics::{
-    Alert, ClusterTotals, History, MonitoredTenant, ReasonPool, Snapshot, TenantMap, TenantMetrics,
+    Alert, ClusterTotals, History, ListPool, MonitoredTenant, ReasonPool, Snapshot, TenantMap,
+    TenantMetrics,
 };
 use crate::domain::thresholds::Thresholds;
 use crate::error::{Error, Result};
@@ -791,21 +792,19 @@ impl Monitor {
         measured
     }
 
-    fn apply_drift(&mut self, present: &[&MonitoredTenant], missing: Vec<(String, Vec<String>)>) {
+    fn apply_drift(&mut self, present: &[&MonitoredTenant], missing: super::sampler::Missing) {
         let by_schema: HashMap<&str, Uuid> = present
             .iter()
             .map(|t| (t.schema_name.as_str(), t.id))
             .collect();
         self.drift.clear();
-        // One allocation per distinct list, however many tenants share it.
-        let mut lists: HashMap<Vec<String>, Arc<[String]>> = HashMap::new();
+        // One allocation per distinct list, however many tenants share it
+        // (the check shares equal lists; a catalog difference added to
+        // some makes new ones).
+        let mut lists: ListPool<String> = ListPool::default();
         for (schema, names) in missing {
             if let Some(id) = by_schema.get(schema.as_str()) {
-                let list = lists
-                    .entry(names)
-                    .or_insert_with_key(|k| Arc::from(k.as_slice()))
-                    .clone();
-                self.drift.insert(*id, list);
+                self.drift.insert(*id, lists.share(&names));
             }
         }
         if let Some(key) = self.drift_pending.take() {
