@@ -64,11 +64,7 @@ impl<V> IdMap<V> {
         // Only new ids go in here: empty on a tick that adds none.
         let mut fresh: HashSet<Uuid> = HashSet::new();
         for id in ids {
-            if self.0[..held]
-                .binary_search_by_key(&id, |e| e.0)
-                .is_err()
-                && fresh.insert(id)
-            {
+            if self.0[..held].binary_search_by_key(&id, |e| e.0).is_err() && fresh.insert(id) {
                 let v = make(&id);
                 self.0.push((id, v));
             }
@@ -238,7 +234,8 @@ mod tests {
             *m.get_or_insert_with(one, || 1000) += 1;
             *h.entry(one).or_insert(1000) += 1;
             if round % 7 == 6 {
-                let keep: HashSet<Uuid> = h.keys().copied().filter(|k| k.as_u128() % 3 != 0).collect();
+                let keep: HashSet<Uuid> =
+                    h.keys().copied().filter(|k| k.as_u128() % 3 != 0).collect();
                 let mut gone = m.retain_ids(&keep);
                 let mut want: Vec<Uuid> = h.keys().copied().filter(|k| !keep.contains(k)).collect();
                 gone.sort();
@@ -250,7 +247,10 @@ mod tests {
             for k in 0..300 {
                 assert_eq!(m.get(&id(k)), h.get(&id(k)), "round {round}, id {k}");
             }
-            assert!(ids(&m).windows(2).all(|w| w[0] < w[1]), "sorted, no duplicate");
+            assert!(
+                ids(&m).windows(2).all(|w| w[0] < w[1]),
+                "sorted, no duplicate"
+            );
         }
     }
 }

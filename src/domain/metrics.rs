@@ -634,12 +634,12 @@ mod tests {
         assert!(Arc::ptr_eq(&none, &pool.share(&[])));
         assert_eq!(pool.len(), 4);
         let mut names: ListPool<String> = ListPool::default();
-        let x = names.share_vec(vec!["idx_a".into(), "idx_b".into()]);
-        let y = names.share_vec(vec!["idx_a".into(), "idx_b".into()]);
-        let z = names.share_vec(vec!["idx_b".into(), "idx_a".into()]);
-        assert!(Arc::ptr_eq(&x, &y));
-        assert!(!Arc::ptr_eq(&x, &z), "order counts");
-        assert_eq!(*z, ["idx_b", "idx_a"]);
+        let first = names.share_vec(vec!["idx_a".into(), "idx_b".into()]);
+        let again = names.share_vec(vec!["idx_a".into(), "idx_b".into()]);
+        let swapped = names.share_vec(vec!["idx_b".into(), "idx_a".into()]);
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(!Arc::ptr_eq(&first, &swapped), "order counts");
+        assert_eq!(*swapped, ["idx_b", "idx_a"]);
         assert_eq!(names.len(), 2);
         let json = serde_json::to_value(Health {
             score: 80,

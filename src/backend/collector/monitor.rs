@@ -657,9 +657,13 @@ impl Monitor {
         // complete and the last one still held, the tick's peak.
         drop(inputs);
         drop((sessions, sizes, tables, statements));
-        let extras =
-            self.neighbours
-                .apply(extras.as_ref(), &present, &mut out, &self.last.tenants, now_ms);
+        let extras = self.neighbours.apply(
+            extras.as_ref(),
+            &present,
+            &mut out,
+            &self.last.tenants,
+            now_ms,
+        );
         let writes: Vec<f64> = out.iter().filter_map(|m| m.writes_per_s).collect();
         let out = TenantMap::from(out);
 

@@ -177,7 +177,10 @@ impl Neighbours {
         // Each tenant's row, by its login role: `present` is in the order
         // of `out` (a map only for a caller that mixed them).
         let aligned = present.len() == out.len()
-            && present.iter().zip(out.iter()).all(|(t, m)| t.id == m.tenant_id);
+            && present
+                .iter()
+                .zip(out.iter())
+                .all(|(t, m)| t.id == m.tenant_id);
         let tenant_of: HashMap<Uuid, &MonitoredTenant> = if aligned {
             HashMap::new()
         } else {
@@ -433,7 +436,13 @@ mod tests {
             let mut out = Vec::new();
             for (s, k) in [(0, 1), (2, 5), (4, 9)] {
                 out = vec![blank(&a), blank(&b), blank(&c)];
-                n.apply(Some(&rows(s, k)), &present, &mut out, &TenantMap::default(), 0);
+                n.apply(
+                    Some(&rows(s, k)),
+                    &present,
+                    &mut out,
+                    &TenantMap::default(),
+                    0,
+                );
             }
             out
         };
