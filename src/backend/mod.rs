@@ -6,6 +6,7 @@
 pub mod collector;
 pub mod fleet;
 pub mod guard;
+pub mod id_map;
 mod migrations;
 pub mod store;
 mod task;

@@ -176,7 +176,7 @@ pub async fn tenant_detail(db: &Db, tenant: &MonitoredTenant) -> Result<TenantDe
         metrics::drift(tx, &[group])
             .await?
             .into_iter()
-            .flat_map(|(_, names)| names)
+            .flat_map(|(_, names)| names.to_vec())
             .collect()
     };
     guard

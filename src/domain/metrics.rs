@@ -32,18 +32,40 @@ pub struct Health {
 /// that all show the same drift, a list of their own each (a vector and
 /// its text) took 12 MB per snapshot. The monitor uses one pool per
 /// snapshot, so lists no longer shown go with it.
-#[derive(Debug, Default)]
-pub struct ReasonPool {
-    lists: std::collections::HashSet<Arc<[HealthReason]>>,
+pub type ReasonPool = ListPool<HealthReason>;
+
+/// One copy of each distinct list: equal lists handed to [`ListPool::share`]
+/// or [`ListPool::share_vec`] come back as one allocation.
+#[derive(Debug)]
+pub struct ListPool<T> {
+    lists: std::collections::HashSet<Arc<[T]>>,
 }
 
-impl ReasonPool {
-    /// The pooled list equal to `reasons`, added when new.
-    pub fn share(&mut self, reasons: &[HealthReason]) -> Arc<[HealthReason]> {
-        if let Some(l) = self.lists.get(reasons) {
+impl<T> Default for ListPool<T> {
+    fn default() -> Self {
+        Self {
+            lists: std::collections::HashSet::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> ListPool<T> {
+    /// The pooled list equal to `list`, added (copied) when new.
+    pub fn share(&mut self, list: &[T]) -> Arc<[T]> {
+        if let Some(l) = self.lists.get(list) {
             return Arc::clone(l);
         }
-        let l: Arc<[HealthReason]> = Arc::from(reasons);
+        let l: Arc<[T]> = Arc::from(list);
+        self.lists.insert(Arc::clone(&l));
+        l
+    }
+
+    /// [`Self::share`] of a list the caller gives up (moved in when new).
+    pub fn share_vec(&mut self, list: Vec<T>) -> Arc<[T]> {
+        if let Some(l) = self.lists.get(list.as_slice()) {
+            return Arc::clone(l);
+        }
+        let l: Arc<[T]> = Arc::from(list);
         self.lists.insert(Arc::clone(&l));
         l
     }
@@ -605,10 +627,20 @@ mod tests {
         // Same text, other points: another list.
         let fewer = pool.share(&[r(10, "schema drift: missing market_data")]);
         assert!(!Arc::ptr_eq(&a, &fewer));
+        let moved = pool.share_vec(drift.to_vec());
+        assert!(Arc::ptr_eq(&a, &moved), "a moved-in list is pooled too");
         let none = pool.share(&[]);
         assert!(none.is_empty());
         assert!(Arc::ptr_eq(&none, &pool.share(&[])));
         assert_eq!(pool.len(), 4);
+        let mut names: ListPool<String> = ListPool::default();
+        let first = names.share_vec(vec!["idx_a".into(), "idx_b".into()]);
+        let again = names.share_vec(vec!["idx_a".into(), "idx_b".into()]);
+        let swapped = names.share_vec(vec!["idx_b".into(), "idx_a".into()]);
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(!Arc::ptr_eq(&first, &swapped), "order counts");
+        assert_eq!(*swapped, ["idx_b", "idx_a"]);
+        assert_eq!(names.len(), 2);
         let json = serde_json::to_value(Health {
             score: 80,
             reasons: a,

@@ -407,8 +407,8 @@ fn equal_drift_lists_are_shared_and_applied_to_their_tenants() {
     assert_eq!(groups[0].1, vec!["trades", "market_data"]);
     let mut r = readings(&targets, &Tick::default());
     r.drift = Some(ok(vec![
-        ("s1".into(), vec!["market_data".into()]),
-        ("s2".into(), vec!["market_data".into()]),
+        ("s1".into(), Arc::from(vec!["market_data".to_string()])),
+        ("s2".into(), Arc::from(vec!["market_data".to_string()])),
     ]));
     let s = m.fold(r, at(0)).expect("fold");
     let d1 = &s.tenants[&Uuid::from_u128(1)].drift;

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::backend::id_map::IdMap;
 use crate::backend::store::ms;
 use crate::db::activity::{LockRow, StatementExtraRow};
 use crate::db::metrics::Sample;
 use crate::domain::activity::{self, BlockingChain, LockSession};
-use crate::domain::metrics::{MonitoredTenant, TenantMetrics};
+use crate::domain::metrics::{MonitoredTenant, TenantMap, TenantMetrics};
 
 /// The counters of one role's statements at the last reading.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -115,40 +116,38 @@ pub struct ClusterExtras {
 /// Everything the neighbour figures remember.
 #[derive(Debug, Default)]
 pub struct Neighbours {
-    tenants: HashMap<Uuid, TenantPrev>,
+    /// By tenant id, sorted (a hash map's spare buckets held a quarter more).
+    tenants: IdMap<TenantPrev>,
     cluster: Option<Counters>,
-    /// The last extras' figures, kept for a tick whose read failed.
-    last: HashMap<Uuid, [Option<f64>; 5]>,
     last_cluster: ClusterExtras,
 }
 
 impl Neighbours {
     /// Forget tenants not in `keep`.
     pub fn retain(&mut self, keep: &HashSet<Uuid>) {
-        self.tenants.retain(|k, _| keep.contains(k));
-        self.last.retain(|k, _| keep.contains(k));
+        self.tenants.retain_ids(keep);
     }
 
     /// Fill each tenant's share, score, WAL, temp and cache hit from this
     /// tick's extras (`None`: the read failed or the extension is absent;
-    /// then the last figures stay, as for the other sources).
+    /// then each tenant keeps its figures of `prev`, the last snapshot, as
+    /// for the other sources). `out` is in the order of `present`.
     pub fn apply(
         &mut self,
         extras: Option<&Sample<StatementExtraRow>>,
         present: &[&MonitoredTenant],
         out: &mut [TenantMetrics],
+        prev: &TenantMap,
         now_ms: i64,
     ) -> ClusterExtras {
         let Some(sample) = extras else {
             for m in out.iter_mut() {
-                if let Some(v) = self.last.get(&m.tenant_id) {
-                    [
-                        m.statement_share,
-                        m.share_score,
-                        m.wal_bytes_per_s,
-                        m.temp_bytes_per_s,
-                        m.cache_hit,
-                    ] = *v;
+                if let Some(p) = prev.get(&m.tenant_id) {
+                    m.statement_share = p.statement_share;
+                    m.share_score = p.share_score;
+                    m.wal_bytes_per_s = p.wal_bytes_per_s;
+                    m.temp_bytes_per_s = p.temp_bytes_per_s;
+                    m.cache_hit = p.cache_hit;
                 }
             }
             return self.last_cluster;
@@ -172,22 +171,38 @@ impl Neighbours {
                 .as_ref()
                 .and_then(|d| d.wal.map(|w| w as f64 / d.secs)),
         };
+        let exec_total = cluster_delta.as_ref().map(|d| d.exec_us as f64);
+        self.tenants
+            .add_missing(out.iter().map(|m| m.tenant_id), |_| TenantPrev::default());
+        // Each tenant's row, by its login role: `present` is in the order
+        // of `out` (a map only for a caller that mixed them).
+        let aligned = present.len() == out.len()
+            && present
+                .iter()
+                .zip(out.iter())
+                .all(|(t, m)| t.id == m.tenant_id);
+        let tenant_of: HashMap<Uuid, &MonitoredTenant> = if aligned {
+            HashMap::new()
+        } else {
+            present.iter().map(|t| (t.id, *t)).collect()
+        };
         let mut scores: Vec<f64> = Vec::with_capacity(out.len());
-        let mut deltas: Vec<Option<Delta>> = Vec::with_capacity(out.len());
-        let tenant_of: HashMap<Uuid, &MonitoredTenant> =
-            present.iter().map(|t| (t.id, *t)).collect();
-        for m in out.iter() {
-            let now = tenant_of
-                .get(&m.tenant_id)
-                .and_then(|t| by_role.get(t.role_name.as_str()))
-                .map_or(
-                    Counters {
-                        at_ms: at,
-                        ..Counters::default()
-                    },
-                    |r| Counters::of(r, at),
-                );
-            let prev = self.tenants.entry(m.tenant_id).or_default();
+        for (i, m) in out.iter_mut().enumerate() {
+            let t = if aligned {
+                Some(present[i])
+            } else {
+                tenant_of.get(&m.tenant_id).copied()
+            };
+            let now = t.and_then(|t| by_role.get(t.role_name.as_str())).map_or(
+                Counters {
+                    at_ms: at,
+                    ..Counters::default()
+                },
+                |r| Counters::of(r, at),
+            );
+            let prev = self
+                .tenants
+                .get_or_insert_with(m.tenant_id, TenantPrev::default);
             let d = delta(prev.counters.as_ref(), &now);
             let elapsed =
                 Duration::from_millis(u64::try_from(at - prev.score_ms).unwrap_or_default());
@@ -200,11 +215,8 @@ impl Neighbours {
             prev.score_ms = at;
             prev.counters = Some(now);
             scores.push(prev.score);
-            deltas.push(d);
-        }
-        let score_sum: f64 = scores.iter().sum();
-        let exec_total = cluster_delta.as_ref().map(|d| d.exec_us as f64);
-        for ((m, d), score) in out.iter_mut().zip(deltas).zip(scores) {
+            // The rates need this tick alone; the share of the score waits
+            // for everyone's score.
             if let Some(d) = d {
                 m.wal_bytes_per_s = d.wal.map(|w| w as f64 / d.secs);
                 m.temp_bytes_per_s = Some(d.temp as f64 / d.secs);
@@ -212,19 +224,12 @@ impl Neighbours {
                 m.statement_share =
                     exec_total.map(|t| if t > 0.0 { d.exec_us as f64 / t } else { 0.0 });
             }
+        }
+        let score_sum: f64 = scores.iter().sum();
+        for (m, score) in out.iter_mut().zip(scores) {
             m.share_score = (score_sum > 0.0).then(|| score / score_sum).or(
                 // Nothing ran in the window yet: every tenant's share is 0.
                 m.statement_share.map(|_| 0.0),
-            );
-            self.last.insert(
-                m.tenant_id,
-                [
-                    m.statement_share,
-                    m.share_score,
-                    m.wal_bytes_per_s,
-                    m.temp_bytes_per_s,
-                    m.cache_hit,
-                ],
             );
         }
         self.last_cluster = cluster;
@@ -320,6 +325,7 @@ mod tests {
             )),
             &present,
             &mut out,
+            &TenantMap::default(),
             0,
         );
         assert_eq!(c.calls_per_s, None, "first reading: no rate");
@@ -336,6 +342,7 @@ mod tests {
             )),
             &present,
             &mut out,
+            &TenantMap::default(),
             0,
         );
         assert_eq!(c.calls_per_s, Some(7.0));
@@ -359,6 +366,7 @@ mod tests {
             )),
             &present,
             &mut out,
+            &TenantMap::default(),
             0,
         );
         assert_eq!(out[0].statement_share, Some(0.0));
@@ -384,6 +392,7 @@ mod tests {
             )),
             &present,
             &mut out,
+            &TenantMap::default(),
             0,
         );
         assert_eq!(out[0].statement_share, None, "a reset has no rate");
@@ -391,7 +400,57 @@ mod tests {
         // A failed read keeps the last figures.
         let before = out.clone();
         let mut out = fresh(&out);
-        n.apply(None, &present, &mut out, 0);
+        n.apply(
+            None,
+            &present,
+            &mut out,
+            &TenantMap::from(before.clone()),
+            0,
+        );
         assert_eq!(out, before);
+        // A tenant the last snapshot lacks keeps nothing.
+        let mut out = fresh(&out);
+        n.apply(None, &present, &mut out, &TenantMap::default(), 0);
+        assert_eq!(out, fresh(&before));
+    }
+
+    #[test]
+    fn present_in_another_order_than_out_gives_the_same_figures() {
+        let (a, b, c) = (tenant(0), tenant(1), tenant(2));
+        let rows = |s: i64, k: u64| {
+            sample(
+                s,
+                vec![
+                    row(&a.role_name, k, 30.0 * k as f64, 100 * k, 9 * k, k),
+                    row(&b.role_name, 2 * k, 10.0 * k as f64, 0, k, 0),
+                    row(&c.role_name, 0, 0.0, 0, 0, 0),
+                ],
+            )
+        };
+        let blank = |t: &MonitoredTenant| TenantMetrics {
+            tenant_id: t.id,
+            ..TenantMetrics::default()
+        };
+        let run = |present: [&MonitoredTenant; 3]| {
+            let mut n = Neighbours::default();
+            let mut out = Vec::new();
+            for (s, k) in [(0, 1), (2, 5), (4, 9)] {
+                out = vec![blank(&a), blank(&b), blank(&c)];
+                n.apply(
+                    Some(&rows(s, k)),
+                    &present,
+                    &mut out,
+                    &TenantMap::default(),
+                    0,
+                );
+            }
+            out
+        };
+        let aligned = run([&a, &b, &c]);
+        assert!(aligned[0].statement_share.is_some_and(|v| v > 0.0));
+        assert!(aligned[1].wal_bytes_per_s.is_some());
+        assert_ne!(aligned[0].share_score, aligned[1].share_score);
+        assert_eq!(run([&c, &a, &b]), aligned);
+        assert_eq!(run([&b, &c, &a]), aligned);
     }
 }

@@ -76,7 +76,7 @@ impl<T> Read<T> {
 }
 
 /// Template objects missing per schema: `(schema, missing names)`.
-pub type Missing = Vec<(String, Vec<String>)>;
+pub type Missing = Vec<(String, Arc<[String]>)>;
 /// Drift groups: the schemas, the names each of them should have, and for
 /// the tenants of one version of a SQL-string template that reference and
 /// version (their catalogs are compared with a schema built from it).
@@ -532,10 +532,10 @@ impl Sampler {
                 .collect();
             for (schema, more) in cache.iter() {
                 if let Some(&i) = at.get(schema) {
-                    missing[i].1.extend(more.iter().cloned());
+                    missing[i].1 = missing[i].1.iter().chain(more).cloned().collect();
                 } else {
                     at.insert(schema.clone(), missing.len());
-                    missing.push((schema.clone(), more.clone()));
+                    missing.push((schema.clone(), Arc::from(more.as_slice())));
                 }
             }
             Ok(missing)
