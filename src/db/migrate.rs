@@ -183,7 +183,7 @@ mod tests {
         for w in MIGRATIONS.windows(2) {
             assert!(w[0].version < w[1].version);
         }
-        assert_eq!(latest_version(), 5);
+        assert_eq!(latest_version(), 6);
     }
 
     #[test]
