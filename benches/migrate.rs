@@ -29,6 +29,57 @@ use tokio_postgres::NoTls;
 
 const WORKERS: usize = 4;
 
+/// CPU seconds used so far: the whole machine (busy, from /proc/stat) and
+/// this process (the driver: tenantctl's side). The difference is mostly
+/// the server's, on a machine that runs nothing else.
+#[derive(Clone, Copy)]
+struct Cpu {
+    machine: f64,
+    driver: f64,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        // Both files count in clock ticks (USER_HZ, 100 on Linux).
+        let hz = 100.0;
+        let machine = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                let f: Vec<f64> = s
+                    .lines()
+                    .next()?
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                // user nice system idle iowait irq softirq steal
+                let total: f64 = f.iter().take(8).sum();
+                Some((total - f.get(3)? - f.get(4)?) / hz)
+            })
+            .unwrap_or(0.0);
+        let driver = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                // After the command's closing parenthesis: fields 3.. ; utime
+                // and stime are fields 14 and 15.
+                let rest = s.rsplit_once(')')?.1;
+                let f: Vec<f64> = rest
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                Some((f.get(11)? + f.get(12)?) / hz)
+            })
+            .unwrap_or(0.0);
+        Self { machine, driver }
+    }
+
+    /// `(machine, driver)` CPU seconds since `self`.
+    fn since(self) -> (f64, f64) {
+        let n = Self::now();
+        (n.machine - self.machine, n.driver - self.driver)
+    }
+}
+
 /// v1: two small tables; v2: a nullable column and an index.
 fn template() -> serde_json::Value {
     serde_json::json!({
@@ -242,7 +293,9 @@ fn main() {
         opts.timescaledb = config.provisioning.timescaledb;
 
         // The floor, then undone (untimed) so the real run starts from v1.
+        let cpu = Cpu::now();
         let floor = raw_run(&conninfo, &schemas, &STEPS.join("; ")).await;
+        let floor_cpu = cpu.since();
         raw_run(&conninfo, &schemas, UNDO).await;
         let fresh = fresh_run(&conninfo, &schemas, &STEPS.join("; ")).await;
         raw_run(&conninfo, &schemas, UNDO).await;
@@ -256,6 +309,7 @@ fn main() {
             .await
             .expect("pg_stat_statements");
         }
+        let cpu = Cpu::now();
         let step = Instant::now();
         let p = fleet::plan(&db, &t, opts.timescaledb, &PlanRequest::default())
             .await
@@ -273,6 +327,7 @@ fn main() {
         .await
         .expect("apply");
         let step = step.elapsed();
+        let step_cpu = cpu.since();
         assert_eq!((s.done, s.failed), (n, 0), "{s:?}");
 
         if statements {
@@ -366,6 +421,18 @@ fn main() {
             "{:<44} {:>9.2}",
             "no-op `tenantctl migrate apply` (process)",
             noop_proc.as_secs_f64()
+        );
+        println!();
+        // On 2 cores a run that keeps both busy is bound by CPU, not by
+        // round trips: its cost is the CPU it burns.
+        println!(
+            "CPU (whole machine, of which this driver process), core-seconds: floor {:.2} ({:.2}), plan + apply {:.2} ({:.2}); per tenant {:.2} ms and {:.2} ms",
+            floor_cpu.0,
+            floor_cpu.1,
+            step_cpu.0,
+            step_cpu.1,
+            floor_cpu.0 * 1000.0 / n as f64,
+            step_cpu.0 * 1000.0 / n as f64,
         );
         println!();
         println!(

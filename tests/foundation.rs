@@ -145,7 +145,8 @@ async fn upgrade_from_previous_version_keeps_data() {
             "V3__containment".to_string(),
             "V4__migrations".to_string(),
             "V5__migration_workers".to_string(),
-            "V6__one_ledger_call".to_string()
+            "V6__one_ledger_call".to_string(),
+            "V7__leaner_advance".to_string()
         ]
     );
     let n: i64 = client
@@ -253,7 +254,7 @@ fn cli_init_and_doctor_against_a_local_cluster() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("version 6"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version 7"));
     let out = bin()
         .args(["--database-url", &url, "init"])
         .output()

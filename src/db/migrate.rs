@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "one_ledger_call",
         sql: include_str!("migrations/V6__one_ledger_call.sql"),
     },
+    Migration {
+        version: 7,
+        name: "leaner_advance",
+        sql: include_str!("migrations/V7__leaner_advance.sql"),
+    },
 ];
 
 /// The newest control-schema version this binary knows.
@@ -183,7 +188,7 @@ mod tests {
         for w in MIGRATIONS.windows(2) {
             assert!(w[0].version < w[1].version);
         }
-        assert_eq!(latest_version(), 6);
+        assert_eq!(latest_version(), 7);
     }
 
     #[test]
