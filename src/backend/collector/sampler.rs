@@ -336,12 +336,6 @@ impl Sampler {
         }
         self.ticks += 1;
         let limit = self.monitoring.query_timeout.0 + Duration::from_secs(1);
-        let schemas: Vec<&str> = plan
-            .targets
-            .iter()
-            .map(|t| t.schema_name.as_str())
-            .collect();
-
         // pg_stat_statements: detect now and then, and after it vanished.
         if self.statements.is_none() || self.ticks % DETECT_EVERY == 1 {
             if let Some(c) = self.any_lane(1) {
@@ -371,7 +365,7 @@ impl Sampler {
                     return (Read::lost(), Read::lost(), Read::lost(), Read::lost());
                 };
                 let sessions = timed(limit, q::sessions(c)).await;
-                let sizes = timed(limit, q::approx_sizes(c, &schemas, &ts)).await;
+                let sizes = timed(limit, q::approx_sizes(c, &ts)).await;
                 let totals = timed(limit, q::totals(c)).await;
                 let blocking = timed(limit, activity::blocking(c)).await;
                 (sessions, sizes, totals, blocking)
@@ -380,7 +374,7 @@ impl Sampler {
                 let Some(c) = lane_b else {
                     return (Read::lost(), Read::lost());
                 };
-                let t = timed(limit, q::table_counters(c, &schemas, &ts)).await;
+                let t = timed(limit, q::table_counters(c, &ts)).await;
                 let s = timed(limit, activity::statements_with_extras(c, &src)).await;
                 (t, s)
             }

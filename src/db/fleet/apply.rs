@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
 use rand::Rng;
 use serde::Serialize;
 use tokio::task::JoinSet;
@@ -800,14 +801,17 @@ fn lock_sql(opts: &ApplyOptions) -> String {
 /// progress, which the control schema accepts only if the run holds the
 /// tenant and the tenant is where the ledger says (else all rolls back).
 ///
-/// Every statement, from `BEGIN` to `COMMIT`, is sent at once (tokio-postgres
-/// pipelines requests that are polled together), so a tenant's transaction
-/// costs one round trip. The server runs them in order; after the first
-/// error it refuses the rest ("current transaction is aborted") and the
-/// closing `COMMIT` ends the transaction as a rollback, so the first error
-/// in order is the one reported and nothing of the transaction remains.
-/// The worker's session reset ([`RESET_SQL`]) follows in the same round
-/// trip; the second value says whether it succeeded.
+/// Three simple queries, sent at once (tokio-postgres pipelines requests
+/// that are polled together), so a tenant's transaction costs one round
+/// trip and three of the server's replies: the body (`BEGIN`, the
+/// settings, the steps, the ledger call; one statement each, separated by
+/// line breaks so a step's trailing comment ends at its line), `COMMIT`,
+/// and the worker's session reset ([`RESET_SQL`]). The server stops the
+/// body at its first error and the `COMMIT` behind it then ends the
+/// transaction as a rollback, so nothing of it remains; which statement
+/// failed is the number that completed before it (or, for a syntax error,
+/// which the server rejects before running any, the statement its
+/// position falls in). The second value says whether the reset succeeded.
 #[allow(clippy::too_many_arguments)] // reason: one transaction's fixed inputs
 async fn run_tx(
     client: &tokio_postgres::Client,
@@ -825,20 +829,21 @@ async fn run_tx(
     // The values are typed (uuids, integers, our own JSON), written as
     // literals.
     let detail = serde_json::json!({"steps": steps.iter().map(|s| &s.0).collect::<Vec<_>>()});
-    let mut sent: Vec<(&str, String)> = vec![(
-        "cannot begin the tenant's transaction as the schema's owner",
-        format!(
-            "BEGIN; SET LOCAL {}; SET LOCAL {}; SET LOCAL search_path = {}; SET LOCAL ROLE {}",
-            lock_sql(opts),
-            statement_timeout_sql(opts),
-            quote_ident(schema),
-            quote_ident(owner)
+    let begin = "cannot begin the tenant's transaction as the schema's owner";
+    let mut parts: Vec<(&str, String)> = vec![
+        (begin, "BEGIN".into()),
+        (begin, format!("SET LOCAL {}", lock_sql(opts))),
+        (begin, format!("SET LOCAL {}", statement_timeout_sql(opts))),
+        (
+            begin,
+            format!("SET LOCAL search_path = {}", quote_ident(schema)),
         ),
-    )];
+        (begin, format!("SET LOCAL ROLE {}", quote_ident(owner))),
+    ];
     for (path, sql) in steps {
-        sent.push((path.as_str(), sql.clone()));
+        parts.push((path.as_str(), sql.clone()));
     }
-    sent.push((
+    parts.push((
         "cannot leave the owner role",
         format!("SET LOCAL ROLE {}", quote_ident(ledger_role)),
     ));
@@ -846,7 +851,7 @@ async fn run_tx(
     // that the ledger row is running and the tenant at the version it
     // records, locks both rows (NOWAIT) and records the progress; when it
     // refuses, the steps roll back with it.
-    sent.push((
+    parts.push((
         "the tenant is locked or moved",
         format!(
             "SELECT {ctl}.migration_advance('{run}'::uuid, '{tenant}'::uuid, {}, {}, NULL, {finished}, {}::jsonb)",
@@ -855,17 +860,70 @@ async fn run_tx(
             quote_literal(&detail.to_string())
         ),
     ));
-    sent.push(("cannot commit the migration", "COMMIT".into()));
-    // And the worker's reset, behind it in the same round trip.
-    sent.push(("cannot reset the worker's session", RESET_SQL.into()));
-    let (what, sql): (Vec<&str>, Vec<String>) = sent.into_iter().unzip();
-    let mut results = futures::future::join_all(sql.iter().map(|q| client.batch_execute(q))).await;
-    let reset_ok = results.pop().is_some_and(|r| r.is_ok());
-    let outcome = what
-        .into_iter()
-        .zip(results)
-        .try_for_each(|(what, r)| r.map_err(|e| step_error(&e, what)));
-    (outcome, reset_ok)
+    let body = parts
+        .iter()
+        .map(|(_, sql)| sql.as_str())
+        .collect::<Vec<_>>()
+        .join("\n;\n");
+    let run_body = async {
+        let mut done = 0usize;
+        let stream = client
+            .simple_query_raw(&body)
+            .await
+            .map_err(|e| (done, e))?;
+        futures::pin_mut!(stream);
+        while let Some(m) = stream.next().await {
+            match m {
+                Ok(tokio_postgres::SimpleQueryMessage::CommandComplete(_)) => done += 1,
+                Ok(_) => {}
+                Err(e) => return Err((done, e)),
+            }
+        }
+        Ok(())
+    };
+    let (body_r, commit_r, reset_r) = tokio::join!(
+        run_body,
+        client.batch_execute("COMMIT"),
+        client.batch_execute(RESET_SQL)
+    );
+    let outcome = match (body_r, commit_r) {
+        (Err((done, e)), _) => {
+            let what = failed_part(&parts, done, &e);
+            Err(step_error(&e, what))
+        }
+        (Ok(()), Err(e)) => Err(step_error(&e, "cannot commit the migration")),
+        (Ok(()), Ok(())) => Ok(()),
+    };
+    (outcome, reset_r.is_ok())
+}
+
+/// The label of the statement of a body (`parts`, joined by `"\n;\n"`)
+/// that failed after `done` completed: the one a syntax error's position
+/// falls in (the server parses the whole body before running any of it),
+/// else the next one to run.
+fn failed_part<'a>(parts: &[(&'a str, String)], done: usize, e: &tokio_postgres::Error) -> &'a str {
+    let at = e.as_db_error().and_then(|d| match d.position() {
+        Some(tokio_postgres::error::ErrorPosition::Original(p)) => usize::try_from(*p).ok(),
+        _ => None,
+    });
+    let index = match at {
+        Some(p) if e.code() == Some(&SqlState::SYNTAX_ERROR) => {
+            // Positions count characters from 1; each part is followed by
+            // the three characters of the separator.
+            let mut end = 0;
+            parts
+                .iter()
+                .position(|(_, sql)| {
+                    end += sql.chars().count() + 3;
+                    p <= end
+                })
+                .unwrap_or(done)
+        }
+        _ => done,
+    };
+    parts
+        .get(index.min(parts.len().saturating_sub(1)))
+        .map_or("cannot migrate the tenant", |(what, _)| *what)
 }
 
 /// A `CREATE INDEX CONCURRENTLY` on its own: recorded as pending, run,
