@@ -8,18 +8,29 @@ use std::time::Duration;
 use chrono::DateTime;
 
 use crate::backend::store::{TenantState, delta, rate};
-use crate::db::metrics::{SessionRow, StatementRow, TableCounters};
+use crate::db::metrics::{SessionRow, SizeRow, StatementRow, TableCounters};
 use crate::domain::metrics::{MonitoredTenant, TenantMetrics};
 
-/// This tick's rows by schema or role, with their server time (ms);
-/// `None` for a source that failed.
+/// This tick's rows by schema (sorted by it) or role, with their server
+/// time (ms); `None` for a source that failed.
 pub(super) struct Inputs<'a> {
-    pub sizes: Option<HashMap<&'a str, u64>>,
-    pub tables: Option<(HashMap<&'a str, TableCounters>, i64)>,
+    pub sizes: Option<&'a [SizeRow]>,
+    pub tables: Option<(&'a [(String, TableCounters)], i64)>,
     pub sessions: Option<HashMap<&'a str, &'a SessionRow>>,
     pub statements: Option<(HashMap<&'a str, &'a StatementRow>, i64)>,
     pub statements_available: bool,
     pub now_ms: i64,
+}
+
+/// The row of `schema` in rows sorted by `key`.
+pub(super) fn find<'a, T>(
+    rows: &'a [T],
+    schema: &str,
+    key: impl Fn(&T) -> &String,
+) -> Option<&'a T> {
+    rows.binary_search_by(|r| key(r).as_str().cmp(schema))
+        .ok()
+        .map(|i| &rows[i])
 }
 
 fn secs(v: Option<f64>) -> Option<Duration> {
@@ -41,12 +52,14 @@ pub(super) fn tenant_metrics(
     let mut active = false;
 
     m.size_approx_bytes = match &inp.sizes {
-        Some(by) => by.get(t.schema_name.as_str()).copied().unwrap_or(0),
+        Some(rows) => find(rows, &t.schema_name, |r| &r.schema).map_or(0, |r| r.bytes),
         None => prev.map_or(0, |p| p.size_approx_bytes),
     };
 
     if let Some((by, at)) = &inp.tables {
-        let counters = by.get(t.schema_name.as_str()).copied().unwrap_or_default();
+        let counters = find(by, &t.schema_name, |r| &r.0)
+            .map(|r| r.1)
+            .unwrap_or_default();
         m.rows_written = counters.rows_written;
         m.seq_scans = counters.seq_scans;
         m.idx_scans = counters.idx_scans;
