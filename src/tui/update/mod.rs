@@ -603,3 +603,6 @@ pub(crate) fn sort_by(state: &mut State, col: Column, descending: Option<bool>) 
     state.list.descending = descending.unwrap_or_else(|| col.descending_by_default());
     recompute_list(state);
 }
+
+#[cfg(test)]
+mod flow_tests;

@@ -1,20 +1,22 @@
-//! `update` unit tests: navigation, filter, sort, wizard, confirmations,
-//! read-only refusals, pause, interval, command line, reconnect.
+//! `update` tests of whole flows: navigation, filter, sort, wizard,
+//! confirmations, read-only refusals, pause, interval, command line,
+//! reconnect. Unit tests of the library (they were `tests/tui_update.rs`),
+//! so `cargo test --lib` runs them, and cargo-mutants with it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tenantctl::backend::{Command, Event, ProgressStep};
-use tenantctl::config::ThemeName;
-use tenantctl::domain::tenant::TenantStatus;
-use tenantctl::tui::sample;
-use tenantctl::tui::state::{Column, Connection, DetailTab, Modal, Pane, State, WizardStep};
-use tenantctl::tui::update::complete;
-use tenantctl::tui::{Action, TextKey};
+use crate::backend::{Command, Event, ProgressStep};
+use crate::config::ThemeName;
+use crate::domain::tenant::TenantStatus;
+use crate::tui::sample;
+use crate::tui::state::{Column, Connection, DetailTab, Modal, Pane, State, WizardStep};
+use crate::tui::update::complete;
+use crate::tui::{Action, TextKey};
 
 /// `update` for an action that leads to at most one request.
 fn update(s: &mut State, a: Action) -> Option<Command> {
-    let mut cmds = tenantctl::tui::update(s, a);
+    let mut cmds = crate::tui::update(s, a);
     assert!(cmds.len() <= 1, "more than one command: {cmds:?}");
     cmds.pop()
 }
@@ -431,7 +433,7 @@ fn wizard_failure_shows_result_and_esc_at_first_step_cancels() {
         &mut s,
         Event::Failed {
             id,
-            error: tenantctl::Error::conflict("domain x.example is taken"),
+            error: crate::Error::conflict("domain x.example is taken"),
         },
     );
     match &s.modal {
@@ -576,7 +578,7 @@ fn pause_freezes_the_view_and_shows_its_time() {
     ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(10, 7))));
     assert_eq!(s.view.as_ref().map(|v| v.generation), gen_before, "frozen");
     assert_eq!(s.latest.as_ref().map(|v| v.generation), Some(7));
-    let bar: String = tenantctl::tui::ui::status_bar::segments(&s)
+    let bar: String = crate::tui::ui::status_bar::segments(&s)
         .iter()
         .map(|sp| sp.content.to_string())
         .collect();
@@ -715,7 +717,7 @@ fn reconnect_keeps_the_users_place() {
     assert!(matches!(s.connection, Connection::Disconnected { .. }));
     let later = s.now + chrono::TimeDelta::seconds(3);
     update(&mut s, Action::Tick(later));
-    let bar: String = tenantctl::tui::ui::status_bar::segments(&s)
+    let bar: String = crate::tui::ui::status_bar::segments(&s)
         .iter()
         .map(|sp| sp.content.to_string())
         .collect();
@@ -853,7 +855,7 @@ fn queued_snapshots_are_coalesced() {
         tx.send(Event::Notice(format!("n{g}"))).expect("send");
     }
     let first = Event::Snapshot(Arc::new(sample::snapshot(3, 1)));
-    let batch = tenantctl::tui::app::drain(first, &mut rx);
+    let batch = crate::tui::app::drain(first, &mut rx);
     let gens: Vec<u64> = batch
         .iter()
         .filter_map(|e| match e {
@@ -867,7 +869,7 @@ fn queued_snapshots_are_coalesced() {
 
 #[test]
 fn example_config_keys_are_all_known() {
-    let text = include_str!("../config.example.toml");
+    let text = include_str!("../../../config.example.toml");
     let keys = text
         .lines()
         .skip_while(|l| l.trim() != "[keys]")
@@ -878,10 +880,10 @@ fn example_config_keys_are_all_known() {
             acc.push('\n');
             acc
         });
-    let parsed: std::collections::BTreeMap<String, tenantctl::config::KeySpec> =
+    let parsed: std::collections::BTreeMap<String, crate::config::KeySpec> =
         toml::from_str(&keys).expect("the commented [keys] lines parse");
     assert!(parsed.len() >= 28, "{}", parsed.len());
-    let km = tenantctl::tui::keymap::Keymap::from_config(&parsed).expect("every name is an action");
+    let km = crate::tui::keymap::Keymap::from_config(&parsed).expect("every name is an action");
     assert_eq!(km.label_of("quit"), "q");
 }
 
@@ -913,7 +915,7 @@ fn connecting_with_the_wizard_open_reloads_both_templates_and_the_detail() {
             retry_in: Duration::from_secs(1),
         },
     );
-    let cmds = tenantctl::tui::update(
+    let cmds = crate::tui::update(
         &mut s,
         Action::Backend(Event::Connected {
             cluster: "prod".into(),
@@ -975,7 +977,7 @@ fn views_open_by_key_and_command_and_esc_returns_to_the_monitor() {
     }
     assert_eq!(
         s.views.neighbour_metric,
-        tenantctl::domain::activity::NeighbourMetric::Wal
+        crate::domain::activity::NeighbourMetric::Wal
     );
     command_line(&mut s, "neighbours bogus");
     match &s.modal {
@@ -1210,7 +1212,7 @@ fn time_cursor_moves_through_the_kept_history_only_while_paused() {
 
 // ---- the Migrations pane ----
 
-use tenantctl::domain::runs::RunAction;
+use crate::domain::runs::RunAction;
 
 /// The Migrations pane open on the sample runs, the running run selected.
 fn migrations(n: usize) -> State {
@@ -1250,7 +1252,7 @@ fn migrations_pane_opens_by_key_and_command_and_coalesces_loads() {
     );
     let a = s
         .keymap
-        .key(tenantctl::tui::keymap::InputMode::Normal, &k)
+        .key(crate::tui::keymap::InputMode::Normal, &k)
         .expect("M is bound");
     assert!(matches!(a, Action::View(Pane::Migrations)), "{a:?}");
     assert_eq!(
@@ -1461,7 +1463,7 @@ fn migrations_reload_every_second_while_a_run_moves_and_on_changes() {
     );
     arrive(&mut s, 0);
     // A tenant's version moved (the tenants NOTIFY): the list and the pane reload.
-    let cmds = tenantctl::tui::update(&mut s, Action::Backend(Event::TenantsChanged));
+    let cmds = crate::tui::update(&mut s, Action::Backend(Event::TenantsChanged));
     assert_eq!(
         cmds,
         vec![
@@ -1546,7 +1548,7 @@ fn version_behind_in_the_detail_jumps_to_the_migrations_pane() {
 }
 
 /// The sample snapshot with tenant `i` a template version behind.
-fn behind_snapshot(n: usize, i: usize) -> tenantctl::domain::metrics::Snapshot {
+fn behind_snapshot(n: usize, i: usize) -> crate::domain::metrics::Snapshot {
     let mut snap = sample::snapshot(n, 2);
     let mut v: Vec<_> = snap.tenants.values().cloned().collect();
     let m = v
@@ -1554,7 +1556,7 @@ fn behind_snapshot(n: usize, i: usize) -> tenantctl::domain::metrics::Snapshot {
         .find(|m| m.tenant_id == sample::id(i))
         .expect("sample tenant");
     let mut reasons = m.health.reasons.to_vec();
-    reasons.push(tenantctl::domain::metrics::HealthReason {
+    reasons.push(crate::domain::metrics::HealthReason {
         points: 5,
         text: "template version 1 behind latest 3".into(),
     });
