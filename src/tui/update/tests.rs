@@ -1,8 +1,8 @@
-//! Edge cases of `update` that the scenario tests in ``flow_tests.rs``
+//! Edge cases of `update` that the scenario tests in `flow_tests.rs`
 //! walk past: every arm of the shared cursor arithmetic, the interval's
 //! format, which detail tab asks for what and when, the mouse's bounds, and
 //! the guards that drop answers meant for another tenant or request. Found
-//! by cargo-mutants (mutants that survived `the flow tests`).
+//! by cargo-mutants (mutants that survived the flow tests).
 
 use std::sync::Arc;
 use std::time::Duration;
