@@ -305,3 +305,53 @@ fn tab_cycles_through_completions_both_ways() {
     one(&mut s, Action::Text(TextKey::Next));
     assert_eq!(value(&s), first, "and from the last to the first");
 }
+
+#[test]
+fn a_message_lasts_exactly_its_ttl_and_its_end_redraws() {
+    let mut s = st(3);
+    let t0 = s.now;
+    super::say(&mut s, "saved");
+    s.dirty = false;
+    one(&mut s, Action::Tick(t0 + crate::tui::state::MESSAGE_TTL));
+    assert_eq!(
+        s.message.as_ref().map(|m| m.text.as_str()),
+        Some("saved"),
+        "still shown at its TTL"
+    );
+    assert!(!s.dirty, "nothing changed on screen yet");
+    one(
+        &mut s,
+        Action::Tick(t0 + crate::tui::state::MESSAGE_TTL + chrono::TimeDelta::milliseconds(1)),
+    );
+    assert!(s.message.is_none(), "gone after its TTL");
+    assert!(s.dirty, "its end is drawn");
+}
+
+#[test]
+fn a_tick_redraws_each_new_second_only_while_something_animates() {
+    use crate::tui::state::Connection;
+    let second = |s: &State| s.now.timestamp();
+    // Connected, nothing pending: a new second changes nothing on screen.
+    let mut s = st(3);
+    assert!(matches!(s.connection, Connection::Connected { .. }));
+    assert!(s.pending.is_empty());
+    s.dirty = false;
+    let next = s.now + chrono::TimeDelta::seconds(1);
+    one(&mut s, Action::Tick(next));
+    assert!(
+        !s.dirty,
+        "a connected, idle console does not redraw per second"
+    );
+    // Connecting: the spinner moves once a second, not between.
+    s.connection = Connection::Connecting;
+    let start = s.now;
+    let same_second = chrono::DateTime::from_timestamp(second(&s), 900_000_000).expect("time");
+    assert!(same_second >= start);
+    one(&mut s, Action::Tick(same_second));
+    assert!(!s.dirty, "the same second again does not redraw");
+    one(
+        &mut s,
+        Action::Tick(same_second + chrono::TimeDelta::milliseconds(200)),
+    );
+    assert!(s.dirty, "a new second while connecting redraws");
+}
