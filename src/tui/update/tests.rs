@@ -355,3 +355,39 @@ fn a_tick_redraws_each_new_second_only_while_something_animates() {
     );
     assert!(s.dirty, "a new second while connecting redraws");
 }
+
+#[test]
+fn each_console_command_parses_to_its_own_request() {
+    use super::command::{ConsoleCommand as C, parse_command};
+    let tenant = |r: Result<C, String>| match r {
+        Ok(C::Suspend(t)) => ("suspend", t),
+        Ok(C::Resume(t)) => ("resume", t),
+        Ok(C::Delete(t)) => ("delete", t),
+        other => panic!("not a tenant command: {other:?}"),
+    };
+    assert_eq!(
+        tenant(parse_command("suspend acme")),
+        ("suspend", "acme".into())
+    );
+    assert_eq!(
+        tenant(parse_command("resume acme")),
+        ("resume", "acme".into())
+    );
+    assert_eq!(
+        tenant(parse_command("delete  acme ")),
+        ("delete", "acme".into())
+    );
+    assert!(matches!(parse_command("pause"), Ok(C::Pause)));
+    assert!(matches!(parse_command("help"), Ok(C::Help)));
+    assert!(matches!(parse_command("create"), Ok(C::Create)));
+    assert!(matches!(parse_command("q"), Ok(C::Quit)));
+    // A unique prefix is enough; a shared one is refused with the choices.
+    assert!(matches!(parse_command("pau"), Ok(C::Pause)));
+    let err = parse_command("m").expect_err("ambiguous");
+    assert!(err.contains("is ambiguous"), "{err}");
+    assert!(err.contains("monitor"), "{err}");
+    assert_eq!(
+        parse_command("resume").expect_err("no tenant"),
+        ":resume needs a tenant: name, domain or id"
+    );
+}
