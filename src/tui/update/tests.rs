@@ -391,3 +391,92 @@ fn each_console_command_parses_to_its_own_request() {
         ":resume needs a tenant: name, domain or id"
     );
 }
+
+#[test]
+fn pane_tabs_cycle_both_ways_and_wrap() {
+    let mut s = st(3);
+    assert_eq!(s.pane, Pane::Tenants);
+    let mut back = Vec::new();
+    for _ in 0..Pane::TABS.len() {
+        one(&mut s, Action::PrevPane);
+        back.push(s.pane);
+    }
+    assert_eq!(
+        back,
+        vec![Pane::Alerts, Pane::Audit, Pane::Monitor, Pane::Tenants],
+        "backwards from the first tab wraps to the last"
+    );
+    let mut forth = Vec::new();
+    for _ in 0..Pane::TABS.len() {
+        one(&mut s, Action::NextPane);
+        forth.push(s.pane);
+    }
+    assert_eq!(
+        forth,
+        vec![Pane::Monitor, Pane::Audit, Pane::Alerts, Pane::Tenants]
+    );
+}
+
+#[test]
+fn refresh_asks_for_what_the_pane_shows() {
+    let mut s = st(3);
+    s.pane = Pane::Audit;
+    assert!(matches!(
+        one(&mut s, Action::Refresh),
+        Some(Command::LoadAudit { .. })
+    ));
+    s.pane = Pane::Migrations;
+    assert!(matches!(
+        one(&mut s, Action::Refresh),
+        Some(Command::LoadMigrations { .. })
+    ));
+    let mut s = st(3);
+    with_detail(&mut s, DetailTab::Overview);
+    assert!(matches!(
+        one(&mut s, Action::Refresh),
+        Some(Command::LoadDetail { .. })
+    ));
+    let mut s = st(3);
+    assert!(matches!(
+        one(&mut s, Action::Refresh),
+        Some(Command::RefreshNow)
+    ));
+}
+
+#[test]
+fn filter_from_another_pane_goes_to_the_list_and_back_keeps_other_panes_filters() {
+    let mut s = st(3);
+    with_detail(&mut s, DetailTab::Overview);
+    one(&mut s, Action::Filter);
+    assert_eq!(s.pane, Pane::Tenants);
+    assert!(s.detail.is_none(), "the detail closes");
+    assert!(matches!(s.modal, Some(Modal::Filter { .. })));
+    // Back on another pane leaves the list's filter alone.
+    let mut s = st(3);
+    s.list.filter.text = "acme".into();
+    s.pane = Pane::Audit;
+    s.message = None;
+    one(&mut s, Action::Back);
+    assert_eq!(s.list.filter.text, "acme");
+}
+
+#[test]
+fn time_keys_step_through_history_only_while_paused() {
+    let mut s = st(3);
+    assert!(!s.paused);
+    s.message = None;
+    one(&mut s, Action::PrevTab);
+    assert_eq!(s.views.time_back, 0, "live: no time travel");
+    assert!(
+        !s.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("time travel")),
+        "live, the tab keys are not time keys: {:?}",
+        s.message.as_ref().map(|m| &m.text)
+    );
+    // Paused, they are.
+    one(&mut s, Action::Pause);
+    assert!(s.paused);
+    one(&mut s, Action::PrevTab);
+    assert_eq!(s.views.time_back, 1, "paused, PrevTab steps back in time");
+}
