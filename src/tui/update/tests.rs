@@ -480,3 +480,42 @@ fn time_keys_step_through_history_only_while_paused() {
     one(&mut s, Action::PrevTab);
     assert_eq!(s.views.time_back, 1, "paused, PrevTab steps back in time");
 }
+
+#[test]
+fn the_monitor_ranks_the_top_tenants_highest_first_and_its_cursor_follows_one() {
+    let mut s = st(40);
+    let view = s.view.clone().expect("a snapshot");
+    assert!(view.tenants.len() > super::MONITOR_TOP);
+    // Independently: every tenant by calls/s, highest first, ties by id.
+    let mut all: Vec<(f64, uuid::Uuid)> = view
+        .tenants
+        .iter()
+        .map(|(id, m)| (m.calls_per_s.unwrap_or(0.0), *id))
+        .collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let want: Vec<uuid::Uuid> = all.iter().take(super::MONITOR_TOP).map(|x| x.1).collect();
+    assert!(
+        all[0].0 > all[super::MONITOR_TOP].0,
+        "the sample has a spread"
+    );
+    super::recompute_monitor(&mut s);
+    assert_eq!(s.monitor_top, want);
+    // The cursor stays on its tenant when the ranking moves it.
+    s.monitor_cursor = 3;
+    let followed = s.monitor_top[3];
+    let mut snap = (*view).clone();
+    let mut list: Vec<_> = snap.tenants.iter().map(|(_, m)| m.clone()).collect();
+    for m in &mut list {
+        if m.tenant_id == followed {
+            m.calls_per_s = Some(1e12);
+        }
+    }
+    snap.tenants = list.into_iter().collect();
+    s.view = Some(Arc::new(snap));
+    super::recompute_monitor(&mut s);
+    assert_eq!(s.monitor_top[0], followed);
+    assert_eq!(
+        s.monitor_cursor, 0,
+        "the cursor followed its tenant to the top"
+    );
+}
