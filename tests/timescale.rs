@@ -628,3 +628,72 @@ async fn hypertable_tenants_drift_against_a_reference_built_with_hypertables() {
         "{health}"
     );
 }
+
+/// A compressed chunk is not an inheritance child of anything: its rows
+/// (most of a compressed hypertable's bytes) must still count for the
+/// tenant, exactly as `hypertable_size` counts them.
+#[tokio::test]
+#[allow(clippy::cast_precision_loss, reason = "a ratio of sizes")]
+async fn compressed_chunks_count_in_the_tenants_size() {
+    let Some((config, db, version)) = with_timescale().await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, Lookup::built_in(), tmp.path());
+    let t = provision::create_tenant(&db, &o, &req("zip.example.com"), &noop)
+        .await
+        .expect("create with hypertables");
+    let sch = t.schema_name.clone();
+    let (tc, conn) = tokio_postgres::connect(
+        &cluster().conninfo_as(&db.params.dbname, &t.role_name),
+        NoTls,
+    )
+    .await
+    .expect("connect as the tenant");
+    tokio::spawn(conn);
+    tc.batch_execute(
+        "INSERT INTO market_data (symbol, timestamp, open, high, low, close, volume)
+             SELECT 'S' || (g % 7), now() - make_interval(mins => g * 14), g, g + 1, g - 1, g, g * 10
+             FROM generate_series(1, 5000) g;",
+    )
+    .await
+    .expect("the tenant's inserts");
+    drop(tc);
+    let dbname = db.params.dbname.clone();
+    common::superuser_exec(
+        &dbname,
+        &format!(
+            "SET client_min_messages = error;
+             ALTER TABLE \"{sch}\".market_data SET (timescaledb.compress, timescaledb.compress_segmentby = 'symbol');
+             SELECT count(compress_chunk(c)) FROM show_chunks('\"{sch}\".market_data') c;
+             ANALYZE;"
+        ),
+    );
+    let compressed = common::superuser_query(
+        &dbname,
+        &format!(
+            "SELECT count(*) FROM timescaledb_information.chunks
+             WHERE hypertable_schema = '{sch}' AND hypertable_name = 'market_data' AND is_compressed"
+        ),
+    );
+    let n: i64 = compressed[0]
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 49, "TimescaleDB {version}: {n} compressed chunks");
+    let (want, _) = timescale_size(&db, &sch).await;
+    let top = cli_json(&db, tmp.path(), &["top", "--json", "--limit", "100"]);
+    let row = top["tenants"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["schema"] == sch.as_str()))
+        .unwrap_or_else(|| panic!("tenant in top: {top}"));
+    let size = row["size_bytes"].as_i64().expect("size_bytes");
+    let ratio = size as f64 / want as f64;
+    eprintln!(
+        "TimescaleDB {version}: {n} compressed chunks, top size {size} B, hypertable_size + plain tables {want} B ({ratio:.3})"
+    );
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "top's size {size} is within 10% of TimescaleDB's {want}: {row}"
+    );
+}

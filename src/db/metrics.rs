@@ -125,43 +125,58 @@ pub async fn detect_timescale(client: &impl GenericClient) -> Result<TimescaleSo
     })
 }
 
-/// The chunks of every user hypertable, each with the oid of the schema
-/// it belongs to: `ch(rel, nsp)`, and with their indexes
-/// `chi(rel, nsp, kind)`. Set-based, without a function call per row: the
-/// schemas' hypertables (and each one's compressed hypertable, whose
-/// chunks belong to its user's hypertable) come from TimescaleDB's catalog
-/// and are resolved to relations on `pg_class`'s (name, schema) index, one
-/// probe per hypertable (a lateral lookup: a plain join lets the planner
-/// match every tenant's `trades` by name first); their chunks are their
-/// inheritance children, one scan of `pg_inherits` hashed against them, so
-/// a chunk whose relation is gone is not there at all; the chunks' indexes
-/// are one scan of `pg_index` hashed against the chunks (resolving each
-/// chunk's name with `to_regclass` instead made the size lane ~12x its
-/// floor at 1,000 tenants with 20,000 chunks).
-const CHUNKS_CTE: &str = "hyp AS MATERIALIZED (
+/// The chunks of the user hypertables, each with the oid of the schema it
+/// belongs to: `ch(rel, nsp)`, and with their indexes `chi(rel, nsp,
+/// kind)`; `only` restricts the hypertables (SQL on `h.schema_name`, e.g.
+/// `h.schema_name = ANY($1::text[])`). Set-based, without a function call
+/// per row:
+///
+/// - the hypertables come from TimescaleDB's catalog and are resolved to
+///   relations on `pg_class`'s (name, schema) index, one probe per
+///   hypertable (a lateral lookup: a plain join lets the planner match
+///   every tenant's `trades` by name first); their chunks are their
+///   inheritance children, one scan of `pg_inherits` hashed against them,
+///   so a chunk whose relation is gone is not there at all;
+/// - a compressed chunk is no inheritance child (TimescaleDB 2.x): it comes
+///   from the chunk catalog (`compressed_chunk_id` of its user's chunk),
+///   one `pg_class` probe each, and counts for the user's schema;
+/// - the chunks' indexes are one scan of `pg_index` hashed against the
+///   chunks (resolving each chunk's name with `to_regclass` instead made
+///   the size lane ~12x its floor at 1,000 tenants with 20,000 chunks).
+fn chunks_cte(only: &str) -> String {
+    format!(
+        "hyp AS MATERIALIZED (
                  SELECT hn.oid AS pnsp, h.table_name, hn.oid AS nsp
                  FROM _timescaledb_catalog.hypertable h
                  JOIN pg_namespace hn ON hn.nspname = h.schema_name
-                 -- A compressed hypertable's chunks count through its user's (below).
-                 WHERE NOT EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable u
-                                   WHERE u.compressed_hypertable_id = h.id)
-                 UNION ALL
-                 SELECT zn.oid, z.table_name, hn.oid
-                 FROM _timescaledb_catalog.hypertable h
-                 JOIN pg_namespace hn ON hn.nspname = h.schema_name
-                 JOIN _timescaledb_catalog.hypertable z ON z.id = h.compressed_hypertable_id
-                 JOIN pg_namespace zn ON zn.nspname = z.schema_name),
+                 -- A compressed hypertable's own rows count through its user's.
+                 WHERE ({only}) AND NOT EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable u
+                                                WHERE u.compressed_hypertable_id = h.id)),
              par AS MATERIALIZED (
                  SELECT hc.oid AS parent, hyp.nsp FROM hyp
                  CROSS JOIN LATERAL (SELECT c.oid FROM pg_class c
                                      WHERE c.relnamespace = hyp.pnsp AND c.relname = hyp.table_name
                                      LIMIT 1) hc),
+             cz AS MATERIALIZED (
+                 SELECT zc.oid AS rel, hn.oid AS nsp
+                 FROM _timescaledb_catalog.chunk k
+                 JOIN _timescaledb_catalog.chunk z ON z.id = k.compressed_chunk_id
+                 JOIN _timescaledb_catalog.hypertable h ON h.id = k.hypertable_id
+                 JOIN pg_namespace hn ON hn.nspname = h.schema_name
+                 JOIN pg_namespace zn ON zn.nspname = z.schema_name
+                 CROSS JOIN LATERAL (SELECT c.oid FROM pg_class c
+                                     WHERE c.relnamespace = zn.oid AND c.relname = z.table_name
+                                     LIMIT 1) zc
+                 WHERE {only}),
              ch AS MATERIALIZED (
-                 SELECT i.inhrelid AS rel, par.nsp FROM pg_inherits i JOIN par ON par.parent = i.inhparent),
+                 SELECT i.inhrelid AS rel, par.nsp FROM pg_inherits i JOIN par ON par.parent = i.inhparent
+                 UNION SELECT rel, nsp FROM cz),
              chi AS (
                  SELECT rel, nsp, 'r'::\"char\" AS kind FROM ch
                  UNION ALL
-                 SELECT i.indexrelid, ch.nsp, 'i'::\"char\" FROM pg_index i JOIN ch ON ch.rel = i.indrelid)";
+                 SELECT i.indexrelid, ch.nsp, 'i'::\"char\" FROM pg_index i JOIN ch ON ch.rel = i.indrelid)"
+    )
+}
 
 /// The schemas the per-schema lanes report: every schema but the system's
 /// and TimescaleDB's own (whose chunks count for their hypertable's
@@ -206,7 +221,7 @@ pub async fn prepare_session(client: &Client, query_timeout_ms: u128) -> Result<
 /// names would be tested against every namespace, N×M). With TimescaleDB,
 /// the chunks of each schema's hypertables (heap, TOAST, indexes) count
 /// for it: the one scan of `pg_class` is grouped by the tenant schema of
-/// each chunk and chunk index (hashed from [`CHUNKS_CTE`]) or else its own
+/// each chunk and chunk index (hashed from [`chunks_cte`]) or else its own
 /// schema; at 1,000 tenants with 20,000 chunks ~9x the bare scan in the
 /// monitor bench (~6x alone on the server), where resolving each chunk by
 /// name was ~12x.
@@ -215,8 +230,9 @@ pub async fn approx_sizes(client: &Client, ts: &TimescaleSource) -> Result<Sampl
         // One pass over pg_class where each chunk and chunk index counts
         // for its tenant's schema instead of its own (hashed against
         // `chi`); TOAST pages from a hash of the TOAST tables with pages.
+        let chunks = chunks_cte("true");
         format!(
-            "WITH {CHUNKS_CTE},
+            "WITH {chunks},
              t AS (SELECT oid, relpages FROM pg_class WHERE relkind = 't' AND relpages > 0),
              agg AS (
                  SELECT coalesce(m.nsp, c.relnamespace) AS nsp,
@@ -281,8 +297,9 @@ pub async fn table_counters(
     ts: &TimescaleSource,
 ) -> Result<Sample<(String, TableCounters)>> {
     let sql = if ts.chunks() {
+        let chunks = chunks_cte("true");
         format!(
-            "WITH {CHUNKS_CTE},
+            "WITH {chunks},
              rels AS (
                  SELECT n.oid AS nsp, c.oid AS rel, c.relkind AS kind
                  FROM pg_namespace n
@@ -548,7 +565,7 @@ pub async fn exact_sizes(
 ) -> Result<Sample<(String, u64, u32)>> {
     let (chunks, chunk_rels) = if ts.chunks() {
         (
-            format!("{CHUNKS_CTE},"),
+            format!("{},", chunks_cte("h.schema_name = ANY($1::text[])")),
             "UNION ALL SELECT nsp, rel FROM ch",
         )
     } else {
