@@ -696,4 +696,27 @@ async fn compressed_chunks_count_in_the_tenants_size() {
         (0.9..=1.1).contains(&ratio),
         "top's size {size} is within 10% of TimescaleDB's {want}: {row}"
     );
+
+    // Delete with its backup and restore: every compressed row comes back
+    // (as rows of a hypertable; the compression settings are not kept).
+    let before = contents(&dbname, &sch);
+    provision::suspend_tenant(&db, &o, t.id, None)
+        .await
+        .expect("suspend");
+    let out = provision::delete_tenant(&db, &o, t.id, &t.domain, true)
+        .await
+        .expect("delete with backup");
+    let dump = out.backup_path.expect("a backup");
+    provision::restore_tenant(&db, &o, &dump)
+        .await
+        .expect("restore");
+    let after = contents(&dbname, &sch);
+    eprintln!("compressed, before delete: {before:?}; after restore: {after:?}");
+    assert_eq!(before, after, "every row is back");
+    assert!(
+        before.iter().any(|r| r
+            .as_deref()
+            .is_some_and(|r| r.starts_with("market_data 5000 "))),
+        "{before:?}"
+    );
 }
