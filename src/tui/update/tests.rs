@@ -519,3 +519,62 @@ fn the_monitor_ranks_the_top_tenants_highest_first_and_its_cursor_follows_one() 
         "the cursor followed its tenant to the top"
     );
 }
+
+#[test]
+fn arguments_complete_per_command() {
+    let mut s = st(3);
+    s.clusters = vec![("prod".into(), true), ("staging".into(), false)];
+    assert_eq!(super::complete(&s, "cluster st"), vec!["cluster staging"]);
+    assert_eq!(
+        super::complete(&s, "window "),
+        vec!["window 1", "window 15", "window 5", "window 60"]
+    );
+    assert_eq!(
+        super::complete(&s, "migrate "),
+        vec!["migrate cancel", "migrate pause", "migrate resume"]
+    );
+    let n = super::complete(&s, "neighbours ");
+    assert!(
+        !n.is_empty() && n.iter().all(|c| c.starts_with("neighbours ")),
+        "{n:?}"
+    );
+    assert!(
+        super::complete(&s, "quit x").is_empty(),
+        "no argument to complete"
+    );
+}
+
+#[test]
+fn tab_extends_to_the_common_prefix_then_cycles_and_says_when_nothing_fits() {
+    let mut s = st(3);
+    s.clusters = vec![("prod-eu".into(), true), ("prod-us".into(), true)];
+    let value = |s: &State| match s.modal.as_ref() {
+        Some(Modal::CommandLine(cl)) => (cl.input.value().to_string(), cl.error.clone()),
+        other => panic!("the command line: {other:?}"),
+    };
+    one(&mut s, Action::CommandLine);
+    for c in "cluster p".chars() {
+        one(&mut s, Action::Text(TextKey::Char(c)));
+    }
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(value(&s).0, "cluster prod-", "first the shared prefix");
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(value(&s).0, "cluster prod-eu", "then the candidates");
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(value(&s).0, "cluster prod-us");
+    // One candidate: taken whole.
+    let mut s = st(3);
+    s.clusters = vec![("prod-eu".into(), true)];
+    one(&mut s, Action::CommandLine);
+    for c in "cluster p".chars() {
+        one(&mut s, Action::Text(TextKey::Char(c)));
+    }
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(value(&s), ("cluster prod-eu".to_string(), None));
+    // None: said so.
+    for c in "zz".chars() {
+        one(&mut s, Action::Text(TextKey::Char(c)));
+    }
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(value(&s).1.as_deref(), Some("no completion"));
+}
