@@ -578,3 +578,71 @@ fn tab_extends_to_the_common_prefix_then_cycles_and_says_when_nothing_fits() {
     one(&mut s, Action::Text(TextKey::Next));
     assert_eq!(value(&s).1.as_deref(), Some("no completion"));
 }
+
+#[test]
+fn resume_by_command_asks_to_resume_that_tenant() {
+    let mut s = st(10);
+    let suspended = s.tenants[3].clone();
+    assert_eq!(
+        suspended.status,
+        crate::domain::tenant::TenantStatus::Suspended
+    );
+    one(&mut s, Action::CommandLine);
+    for c in format!("resume {}", suspended.name).chars() {
+        one(&mut s, Action::Text(TextKey::Char(c)));
+    }
+    one(&mut s, Action::Text(TextKey::Submit));
+    match &s.modal {
+        Some(Modal::Confirm(c)) => assert_eq!(
+            c.kind,
+            crate::tui::state::ConfirmKind::Resume {
+                tenant: suspended.id
+            }
+        ),
+        other => panic!("a resume question: {other:?}"),
+    }
+}
+
+#[test]
+fn a_reconnect_reloads_the_pane_on_screen() {
+    let connected = || Event::Connected {
+        cluster: "prod".into(),
+        endpoint: "db1.internal:5432".into(),
+        server_version: "16".into(),
+        read_only: false,
+    };
+    let mut s = st(3);
+    s.pane = Pane::Audit;
+    let cmds = update(&mut s, Action::Backend(connected()));
+    assert!(
+        cmds.iter().any(|c| matches!(c, Command::LoadAudit { .. })),
+        "{cmds:?}"
+    );
+    let mut s = st(3);
+    s.pane = Pane::Migrations;
+    s.migrations.loading = true;
+    let cmds = update(&mut s, Action::Backend(connected()));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::LoadMigrations { .. })),
+        "a load cut off by the loss is asked again: {cmds:?}"
+    );
+}
+
+#[test]
+fn a_snapshot_on_the_monitor_reranks_and_asks_for_the_history() {
+    let mut s = st(20);
+    s.pane = Pane::Monitor;
+    s.history_loading = false;
+    s.monitor_top.clear();
+    let cmds = update(
+        &mut s,
+        Action::Backend(Event::Snapshot(Arc::new(sample::snapshot(20, 99)))),
+    );
+    assert!(!s.monitor_top.is_empty(), "ranked");
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::LoadHistory { .. })),
+        "{cmds:?}"
+    );
+}
