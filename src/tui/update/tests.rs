@@ -646,3 +646,81 @@ fn a_snapshot_on_the_monitor_reranks_and_asks_for_the_history() {
         "{cmds:?}"
     );
 }
+
+#[test]
+fn answers_touch_only_the_form_that_asked() {
+    use crate::tui::state::WizardStep;
+    let done = |id| Event::Done {
+        id,
+        message: "done".into(),
+        tenant: None,
+    };
+    let failed = |id| Event::Failed {
+        id,
+        error: crate::Error::conflict("refused"),
+    };
+    let wizard_step = |s: &State| match &s.modal {
+        Some(Modal::Wizard(w)) => w.step,
+        other => panic!("the wizard: {other:?}"),
+    };
+    for answer in [done as fn(u64) -> Event, failed] {
+        let mut s = st(3);
+        one(&mut s, Action::New);
+        if let Some(Modal::Wizard(w)) = s.modal.as_mut() {
+            w.request = Some(5);
+        }
+        let before = wizard_step(&s);
+        assert_ne!(before, WizardStep::Result);
+        update(&mut s, Action::Backend(answer(6)));
+        assert_eq!(wizard_step(&s), before, "another request's answer");
+        update(&mut s, Action::Backend(answer(5)));
+        assert_eq!(wizard_step(&s), WizardStep::Result, "its own answer");
+    }
+    // The edit form: closed by its own success, kept (with the error) by
+    // its own failure, untouched by others'.
+    let mut s = st(3);
+    one(&mut s, Action::Edit);
+    let set = |s: &mut State, id| {
+        if let Some(Modal::Edit(e)) = s.modal.as_mut() {
+            e.request = Some(id);
+        }
+    };
+    set(&mut s, 5);
+    update(&mut s, Action::Backend(failed(6)));
+    assert!(
+        matches!(&s.modal, Some(Modal::Edit(e)) if e.request == Some(5) && e.fields.iter().all(|f| f.error.is_none())),
+        "another request's failure"
+    );
+    update(&mut s, Action::Backend(done(6)));
+    assert!(
+        matches!(s.modal, Some(Modal::Edit(_))),
+        "another request's success"
+    );
+    update(&mut s, Action::Backend(failed(5)));
+    assert!(
+        matches!(&s.modal, Some(Modal::Edit(e)) if e.request.is_none() && e.fields.iter().any(|f| f.error.is_some())),
+        "its own failure stays on the form"
+    );
+    set(&mut s, 7);
+    update(&mut s, Action::Backend(done(7)));
+    assert!(s.modal.is_none(), "its own success closes it");
+}
+
+#[test]
+fn history_answers_reach_the_open_detail_only_for_its_tenant() {
+    let mut s = st(3);
+    let t = with_detail(&mut s, DetailTab::History);
+    let mut other = crate::domain::metrics::History::default();
+    other.tenant_id = Some(sample::id(2));
+    let mut mine = crate::domain::metrics::History::default();
+    mine.tenant_id = Some(t);
+    update(&mut s, Action::Backend(Event::History(vec![other])));
+    assert!(s.detail.as_ref().is_some_and(|d| d.history.is_none()));
+    update(&mut s, Action::Backend(Event::History(vec![mine])));
+    assert!(
+        s.detail
+            .as_ref()
+            .and_then(|d| d.history.as_ref())
+            .is_some_and(|h| h.tenant_id == Some(t))
+    );
+}
