@@ -710,10 +710,14 @@ fn answers_touch_only_the_form_that_asked() {
 fn history_answers_reach_the_open_detail_only_for_its_tenant() {
     let mut s = st(3);
     let t = with_detail(&mut s, DetailTab::History);
-    let mut other = crate::domain::metrics::History::default();
-    other.tenant_id = Some(sample::id(2));
-    let mut mine = crate::domain::metrics::History::default();
-    mine.tenant_id = Some(t);
+    let other = crate::domain::metrics::History {
+        tenant_id: Some(sample::id(2)),
+        ..Default::default()
+    };
+    let mine = crate::domain::metrics::History {
+        tenant_id: Some(t),
+        ..Default::default()
+    };
     update(&mut s, Action::Backend(Event::History(vec![other])));
     assert!(s.detail.as_ref().is_some_and(|d| d.history.is_none()));
     update(&mut s, Action::Backend(Event::History(vec![mine])));
