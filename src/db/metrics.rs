@@ -159,7 +159,8 @@ fn chunks_cte(only: &str) -> String {
                                      LIMIT 1) hc),
              cz AS MATERIALIZED (
                  SELECT zc.oid AS rel, hn.oid AS nsp
-                 FROM _timescaledb_catalog.chunk k
+                 FROM (SELECT hypertable_id, compressed_chunk_id FROM _timescaledb_catalog.chunk
+                       WHERE compressed_chunk_id IS NOT NULL) k
                  JOIN _timescaledb_catalog.chunk z ON z.id = k.compressed_chunk_id
                  JOIN _timescaledb_catalog.hypertable h ON h.id = k.hypertable_id
                  JOIN pg_namespace hn ON hn.nspname = h.schema_name
@@ -170,7 +171,7 @@ fn chunks_cte(only: &str) -> String {
                  WHERE {only}),
              ch AS MATERIALIZED (
                  SELECT i.inhrelid AS rel, par.nsp FROM pg_inherits i JOIN par ON par.parent = i.inhparent
-                 UNION SELECT rel, nsp FROM cz),
+                 UNION ALL SELECT rel, nsp FROM cz),
              chi AS (
                  SELECT rel, nsp, 'r'::\"char\" AS kind FROM ch
                  UNION ALL
