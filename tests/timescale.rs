@@ -78,6 +78,28 @@ async fn tenant_schemas(db: &Db) -> i64 {
     .get(0)
 }
 
+/// A new tenant of the default template whose own login runs `sql`; the
+/// login stays open.
+async fn tenant_that_runs(
+    db: &Db,
+    o: &ProvisionOptions,
+    domain: &str,
+    sql: &str,
+) -> (tenantctl::domain::tenant::Tenant, tokio_postgres::Client) {
+    let t = provision::create_tenant(db, o, &req(domain), &noop)
+        .await
+        .expect("create with hypertables");
+    let (tc, conn) = tokio_postgres::connect(
+        &cluster().conninfo_as(&db.params.dbname, &t.role_name),
+        NoTls,
+    )
+    .await
+    .expect("connect as the tenant");
+    tokio::spawn(conn);
+    tc.batch_execute(sql).await.expect("the tenant's inserts");
+    (t, tc)
+}
+
 fn req(domain: &str) -> NewTenant {
     NewTenant {
         name: "TS".into(),
@@ -356,21 +378,12 @@ async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore
     };
     let tmp = tempfile::tempdir().expect("tmp");
     let o = options(&config, Lookup::built_in(), tmp.path());
-    let t = provision::create_tenant(&db, &o, &req("md.example.com"), &noop)
-        .await
-        .expect("create with hypertables");
-    let sch = t.schema_name.clone();
-
     // The tenant's own login inserts 5,000 rows of market data over 50
     // days (50 one-day chunks) and a few trades.
-    let (tc, conn) = tokio_postgres::connect(
-        &cluster().conninfo_as(&db.params.dbname, &t.role_name),
-        NoTls,
-    )
-    .await
-    .expect("connect as the tenant");
-    tokio::spawn(conn);
-    tc.batch_execute(
+    let (t, tc) = tenant_that_runs(
+        &db,
+        &o,
+        "md.example.com",
         "INSERT INTO portfolios (user_id, name) VALUES (gen_random_uuid(), 'p');
          INSERT INTO market_data (symbol, timestamp, open, high, low, close, volume)
              SELECT 'S' || (g % 7), now() - make_interval(mins => g * 14), g, g + 1, g - 1, g, g * 10
@@ -379,8 +392,8 @@ async fn hypertable_rows_count_in_size_and_writes_and_survive_delete_and_restore
              SELECT p.id, 'AAPL', 'BUY', g, 10, now() - make_interval(hours => g * 7)
              FROM portfolios p, generate_series(1, 40) g;",
     )
-    .await
-    .expect("the tenant's inserts");
+    .await;
+    let sch = t.schema_name.clone();
     flush_stats(&tc).await;
     drop(tc);
 
@@ -640,24 +653,16 @@ async fn compressed_chunks_count_in_the_tenants_size() {
     };
     let tmp = tempfile::tempdir().expect("tmp");
     let o = options(&config, Lookup::built_in(), tmp.path());
-    let t = provision::create_tenant(&db, &o, &req("zip.example.com"), &noop)
-        .await
-        .expect("create with hypertables");
-    let sch = t.schema_name.clone();
-    let (tc, conn) = tokio_postgres::connect(
-        &cluster().conninfo_as(&db.params.dbname, &t.role_name),
-        NoTls,
-    )
-    .await
-    .expect("connect as the tenant");
-    tokio::spawn(conn);
-    tc.batch_execute(
+    let (t, tc) = tenant_that_runs(
+        &db,
+        &o,
+        "zip.example.com",
         "INSERT INTO market_data (symbol, timestamp, open, high, low, close, volume)
              SELECT 'S' || (g % 7), now() - make_interval(mins => g * 14), g, g + 1, g - 1, g, g * 10
              FROM generate_series(1, 5000) g;",
     )
-    .await
-    .expect("the tenant's inserts");
+    .await;
+    let sch = t.schema_name.clone();
     drop(tc);
     let dbname = db.params.dbname.clone();
     common::superuser_exec(
