@@ -728,3 +728,88 @@ fn history_answers_reach_the_open_detail_only_for_its_tenant() {
             .is_some_and(|h| h.tenant_id == Some(t))
     );
 }
+
+#[test]
+fn the_help_pager_scrolls_by_line_and_page_and_returns_to_the_top() {
+    let mut s = st(3);
+    one(&mut s, Action::Help);
+    let scroll = |s: &State| match s.modal {
+        Some(Modal::Help { scroll }) => scroll,
+        ref other => panic!("help: {other:?}"),
+    };
+    assert_eq!(scroll(&s), 0);
+    one(&mut s, Action::Down);
+    one(&mut s, Action::Down);
+    assert_eq!(scroll(&s), 2);
+    one(&mut s, Action::Up);
+    assert_eq!(scroll(&s), 1);
+    one(&mut s, Action::PageDown);
+    assert_eq!(scroll(&s), 11);
+    one(&mut s, Action::PageUp);
+    assert_eq!(scroll(&s), 1);
+    one(&mut s, Action::PageUp);
+    assert_eq!(scroll(&s), 0, "not above the top");
+    one(&mut s, Action::PageDown);
+    one(&mut s, Action::Top);
+    assert_eq!(scroll(&s), 0);
+    for _ in 0..1000 {
+        one(&mut s, Action::Down);
+    }
+    let bottom = scroll(&s);
+    assert_eq!(bottom, s.keymap.help_rows().len() + 12, "stops at the end");
+}
+
+#[test]
+fn the_edit_form_cycles_its_fields_and_sends_only_what_changed() {
+    let mut s = st(3);
+    one(&mut s, Action::Edit);
+    let focus = |s: &State| match &s.modal {
+        Some(Modal::Edit(e)) => e.focus,
+        other => panic!("the edit form: {other:?}"),
+    };
+    one(&mut s, Action::Text(TextKey::Prev));
+    assert_eq!(focus(&s), 4, "back from the first field wraps to the last");
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(focus(&s), 0);
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(focus(&s), 1);
+    // Nothing changed: nothing sent.
+    assert!(one(&mut s, Action::Text(TextKey::Submit)).is_none());
+    // Empty the statement timeout and the quota (fields 2 and 3): both
+    // limits are removed, nothing else is sent.
+    let mut s = st(3);
+    one(&mut s, Action::Edit);
+    if let Some(Modal::Edit(e)) = s.modal.as_mut() {
+        e.fields[2] = crate::tui::state::Field::new("");
+        e.fields[3] = crate::tui::state::Field::new("");
+    }
+    match one(&mut s, Action::Text(TextKey::Submit)) {
+        Some(Command::Update { update, .. }) => assert_eq!(
+            update,
+            crate::domain::tenant::TenantUpdate {
+                clear_statement_timeout: true,
+                clear_storage_quota: true,
+                ..Default::default()
+            }
+        ),
+        other => panic!("an update: {other:?}"),
+    }
+    // A new name and connection limit: exactly those.
+    let mut s = st(3);
+    one(&mut s, Action::Edit);
+    if let Some(Modal::Edit(e)) = s.modal.as_mut() {
+        e.fields[0] = crate::tui::state::Field::new("Renamed Desk");
+        e.fields[1] = crate::tui::state::Field::new("7");
+    }
+    match one(&mut s, Action::Text(TextKey::Submit)) {
+        Some(Command::Update { update, .. }) => assert_eq!(
+            update,
+            crate::domain::tenant::TenantUpdate {
+                name: Some("Renamed Desk".into()),
+                connection_limit: Some(7),
+                ..Default::default()
+            }
+        ),
+        other => panic!("an update: {other:?}"),
+    }
+}
