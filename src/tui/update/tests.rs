@@ -813,3 +813,39 @@ fn the_edit_form_cycles_its_fields_and_sends_only_what_changed() {
         other => panic!("an update: {other:?}"),
     }
 }
+
+#[test]
+fn the_wizard_cycles_its_limit_fields_and_keeps_its_template_cursor_in_the_list() {
+    use crate::tui::state::WizardStep;
+    fn wizard(s: &mut State) -> &mut crate::tui::state::Wizard {
+        match s.modal.as_mut() {
+            Some(Modal::Wizard(w)) => w,
+            other => panic!("the wizard: {other:?}"),
+        }
+    }
+    let mut s = st(3);
+    one(&mut s, Action::New);
+    wizard(&mut s).step = WizardStep::Limits;
+    wizard(&mut s).limit_focus = 0;
+    one(&mut s, Action::Text(TextKey::Up));
+    assert_eq!(wizard(&mut s).limit_focus, 2, "up from the first wraps");
+    one(&mut s, Action::Text(TextKey::Next));
+    assert_eq!(wizard(&mut s).limit_focus, 0, "on from the last wraps");
+    one(&mut s, Action::Text(TextKey::Down));
+    assert_eq!(wizard(&mut s).limit_focus, 1);
+    one(&mut s, Action::Text(TextKey::Up));
+    assert_eq!(wizard(&mut s).limit_focus, 0);
+
+    let templates = sample::templates();
+    let n = templates.len();
+    assert!(n >= 2, "the sample offers a choice");
+    wizard(&mut s).templates = Some(templates);
+    wizard(&mut s).step = WizardStep::Template;
+    wizard(&mut s).template_cursor = 0;
+    for _ in 0..n + 2 {
+        one(&mut s, Action::Text(TextKey::Down));
+    }
+    assert_eq!(wizard(&mut s).template_cursor, n - 1, "stops at the last");
+    one(&mut s, Action::Text(TextKey::Up));
+    assert_eq!(wizard(&mut s).template_cursor, n - 2);
+}
