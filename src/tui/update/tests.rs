@@ -775,43 +775,39 @@ fn the_edit_form_cycles_its_fields_and_sends_only_what_changed() {
     assert_eq!(focus(&s), 1);
     // Nothing changed: nothing sent.
     assert!(one(&mut s, Action::Text(TextKey::Submit)).is_none());
-    // Empty the statement timeout and the quota (fields 2 and 3): both
-    // limits are removed, nothing else is sent.
-    let mut s = st(3);
-    one(&mut s, Action::Edit);
-    if let Some(Modal::Edit(e)) = s.modal.as_mut() {
-        e.fields[2] = crate::tui::state::Field::new("");
-        e.fields[3] = crate::tui::state::Field::new("");
-    }
-    match one(&mut s, Action::Text(TextKey::Submit)) {
-        Some(Command::Update { update, .. }) => assert_eq!(
-            update,
-            crate::domain::tenant::TenantUpdate {
-                clear_statement_timeout: true,
-                clear_storage_quota: true,
-                ..Default::default()
+    // What Submit sends after setting some fields of a fresh form.
+    let sent = |set: &[(usize, &str)]| {
+        let mut s = st(3);
+        one(&mut s, Action::Edit);
+        if let Some(Modal::Edit(e)) = s.modal.as_mut() {
+            for (i, v) in set {
+                e.fields[*i] = crate::tui::state::Field::new(v);
             }
-        ),
-        other => panic!("an update: {other:?}"),
-    }
+        }
+        match one(&mut s, Action::Text(TextKey::Submit)) {
+            Some(Command::Update { update, .. }) => update,
+            other => panic!("an update: {other:?}"),
+        }
+    };
+    // Emptied statement timeout and quota (fields 2 and 3): both limits
+    // are removed, nothing else is sent.
+    assert_eq!(
+        sent(&[(2, ""), (3, "")]),
+        crate::domain::tenant::TenantUpdate {
+            clear_statement_timeout: true,
+            clear_storage_quota: true,
+            ..Default::default()
+        }
+    );
     // A new name and connection limit: exactly those.
-    let mut s = st(3);
-    one(&mut s, Action::Edit);
-    if let Some(Modal::Edit(e)) = s.modal.as_mut() {
-        e.fields[0] = crate::tui::state::Field::new("Renamed Desk");
-        e.fields[1] = crate::tui::state::Field::new("7");
-    }
-    match one(&mut s, Action::Text(TextKey::Submit)) {
-        Some(Command::Update { update, .. }) => assert_eq!(
-            update,
-            crate::domain::tenant::TenantUpdate {
-                name: Some("Renamed Desk".into()),
-                connection_limit: Some(7),
-                ..Default::default()
-            }
-        ),
-        other => panic!("an update: {other:?}"),
-    }
+    assert_eq!(
+        sent(&[(0, "Renamed Desk"), (1, "7")]),
+        crate::domain::tenant::TenantUpdate {
+            name: Some("Renamed Desk".into()),
+            connection_limit: Some(7),
+            ..Default::default()
+        }
+    );
 }
 
 #[test]
