@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{cluster, fresh_db_init};
+use common::{cluster, fresh_config, fresh_db_init};
 use tenantctl::backend::ProgressStep;
 use tenantctl::config::{Config, TimescaleMode};
 use tenantctl::db::provision::{self, ProvisionOptions};
@@ -1285,4 +1285,53 @@ async fn suspend_also_closes_the_shared_application_role_path() {
     c.batch_execute(&set_role)
         .await
         .expect("the app may act as the tenant again");
+}
+
+/// PL/pgSQL keeps a dropped function's compiled code and saved plans for as
+/// long as its session lives, and every cache invalidation walks them: a
+/// pooled session must not carry the function of every tenant it created.
+/// One pooled session, 40 creates; then the session's leftovers are
+/// counted in its own memory contexts.
+#[tokio::test]
+async fn a_pooled_session_does_not_keep_every_template_function_it_ran() {
+    let mut config = fresh_config();
+    config.cluster.pool_size = 1;
+    let db = Db::connect(&config).await.expect("connect");
+    tenantctl::db::migrate::init(&db).await.expect("init");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let o = options(&config, tmp.path());
+    let n = 40;
+    assert!(n > 2 * tenantctl::db::TEMPLATE_SESSION_USES);
+    for i in 0..n {
+        provision::create_tenant(
+            &db,
+            &o,
+            &req(&format!("Leak {i}"), &format!("leak{i}.example.com")),
+            &noop,
+        )
+        .await
+        .expect("create");
+    }
+    let c = db.client().await.expect("client");
+    let row = c
+        .query_one(
+            "SELECT count(*) FILTER (WHERE name = 'PL/pgSQL function' AND ident LIKE '_tenantctl_apply%'),
+                    count(*) FILTER (WHERE name = 'CachedPlanSource')
+             FROM pg_catalog.pg_backend_memory_contexts",
+            &[],
+        )
+        .await
+        .expect("memory contexts");
+    let (functions, plans): (i64, i64) = (row.get(0), row.get(1));
+    let most = i64::try_from(tenantctl::db::TEMPLATE_SESSION_USES).expect("small");
+    assert!(
+        functions <= most,
+        "{functions} template functions in one pooled session after {n} creates (at most {most})"
+    );
+    // The steps are one loop: a few plans per function (about six), not two
+    // per statement; the rest are the control schema's triggers'.
+    assert!(
+        plans <= 8 * functions + 12,
+        "{plans} saved plans in one pooled session with {functions} template functions"
+    );
 }

@@ -93,6 +93,24 @@ impl Db {
         self.pool.get().await.map_err(|e| self.pool_error(&e))
     }
 
+    /// A pooled connection for work that runs a template's steps inside a
+    /// function (provisioning, the template probes). PL/pgSQL keeps a
+    /// dropped function's compiled code and saved plans until its session
+    /// ends, and every cache invalidation the session receives later (every
+    /// other session's DDL) walks all of them: a pooled session that had
+    /// created a few hundred tenants spent as much CPU on that as on its
+    /// work. So a session that has served [`TEMPLATE_SESSION_USES`]
+    /// requests is closed after this one instead of pooled again, which
+    /// bounds what it carries at the cost of one login per that many uses.
+    pub async fn client_for_templates(&self) -> Result<TemplateClient> {
+        let o = self.client().await?;
+        if deadpool_postgres::Object::metrics(&o).recycle_count >= TEMPLATE_SESSION_USES {
+            Ok(TemplateClient::Last(deadpool_postgres::Object::take(o)))
+        } else {
+            Ok(TemplateClient::Pooled(o))
+        }
+    }
+
     /// A dedicated connection outside the pool (LISTEN, long operations).
     /// Its notifications and notices arrive on the returned channel, which
     /// closes when the connection ends.
@@ -313,6 +331,35 @@ pub fn connect_error(e: &tokio_postgres::Error, params: &ConnParams) -> Error {
         "check the connection settings"
     };
     Error::failure(format!("cannot connect to {target}: {detail}; {hint}"))
+}
+
+/// See [`Db::client_for_templates`].
+pub const TEMPLATE_SESSION_USES: usize = 16;
+
+/// A session from [`Db::client_for_templates`]: pooled again when dropped,
+/// or (its last use) closed.
+pub enum TemplateClient {
+    Pooled(deadpool_postgres::Object),
+    Last(deadpool_postgres::ClientWrapper),
+}
+
+impl std::ops::Deref for TemplateClient {
+    type Target = deadpool_postgres::ClientWrapper;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Pooled(o) => o,
+            Self::Last(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for TemplateClient {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Self::Pooled(o) => o,
+            Self::Last(c) => c,
+        }
+    }
 }
 
 /// The rustls connector, tolerant of hosts that are not DNS names (Unix

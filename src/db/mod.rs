@@ -21,7 +21,7 @@ pub mod tenants;
 pub mod tls;
 pub mod usage;
 
-pub use connect::Db;
+pub use connect::{Db, TEMPLATE_SESSION_USES, TemplateClient};
 
 use crate::error::Error;
 

@@ -84,7 +84,8 @@ pub async fn probe(
     let what = format!("template {} fails on the server", t.name);
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let name = format!("tenantctl_probe_{}", &suffix[..16]);
-    let mut client = db.client().await?;
+    // The template runs inside a function: see `Db::client_for_templates`.
+    let mut client = db.client_for_templates().await?;
     let tx = client
         .transaction()
         .await

@@ -531,7 +531,8 @@ pub async fn timescale_schema(client: &impl GenericClient) -> Result<Option<Stri
 pub async fn versions(db: &Db, t: &Template, mode: TimescaleMode) -> Result<Versions> {
     let what = format!("template {} fails on the server", t.name);
     let role = probe_role_name();
-    let mut client = db.client().await?;
+    // The template runs inside functions: see `Db::client_for_templates`.
+    let mut client = db.client_for_templates().await?;
     let tx = client
         .transaction()
         .await

@@ -294,7 +294,8 @@ async fn create_in_tx(
     let what = format!("cannot create tenant {}", req.domain);
     let timeout = opts.creation_timeout;
     let obj = object_name(&id);
-    let mut client = db.client().await?;
+    // The template runs inside a function: see `Db::client_for_templates`.
+    let mut client = db.client_for_templates().await?;
     let tx = client
         .transaction()
         .await

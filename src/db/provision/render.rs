@@ -220,6 +220,12 @@ pub fn create_hypertable(
 /// path and SQLSTATE (a timeout stays a timeout). Hypertables pick the API of
 /// the installed TimescaleDB version at run time. The function is dropped at
 /// once.
+///
+/// The steps are one array the function loops over, not a statement each:
+/// PL/pgSQL keeps every statement's saved plan for as long as the session
+/// lives, even after the function is dropped, and every later cache
+/// invalidation walks them all; a loop leaves the same few plans whatever
+/// the template's size (see `Db::client_for_templates`).
 fn run_steps(
     main: &[(String, String)],
     hypertables: &[(String, String, String)],
@@ -229,36 +235,51 @@ fn run_steps(
 ) -> String {
     let s = quote_ident(schema);
     let f = format!("{s}.{}", quote_ident(APPLY_FN));
-    let mut body =
-        String::from("DECLARE\n  step text := '';\n  new_api boolean := false;\nBEGIN\n");
-    let exec = |body: &mut String, path: &str, sql: &str| {
-        let _ = writeln!(
-            body,
-            "  step := {};\n  EXECUTE {};",
+    let hypertables: &[(String, String, String)] = if timescale_schema.is_some() {
+        hypertables
+    } else {
+        &[]
+    };
+    // `[path, sql, sql before TimescaleDB 2.13 (hypertables only)]`.
+    let mut rows: Vec<String> = Vec::new();
+    for (path, sql) in main {
+        rows.push(format!(
+            "[{}, {}, NULL]",
             quote_literal(path),
             quote_literal(sql)
-        );
-    };
-    for (p, sql) in main {
-        exec(&mut body, p, sql);
+        ));
     }
-    if !hypertables.is_empty() && timescale_schema.is_some() {
+    for (path, new_sql, old_sql) in hypertables {
+        rows.push(format!(
+            "[{}, {}, {}]",
+            quote_literal(path),
+            quote_literal(new_sql),
+            quote_literal(old_sql)
+        ));
+    }
+    for (path, sql) in extra {
+        rows.push(format!(
+            "[{}, {}, NULL]",
+            quote_literal(path),
+            quote_literal(sql)
+        ));
+    }
+    let mut body = String::from(
+        "DECLARE\n  step text := '';\n  new_api boolean := false;\n  x text[];\nBEGIN\n",
+    );
+    if !hypertables.is_empty() {
         // extversion is like '2.28.3' (or '2.14.0-dev'); compare major.minor.
         body.push_str(
             "  SELECT (string_to_array(split_part(extversion, '-', 1), '.')::int[])[1:2] >= ARRAY[2, 13]\n    INTO new_api FROM pg_catalog.pg_extension WHERE extname = 'timescaledb';\n",
         );
-        for (p, new_sql, old_sql) in hypertables {
-            let _ = writeln!(
-                body,
-                "  step := {};\n  IF new_api THEN\n    EXECUTE {};\n  ELSE\n    EXECUTE {};\n  END IF;",
-                quote_literal(p),
-                quote_literal(new_sql),
-                quote_literal(old_sql)
-            );
-        }
     }
-    for (p, sql) in extra {
-        exec(&mut body, p, sql);
+    // FOREACH refuses an empty array: no steps, no loop.
+    if !rows.is_empty() {
+        let _ = write!(
+            body,
+            "  FOREACH x SLICE 1 IN ARRAY ARRAY[\n    {}\n  ]::text[] LOOP\n    step := x[1];\n    IF new_api OR x[3] IS NULL THEN\n      EXECUTE x[2];\n    ELSE\n      EXECUTE x[3];\n    END IF;\n  END LOOP;\n",
+            rows.join(",\n    ")
+        );
     }
     body.push_str(
         "EXCEPTION WHEN OTHERS THEN\n  RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = step || ': ' || SQLERRM;\nEND",
@@ -298,8 +319,10 @@ mod tests {
         );
         assert!(sql.contains("SECURITY DEFINER SET search_path = \"tenant_x\""));
         // The original statements, verbatim (quoted as a literal for EXECUTE).
-        assert!(sql.contains("step := 'tables[0]';\n  EXECUTE 'CREATE TABLE IF NOT EXISTS portfolios (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), user_id UUID NOT NULL"));
-        assert!(sql.contains("step := 'indexes[0]';"));
+        assert!(sql.contains("['tables[0]', 'CREATE TABLE IF NOT EXISTS portfolios (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), user_id UUID NOT NULL"));
+        assert!(sql.contains("['indexes[0]', "));
+        // One loop over the steps, whatever their number.
+        assert_eq!(sql.matches("EXECUTE").count(), 2);
         assert!(!sql.contains("create_hypertable"));
         let with_ts = template(&t, "owner_x", "tenant_x", Some("public"));
         // Both APIs, picked at run time by the installed version.

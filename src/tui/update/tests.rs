@@ -845,3 +845,83 @@ fn the_wizard_cycles_its_limit_fields_and_keeps_its_template_cursor_in_the_list(
     one(&mut s, Action::Text(TextKey::Up));
     assert_eq!(wizard(&mut s).template_cursor, n - 2);
 }
+
+#[test]
+fn detail_tabs_cycle_both_ways_wrap_and_reset_the_cursor() {
+    let mut s = st(5);
+    with_detail(&mut s, DetailTab::Overview);
+    let tab = |s: &State| s.detail.as_ref().map(|d| (d.tab, d.cursor));
+    if let Some(d) = s.detail.as_mut() {
+        d.cursor = 3;
+    }
+    one(&mut s, Action::PrevTab);
+    assert_eq!(
+        tab(&s),
+        Some((DetailTab::Audit, 0)),
+        "back from the first wraps to the last"
+    );
+    one(&mut s, Action::PrevTab);
+    assert_eq!(tab(&s), Some((DetailTab::History, 0)));
+    one(&mut s, Action::NextTab);
+    one(&mut s, Action::NextTab);
+    assert_eq!(
+        tab(&s),
+        Some((DetailTab::Overview, 0)),
+        "on from the last wraps to the first"
+    );
+    one(&mut s, Action::NextTab);
+    assert_eq!(tab(&s), Some((DetailTab::Tables, 0)));
+}
+
+#[test]
+fn the_detail_pane_edits_suspends_and_deletes_its_own_tenant() {
+    let mut s = st(5);
+    // Tenant 3 of the sample is suspended; the list's selection is elsewhere.
+    s.list.selected = Some(sample::id(0));
+    with_detail(&mut s, DetailTab::Overview);
+    assert_eq!(one(&mut s, Action::Edit), None);
+    assert!(
+        matches!(&s.modal, Some(Modal::Edit(f)) if f.tenant == sample::id(1)),
+        "{:?}",
+        s.modal.is_some()
+    );
+    s.modal = None;
+    assert_eq!(one(&mut s, Action::Delete), None);
+    assert!(s.modal.is_none(), "an active tenant is not deleted");
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("suspend it first")),
+        "{:?}",
+        s.message
+    );
+    if let Some(d) = s.detail.as_mut() {
+        d.tenant = sample::id(3);
+    }
+    assert_eq!(one(&mut s, Action::Delete), None);
+    assert!(matches!(
+        &s.modal,
+        Some(Modal::Confirm(c)) if matches!(c.kind, crate::tui::state::ConfirmKind::Delete { tenant, .. } if tenant == sample::id(3))
+    ));
+}
+
+#[test]
+fn open_in_the_alerts_pane_opens_the_alerts_tenant() {
+    let mut s = st(8);
+    s.pane = Pane::Alerts;
+    let first = s.alerts.first().and_then(|a| a.tenant_id);
+    assert!(first.is_some(), "the sample's first alert names a tenant");
+    let cmd = one(&mut s, Action::Open);
+    assert_eq!(s.pane, Pane::Detail);
+    assert_eq!(s.detail.as_ref().map(|d| d.tenant), first);
+    assert!(
+        matches!(cmd, Some(Command::LoadDetail { tenant }) if Some(tenant) == first),
+        "{cmd:?}"
+    );
+    // The cursor moves over the alerts, and stops at the last.
+    s.pane = Pane::Alerts;
+    s.alerts_cursor = 0;
+    one(&mut s, Action::Down);
+    one(&mut s, Action::Down);
+    assert_eq!(s.alerts_cursor, s.alerts.len() - 1);
+}
