@@ -468,4 +468,30 @@ mod tests {
         assert_eq!(NeighbourMetric::parse("x"), None);
         assert_eq!(NeighbourMetric::Connections.next(), NeighbourMetric::Share);
     }
+
+    #[test]
+    fn each_neighbour_metric_has_its_own_title_and_key_and_limit_zero_ranks_all() {
+        let titles: std::collections::BTreeSet<&str> =
+            NeighbourMetric::ALL.iter().map(|m| m.title()).collect();
+        assert_eq!(titles.len(), NeighbourMetric::ALL.len());
+        assert!(titles.iter().all(|t| t.len() > 3));
+        assert!(titles.contains("WAL bytes/s"));
+        for m in NeighbourMetric::ALL {
+            assert_eq!(NeighbourMetric::parse(m.key()), Some(m));
+        }
+        let ms: Vec<TenantMetrics> = (0..5u128)
+            .map(|i| TenantMetrics {
+                tenant_id: Uuid::from_u128(i + 1),
+                sessions_total: u32::try_from(i).expect("small"),
+                ..TenantMetrics::default()
+            })
+            .collect();
+        let all = rank(ms.iter(), NeighbourMetric::Connections, 0);
+        assert_eq!(all.len(), 5, "no limit");
+        assert_eq!(all.first(), Some(&Uuid::from_u128(5)));
+        assert_eq!(
+            rank(ms.iter(), NeighbourMetric::Connections, 2),
+            [Uuid::from_u128(5), Uuid::from_u128(4)]
+        );
+    }
 }

@@ -698,4 +698,29 @@ mod tests {
         }
         assert_eq!(book.alerts().len(), 3);
     }
+
+    #[test]
+    fn an_enforced_limit_is_an_event_critical_only_for_a_withheld_write() {
+        let t = tenant();
+        let mut book = AlertBook::default();
+        book.limit_enforced(at(0), t.id, "terminate_idle", "idle in transaction for 2m");
+        book.limit_enforced(at(1), t.id, "quota_block", "storage over its quota");
+        let all = book.alerts();
+        assert_eq!(all.len(), 2, "{all:?}");
+        for a in &all {
+            assert_eq!(a.kind, AlertKind::LimitEnforced);
+            assert_eq!(a.tenant_id, Some(t.id));
+            assert!(a.message.starts_with("guard: "), "{}", a.message);
+        }
+        let quota = all
+            .iter()
+            .find(|a| a.message.contains("quota"))
+            .map(|a| a.severity);
+        let idle = all
+            .iter()
+            .find(|a| a.message.contains("idle"))
+            .map(|a| a.severity);
+        assert_eq!(quota, Some(Severity::Critical));
+        assert_eq!(idle, Some(Severity::Warning));
+    }
 }

@@ -219,6 +219,15 @@ mod tests {
         assert!(!filter_matches("*.example.com", "a.example.org", "x", "s"));
         assert!(filter_matches("a*c*e", "abcde", "", ""));
         assert!(!filter_matches("a*c*e", "abcd", "", ""));
+        // Without a wildcard the whole domain must match.
+        assert!(filter_matches("acme.io", "acme.io", "x", "s"));
+        assert!(!filter_matches("acme.io", "acme.iox", "x", "s"));
+        assert!(!filter_matches("acme.io", "xacme.io", "x", "s"));
+        // The last part must end the domain, not merely occur in it.
+        assert!(!filter_matches("a*b", "abx", "", ""));
+        // A middle part is consumed whole: nothing of it is left for the end.
+        assert!(!filter_matches("x*ab*b", "xab", "", ""));
+        assert!(filter_matches("x*ab*b", "xabb", "", ""));
     }
 
     #[test]
@@ -236,6 +245,15 @@ mod tests {
             1
         );
         assert_eq!(waves(2, &Canary::Count(9), k), [0, 0]);
+        let canaries = |n: usize, p: u8| {
+            waves(n, &Canary::Percent(p), k)
+                .iter()
+                .filter(|w| **w == 0)
+                .count()
+        };
+        assert_eq!(canaries(200, 10), 20);
+        assert_eq!(canaries(201, 10), 21, "a share rounds up");
+        assert_eq!(canaries(7, 100), 7);
         let l = Canary::parse("t2.io").expect("list");
         assert_eq!(waves(3, &l, k), [1, 1, 0]);
         assert_eq!(max_failures(None, 0, 500), 0);
@@ -265,10 +283,48 @@ mod tests {
             matches!(&s[1], Segment::NonTx { at: (1, 1), end: (2, 0), index, .. } if index == "idx_positions_symbol")
         );
         assert!(matches!(&s[2], Segment::Tx { steps, end: (3, 0) } if steps.len() == 2));
+        assert_eq!(
+            s.iter().map(Segment::end).collect::<Vec<_>>(),
+            [(1, 1), (2, 0), (3, 0)]
+        );
         // Resumed after the first transaction.
         let s = segments(&t, 1, 1, 3).expect("resumed");
         assert_eq!(s.len(), 2);
+        // Every step of v2 recorded as run (its last one not yet bumped):
+        // only v3's remain.
+        let s = segments(&t, 1, 2, 3).expect("all of v2 ran");
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].end(), (3, 0));
         assert!(segments(&t, 3, 0, 3).expect("none").is_empty());
         assert!(segments(&t, 1, 5, 3).is_err());
+    }
+
+    #[test]
+    fn a_concurrent_index_in_the_middle_ends_at_the_next_step() {
+        let t = crate::domain::template::parse(
+            r#"{"name": "m", "version": 2,
+                "tables": ["CREATE TABLE a (id bigint PRIMARY KEY, n text)"],
+                "baseline": {"version": 1, "tables": ["CREATE TABLE a (id bigint PRIMARY KEY)"]},
+                "migrations": [{"to": 2, "steps": [
+                    "ALTER TABLE a ADD COLUMN n text",
+                    "CREATE INDEX CONCURRENTLY a_n_idx ON a (n)",
+                    "DROP INDEX a_n_idx"
+                ]}]}"#,
+        )
+        .expect("parses");
+        let s = segments(&t, 1, 0, 2).expect("segments");
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(matches!(
+            &s[1],
+            Segment::NonTx {
+                at: (1, 1),
+                end: (1, 2),
+                ..
+            }
+        ));
+        assert_eq!(
+            s.iter().map(Segment::end).collect::<Vec<_>>(),
+            [(1, 1), (1, 2), (2, 0)]
+        );
     }
 }
