@@ -419,6 +419,15 @@ mod tests {
             only(&h).text,
             "schema drift: column positions.avg_price is missing"
         );
+        // A name with a space is still a name when the template has it, as
+        // a table or as an index.
+        t.expected_tables = std::sync::Arc::from(["order book".to_string()]);
+        t.expected_indexes = std::sync::Arc::from(["by day".to_string()]);
+        for e in ["order book", "by day"] {
+            m.drift = std::sync::Arc::from([e.to_string()]);
+            let h = score(&t, &m, &Thresholds::default(), now());
+            assert_eq!(only(&h).text, format!("schema drift: missing {e}"));
+        }
     }
 
     #[test]

@@ -925,3 +925,52 @@ fn open_in_the_alerts_pane_opens_the_alerts_tenant() {
     one(&mut s, Action::Down);
     assert_eq!(s.alerts_cursor, s.alerts.len() - 1);
 }
+
+#[test]
+fn heat_map_pages_move_by_a_screen_and_top_goes_home() {
+    let mut s = st(3000);
+    s.size = (80, 24);
+    s.pane = Pane::Heatmap;
+    super::views::recompute_views(&mut s);
+    assert_eq!(s.views.heat.order.len(), 3000, "every tenant has a cell");
+    let cursor = |s: &State| s.views.heat.cursor;
+    one(&mut s, Action::Down);
+    let line = cursor(&s);
+    assert!(line > 0, "down moves a line");
+    one(&mut s, Action::Top);
+    assert_eq!(cursor(&s), 0);
+    one(&mut s, Action::PageDown);
+    let page = cursor(&s);
+    assert!(
+        page > 5 * line,
+        "a page is many lines: {page} vs a line of {line}"
+    );
+    one(&mut s, Action::PageDown);
+    let two = cursor(&s);
+    assert!(two > page);
+    one(&mut s, Action::PageUp);
+    assert!(cursor(&s) < two, "a page up goes up");
+    assert!(cursor(&s) + 5 * line < two, "by many lines");
+    one(&mut s, Action::Bottom);
+    assert_eq!(cursor(&s), 2999);
+    one(&mut s, Action::Top);
+    assert_eq!(cursor(&s), 0);
+}
+
+#[test]
+fn a_new_tenant_list_of_the_same_length_regroups_the_heat_map() {
+    let mut s = st(20);
+    s.pane = Pane::Heatmap;
+    super::views::recompute_views(&mut s);
+    let before = s.views.heat.order.clone();
+    // The same tenants, one renamed to sort first in its group.
+    let mut list: Vec<_> = s.tenants.as_ref().clone();
+    let last = before.last().copied().expect("a cell");
+    if let Some(t) = list.iter_mut().find(|t| t.id == last) {
+        t.name = "!first".into();
+    }
+    s.tenants = Arc::new(list);
+    super::views::recompute_views(&mut s);
+    assert_eq!(s.views.heat.order.len(), before.len());
+    assert_ne!(s.views.heat.order, before, "regrouped from the new list");
+}
