@@ -965,8 +965,8 @@ fn a_new_tenant_list_of_the_same_length_regroups_the_heat_map() {
     let before = s.views.heat.order.clone();
     // The same tenants, one renamed to sort first in its group.
     let mut list: Vec<_> = s.tenants.as_ref().clone();
-    let last = before.last().copied().expect("a cell");
-    if let Some(t) = list.iter_mut().find(|t| t.id == last) {
+    let renamed = before.last().copied().expect("a cell");
+    if let Some(t) = list.iter_mut().find(|t| t.id == renamed) {
         t.name = "!first".into();
     }
     s.tenants = Arc::new(list);
