@@ -91,7 +91,11 @@ pub fn ensure_writable(opts: &ProvisionOptions, action: &str) -> Result<()> {
 /// Refuse when the connected role cannot manage roles and schemas. A read of
 /// the catalog only; nothing is changed.
 pub async fn ensure_privileges(db: &Db, action: &str) -> Result<()> {
-    let client = db.client().await?;
+    ensure_privileges_on(&**db.client().await?, action).await
+}
+
+/// [`ensure_privileges`] on a session the caller holds.
+async fn ensure_privileges_on(client: &tokio_postgres::Client, action: &str) -> Result<()> {
     let row = client
         .query_one(
             "SELECT r.rolsuper, r.rolcreaterole,
@@ -255,10 +259,26 @@ pub async fn create_tenant_at(
     let version = version.unwrap_or(tpl.version);
     tpl.body_at(version)?;
     let id = Uuid::new_v4();
-    ensure_privileges(db, "create").await?;
+    // The template runs inside a function: see `Db::client_for_templates`.
+    let mut client = db.client_for_templates().await?;
+    ensure_privileges_on(&client, "create").await?;
     let mut steps = Steps::new(progress, start);
     steps.step("validate");
-    match create_in_tx(db, opts, &req, &tpl, version, id, &mut steps, start).await {
+    let created = create_in_tx(
+        db,
+        &mut client,
+        opts,
+        &req,
+        &tpl,
+        version,
+        id,
+        &mut steps,
+        start,
+    )
+    .await;
+    // Back to the pool (or closed) before the failure is recorded on another.
+    drop(client);
+    match created {
         Ok(t) => Ok(t),
         Err(e) => {
             let detail = json!({
@@ -283,6 +303,7 @@ pub async fn create_tenant_at(
 #[allow(clippy::too_many_arguments)] // reason: the create transaction's inputs, each used once
 async fn create_in_tx(
     db: &Db,
+    client: &mut crate::db::TemplateClient,
     opts: &ProvisionOptions,
     req: &NewTenant,
     tpl: &Template,
@@ -294,8 +315,6 @@ async fn create_in_tx(
     let what = format!("cannot create tenant {}", req.domain);
     let timeout = opts.creation_timeout;
     let obj = object_name(&id);
-    // The template runs inside a function: see `Db::client_for_templates`.
-    let mut client = db.client_for_templates().await?;
     let tx = client
         .transaction()
         .await
