@@ -498,7 +498,7 @@ impl Config {
         if self.fleet {
             let known: Vec<&str> = self.clusters.keys().map(String::as_str).collect();
             return Err(Error::usage(format!(
-                "{command} works on one cluster: name it with --cluster ({}); --cluster all works with list, top, health and the console",
+                "{command} works on one cluster: name it with --cluster ({}); --cluster all works with list, top and health (the console opens one cluster at a time; :cluster NAME switches)",
                 known.join(", ")
             )));
         }
