@@ -633,6 +633,7 @@ mod tests {
         assert!(none.is_empty());
         assert!(Arc::ptr_eq(&none, &pool.share(&[])));
         assert_eq!(pool.len(), 4);
+        assert!(!pool.is_empty());
         let mut names: ListPool<String> = ListPool::default();
         let first = names.share_vec(vec!["idx_a".into(), "idx_b".into()]);
         let again = names.share_vec(vec!["idx_a".into(), "idx_b".into()]);
@@ -704,5 +705,17 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
+    }
+
+    #[test]
+    fn tenant_series_name_the_cluster_series_they_are_a_share_of() {
+        assert_eq!(Series::Calls.cluster_total(), Some(Series::ClusterCalls));
+        assert_eq!(Series::Writes.cluster_total(), Some(Series::ClusterWrites));
+        assert_eq!(Series::Size.cluster_total(), Some(Series::ClusterSize));
+        assert_eq!(
+            Series::Connections.cluster_total(),
+            Some(Series::ClusterConnections)
+        );
+        assert_eq!(Series::ClusterCalls.cluster_total(), None);
     }
 }
