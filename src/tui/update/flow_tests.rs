@@ -1564,3 +1564,50 @@ fn behind_snapshot(n: usize, i: usize) -> crate::domain::metrics::Snapshot {
     snap.tenants = v.into();
     snap
 }
+
+#[test]
+fn migrations_pane_refreshes_and_moves_between_its_lists() {
+    let mut s = migrations(10);
+    assert!(!s.migrations.loading);
+    assert_eq!(
+        update(&mut s, Action::Refresh),
+        Some(Command::LoadMigrations {
+            run: Some(sample::run_id(0))
+        })
+    );
+    arrive(&mut s, 0);
+    assert!(!s.migrations.tenants.is_empty());
+    // Enter on the runs list moves to its tenants; Tab goes back and forth.
+    assert_eq!(update(&mut s, Action::Open), None);
+    assert!(s.migrations.on_tenants);
+    update(&mut s, Action::NextTab);
+    assert!(!s.migrations.on_tenants);
+    update(&mut s, Action::PrevTab);
+    assert!(s.migrations.on_tenants);
+    update(&mut s, Action::NextTab);
+    // A run without tenants keeps the cursor on the runs.
+    s.migrations.tenants.clear();
+    update(&mut s, Action::NextTab);
+    assert!(!s.migrations.on_tenants, "no tenants to move to");
+    assert_eq!(update(&mut s, Action::Open), None);
+    assert!(!s.migrations.on_tenants);
+}
+
+#[test]
+fn a_run_is_named_by_four_or_more_characters_of_its_id() {
+    let mut s = migrations(10);
+    assert_eq!(command_line(&mut s, "migrate pause 5a1"), None);
+    assert!(s.modal.is_none());
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.error && m.text.contains("first 4+ characters")),
+        "{:?}",
+        s.message
+    );
+    assert_eq!(command_line(&mut s, "migrate pause 5A11"), None);
+    let Some(Modal::Confirm(c)) = &s.modal else {
+        panic!("no confirmation: {:?}", s.message)
+    };
+    assert!(c.prompt.starts_with("Pause run 5a110000"), "{}", c.prompt);
+}
