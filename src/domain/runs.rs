@@ -127,5 +127,40 @@ mod tests {
         failures_first(&mut v);
         let order: Vec<&str> = v.iter().map(|x| x.domain.as_str()).collect();
         assert_eq!(order, ["b", "d", "c", "a"]);
+        // Every state in the console's order.
+        let mut v = vec![
+            t("skipped", "e"),
+            t("done", "d"),
+            t("queued", "c"),
+            t("running", "b"),
+            t("failed", "a"),
+        ];
+        failures_first(&mut v);
+        let order: Vec<&str> = v.iter().map(|x| x.state.as_str()).collect();
+        assert_eq!(order, ["failed", "running", "queued", "done", "skipped"]);
+    }
+
+    #[test]
+    fn a_run_counts_what_is_left_and_names_its_actions() {
+        let r = RunSummary {
+            id: Uuid::nil(),
+            template: "default".into(),
+            to_version: 3,
+            state: "paused".into(),
+            actor: "ops".into(),
+            started_at: DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
+            ended_at: None,
+            done: 5,
+            failed: 1,
+            running: 2,
+            queued: 7,
+            skipped: 3,
+        };
+        assert_eq!(r.remaining(), 9, "queued and running");
+        assert!(r.is_resumable() && r.is_open() && !r.is_running());
+        assert_eq!(
+            [RunAction::Pause, RunAction::Resume, RunAction::Cancel].map(RunAction::verb),
+            ["pause", "resume", "cancel"]
+        );
     }
 }

@@ -210,6 +210,15 @@ mod tests {
             Some(r.content_hash.clone()),
             "new content, new reference"
         );
+        // Equal exactly when the content is; Debug names the template.
+        let same = Reference::of(&tpl).expect("a reference");
+        assert!(*r.as_ref() == same);
+        assert!(Reference::of(&changed).expect("a reference") != same);
+        let debug = format!("{same:?}");
+        assert!(
+            debug.contains(&tpl.name) && debug.contains(&same.content_hash),
+            "{debug}"
+        );
         assert_eq!(list[2].latest_template_version, None, "unknown template");
         assert!(list[2].reference.is_none());
         assert!(list[2].expected_tables.is_empty());

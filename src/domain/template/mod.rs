@@ -150,11 +150,6 @@ impl Template {
         self.tables.iter().map(|t| t.name.as_str()).collect()
     }
 
-    /// Names of the named indexes.
-    pub fn index_names(&self) -> Vec<&str> {
-        self.indexes.iter().map(|i| i.name.as_str()).collect()
-    }
-
     /// Every index the schema should have: primary keys (`<table>_pkey`,
     /// PostgreSQL's default name) and the declared ones. For drift checks.
     pub fn expected_index_names(&self) -> Vec<String> {
