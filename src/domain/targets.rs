@@ -219,6 +219,11 @@ mod tests {
             debug.contains(&tpl.name) && debug.contains(&same.content_hash),
             "{debug}"
         );
+        // The owner: its own role, or (before owner roles) the login role.
+        let mut t = tenant(9, "default", 1, TenantStatus::Active);
+        assert_eq!(t.owner(), "r9");
+        t.owner_role = Some("o9".into());
+        assert_eq!(t.owner(), "o9");
         assert_eq!(list[2].latest_template_version, None, "unknown template");
         assert!(list[2].reference.is_none());
         assert!(list[2].expected_tables.is_empty());

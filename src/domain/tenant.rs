@@ -439,4 +439,46 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn settings_keep_their_json_and_read_back_as_a_value() {
+        let v = serde_json::json!({"tier": "gold", "seats": 3});
+        let s = Settings::from(v.clone());
+        assert_eq!(s.value(), v);
+        assert_eq!(Settings::from(&v), s);
+        assert_eq!(s.as_str(), v.to_string());
+        assert_eq!(s.to_string(), v.to_string());
+        let back: Settings = serde_json::from_str(r#"{"tier":"gold","seats":3}"#).expect("json");
+        assert_eq!(back.value(), v);
+        assert_eq!(serde_json::to_value(&back).expect("ser"), v);
+        // The empty default reads as an empty object.
+        assert_eq!(Settings::default().as_str(), "{}");
+        assert_eq!(Settings::default().value(), serde_json::json!({}));
+    }
+
+    #[test]
+    fn statuses_display_as_their_names_and_owners_are_named_after_the_tenant() {
+        assert_eq!(TenantStatus::Suspended.to_string(), "suspended");
+        assert_eq!(format!("{}", TenantStatus::Active), "active");
+        let id = Uuid::parse_str("7d3c1f0e-1234-4abc-8def-0123456789ab").expect("uuid");
+        assert_eq!(
+            owner_name(&id),
+            "tenant_7d3c1f0e_1234_4abc_8def_0123456789ab_owner"
+        );
+        assert!(owner_name(&id).len() <= 63);
+    }
+
+    #[test]
+    fn a_zero_statement_timeout_is_refused_and_others_kept() {
+        assert!(validate_statement_timeout(std::time::Duration::ZERO).is_err());
+        let d = std::time::Duration::from_millis(1500);
+        assert_eq!(validate_statement_timeout(d).expect("positive"), d);
+    }
+
+    #[test]
+    fn a_name_of_wide_spaces_has_nothing_visible() {
+        // U+3000 is whitespace two columns wide.
+        assert!(validate_name("\u{3000}\u{3000}").is_err());
+        assert!(validate_name("a\u{3000}b").is_ok());
+    }
 }

@@ -207,7 +207,8 @@ impl Template {
         if v == self.version {
             return Ok((self, &[]));
         }
-        if v < 1 || v > self.version {
+        // Before a squashed template's baseline is no version it can build.
+        if v < self.baseline_version() || v > self.version {
             return Err(Error::invalid(format!(
                 "template {} has no version {v}: its versions are {} to {}",
                 self.name,

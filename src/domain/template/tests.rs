@@ -431,7 +431,42 @@ fn the_example_is_the_default_template_at_version_3_with_its_history() {
     assert_eq!((body.version, steps.len()), (1, 1));
     let (body, steps) = t.body_at(3).expect("v3");
     assert!(std::ptr::eq(body, &raw const t) && steps.is_empty());
-    assert!(t.body_at(0).is_err() && t.body_at(4).is_err());
+    for v in [0, 4] {
+        let e = t.body_at(v).expect_err("no such version");
+        assert!(
+            e.message.contains("its versions are 1 to 3"),
+            "{}",
+            e.message
+        );
+    }
+}
+
+#[test]
+fn a_squashed_template_starts_at_its_baseline() {
+    let t = with_migrations(|v| {
+        v["baseline"]["version"] = 2.into();
+        if let Some(m) = v["migrations"].as_array_mut() {
+            m.remove(0);
+        }
+    })
+    .expect("a template squashed to version 2");
+    assert_eq!(t.baseline_version(), 2);
+    let e = t.body_at(1).expect_err("before the baseline");
+    assert!(
+        e.message.contains("its versions are 2 to 3"),
+        "{}",
+        e.message
+    );
+    let (body, steps) = t.body_at(2).expect("the baseline");
+    assert_eq!((body.version, steps.len()), (2, 0));
+}
+
+#[test]
+fn bytes_that_are_not_utf8_name_their_line() {
+    let mut bytes = b"{\n  \"name\": \"x\",\n  \"description\": \"".to_vec();
+    bytes.push(0xff);
+    let e = parse_bytes(&bytes).expect_err("not UTF-8");
+    assert!(e.message.contains("line 3"), "{}", e.message);
 }
 
 fn with_migrations(edit: impl FnOnce(&mut Value)) -> Result<Template> {
