@@ -481,4 +481,30 @@ mod tests {
         assert!(validate_name("\u{3000}\u{3000}").is_err());
         assert!(validate_name("a\u{3000}b").is_ok());
     }
+
+    #[test]
+    fn domain_and_template_name_lengths_stop_exactly_at_their_limits() {
+        let label63 = "a".repeat(63);
+        assert!(validate_domain(&format!("{label63}.io")).is_ok());
+        assert!(validate_domain(&format!("a{label63}.io")).is_err());
+        // 253 characters in all: four labels of 62 and one of 1, dotted.
+        let l62 = "b".repeat(62);
+        let d253 = format!("{l62}.{l62}.{l62}.{l62}.c");
+        assert_eq!(d253.len(), 253);
+        assert!(validate_domain(&d253).is_ok());
+        assert!(validate_domain(&format!("{d253}c")).is_err());
+        assert!(validate_template_name(&"t".repeat(64)).is_ok());
+        assert!(validate_template_name(&"t".repeat(65)).is_err());
+        for bad in ["", "Default", "../default", "a b", "a.json"] {
+            assert!(validate_template_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(validate_template_name(" my_t-2 ").expect("ok"), "my_t-2");
+    }
+
+    #[test]
+    fn a_name_of_zero_width_marks_has_nothing_visible() {
+        // U+0300 (a combining accent) takes no column.
+        assert!(validate_name("\u{0300}\u{0301}").is_err());
+        assert!(validate_name("e\u{0301}").is_ok());
+    }
 }

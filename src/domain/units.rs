@@ -356,4 +356,24 @@ mod tests {
             let _ = parse_time(&s, Utc::now());
         }
     }
+
+    #[test]
+    fn the_smallest_and_largest_duration_units_parse() {
+        assert_eq!(
+            parse_duration("1w").expect("w"),
+            Duration::from_secs(604_800)
+        );
+        assert_eq!(
+            parse_duration("2 weeks").expect("weeks"),
+            Duration::from_secs(1_209_600)
+        );
+        assert_eq!(
+            parse_duration("1500us").expect("us"),
+            Duration::from_micros(1500)
+        );
+        assert_eq!(
+            parse_duration("3000000ns").expect("ns"),
+            Duration::from_millis(3)
+        );
+    }
 }
