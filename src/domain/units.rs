@@ -368,8 +368,8 @@ mod tests {
             Duration::from_secs(1_209_600)
         );
         assert_eq!(
-            parse_duration("1500us").expect("us"),
-            Duration::from_micros(1500)
+            parse_duration("2000us").expect("us"),
+            Duration::from_millis(2)
         );
         assert_eq!(
             parse_duration("3000000ns").expect("ns"),
