@@ -1315,7 +1315,7 @@ async fn a_pooled_session_does_not_keep_every_template_function_it_ran() {
     let c = db.client().await.expect("client");
     let row = c
         .query_one(
-            "SELECT count(*) FILTER (WHERE name = 'PL/pgSQL function' AND ident LIKE '_tenantctl_apply%'),
+            "SELECT count(*) FILTER (WHERE name = 'PL/pgSQL function' AND ident LIKE '%tenantctl\\_apply(%'),
                     count(*) FILTER (WHERE name = 'CachedPlanSource')
              FROM pg_catalog.pg_backend_memory_contexts",
             &[],

@@ -1,6 +1,7 @@
 //! Connecting: libpq parameters to a deadpool pool, TLS by `sslmode`, and
 //! errors that say which server failed and what to try.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub struct Db {
     pub params: ConnParams,
     pub tls: Tls,
     pub cluster_name: String,
+    /// Template runs per pooled session (see [`Db::client_for_templates`]).
+    template_uses: Arc<std::sync::Mutex<HashMap<deadpool_postgres::ObjectId, usize>>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -83,6 +86,7 @@ impl Db {
             params,
             tls,
             cluster_name: cluster_name.to_string(),
+            template_uses: Arc::default(),
         };
         drop(db.client().await?);
         Ok(db)
@@ -99,16 +103,33 @@ impl Db {
     /// ends, and every cache invalidation the session receives later (every
     /// other session's DDL) walks all of them: a pooled session that had
     /// created a few hundred tenants spent as much CPU on that as on its
-    /// work. So a session that has served [`TEMPLATE_SESSION_USES`]
-    /// requests is closed after this one instead of pooled again, which
-    /// bounds what it carries at the cost of one login per that many uses.
+    /// work. So the [`TEMPLATE_SESSION_USES`]th template run of a session is
+    /// its last: the session is closed when that run drops it, instead of
+    /// going back to the pool (one login per that many creates).
     pub async fn client_for_templates(&self) -> Result<TemplateClient> {
         let o = self.client().await?;
-        if deadpool_postgres::Object::metrics(&o).recycle_count >= TEMPLATE_SESSION_USES {
-            Ok(TemplateClient::Last(deadpool_postgres::Object::take(o)))
-        } else {
-            Ok(TemplateClient::Pooled(o))
-        }
+        let id = deadpool_postgres::Object::id(&o);
+        let last = match self.template_uses.lock() {
+            Ok(mut uses) => {
+                // Ids of sessions the pool dropped on its own stay behind;
+                // forgetting every count now and then costs nothing real.
+                if uses.len() > 4 * self.pool.status().max_size.max(16) {
+                    uses.clear();
+                }
+                let n = uses.entry(id).or_insert(0);
+                *n += 1;
+                let last = *n >= TEMPLATE_SESSION_USES;
+                if last {
+                    uses.remove(&id);
+                }
+                last
+            }
+            Err(_) => false,
+        };
+        Ok(TemplateClient {
+            object: Some(o),
+            last,
+        })
     }
 
     /// A dedicated connection outside the pool (LISTEN, long operations).
@@ -337,27 +358,36 @@ pub fn connect_error(e: &tokio_postgres::Error, params: &ConnParams) -> Error {
 pub const TEMPLATE_SESSION_USES: usize = 16;
 
 /// A session from [`Db::client_for_templates`]: pooled again when dropped,
-/// or (its last use) closed.
-pub enum TemplateClient {
-    Pooled(deadpool_postgres::Object),
-    Last(deadpool_postgres::ClientWrapper),
+/// or (its last use) closed. It holds its pool slot until then, so the pool
+/// never has more sessions open than its size.
+pub struct TemplateClient {
+    /// `Some` until dropped.
+    object: Option<deadpool_postgres::Object>,
+    last: bool,
 }
 
 impl std::ops::Deref for TemplateClient {
-    type Target = deadpool_postgres::ClientWrapper;
+    type Target = deadpool_postgres::Object;
     fn deref(&self) -> &Self::Target {
-        match self {
-            Self::Pooled(o) => o,
-            Self::Last(c) => c,
-        }
+        self.object
+            .as_ref()
+            .expect("a TemplateClient holds its session until dropped")
     }
 }
 
 impl std::ops::DerefMut for TemplateClient {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        match self {
-            Self::Pooled(o) => o,
-            Self::Last(c) => c,
+        self.object
+            .as_mut()
+            .expect("a TemplateClient holds its session until dropped")
+    }
+}
+
+impl Drop for TemplateClient {
+    fn drop(&mut self) {
+        if let (true, Some(o)) = (self.last, self.object.take()) {
+            // Out of the pool, and the session ends with the client.
+            drop(deadpool_postgres::Object::take(o));
         }
     }
 }

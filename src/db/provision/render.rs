@@ -270,7 +270,7 @@ fn run_steps(
     if !hypertables.is_empty() {
         // extversion is like '2.28.3' (or '2.14.0-dev'); compare major.minor.
         body.push_str(
-            "  SELECT (string_to_array(split_part(extversion, '-', 1), '.')::int[])[1:2] >= ARRAY[2, 13]\n    INTO new_api FROM pg_catalog.pg_extension WHERE extname = 'timescaledb';\n",
+            "  step := 'timescale_tables (the TimescaleDB version)';\n  SELECT (string_to_array(split_part(extversion, '-', 1), '.')::int[])[1:2] >= ARRAY[2, 13]\n    INTO new_api FROM pg_catalog.pg_extension WHERE extname = 'timescaledb';\n",
         );
     }
     // FOREACH refuses an empty array: no steps, no loop.
@@ -322,7 +322,7 @@ mod tests {
         assert!(sql.contains("['tables[0]', 'CREATE TABLE IF NOT EXISTS portfolios (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), user_id UUID NOT NULL"));
         assert!(sql.contains("['indexes[0]', "));
         // One loop over the steps, whatever their number.
-        assert_eq!(sql.matches("EXECUTE").count(), 2);
+        assert_eq!(sql.matches("EXECUTE x[").count(), 2);
         assert!(!sql.contains("create_hypertable"));
         let with_ts = template(&t, "owner_x", "tenant_x", Some("public"));
         // Both APIs, picked at run time by the installed version.
