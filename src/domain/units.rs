@@ -376,4 +376,34 @@ mod tests {
             Duration::from_millis(3)
         );
     }
+
+    #[test]
+    fn sizes_and_durations_at_their_unit_boundaries() {
+        assert_eq!(parse_size("2TB").expect("tb"), 2 << 40);
+        assert_eq!(parse_size("1tib").expect("tib"), 1 << 40);
+        assert_eq!(parse_size("0").expect("zero"), 0);
+        assert_eq!(parse_size("1").expect("one byte"), 1);
+        assert!(parse_size("0.5").is_err(), "less than a byte");
+        assert!(parse_size("-1MB").is_err());
+        assert!(parse_size("9000000TB").is_err(), "beyond 9e18 bytes");
+        assert_eq!(format_size(1023), "1023 B");
+        assert_eq!(format_size(1024), "1.0 kiB");
+        assert_eq!(format_size(5 << 40), "5.0 TiB");
+        assert_eq!(
+            format_size(2048 << 40),
+            "2048 TiB",
+            "TiB is the largest unit"
+        );
+        assert_eq!(format_duration(Duration::from_millis(999)), "999ms");
+        assert_eq!(format_duration(Duration::from_secs(1)), "1.0s");
+        assert_eq!(format_duration(Duration::from_secs(60)), "1m00s");
+        assert_eq!(format_duration(Duration::from_secs(3_600)), "1h00m");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d00h");
+        assert_eq!(pg_interval_ms(Duration::from_millis(1500)), "1500ms");
+        assert!(parse_duration("").is_err(), "no parts");
+        assert!(
+            parse_duration("100000000000000ms").is_err(),
+            "beyond 1e13 ms"
+        );
+    }
 }

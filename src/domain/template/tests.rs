@@ -533,3 +533,56 @@ fn malformed_migration_lists_are_refused_with_their_field_path() {
         );
     }
 }
+
+#[test]
+fn a_concurrent_index_runs_plainly_inside_a_transaction() {
+    let t = example();
+    let cic = &t.migrations[0].steps[1];
+    assert!(cic.sql.contains("CONCURRENTLY"), "{}", cic.sql);
+    let plain = cic.transactional_sql();
+    assert!(
+        plain.starts_with("CREATE INDEX") && !plain.contains("CONCURRENTLY"),
+        "{plain}"
+    );
+    let alter = &t.migrations[0].steps[0];
+    assert_eq!(alter.transactional_sql(), alter.sql);
+}
+
+#[test]
+fn drop_of_a_temporary_or_another_tables_object_is_refused() {
+    for sql in ["DROP TEMPORARY TABLE x", "DROP INDEX i ON t"] {
+        match super::migration::check_step(sql) {
+            Err(e) => assert!(e.contains("own objects") || e.contains("not"), "{sql}: {e}"),
+            Ok(_) => panic!("{sql} was accepted"),
+        }
+    }
+    assert!(super::migration::check_step("DROP TABLE x").is_ok());
+}
+
+#[test]
+fn json_errors_say_where_once_and_what_an_entry_may_be() {
+    // Syntax: the position once, in our words.
+    let e = parse("{\"name\": \"x\",\n  \"tables\": [}").expect_err("syntax");
+    assert!(
+        e.message.starts_with("not valid JSON at line 2 column"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.message.matches(" at line ").count(), 1, "{}", e.message);
+    // Cut short: also a position.
+    let e = parse("{\"name\": \"x\", \"tables\": [").expect_err("eof");
+    assert!(
+        e.message.starts_with("not valid JSON at line 1 column"),
+        "{}",
+        e.message
+    );
+    // A table entry that is neither a statement nor an object.
+    let e = parse(r#"{"name": "x", "tables": [42]}"#).expect_err("a number");
+    assert!(
+        e.message
+            .contains("a SQL statement (a string) or an object"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains(" at line "), "{}", e.message);
+}
