@@ -586,3 +586,20 @@ fn json_errors_say_where_once_and_what_an_entry_may_be() {
     );
     assert!(!e.message.contains(" at line "), "{}", e.message);
 }
+
+#[test]
+fn a_structured_name_may_start_with_an_underscore_but_not_a_digit() {
+    let t = |name: &str| {
+        parse(&format!(
+            r#"{{"name": "s", "tables": [{{"name": "{name}", "columns": [{{"name": "id", "type": "bigint"}}]}}]}}"#
+        ))
+    };
+    assert!(t("_audit").is_ok());
+    let e = t("1abc").expect_err("a digit first");
+    assert!(
+        e.message.contains("not a plain identifier"),
+        "{}",
+        e.message
+    );
+    assert!(t("Abc").is_err());
+}
