@@ -603,3 +603,203 @@ fn a_structured_name_may_start_with_an_underscore_but_not_a_digit() {
     );
     assert!(t("Abc").is_err());
 }
+
+#[test]
+fn type_arguments_defaults_and_intervals_at_their_edges() {
+    assert_eq!(sql_type("numeric(20,8)").expect("two"), "numeric(20,8)");
+    assert_eq!(sql_type("varchar(255)").expect("one"), "varchar(255)");
+    assert_eq!(
+        sql_type("numeric(1000)").expect("four digits"),
+        "numeric(1000)"
+    );
+    for bad in [
+        "numeric(1,2,3)",
+        "numeric(10000)",
+        "numeric()",
+        "numeric(a)",
+        "numeric(1,)",
+    ] {
+        assert!(sql_type(bad).is_err(), "{bad}");
+    }
+    // A `::` inside a string is not a cast; one after it is.
+    assert!(default_expr("'a::b'").is_ok());
+    assert!(default_expr("'a'::text").is_ok());
+    assert!(default_expr("'a'::no such type").is_err());
+    assert_eq!(parse_interval("30m"), Ok(Duration::from_secs(1_800)));
+    assert_eq!(
+        parse_interval("2 weeks"),
+        Ok(Duration::from_secs(1_209_600))
+    );
+    assert_eq!(
+        parse_interval("10000 minutes"),
+        Ok(Duration::from_secs(600_000))
+    );
+    assert!(parse_interval("10001 minutes").is_err());
+}
+
+/// A structured template with `tables`, `indexes` and `timescale_tables`.
+fn structured(tables: &Value, indexes: &Value, hypertables: &Value) -> Result<Template> {
+    parse(
+        &serde_json::json!({
+            "name": "s", "tables": tables, "indexes": indexes, "timescale_tables": hypertables
+        })
+        .to_string(),
+    )
+}
+
+fn table(name: &str, pk: &[&str]) -> Value {
+    serde_json::json!({"name": name, "columns": [
+        {"name": "id", "type": "bigint", "nullable": false},
+        {"name": "at", "type": "timestamptz", "nullable": false},
+        {"name": "n", "type": "text"}
+    ], "primary_key": pk})
+}
+
+#[test]
+fn structured_indexes_name_their_own_table_and_a_free_name() {
+    let tables = serde_json::json!([table("a", &["id"]), table("b", &["id"])]);
+    let ix = |name: &str, table: &str, cols: &[&str]| serde_json::json!({"name": name, "table": table, "columns": cols});
+    assert!(
+        structured(
+            &tables,
+            &serde_json::json!([ix("b_n", "b", &["n"])]),
+            &serde_json::json!([])
+        )
+        .is_ok()
+    );
+    for (indexes, path, words) in [
+        (
+            serde_json::json!([ix("x", "a", &["n"]), ix("x", "b", &["n"])]),
+            "indexes[1].name",
+            "already used",
+        ),
+        (
+            serde_json::json!([ix("b", "a", &["n"])]),
+            "indexes[0].name",
+            "already used",
+        ),
+        (
+            serde_json::json!([ix("a_pkey", "b", &["n"])]),
+            "indexes[0].name",
+            "already used",
+        ),
+        (
+            serde_json::json!([ix("x", "c", &["n"])]),
+            "indexes[0].table",
+            "no table",
+        ),
+        (
+            serde_json::json!([ix("x", "a", &[])]),
+            "indexes[0].columns",
+            "needs a column",
+        ),
+    ] {
+        let e = structured(&tables, &indexes, &serde_json::json!([])).expect_err(path);
+        assert!(
+            e.message.contains(path) && e.message.contains(words),
+            "{path}: {}",
+            e.message
+        );
+    }
+}
+
+#[test]
+fn a_hypertables_unique_keys_must_hold_its_time_column() {
+    let hyper = serde_json::json!([{"name": "m", "time_column": "at"}]);
+    let with = |pk: &[&str], indexes: Value| {
+        structured(
+            &serde_json::json!([table("m", pk), table("other", &["id"])]),
+            &indexes,
+            &hyper,
+        )
+    };
+    assert!(with(&["id", "at"], serde_json::json!([])).is_ok());
+    assert!(
+        with(&[], serde_json::json!([])).is_ok(),
+        "no primary key, nothing to include"
+    );
+    let e = with(&["id"], serde_json::json!([])).expect_err("pk without the time column");
+    assert!(
+        e.message
+            .contains("primary key of \"m\" must include \"at\""),
+        "{}",
+        e.message
+    );
+    let unique = |table: &str, cols: &[&str]| serde_json::json!([{"name": "u", "table": table, "columns": cols, "unique": true}]);
+    let e = with(&[], unique("m", &["n"])).expect_err("a unique index without it");
+    assert!(
+        e.message.contains("unique index \"u\" must include \"at\""),
+        "{}",
+        e.message
+    );
+    assert!(with(&[], unique("m", &["n", "at"])).is_ok());
+    assert!(
+        with(&[], unique("other", &["n"])).is_ok(),
+        "another table's index"
+    );
+    let plain = serde_json::json!([{"name": "p", "table": "m", "columns": ["n"]}]);
+    assert!(with(&[], plain).is_ok(), "a plain index need not");
+}
+
+#[test]
+fn structured_references_and_keys_name_what_exists() {
+    let refs = |r: Value| {
+        serde_json::json!([table("a", &["id"]), {"name": "b", "columns": [
+            {"name": "id", "type": "bigint"},
+            {"name": "r", "type": "bigint", "references": r}
+        ], "primary_key": ["id"]}])
+    };
+    let none = serde_json::json!([]);
+    assert!(
+        structured(
+            &refs(serde_json::json!({"table": "a", "column": "id"})),
+            &none,
+            &none
+        )
+        .is_ok()
+    );
+    assert!(
+        structured(
+            &refs(serde_json::json!({"table": "b", "column": "id"})),
+            &none,
+            &none
+        )
+        .is_ok(),
+        "a table may reference itself"
+    );
+    for (r, path, words) in [
+        (
+            serde_json::json!({"table": "a", "column": "zz"}),
+            "references.column",
+            "has no column",
+        ),
+        (
+            serde_json::json!({"table": "c", "column": "id"}),
+            "references.table",
+            "no table",
+        ),
+        (
+            serde_json::json!({"table": "a", "column": "id", "on_delete": "explode"}),
+            "references.on_delete",
+            "use cascade",
+        ),
+    ] {
+        let e = structured(&refs(r), &none, &none).expect_err(path);
+        assert!(
+            e.message.contains(path) && e.message.contains(words),
+            "{path}: {}",
+            e.message
+        );
+    }
+    let e = structured(
+        &serde_json::json!([table("a", &["id", "zz"])]),
+        &none,
+        &none,
+    )
+    .expect_err("pk");
+    assert!(
+        e.message.contains("tables[0].primary_key[1]") && e.message.contains("no column \"zz\""),
+        "{}",
+        e.message
+    );
+}
