@@ -354,6 +354,19 @@ fn a_tick_redraws_each_new_second_only_while_something_animates() {
         Action::Tick(same_second + chrono::TimeDelta::milliseconds(200)),
     );
     assert!(s.dirty, "a new second while connecting redraws");
+    // Connected with a request in flight: its spinner moves too.
+    let mut s = st(3);
+    s.pending.insert(
+        7,
+        crate::tui::state::Pending {
+            what: "suspending acme".into(),
+            since: s.now,
+        },
+    );
+    s.dirty = false;
+    let next = s.now + chrono::TimeDelta::seconds(1);
+    one(&mut s, Action::Tick(next));
+    assert!(s.dirty, "a pending request redraws each new second");
 }
 
 #[test]
@@ -973,4 +986,22 @@ fn a_new_tenant_list_of_the_same_length_regroups_the_heat_map() {
     super::views::recompute_views(&mut s);
     assert_eq!(s.views.heat.order.len(), before.len());
     assert_ne!(s.views.heat.order, before, "regrouped from the new list");
+}
+
+#[test]
+fn esc_clears_the_filter_in_the_list_only() {
+    let mut s = st(10);
+    super::set_filter(&mut s, "acme");
+    assert_eq!(s.list.filter.text, "acme");
+    s.message = None;
+    s.pane = Pane::Alerts;
+    one(&mut s, Action::Back);
+    assert_eq!(
+        s.list.filter.text, "acme",
+        "another pane keeps the list's filter"
+    );
+    s.pane = Pane::Tenants;
+    s.message = None;
+    one(&mut s, Action::Back);
+    assert_eq!(s.list.filter.text, "", "the list's Esc clears it");
 }
