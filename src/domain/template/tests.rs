@@ -803,3 +803,38 @@ fn structured_references_and_keys_name_what_exists() {
         e.message
     );
 }
+
+/// A SQL-string template of `tables`.
+fn sql_tables(tables: &[&str]) -> Result<Template> {
+    parse(&serde_json::json!({"name": "q", "tables": tables}).to_string())
+}
+
+#[test]
+fn sql_tables_take_every_allowed_constraint_and_keep_names_home() {
+    sql_tables(&[
+        "CREATE TABLE a (id bigint PRIMARY KEY, code text UNIQUE NULL CHECK (length(code) < 9), \
+         twice bigint GENERATED ALWAYS AS (id * 2) STORED)",
+        "CREATE TABLE b (id bigint GENERATED ALWAYS AS IDENTITY, a_id bigint, k text, \
+         CONSTRAINT b_k UNIQUE (k), FOREIGN KEY (a_id) REFERENCES a (id), CHECK (a_id > 0))",
+    ])
+    .expect("every allowed column option and table constraint");
+    for (sql, words) in [
+        (
+            "CREATE TABLE c (id bigint, a_id bigint, FOREIGN KEY (a_id) REFERENCES public.a (id))",
+            "names another schema",
+        ),
+        (
+            "CREATE TABLE c (id bigint CHECK (public.a.id > 0))",
+            "names another schema",
+        ),
+        (
+            "CREATE TABLE c (id bigint DEFAULT public.nextval('s'))",
+            "schema-qualified",
+        ),
+    ] {
+        let e = sql_tables(&[sql]).expect_err(sql);
+        assert!(e.message.contains(words), "{sql}: {}", e.message);
+    }
+    // A table-qualified column is the table's own.
+    sql_tables(&["CREATE TABLE c (id bigint, CHECK (c.id > 0))"]).expect("two parts stay home");
+}
