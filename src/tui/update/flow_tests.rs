@@ -1539,6 +1539,15 @@ fn version_behind_in_the_detail_jumps_to_the_migrations_pane() {
     // Esc goes back to the detail it came from.
     update(&mut s, Action::Back);
     assert_eq!(s.pane, Pane::Detail);
+    // Behind, but on another tab: Enter is that tab's, not the jump.
+    let mut s = st(10);
+    ev(&mut s, Event::Snapshot(Arc::new(behind_snapshot(10, 0))));
+    s.list.selected = Some(t);
+    update(&mut s, Action::Open);
+    update(&mut s, Action::NextTab);
+    assert_ne!(s.detail.as_ref().map(|d| d.tab), Some(DetailTab::Overview));
+    update(&mut s, Action::Open);
+    assert_eq!(s.pane, Pane::Detail, "no jump from the Tables tab");
     // A tenant that is current: Enter does nothing.
     let mut s = st(10);
     s.list.selected = Some(sample::id(1));

@@ -812,6 +812,15 @@ fn the_edit_form_cycles_its_fields_and_sends_only_what_changed() {
             ..Default::default()
         }
     );
+    // A new timeout and quota: set, not cleared, and nothing else.
+    assert_eq!(
+        sent(&[(2, "45s"), (3, "2GB")]),
+        crate::domain::tenant::TenantUpdate {
+            statement_timeout: Some(Duration::from_secs(45)),
+            storage_quota_bytes: Some(2 << 30),
+            ..Default::default()
+        }
+    );
     // A new name and connection limit: exactly those.
     assert_eq!(
         sent(&[(0, "Renamed Desk"), (1, "7")]),
@@ -1004,4 +1013,12 @@ fn esc_clears_the_filter_in_the_list_only() {
     s.message = None;
     one(&mut s, Action::Back);
     assert_eq!(s.list.filter.text, "", "the list's Esc clears it");
+}
+
+#[test]
+fn only_the_template_version_reason_counts_as_behind() {
+    use super::panes::is_version_behind;
+    assert!(is_version_behind("template version 1 behind latest 3"));
+    assert!(!is_version_behind("waits behind tenant 4's lock"));
+    assert!(!is_version_behind("template version unknown"));
 }
