@@ -1620,3 +1620,53 @@ fn a_run_is_named_by_four_or_more_characters_of_its_id() {
     };
     assert!(c.prompt.starts_with("Pause run 5a110000"), "{}", c.prompt);
 }
+
+#[test]
+fn a_snapshot_refreshes_what_the_open_pane_shows() {
+    // The heat map is built from the first snapshot it sees.
+    let mut s = st(10);
+    s.pane = Pane::Heatmap;
+    s.views.heat.order.clear();
+    ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(10, 3))));
+    assert_eq!(s.views.heat.order.len(), 10);
+    // An open detail (not Audit) asks again for its data.
+    let mut s = st(10);
+    s.list.selected = Some(sample::id(2));
+    assert_eq!(
+        update(&mut s, Action::Open),
+        Some(Command::LoadDetail {
+            tenant: sample::id(2)
+        })
+    );
+    ev(&mut s, Event::Detail(Arc::new(sample::detail(2))));
+    assert_eq!(
+        ev(&mut s, Event::Snapshot(Arc::new(sample::snapshot(10, 3)))),
+        Some(Command::LoadDetail {
+            tenant: sample::id(2)
+        })
+    );
+}
+
+#[test]
+fn a_tenant_that_goes_away_closes_its_detail() {
+    let mut s = st(10);
+    s.list.selected = Some(sample::id(2));
+    update(&mut s, Action::Open);
+    assert_eq!(s.pane, Pane::Detail);
+    let rest: Vec<_> = s
+        .tenants
+        .iter()
+        .filter(|t| t.id != sample::id(2))
+        .cloned()
+        .collect();
+    ev(&mut s, Event::Tenants(Arc::new(rest)));
+    assert!(s.detail.is_none());
+    assert_eq!(s.pane, Pane::Tenants);
+    assert!(
+        s.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("is gone")),
+        "{:?}",
+        s.message
+    );
+}
