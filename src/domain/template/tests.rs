@@ -466,7 +466,7 @@ fn bytes_that_are_not_utf8_name_their_line() {
     let mut bytes = b"{\n  \"name\": \"x\",\n  \"description\": \"".to_vec();
     bytes.push(0xff);
     let e = parse_bytes(&bytes).expect_err("not UTF-8");
-    assert!(e.message.contains("line 3"), "{}", e.message);
+    assert!(e.message.contains("line 3)"), "{}", e.message);
 }
 
 fn with_migrations(edit: impl FnOnce(&mut Value)) -> Result<Template> {
